@@ -1,0 +1,192 @@
+//! Diagnostics: every problem found in the files, with the place it points at.
+//!
+//! A [`Loc`] is computed once, when a value is read, so a diagnostic stays
+//! meaningful after the source text is gone. Errors print as
+//! `path:line:col: message` (the form `vigie check` promises), warnings as
+//! `path:line:col: warning: message`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A place in a file: 1-based line and column (columns count characters).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Loc {
+    pub file: Arc<Path>,
+    pub line: usize,
+    pub col: usize,
+}
+
+impl Loc {
+    /// The start of a file, for problems that concern a file as a whole.
+    pub fn file_start(file: &Path) -> Loc {
+        Loc {
+            file: Arc::from(file),
+            line: 1,
+            col: 1,
+        }
+    }
+}
+
+impl fmt::Display for Loc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.col)
+    }
+}
+
+/// A value read from a file, with the place it was read from.
+#[derive(Clone, Debug)]
+pub struct Located<T> {
+    pub value: T,
+    pub loc: Loc,
+}
+
+impl<T> Located<T> {
+    pub fn new(value: T, loc: Loc) -> Self {
+        Located { value, loc }
+    }
+}
+
+impl<T> std::ops::Deref for Located<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub loc: Loc,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.severity {
+            Severity::Error => write!(f, "{}: {}", self.loc, self.message),
+            Severity::Warning => write!(f, "{}: warning: {}", self.loc, self.message),
+        }
+    }
+}
+
+/// The problems found while loading a set of files, in the order found.
+#[derive(Clone, Debug, Default)]
+pub struct Diagnostics {
+    items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    pub fn error(&mut self, loc: &Loc, message: impl Into<String>) {
+        self.items.push(Diagnostic {
+            severity: Severity::Error,
+            loc: loc.clone(),
+            message: message.into(),
+        });
+    }
+
+    pub fn warning(&mut self, loc: &Loc, message: impl Into<String>) {
+        self.items.push(Diagnostic {
+            severity: Severity::Warning,
+            loc: loc.clone(),
+            message: message.into(),
+        });
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(|d| d.severity == Severity::Error)
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.items.iter().filter(|d| d.severity == Severity::Error)
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.items
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.items.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Sorts by file, line and column so the output reads top to bottom.
+    pub fn sort(&mut self) {
+        self.items.sort_by(|a, b| {
+            (&a.loc.file, a.loc.line, a.loc.col).cmp(&(&b.loc.file, b.loc.line, b.loc.col))
+        });
+        self.items.dedup();
+    }
+}
+
+/// A file's text with the offsets of its lines, to turn byte offsets into
+/// line and column.
+pub struct SourceText {
+    pub path: Arc<Path>,
+    pub text: String,
+    line_starts: Vec<usize>,
+}
+
+impl SourceText {
+    pub fn new(path: impl Into<PathBuf>, text: String) -> Self {
+        let path: PathBuf = path.into();
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        SourceText {
+            path: Arc::from(path.as_path()),
+            text,
+            line_starts,
+        }
+    }
+
+    /// The location of a byte offset (clamped to the text).
+    pub fn loc(&self, offset: usize) -> Loc {
+        let offset = offset.min(self.text.len());
+        let line = match self.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        let start = self.line_starts[line];
+        let mut end = offset;
+        while !self.text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let col = self.text[start..end].chars().count() + 1;
+        Loc {
+            file: self.path.clone(),
+            line: line + 1,
+            col,
+        }
+    }
+
+    /// The location `lines` lines below `offset`, at column 1 (used to point
+    /// inside multi-line strings such as templates).
+    pub fn loc_lines_below(&self, offset: usize, lines: usize) -> Loc {
+        let here = self.loc(offset);
+        let line = (here.line + lines).min(self.line_starts.len());
+        if lines == 0 {
+            here
+        } else {
+            Loc {
+                file: self.path.clone(),
+                line,
+                col: 1,
+            }
+        }
+    }
+}

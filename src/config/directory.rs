@@ -1,0 +1,462 @@
+//! The directory of professionals and its named groups (SPEC §3), from TOML
+//! or CSV, and the matching of selectors against it.
+//!
+//! This module owns who is who. It never sends anything and never reads the
+//! rosters' files: on-call resolution is given to it as a function.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use super::diag::{Diagnostics, Loc, Located, SourceText};
+use super::reader::{Ctx, Table};
+use super::selector::Selector;
+use crate::model::{EmailAddress, Phone, Rpps, RppsCheck, fold, parse_slug};
+
+#[derive(Clone, Debug)]
+pub struct Professional {
+    pub id: String,
+    pub name: String,
+    pub profession: String,
+    pub specialty: Option<String>,
+    pub rpps: Option<Rpps>,
+    pub commune: String,
+    pub structure: Option<String>,
+    pub email: Option<EmailAddress>,
+    pub phone: Option<Phone>,
+    pub roles: Vec<String>,
+    pub tags: Vec<String>,
+    pub active: bool,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Directory {
+    pub professionals: Vec<Professional>,
+    pub groups: BTreeMap<String, Selector>,
+    by_id: HashMap<String, usize>,
+}
+
+/// Who is on shift for a roster id at the moment a selector is evaluated.
+pub type OnCall<'a> = &'a dyn Fn(&str) -> Vec<String>;
+
+impl Directory {
+    pub fn get(&self, id: &str) -> Option<&Professional> {
+        self.by_id.get(id).map(|&i| &self.professionals[i])
+    }
+
+    /// The active professionals a selector matches, in directory order.
+    pub fn select(&self, sel: &Selector, on_call: OnCall<'_>) -> Vec<&Professional> {
+        let on_call_ids: Option<HashSet<String>> = (!sel.on_call.is_empty())
+            .then(|| sel.on_call.iter().flat_map(|r| on_call(&r.value)).collect());
+        self.professionals
+            .iter()
+            .filter(|p| p.active && self.matches(sel, p, on_call_ids.as_ref(), on_call, 0))
+            .collect()
+    }
+
+    fn matches(
+        &self,
+        sel: &Selector,
+        p: &Professional,
+        on_call_ids: Option<&HashSet<String>>,
+        on_call: OnCall<'_>,
+        depth: usize,
+    ) -> bool {
+        let any = |list: &[Located<String>], f: &dyn Fn(&str) -> bool| {
+            list.is_empty() || list.iter().any(|v| f(&v.value))
+        };
+        let ok = any(&sel.professions, &|v| v == p.profession)
+            && any(&sel.communes, &|v| fold(v) == fold(&p.commune))
+            && any(&sel.roles, &|v| p.roles.iter().any(|r| r == v))
+            && any(&sel.tags, &|v| p.tags.iter().any(|t| t == v))
+            && any(&sel.ids, &|v| v == p.id)
+            && on_call_ids.is_none_or(|ids| ids.contains(&p.id));
+        if !ok {
+            return false;
+        }
+        // Groups nest; cycles are refused at load, the depth bound is a guard.
+        if depth > 16 {
+            return false;
+        }
+        sel.groups.is_empty()
+            || sel.groups.iter().any(|g| {
+                self.groups.get(&g.value).is_some_and(|gs| {
+                    let ids: Option<HashSet<String>> = (!gs.on_call.is_empty())
+                        .then(|| gs.on_call.iter().flat_map(|r| on_call(&r.value)).collect());
+                    self.matches(gs, p, ids.as_ref(), on_call, depth + 1)
+                })
+            })
+    }
+
+    /// Group names referenced by the groups that do not exist, and cycles.
+    pub fn check_groups(&self, diags: &mut Diagnostics) {
+        for (name, sel) in &self.groups {
+            for g in &sel.groups {
+                if !self.groups.contains_key(&g.value) {
+                    diags.error(&g.loc, unknown_group(&g.value, self));
+                }
+            }
+            let mut seen = vec![name.as_str()];
+            if let Some(loc) = self.cycle_from(name, &mut seen) {
+                diags.error(
+                    &loc,
+                    format!(
+                        "group `{name}` includes itself through {}",
+                        seen.join(" → ")
+                    ),
+                );
+            }
+        }
+    }
+
+    fn cycle_from<'a>(&'a self, name: &str, path: &mut Vec<&'a str>) -> Option<Loc> {
+        let sel = self.groups.get(name)?;
+        for g in &sel.groups {
+            if path.first() == Some(&g.value.as_str()) {
+                path.push(&g.value);
+                return Some(g.loc.clone());
+            }
+            if path.contains(&g.value.as_str()) {
+                continue;
+            }
+            path.push(&g.value);
+            if let Some(loc) = self.cycle_from(&g.value, path) {
+                return Some(loc);
+            }
+            path.pop();
+        }
+        None
+    }
+
+    fn index(&mut self, diags: &mut Diagnostics) {
+        self.by_id.clear();
+        for (i, p) in self.professionals.iter().enumerate() {
+            if let Some(&first) = self.by_id.get(&p.id) {
+                let other = &self.professionals[first].loc;
+                diags.error(
+                    &p.loc,
+                    format!("duplicate professional id `{}` (first at {other})", p.id),
+                );
+            } else {
+                self.by_id.insert(p.id.clone(), i);
+            }
+        }
+    }
+}
+
+/// The message for a group name that does not exist, with the known ones.
+pub fn unknown_group(name: &str, dir: &Directory) -> String {
+    let known: Vec<&str> = dir.groups.keys().map(String::as_str).collect();
+    format!(
+        "unknown group `{name}` (directory groups: {})",
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    )
+}
+
+/// Loads the directory from a `.toml` or `.csv` file.
+pub fn load(path: &Path, diags: &mut Diagnostics) -> Option<Directory> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            diags.error(
+                &Loc::file_start(path),
+                format!("cannot read the directory: {e}"),
+            );
+            return None;
+        }
+    };
+    let src = SourceText::new(path, text);
+    let is_csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let mut dir = if is_csv {
+        load_csv(&src, diags)?
+    } else {
+        load_toml(&src, diags)?
+    };
+    dir.index(diags);
+    dir.check_groups(diags);
+    Some(dir)
+}
+
+fn load_toml(src: &SourceText, diags: &mut Diagnostics) -> Option<Directory> {
+    let ctx = Ctx::new(src);
+    let doc = ctx.parse();
+    let mut dir = Directory::default();
+    if let Some(doc) = &doc {
+        let root = Table::root(&ctx, doc);
+        for t in root.tables("professional") {
+            let loc = t.loc();
+            let field = |k: &str| t.str(k).map(|v| (v.value, v.loc));
+            let raw = RawProfessional {
+                id: t.req_str("id").map(|v| (v.value, v.loc)),
+                name: t.req_str("name").map(|v| (v.value, v.loc)),
+                profession: t.req_str("profession").map(|v| (v.value, v.loc)),
+                specialty: field("specialty"),
+                rpps: field("rpps"),
+                commune: t.req_str("commune").map(|v| (v.value, v.loc)),
+                structure: field("structure"),
+                email: field("email"),
+                phone: field("phone"),
+                roles: t.str_list("roles").unwrap_or_default(),
+                tags: t.str_list("tags").unwrap_or_default(),
+                active: t.bool("active").map(|b| b.value).unwrap_or(true),
+            };
+            t.finish();
+            if let Some(p) = raw.build(loc, &ctx) {
+                dir.professionals.push(p);
+            }
+        }
+        for (name, t) in root.entries("group") {
+            if let Err(e) = parse_slug(&name.value, "group name") {
+                ctx.error(&name.loc, e);
+            }
+            dir.groups.insert(name.value, Selector::read(t));
+        }
+        root.finish();
+        if dir.professionals.is_empty() {
+            ctx.warning(
+                &src.loc(0),
+                "the directory lists no professional ([[professional]])",
+            );
+        }
+    }
+    merge(diags, ctx.into_diagnostics());
+    doc.map(|_| dir)
+}
+
+pub(crate) fn merge(into: &mut Diagnostics, from: Diagnostics) {
+    for d in from.iter() {
+        match d.severity {
+            super::diag::Severity::Error => into.error(&d.loc, d.message.clone()),
+            super::diag::Severity::Warning => into.warning(&d.loc, d.message.clone()),
+        }
+    }
+}
+
+struct RawProfessional {
+    id: Option<(String, Loc)>,
+    name: Option<(String, Loc)>,
+    profession: Option<(String, Loc)>,
+    specialty: Option<(String, Loc)>,
+    rpps: Option<(String, Loc)>,
+    commune: Option<(String, Loc)>,
+    structure: Option<(String, Loc)>,
+    email: Option<(String, Loc)>,
+    phone: Option<(String, Loc)>,
+    roles: Vec<Located<String>>,
+    tags: Vec<Located<String>>,
+    active: bool,
+}
+
+impl RawProfessional {
+    fn build(self, loc: Loc, ctx: &Ctx<'_>) -> Option<Professional> {
+        let mut ok = true;
+        let mut check = |r: Result<(), String>, at: &Loc| {
+            if let Err(e) = r {
+                ctx.error(at, e);
+                ok = false;
+            }
+        };
+        if let Some((id, at)) = &self.id {
+            check(parse_slug(id, "professional id"), at);
+        }
+        if let Some((p, at)) = &self.profession {
+            check(parse_slug(p, "profession"), at);
+        }
+        for (what, v) in [("name", &self.name), ("commune", &self.commune)] {
+            if let Some((s, at)) = v
+                && s.trim().is_empty()
+            {
+                check(Err(format!("`{what}` is empty")), at);
+            }
+        }
+        let email = self
+            .email
+            .as_ref()
+            .filter(|(e, _)| !e.is_empty())
+            .and_then(|(e, at)| EmailAddress::parse(e).map_err(|m| check(Err(m), at)).ok());
+        let phone = self
+            .phone
+            .as_ref()
+            .filter(|(p, _)| !p.is_empty())
+            .and_then(|(p, at)| Phone::parse(p).map_err(|m| check(Err(m), at)).ok());
+        let rpps =
+            self.rpps.as_ref().filter(|(r, _)| !r.is_empty()).and_then(
+                |(r, at)| match Rpps::parse(r) {
+                    Ok((rpps, RppsCheck::Valid)) => Some(rpps),
+                    Ok((rpps, RppsCheck::LuhnMismatch)) => {
+                        ctx.warning(
+                            at,
+                            format!("RPPS \"{r}\" fails the Luhn check: is it mistyped?"),
+                        );
+                        Some(rpps)
+                    }
+                    Err(m) => {
+                        check(Err(m), at);
+                        None
+                    }
+                },
+            );
+        let p = Professional {
+            id: self.id?.0,
+            name: self.name?.0,
+            profession: self.profession?.0,
+            specialty: self.specialty.map(|v| v.0),
+            rpps,
+            commune: self.commune?.0,
+            structure: self.structure.map(|v| v.0),
+            email,
+            phone,
+            roles: self.roles.into_iter().map(|v| v.value).collect(),
+            tags: self.tags.into_iter().map(|v| v.value).collect(),
+            active: self.active,
+            loc,
+        };
+        ok.then_some(p)
+    }
+}
+
+const CSV_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "profession",
+    "specialty",
+    "rpps",
+    "commune",
+    "structure",
+    "email",
+    "phone",
+    "roles",
+    "tags",
+    "active",
+];
+
+/// CSV form: a header row with the TOML field names, list fields separated
+/// by `;`. Groups cannot be written in CSV: a CSV directory has none.
+fn load_csv(src: &SourceText, diags: &mut Diagnostics) -> Option<Directory> {
+    let ctx = Ctx::new(src);
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(false)
+        .trim(csv::Trim::All)
+        .from_reader(src.text.as_bytes());
+    let headers = match rdr.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            diags.error(&src.loc(0), format!("CSV error: {e}"));
+            return None;
+        }
+    };
+    let mut columns = HashMap::new();
+    for (i, h) in headers.iter().enumerate() {
+        if !CSV_FIELDS.contains(&h) {
+            ctx.error(
+                &src.loc(0),
+                format!("unknown column `{h}` in the CSV header"),
+            );
+        }
+        columns.insert(h.to_string(), i);
+    }
+    for required in ["id", "name", "profession", "commune"] {
+        if !columns.contains_key(required) {
+            ctx.error(
+                &src.loc(0),
+                format!("missing required column `{required}` in the CSV header"),
+            );
+        }
+    }
+    let mut dir = Directory::default();
+    for record in rdr.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let offset = e.position().map(|p| p.byte() as usize).unwrap_or(0);
+                ctx.error(&src.loc(offset), format!("CSV error: {e}"));
+                continue;
+            }
+        };
+        let start = record.position().map(|p| p.byte() as usize).unwrap_or(0);
+        let loc = src.loc(start);
+        let cell = |name: &str| -> Option<(String, Loc)> {
+            let i = *columns.get(name)?;
+            let v = record.get(i)?.to_string();
+            // Column of the cell: count the fields before it on the line.
+            let col_loc = cell_loc(src, start, i);
+            (!v.is_empty()).then_some((v, col_loc))
+        };
+        let required = |name: &str| {
+            let v = cell(name);
+            if v.is_none() && columns.contains_key(name) {
+                ctx.error(&loc, format!("missing value for `{name}`"));
+            }
+            v
+        };
+        let list = |name: &str| -> Vec<Located<String>> {
+            cell(name)
+                .map(|(v, at)| {
+                    v.split(';')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| Located::new(s.to_string(), at.clone()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let active = match cell("active") {
+            None => true,
+            Some((v, at)) => match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "oui" | "yes" => true,
+                "false" | "0" | "non" | "no" => false,
+                _ => {
+                    ctx.error(
+                        &at,
+                        format!("`active` must be true or false, found \"{v}\""),
+                    );
+                    true
+                }
+            },
+        };
+        let raw = RawProfessional {
+            id: required("id"),
+            name: required("name"),
+            profession: required("profession"),
+            specialty: cell("specialty"),
+            rpps: cell("rpps"),
+            commune: required("commune"),
+            structure: cell("structure"),
+            email: cell("email"),
+            phone: cell("phone"),
+            roles: list("roles"),
+            tags: list("tags"),
+            active,
+        };
+        if let Some(p) = raw.build(loc, &ctx) {
+            dir.professionals.push(p);
+        }
+    }
+    merge(diags, ctx.into_diagnostics());
+    Some(dir)
+}
+
+/// The location of the `index`-th field of the CSV record starting at
+/// `start` (quotes are honoured).
+fn cell_loc(src: &SourceText, start: usize, index: usize) -> Loc {
+    let bytes = src.text.as_bytes();
+    let mut i = start;
+    let mut field = 0;
+    let mut quoted = false;
+    while i < bytes.len() && field < index {
+        match bytes[i] {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => field += 1,
+            b'\n' if !quoted => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    src.loc(i)
+}

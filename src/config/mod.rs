@@ -1,0 +1,113 @@
+//! Everything a CPTS writes, read and validated: the daemon configuration,
+//! the directory, the plans, the rosters and the reminders (SPEC §1–§6).
+//!
+//! [`load`] reads the whole set and returns it only when it has no error;
+//! the diagnostics come back either way, so `vigie check` lists every
+//! problem at once and a reload can keep the last good set. Nothing here
+//! touches the database or sends anything.
+
+pub mod daemon;
+pub mod diag;
+pub mod directory;
+pub mod plan;
+pub mod reader;
+pub mod reminders;
+pub mod roster;
+pub mod selector;
+pub mod templates;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+
+pub use daemon::DaemonConfig;
+pub use diag::{Diagnostic, Diagnostics, Loc, Located, Severity};
+pub use directory::{Directory, Professional};
+pub use plan::{Plan, Scenario};
+pub use reminders::Reminders;
+pub use roster::Roster;
+pub use selector::Selector;
+
+/// A complete, valid set of files.
+#[derive(Clone, Debug)]
+pub struct ConfigSet {
+    pub daemon: DaemonConfig,
+    pub directory: Directory,
+    pub plans: Vec<Plan>,
+    pub rosters: Vec<Roster>,
+    pub reminders: Reminders,
+}
+
+/// The result of loading: the set when it has no error, and every
+/// diagnostic (errors and warnings) sorted by place.
+pub struct Loaded {
+    pub set: Option<ConfigSet>,
+    pub diagnostics: Diagnostics,
+}
+
+impl ConfigSet {
+    /// The plan versions in force on `date`, one per plan id.
+    pub fn plans_in_force(&self, date: NaiveDate) -> Vec<&Plan> {
+        plan::in_force(&self.plans, date)
+    }
+
+    pub fn roster(&self, id: &str) -> Option<&Roster> {
+        self.rosters.iter().find(|r| r.id.value == id)
+    }
+}
+
+/// The configuration file to use: the one given, else `$VIGIE_CONFIG`,
+/// else `/etc/vigie/vigie.toml`.
+pub fn config_path(given: Option<&Path>) -> PathBuf {
+    if let Some(p) = given {
+        return p.to_path_buf();
+    }
+    match std::env::var_os("VIGIE_CONFIG") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from("/etc/vigie/vigie.toml"),
+    }
+}
+
+/// Loads and validates everything reachable from the configuration file,
+/// judging dates (plans in force, review due) as of the date `today` gives
+/// in the daemon's time zone.
+pub fn load(config: &Path, today: impl FnOnce(chrono_tz::Tz) -> NaiveDate) -> Loaded {
+    let mut diags = Diagnostics::default();
+    let Some(daemon) = daemon::load(config, &mut diags) else {
+        diags.sort();
+        return Loaded {
+            set: None,
+            diagnostics: diags,
+        };
+    };
+    let directory = directory::load(&daemon.directory, &mut diags);
+    let plans = plan::load_dir(&daemon.plans, &mut diags);
+    let rosters = match &daemon.rosters {
+        Some(dir) => roster::load_dir(dir, &mut diags),
+        None => Vec::new(),
+    };
+    let reminders = match &daemon.reminders {
+        Some(path) => reminders::load(path, &mut diags),
+        None => Some(Reminders::default()),
+    };
+    let set = match (directory, reminders) {
+        (Some(directory), Some(reminders)) => Some(ConfigSet {
+            daemon,
+            directory,
+            plans,
+            rosters,
+            reminders,
+        }),
+        _ => None,
+    };
+    if let Some(set) = &set {
+        validate::validate(set, today(set.daemon.timezone), &mut diags);
+    }
+    diags.sort();
+    let set = if diags.has_errors() { None } else { set };
+    Loaded {
+        set,
+        diagnostics: diags,
+    }
+}

@@ -1,0 +1,401 @@
+//! Crisis plans (SPEC §4): versioned files, several versions side by side.
+//!
+//! This module reads one plan file into a [`Plan`] and knows which version
+//! is in force on a date. Cross-file checks (audiences against the
+//! directory, channels against the daemon config) are in [`super::validate`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use sha2::{Digest, Sha256};
+
+use super::diag::{Diagnostics, Loc, Located, SourceText};
+use super::directory::merge;
+use super::reader::{Ctx, Table};
+use super::selector::Selector;
+use super::templates::{TemplateDef, read_templates};
+use crate::model::{DurationValue, Version, parse_slug};
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub path: PathBuf,
+    /// SHA-256 (hex) of the file, recorded with every event it governs.
+    pub sha256: String,
+    pub id: Located<String>,
+    pub version: Located<Version>,
+    pub title: String,
+    pub valid_from: Located<NaiveDate>,
+    pub valid_until: Located<NaiveDate>,
+    pub approved: Option<NaiveDate>,
+    /// When the yearly update is due; `valid_until` when not given.
+    pub review_by: Located<NaiveDate>,
+    /// Receive the review reminder and the "exhausted" alerts.
+    pub owners: Option<Selector>,
+    pub audiences: BTreeMap<String, (Loc, Selector)>,
+    pub templates: BTreeMap<String, TemplateDef>,
+    pub scenarios: Vec<Scenario>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub id: Located<String>,
+    pub title: String,
+    /// Ordered levels; empty when the scenario has none.
+    pub levels: Vec<Located<String>>,
+    /// The choices on the response page.
+    pub responses: Vec<String>,
+    /// The responses that count toward a quorum.
+    pub ack: Vec<Located<String>>,
+    pub escalation_repeat: u32,
+    pub notify_on_resolve: bool,
+    pub broadcasts: Vec<Broadcast>,
+    pub escalation: Vec<Tier>,
+}
+
+/// Where a step's message goes: audiences (plan audiences, else directory
+/// groups), channels, and the template (a built-in one when `None`).
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub audience: Vec<Located<String>>,
+    pub channels: Vec<Located<String>>,
+    pub template: Option<Located<String>>,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Debug)]
+pub struct Broadcast {
+    /// The levels that send this broadcast; empty means every level.
+    pub levels: Vec<Located<String>>,
+    pub step: Step,
+}
+
+#[derive(Clone, Debug)]
+pub struct Tier {
+    pub step: Step,
+    /// Acknowledgements needed to stop escalating.
+    pub quorum: u32,
+    /// Then the next tier is notified.
+    pub timeout: DurationValue,
+}
+
+impl Plan {
+    pub fn is_valid_on(&self, date: NaiveDate) -> bool {
+        *self.valid_from <= date && date <= *self.valid_until
+    }
+
+    pub fn scenario(&self, id: &str) -> Option<&Scenario> {
+        self.scenarios.iter().find(|s| s.id.value == id)
+    }
+}
+
+/// The version of each plan id in force on `date`: valid that day, the
+/// highest version if several are.
+pub fn in_force(plans: &[Plan], date: NaiveDate) -> Vec<&Plan> {
+    let mut best: BTreeMap<&str, &Plan> = BTreeMap::new();
+    for p in plans.iter().filter(|p| p.is_valid_on(date)) {
+        match best.get(p.id.as_str()) {
+            Some(b) if b.version.value >= p.version.value => {}
+            _ => {
+                best.insert(p.id.as_str(), p);
+            }
+        }
+    }
+    best.into_values().collect()
+}
+
+/// Loads every `*.toml` of the plans directory, in name order.
+pub fn load_dir(dir: &Path, diags: &mut Diagnostics) -> Vec<Plan> {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect(),
+        Err(e) => {
+            diags.error(
+                &Loc::file_start(dir),
+                format!("cannot read the plans directory: {e}"),
+            );
+            return Vec::new();
+        }
+    };
+    files.sort();
+    files.iter().filter_map(|f| load_file(f, diags)).collect()
+}
+
+/// Loads one plan file. Returns `None` if it has errors.
+pub fn load_file(path: &Path, diags: &mut Diagnostics) -> Option<Plan> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            diags.error(&Loc::file_start(path), format!("cannot read the plan: {e}"));
+            return None;
+        }
+    };
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let src = SourceText::new(path, String::from_utf8_lossy(e.as_bytes()).into_owned());
+            diags.error(
+                &src.loc(e.utf8_error().valid_up_to()),
+                "the file is not valid UTF-8",
+            );
+            return None;
+        }
+    };
+    let src = SourceText::new(path, text);
+    parse(&src, sha256, diags)
+}
+
+/// Parses a plan from its text (also the entry point of the fuzz tests).
+pub fn parse(src: &SourceText, sha256: String, diags: &mut Diagnostics) -> Option<Plan> {
+    let ctx = Ctx::new(src);
+    let plan = ctx.parse().and_then(|doc| read(&ctx, &doc, src, sha256));
+    let d = ctx.into_diagnostics();
+    let ok = !d.has_errors();
+    merge(diags, d);
+    if ok { plan } else { None }
+}
+
+fn read(
+    ctx: &Ctx<'_>,
+    doc: &toml::Spanned<toml::de::DeTable<'_>>,
+    src: &SourceText,
+    sha256: String,
+) -> Option<Plan> {
+    let root = Table::root(ctx, doc);
+    let p = root.req_table("plan");
+    let mut audiences = BTreeMap::new();
+    for (name, t) in root.entries("audience") {
+        if let Err(e) = parse_slug(&name.value, "audience name") {
+            ctx.error(&name.loc, e);
+        }
+        audiences.insert(name.value.clone(), (name.loc.clone(), Selector::read(t)));
+    }
+    let templates = read_templates(ctx, &root);
+    let scenarios: Vec<Scenario> = root
+        .tables("scenario")
+        .into_iter()
+        .filter_map(|t| read_scenario(ctx, t))
+        .collect();
+    let has_scenarios = root.has("scenario");
+    root.finish();
+
+    let p = p?;
+    let id = p.req_str("id");
+    if let Some(id) = &id
+        && let Err(e) = parse_slug(id, "plan id")
+    {
+        ctx.error(&id.loc, e);
+    }
+    let version = p.req_str("version").and_then(|v| {
+        if v.trim().is_empty() || v.contains(char::is_whitespace) {
+            ctx.error(&v.loc, format!("invalid version \"{}\"", v.value));
+            None
+        } else {
+            Some(Located::new(Version(v.value.clone()), v.loc))
+        }
+    });
+    let title = p.req_str("title");
+    let valid_from = p.req_date("valid_from");
+    let valid_until = p.req_date("valid_until");
+    let approved = p.date("approved");
+    let review_by = p.date("review_by");
+    let owners = Selector::read_key(&p, "owners");
+    let plan_loc = p.loc();
+    p.finish();
+
+    if let (Some(f), Some(u)) = (&valid_from, &valid_until)
+        && f.value > u.value
+    {
+        ctx.error(
+            &u.loc,
+            format!("valid_until {} is before valid_from {}", u.value, f.value),
+        );
+    }
+    if !has_scenarios {
+        ctx.warning(&plan_loc, "the plan has no scenario ([[scenario]])");
+    }
+    let mut seen: BTreeMap<&str, &Loc> = BTreeMap::new();
+    for s in &scenarios {
+        if let Some(first) = seen.insert(s.id.as_str(), &s.id.loc) {
+            ctx.error(
+                &s.id.loc,
+                format!("duplicate scenario id `{}` (first at {first})", s.id.value),
+            );
+        }
+    }
+    let valid_until = valid_until?;
+    Some(Plan {
+        path: src.path.to_path_buf(),
+        sha256,
+        id: id?,
+        version: version?,
+        title: title?.value,
+        valid_from: valid_from?,
+        review_by: review_by.unwrap_or_else(|| valid_until.clone()),
+        valid_until,
+        approved: approved.map(|a| a.value),
+        owners,
+        audiences,
+        templates,
+        scenarios,
+    })
+}
+
+fn read_step(ctx: &Ctx<'_>, t: &Table<'_, '_>) -> Option<Step> {
+    let audience = t.req_str_list("audience");
+    let channels = t.req_str_list("channels");
+    let template = t.str("template");
+    if let Some(a) = &audience
+        && a.is_empty()
+    {
+        ctx.error(&t.loc(), format!("`audience` of {} is empty", t.name()));
+    }
+    if let Some(c) = &channels
+        && c.is_empty()
+    {
+        ctx.error(&t.loc(), format!("`channels` of {} is empty", t.name()));
+    }
+    Some(Step {
+        audience: audience?,
+        channels: channels?,
+        template,
+        loc: t.loc(),
+    })
+}
+
+fn read_scenario(ctx: &Ctx<'_>, t: Table<'_, '_>) -> Option<Scenario> {
+    let id = t.req_str("id");
+    if let Some(id) = &id
+        && let Err(e) = parse_slug(id, "scenario id")
+    {
+        ctx.error(&id.loc, e);
+    }
+    let title = t.req_str("title");
+    let levels = t.str_list("levels").unwrap_or_default();
+    for (i, l) in levels.iter().enumerate() {
+        if let Err(e) = parse_slug(l, "level") {
+            ctx.error(&l.loc, e);
+        }
+        if levels[..i].iter().any(|o| o.value == l.value) {
+            ctx.error(&l.loc, format!("level `{}` is listed twice", l.value));
+        }
+    }
+    let responses_loc = t.value_loc("responses");
+    let responses: Vec<Located<String>> = t.str_list("responses").unwrap_or_default();
+    for r in &responses {
+        if let Err(e) = parse_slug(r, "response") {
+            ctx.error(&r.loc, e);
+        }
+    }
+    if let (Some(loc), true) = (&responses_loc, responses.is_empty()) {
+        ctx.error(loc, "`responses` is empty: give at least one choice");
+    }
+    let responses: Vec<String> = if responses.is_empty() {
+        vec!["bien_recu".to_string()]
+    } else {
+        responses.into_iter().map(|r| r.value).collect()
+    };
+    let ack = t.str_list("ack");
+    let ack = match ack {
+        Some(a) => {
+            for r in &a {
+                if !responses.contains(&r.value) {
+                    ctx.error(
+                        &r.loc,
+                        format!(
+                            "`ack` names `{}`, which is not one of the responses ({})",
+                            r.value,
+                            responses.join(", ")
+                        ),
+                    );
+                }
+            }
+            a
+        }
+        None => responses
+            .iter()
+            .map(|r| Located::new(r.clone(), t.loc()))
+            .collect(),
+    };
+    let escalation_repeat = match t.int("escalation_repeat") {
+        None => Some(0),
+        Some(n) if (0..=100).contains(&n.value) => Some(n.value as u32),
+        Some(n) => {
+            ctx.error(&n.loc, "`escalation_repeat` must be between 0 and 100");
+            None
+        }
+    };
+    let notify_on_resolve = t.bool("notify_on_resolve").map(|b| b.value).unwrap_or(true);
+    let broadcasts: Vec<Broadcast> = t
+        .tables("broadcast")
+        .into_iter()
+        .filter_map(|b| {
+            let levels = b.str_list("levels").unwrap_or_default();
+            let step = read_step(ctx, &b);
+            b.finish();
+            Some(Broadcast {
+                levels,
+                step: step?,
+            })
+        })
+        .collect();
+    let escalation: Vec<Tier> = t
+        .tables("escalation")
+        .into_iter()
+        .filter_map(|e| {
+            let step = read_step(ctx, &e);
+            let quorum = match e.int("quorum") {
+                None => Some(1),
+                Some(n) if (1..=10_000).contains(&n.value) => Some(n.value as u32),
+                Some(n) => {
+                    ctx.error(&n.loc, "`quorum` must be at least 1");
+                    None
+                }
+            };
+            let timeout = if e.has("timeout") {
+                e.str("timeout").and_then(|s| {
+                    DurationValue::parse(&s.value)
+                        .map_err(|m| ctx.error(&s.loc, m))
+                        .ok()
+                })
+            } else {
+                ctx.error(
+                    &e.loc(),
+                    format!(
+                        "missing required key `timeout` in {} (how long to wait for the quorum)",
+                        e.name()
+                    ),
+                );
+                None
+            };
+            e.finish();
+            Some(Tier {
+                step: step?,
+                quorum: quorum?,
+                timeout: timeout?,
+            })
+        })
+        .collect();
+    let scenario_loc = t.loc();
+    t.finish();
+    if broadcasts.is_empty() && escalation.is_empty() {
+        ctx.warning(
+            &scenario_loc,
+            "this scenario has neither broadcast nor escalation: declaring it tells nobody",
+        );
+    }
+    Some(Scenario {
+        id: id?,
+        title: title?.value,
+        levels,
+        responses,
+        ack,
+        escalation_repeat: escalation_repeat?,
+        notify_on_resolve,
+        broadcasts,
+        escalation,
+    })
+}

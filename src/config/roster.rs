@@ -1,0 +1,282 @@
+//! On-call rosters (SPEC §5): shifts by weekday and public holiday, and the
+//! assignments the bureau fills in.
+//!
+//! This module reads and checks the files. Expanding shifts into dated
+//! occurrences and checking coverage belongs to the roster engine.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{NaiveDate, Weekday};
+
+use super::diag::{Diagnostics, Loc, Located, SourceText};
+use super::directory::merge;
+use super::reader::{Ctx, Table};
+use super::selector::Selector;
+use crate::model::{CronSchedule, DurationValue, TimeOfDay, parse_slug, parse_weekday};
+
+#[derive(Clone, Debug)]
+pub struct Roster {
+    pub path: PathBuf,
+    pub id: Located<String>,
+    pub title: String,
+    /// Who may be assigned; anyone active when `None`.
+    pub eligible: Option<Selector>,
+    /// Each assignee is reminded this long before each shift.
+    pub remind_before: Option<DurationValue>,
+    pub check: Option<RosterCheckConfig>,
+    pub shifts: Vec<Shift>,
+    pub assignments: Vec<Assignment>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RosterCheckConfig {
+    pub schedule: Located<CronSchedule>,
+    pub horizon: DurationValue,
+    pub notify: Selector,
+}
+
+#[derive(Clone, Debug)]
+pub struct Shift {
+    pub name: Located<String>,
+    pub days: Vec<Weekday>,
+    /// Also every public holiday.
+    pub holidays: bool,
+    pub start: TimeOfDay,
+    /// `end <= start`: the shift ends the next day.
+    pub end: TimeOfDay,
+    pub need: u32,
+}
+
+impl Shift {
+    pub fn crosses_midnight(&self) -> bool {
+        self.end <= self.start
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Assignment {
+    pub date: Located<NaiveDate>,
+    pub shift: Located<String>,
+    pub who: Vec<Located<String>>,
+}
+
+impl Roster {
+    pub fn shift(&self, name: &str) -> Option<&Shift> {
+        self.shifts.iter().find(|s| s.name.value == name)
+    }
+}
+
+/// Loads every `*.toml` of the rosters directory, in name order.
+pub fn load_dir(dir: &Path, diags: &mut Diagnostics) -> Vec<Roster> {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect(),
+        Err(e) => {
+            diags.error(
+                &Loc::file_start(dir),
+                format!("cannot read the rosters directory: {e}"),
+            );
+            return Vec::new();
+        }
+    };
+    files.sort();
+    files.iter().filter_map(|f| load_file(f, diags)).collect()
+}
+
+pub fn load_file(path: &Path, diags: &mut Diagnostics) -> Option<Roster> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            diags.error(
+                &Loc::file_start(path),
+                format!("cannot read the roster: {e}"),
+            );
+            return None;
+        }
+    };
+    let src = SourceText::new(path, text);
+    let ctx = Ctx::new(&src);
+    let roster = ctx.parse().and_then(|doc| read(&ctx, &doc, path));
+    let d = ctx.into_diagnostics();
+    let ok = !d.has_errors();
+    merge(diags, d);
+    if ok { roster } else { None }
+}
+
+fn read(ctx: &Ctx<'_>, doc: &toml::Spanned<toml::de::DeTable<'_>>, path: &Path) -> Option<Roster> {
+    let root = Table::root(ctx, doc);
+    let r = root.req_table("roster");
+    let assignments: Vec<Assignment> = root
+        .tables("assignment")
+        .into_iter()
+        .filter_map(|a| {
+            let date = a.req_date("date");
+            let shift = a.req_str("shift");
+            let who = a.req_str_list("who");
+            a.finish();
+            Some(Assignment {
+                date: date?,
+                shift: shift?,
+                who: who?,
+            })
+        })
+        .collect();
+    root.finish();
+
+    let r = r?;
+    let id = r.req_str("id");
+    if let Some(id) = &id
+        && let Err(e) = parse_slug(id, "roster id")
+    {
+        ctx.error(&id.loc, e);
+    }
+    let title = r.req_str("title");
+    let eligible = Selector::read_key(&r, "eligible");
+    let remind_before = r.str("remind_before").and_then(|s| {
+        DurationValue::parse(&s.value)
+            .map_err(|e| ctx.error(&s.loc, e))
+            .ok()
+    });
+    let check = r.table("check").and_then(|c| {
+        let schedule = c.req_str("schedule").and_then(|s| {
+            CronSchedule::parse(&s.value)
+                .map_err(|e| ctx.error(&s.loc, e))
+                .ok()
+                .map(|cs| Located::new(cs, s.loc.clone()))
+        });
+        let horizon = match c.str("horizon") {
+            None => Some(DurationValue(std::time::Duration::from_secs(14 * 86_400))),
+            Some(h) => DurationValue::parse(&h.value)
+                .map_err(|e| ctx.error(&h.loc, e))
+                .ok(),
+        };
+        let notify = if c.has("notify") {
+            Selector::read_key(&c, "notify")
+        } else {
+            ctx.error(
+                &c.loc(),
+                "missing required key `notify` in the roster check (who receives the report)",
+            );
+            None
+        };
+        c.finish();
+        Some(RosterCheckConfig {
+            schedule: schedule?,
+            horizon: horizon?,
+            notify: notify?,
+        })
+    });
+    let shifts: Vec<Shift> = r
+        .tables("shift")
+        .into_iter()
+        .filter_map(|s| read_shift(ctx, s))
+        .collect();
+    let has_shifts = r.has("shift");
+    let roster_loc = r.loc();
+    r.finish();
+
+    if !has_shifts {
+        ctx.error(&roster_loc, "the roster has no shift ([[roster.shift]])");
+    }
+    let mut names: BTreeMap<&str, &Loc> = BTreeMap::new();
+    for s in &shifts {
+        if let Some(first) = names.insert(s.name.as_str(), &s.name.loc) {
+            ctx.error(
+                &s.name.loc,
+                format!("duplicate shift name `{}` (first at {first})", s.name.value),
+            );
+        }
+    }
+    for a in &assignments {
+        if !shifts.is_empty() && !names.contains_key(a.shift.as_str()) {
+            ctx.error(
+                &a.shift.loc,
+                format!(
+                    "unknown shift `{}` (shifts of this roster: {})",
+                    a.shift.value,
+                    names.keys().copied().collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+        for (i, w) in a.who.iter().enumerate() {
+            if a.who[..i].iter().any(|o| o.value == w.value) {
+                ctx.error(
+                    &w.loc,
+                    format!("`{}` is listed twice on this shift", w.value),
+                );
+            }
+        }
+    }
+    Some(Roster {
+        path: path.to_path_buf(),
+        id: id?,
+        title: title?.value,
+        eligible,
+        remind_before,
+        check,
+        shifts,
+        assignments,
+    })
+}
+
+fn read_shift(ctx: &Ctx<'_>, s: Table<'_, '_>) -> Option<Shift> {
+    let name = s.req_str("name");
+    if let Some(n) = &name
+        && let Err(e) = parse_slug(n, "shift name")
+    {
+        ctx.error(&n.loc, e);
+    }
+    let days: Vec<Weekday> = s
+        .str_list("days")
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|d| parse_weekday(d).map_err(|e| ctx.error(&d.loc, e)).ok())
+        .collect();
+    let holidays = s.bool("holidays").map(|b| b.value).unwrap_or(false);
+    let time = |key: &str| {
+        s.req_str(key).and_then(|t| {
+            TimeOfDay::parse(&t.value)
+                .map_err(|e| ctx.error(&t.loc, e))
+                .ok()
+        })
+    };
+    let start = time("start");
+    let end = time("end");
+    let need = match s.int("need") {
+        None => Some(1),
+        Some(n) if (1..=1000).contains(&n.value) => Some(n.value as u32),
+        Some(n) => {
+            ctx.error(&n.loc, "`need` must be at least 1");
+            None
+        }
+    };
+    if days.is_empty() && !holidays && (s.has("days") || !s.has("holidays")) {
+        ctx.error(
+            &s.loc(),
+            format!(
+                "{} never occurs: give `days` or `holidays = true`",
+                s.name()
+            ),
+        );
+    }
+    if let (Some(a), Some(b)) = (start, end)
+        && a == b
+    {
+        ctx.warning(
+            &s.loc(),
+            format!("{} starts and ends at {a}: it lasts 24 hours", s.name()),
+        );
+    }
+    s.finish();
+    Some(Shift {
+        name: name?,
+        days,
+        holidays,
+        start: start?,
+        end: end?,
+        need: need?,
+    })
+}

@@ -1,0 +1,525 @@
+//! Checks across files: names that must exist (audiences, groups, rosters,
+//! templates, channels, levels), plan versions that collide, and the
+//! warnings a coordinator should see (nobody reached, missing contacts, no
+//! plan in force, review due).
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{Datelike, Duration, NaiveDate};
+
+use super::ConfigSet;
+use super::diag::{Diagnostics, Loc, Located};
+use super::directory::{Directory, Professional, unknown_group};
+use super::plan::{Plan, Step, in_force};
+use super::selector::Selector;
+use super::templates::{self, TemplateDef, TemplateKind};
+
+/// How long before `review_by` the review is announced (SPEC §6).
+pub const REVIEW_NOTICE_DAYS: i64 = 30;
+
+pub fn validate(set: &ConfigSet, today: NaiveDate, diags: &mut Diagnostics) {
+    let roster_ids: HashSet<&str> = set.rosters.iter().map(|r| r.id.as_str()).collect();
+    let v = Validator {
+        set,
+        roster_ids,
+        today,
+    };
+    for sel in set.directory.groups.values() {
+        v.selector_refs(sel, None, diags);
+    }
+    v.rosters(diags);
+    for plan in &set.plans {
+        v.plan(plan, diags);
+    }
+    v.plan_versions(diags);
+    v.reminders(diags);
+}
+
+struct Validator<'a> {
+    set: &'a ConfigSet,
+    roster_ids: HashSet<&'a str>,
+    today: NaiveDate,
+}
+
+fn nobody_on_call(_: &str) -> Vec<String> {
+    Vec::new()
+}
+
+impl Validator<'_> {
+    fn dir(&self) -> &Directory {
+        &self.set.directory
+    }
+
+    /// Groups and rosters a selector names must exist; `plan_audiences` are
+    /// also accepted as group names inside a plan.
+    fn selector_refs(&self, sel: &Selector, plan: Option<&Plan>, diags: &mut Diagnostics) {
+        for g in &sel.groups {
+            let in_plan = plan.is_some_and(|p| p.audiences.contains_key(&g.value));
+            if !in_plan && !self.dir().groups.contains_key(&g.value) {
+                diags.error(&g.loc, unknown_group(&g.value, self.dir()));
+            }
+        }
+        for r in &sel.on_call {
+            if !self.roster_ids.contains(r.as_str()) {
+                diags.error(&r.loc, self.unknown_roster(&r.value));
+            }
+        }
+    }
+
+    fn unknown_roster(&self, id: &str) -> String {
+        let mut known: Vec<&str> = self.roster_ids.iter().copied().collect();
+        known.sort();
+        format!(
+            "unknown roster `{id}` (rosters: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        )
+    }
+
+    fn channel_exists(&self, c: &Located<String>, diags: &mut Diagnostics) -> bool {
+        if c.value == "email" || self.set.daemon.webhooks.contains_key(&c.value) {
+            return true;
+        }
+        let mut known = vec!["email".to_string()];
+        known.extend(self.set.daemon.webhooks.keys().cloned());
+        diags.error(
+            &c.loc,
+            format!(
+                "unknown channel `{}` (channels: {}; a webhook channel is a [webhook.NAME] of the daemon configuration)",
+                c.value,
+                known.join(", ")
+            ),
+        );
+        false
+    }
+
+    /// The professionals a plan step reaches, resolving plan audiences then
+    /// directory groups. Selectors with `on_call` are skipped: who they reach
+    /// depends on the moment.
+    fn reach<'d>(
+        &'d self,
+        plan: &'d Plan,
+        names: &[Located<String>],
+    ) -> Option<Vec<&'d Professional>> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for n in names {
+            let sel = match plan.audiences.get(&n.value) {
+                Some((_, s)) => s.clone(),
+                None => Selector::of_groups(vec![n.clone()], n.loc.clone()),
+            };
+            if sel.on_call.is_empty() && !self.uses_on_call(&sel, 0) {
+                for p in self.dir().select(&sel, &nobody_on_call) {
+                    if seen.insert(p.id.as_str()) {
+                        out.push(p);
+                    }
+                }
+            } else {
+                return None;
+            }
+        }
+        Some(out)
+    }
+
+    fn uses_on_call(&self, sel: &Selector, depth: usize) -> bool {
+        !sel.on_call.is_empty()
+            || (depth < 16
+                && sel.groups.iter().any(|g| {
+                    self.dir()
+                        .groups
+                        .get(&g.value)
+                        .is_some_and(|s| self.uses_on_call(s, depth + 1))
+                }))
+    }
+
+    fn plan(&self, plan: &Plan, diags: &mut Diagnostics) {
+        for (_, sel) in plan.audiences.values() {
+            self.selector_refs(sel, None, diags);
+        }
+        if let Some(owners) = &plan.owners {
+            self.selector_refs(owners, None, diags);
+        }
+        for t in plan.templates.values() {
+            check_template(t, TemplateKind::Event, diags);
+        }
+        let current = *plan.valid_until >= self.today;
+        for s in &plan.scenarios {
+            let steps = s
+                .broadcasts
+                .iter()
+                .map(|b| (&b.step, "broadcast"))
+                .chain(s.escalation.iter().map(|t| (&t.step, "escalation tier")));
+            for b in &s.broadcasts {
+                for l in &b.levels {
+                    if !s.levels.iter().any(|sl| sl.value == l.value) {
+                        let known: Vec<&str> = s.levels.iter().map(|l| l.as_str()).collect();
+                        diags.error(
+                            &l.loc,
+                            if known.is_empty() {
+                                format!(
+                                    "unknown level `{}`: scenario `{}` has no levels",
+                                    l.value, s.id.value
+                                )
+                            } else {
+                                format!(
+                                    "unknown level `{}` (levels of scenario `{}`: {})",
+                                    l.value,
+                                    s.id.value,
+                                    known.join(", ")
+                                )
+                            },
+                        );
+                    }
+                }
+            }
+            for (step, what) in steps {
+                self.step(plan, step, what, current, diags);
+            }
+        }
+    }
+
+    fn step(&self, plan: &Plan, step: &Step, what: &str, current: bool, diags: &mut Diagnostics) {
+        let mut names_ok = true;
+        for a in &step.audience {
+            if !plan.audiences.contains_key(&a.value) && !self.dir().groups.contains_key(&a.value) {
+                names_ok = false;
+                let mut known: Vec<&str> = plan.audiences.keys().map(String::as_str).collect();
+                known.extend(self.dir().groups.keys().map(String::as_str));
+                diags.error(
+                    &a.loc,
+                    format!(
+                        "unknown audience `{}` (plan audiences and directory groups: {})",
+                        a.value,
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
+        // Every unknown channel is reported, not only the first.
+        let unknown_channels = step
+            .channels
+            .iter()
+            .filter(|c| !self.channel_exists(c, diags))
+            .count();
+        let channels_ok = unknown_channels == 0;
+        if let Some(t) = &step.template
+            && !plan.templates.contains_key(&t.value)
+        {
+            let known: Vec<&str> = plan.templates.keys().map(String::as_str).collect();
+            diags.error(
+                &t.loc,
+                format!(
+                    "unknown template `{}` (templates of this plan: {})",
+                    t.value,
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            );
+        }
+        if !(names_ok && channels_ok && current) {
+            return;
+        }
+        let Some(reached) = self.reach(plan, &step.audience) else {
+            return;
+        };
+        if reached.is_empty() {
+            diags.warning(
+                &step.loc,
+                format!(
+                    "this {what} reaches nobody: audience {} matches no active professional",
+                    step.audience
+                        .iter()
+                        .map(|a| a.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            return;
+        }
+        self.contacts(&reached, &step.channels, &step.loc, what, diags);
+    }
+
+    /// Warns about professionals a step reaches who lack the contact a
+    /// channel needs: an e-mail address for `email`, a phone number for a
+    /// per-recipient webhook (an SMS gateway).
+    fn contacts(
+        &self,
+        reached: &[&Professional],
+        channels: &[Located<String>],
+        loc: &Loc,
+        what: &str,
+        diags: &mut Diagnostics,
+    ) {
+        for c in channels {
+            let (lacking, contact): (Vec<&str>, &str) = if c.value == "email" {
+                (
+                    reached
+                        .iter()
+                        .filter(|p| p.email.is_none())
+                        .map(|p| p.id.as_str())
+                        .collect(),
+                    "an e-mail address",
+                )
+            } else if self
+                .set
+                .daemon
+                .webhooks
+                .get(&c.value)
+                .is_some_and(|w| w.per_recipient)
+            {
+                (
+                    reached
+                        .iter()
+                        .filter(|p| p.phone.is_none())
+                        .map(|p| p.id.as_str())
+                        .collect(),
+                    "a phone number",
+                )
+            } else {
+                continue;
+            };
+            if !lacking.is_empty() {
+                diags.warning(
+                    loc,
+                    format!(
+                        "{} of {} professionals this {what} reaches on `{}` have no {contact}, they will be skipped: {}",
+                        lacking.len(),
+                        reached.len(),
+                        c.value,
+                        lacking.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Versions of the same plan: no duplicate, no two equal versions valid
+    /// on the same day; a scenario id in two different plans valid on the
+    /// same day is ambiguous; no plan in force today; review due.
+    fn plan_versions(&self, diags: &mut Diagnostics) {
+        let plans = &self.set.plans;
+        for (i, a) in plans.iter().enumerate() {
+            for b in &plans[..i] {
+                let overlap = a.valid_from.value <= b.valid_until.value
+                    && b.valid_from.value <= a.valid_until.value;
+                if a.id.value == b.id.value {
+                    if a.version.value.0 == b.version.value.0 {
+                        diags.error(
+                            &a.version.loc,
+                            format!(
+                                "plan `{}` version {} is also defined in {}",
+                                a.id.value,
+                                a.version.value,
+                                b.path.display()
+                            ),
+                        );
+                    } else if a.version.value == b.version.value && overlap {
+                        diags.error(
+                            &a.version.loc,
+                            format!(
+                                "plan `{}`: versions {} and {} ({}) are the same version and their validity overlaps: which one is in force is ambiguous",
+                                a.id.value,
+                                a.version.value,
+                                b.version.value,
+                                b.path.display()
+                            ),
+                        );
+                    }
+                } else if overlap {
+                    for s in &a.scenarios {
+                        if b.scenario(&s.id.value).is_some() {
+                            diags.error(
+                                &s.id.loc,
+                                format!(
+                                    "scenario `{}` is also in plan `{}` ({}), in force on the same days: declaring it would be ambiguous",
+                                    s.id.value,
+                                    b.id.value,
+                                    b.path.display()
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        let today = self.today;
+        let now_in_force = in_force(plans, today);
+        if now_in_force.is_empty() {
+            diags.warning(
+                &Loc::file_start(&self.set.daemon.plans),
+                format!("no plan is in force today ({today}): nothing can be declared"),
+            );
+        }
+        for p in now_in_force {
+            let notice = p.review_by.value - Duration::days(REVIEW_NOTICE_DAYS);
+            let newer = plans.iter().any(|o| {
+                o.id.value == p.id.value
+                    && o.version.value > p.version.value
+                    && o.valid_from.value > today
+            });
+            if today >= notice && !newer {
+                let days = (p.review_by.value - today).num_days();
+                let when = match days {
+                    d if d < 0 => format!("was due on {} ({} days ago)", p.review_by.value, -d),
+                    0 => "is due today".to_string(),
+                    d => format!("is due by {} (in {d} days)", p.review_by.value),
+                };
+                diags.warning(
+                    &p.review_by.loc,
+                    format!(
+                        "plan `{}` {}: the yearly review {when}; no newer version is written yet",
+                        p.id.value, p.version.value
+                    ),
+                );
+            }
+        }
+    }
+
+    fn rosters(&self, diags: &mut Diagnostics) {
+        let mut seen: BTreeMap<&str, &Loc> = BTreeMap::new();
+        let cal = self.set.daemon.holidays;
+        for r in &self.set.rosters {
+            if let Some(first) = seen.insert(r.id.as_str(), &r.id.loc) {
+                diags.error(
+                    &r.id.loc,
+                    format!("duplicate roster id `{}` (first at {first})", r.id.value),
+                );
+            }
+            if let Some(sel) = &r.eligible {
+                self.selector_refs(sel, None, diags);
+            }
+            if let Some(c) = &r.check {
+                self.selector_refs(&c.notify, None, diags);
+            }
+            for a in &r.assignments {
+                let Some(shift) = r.shift(&a.shift.value) else {
+                    continue;
+                };
+                let date = a.date.value;
+                let holiday = cal.holiday(date);
+                let occurs =
+                    shift.days.contains(&date.weekday()) || (shift.holidays && holiday.is_some());
+                if !occurs {
+                    diags.error(
+                        &a.date.loc,
+                        format!(
+                            "shift `{}` does not occur on {date} ({}{})",
+                            shift.name.value,
+                            weekday_name(date),
+                            if shift.holidays {
+                                ", not a public holiday"
+                            } else {
+                                ""
+                            }
+                        ),
+                    );
+                }
+                for w in &a.who {
+                    match self.dir().get(&w.value) {
+                        None => diags.warning(
+                            &w.loc,
+                            format!(
+                                "`{}` is not in the directory: this shift is not covered by them",
+                                w.value
+                            ),
+                        ),
+                        Some(p) if !p.active => diags.warning(
+                            &w.loc,
+                            format!("`{}` is inactive in the directory", w.value),
+                        ),
+                        Some(p) => {
+                            if let Some(sel) = &r.eligible
+                                && !self
+                                    .dir()
+                                    .select(sel, &nobody_on_call)
+                                    .iter()
+                                    .any(|e| e.id == p.id)
+                            {
+                                diags.warning(
+                                    &w.loc,
+                                    format!(
+                                        "`{}` is not eligible for roster `{}`",
+                                        w.value, r.id.value
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn reminders(&self, diags: &mut Diagnostics) {
+        let rem = &self.set.reminders;
+        for t in rem.templates.values() {
+            check_template(t, TemplateKind::Reminder, diags);
+        }
+        for r in &rem.reminders {
+            self.selector_refs(&r.audience, None, diags);
+            let unknown_channels = r
+                .channels
+                .iter()
+                .filter(|c| !self.channel_exists(c, diags))
+                .count();
+            let channels_ok = unknown_channels == 0;
+            if let Some(t) = &r.template
+                && !rem.templates.contains_key(&t.value)
+            {
+                let known: Vec<&str> = rem.templates.keys().map(String::as_str).collect();
+                diags.error(
+                    &t.loc,
+                    format!(
+                        "unknown template `{}` (templates of this file: {})",
+                        t.value,
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                );
+            }
+            if !channels_ok || self.uses_on_call(&r.audience, 0) {
+                continue;
+            }
+            let all_groups_exist = r
+                .audience
+                .groups
+                .iter()
+                .all(|g| self.dir().groups.contains_key(&g.value));
+            if !all_groups_exist {
+                continue;
+            }
+            let reached = self.dir().select(&r.audience, &nobody_on_call);
+            let loc = r.audience.loc.clone().unwrap_or_else(|| r.id.loc.clone());
+            if reached.is_empty() {
+                diags.warning(&loc, format!("reminder `{}` reaches nobody", r.id.value));
+            } else {
+                self.contacts(&reached, &r.channels, &loc, "reminder", diags);
+            }
+        }
+    }
+}
+
+fn check_template(t: &TemplateDef, kind: TemplateKind, diags: &mut Diagnostics) {
+    templates::check(t, kind, &mut |loc, msg| diags.error(loc, msg));
+}
+
+fn weekday_name(d: NaiveDate) -> &'static str {
+    match d.weekday() {
+        chrono::Weekday::Mon => "a Monday",
+        chrono::Weekday::Tue => "a Tuesday",
+        chrono::Weekday::Wed => "a Wednesday",
+        chrono::Weekday::Thu => "a Thursday",
+        chrono::Weekday::Fri => "a Friday",
+        chrono::Weekday::Sat => "a Saturday",
+        chrono::Weekday::Sun => "a Sunday",
+    }
+}

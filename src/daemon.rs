@@ -1,0 +1,331 @@
+//! Wiring: loads the configuration, opens the store, serves HTTP, reloads
+//! on request and stops on shutdown.
+//!
+//! The daemon owns the current [`ConfigSet`] behind a lock and swaps it
+//! whole on reload; an invalid set is refused whole and the last good one
+//! stays, with the failure kept for the pages and `/readyz`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{self, ConfigSet, Diagnostics};
+use crate::schedule::clock::Clock;
+use crate::store::{Store, StoreError};
+
+/// How long in-flight work may take to finish after a shutdown request.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("the configuration is invalid:\n{0}")]
+    Config(String),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// The outcome of the last configuration load, for `/readyz` and the pages.
+#[derive(Clone, Debug)]
+pub struct ReloadStatus {
+    /// When the configuration in use was loaded.
+    pub last_good_at: DateTime<Utc>,
+    /// When the last attempt (start, SIGHUP or API) happened.
+    pub last_attempt_at: DateTime<Utc>,
+    /// Whether the last attempt was accepted.
+    pub ok: bool,
+    /// The errors that made the last attempt fail (empty when it succeeded).
+    pub errors: Vec<String>,
+    /// Warnings of the configuration in use.
+    pub warnings: Vec<String>,
+    /// Incremented at each accepted reload.
+    pub generation: u64,
+}
+
+impl ReloadStatus {
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "ok": self.ok,
+            "last_attempt_at": self.last_attempt_at.to_rfc3339(),
+            "last_good_at": self.last_good_at.to_rfc3339(),
+            "generation": self.generation,
+            "errors": self.errors,
+            "warnings": self.warnings,
+        })
+    }
+}
+
+/// What every part of the running daemon shares.
+pub struct AppState {
+    /// The configuration file, re-read on each reload.
+    pub config_path: PathBuf,
+    /// The valid configuration in use; swapped whole on reload.
+    current: RwLock<Arc<ConfigSet>>,
+    /// The outcome of the last load attempt.
+    reload: RwLock<ReloadStatus>,
+    pub store: Store,
+    /// Wall time: the system clock, or a manual one in tests.
+    pub clock: Arc<dyn Clock>,
+    /// Serialises reloads (SIGHUP and API may arrive together).
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+impl AppState {
+    pub fn config(&self) -> Arc<ConfigSet> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn reload_status(&self) -> ReloadStatus {
+        self.reload
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Today in the daemon's time zone.
+    pub fn today(&self) -> NaiveDate {
+        let tz = self.config().daemon.timezone;
+        self.clock.now().with_timezone(&tz).date_naive()
+    }
+
+    /// Reloads every file. An invalid set is refused whole: the last good
+    /// one stays in use and the failure is recorded.
+    pub async fn reload(&self) -> ReloadStatus {
+        let _guard = self.reload_lock.lock().await;
+        let path = self.config_path.clone();
+        let now = self.clock.now();
+        let loaded = tokio::task::spawn_blocking(move || {
+            config::load(&path, |tz| now.with_timezone(&tz).date_naive())
+        })
+        .await;
+        let (set, diags) = match loaded {
+            Ok(l) => (l.set, l.diagnostics),
+            Err(e) => {
+                let mut d = Diagnostics::default();
+                d.error(
+                    &config::Loc::file_start(&self.config_path),
+                    format!("reload task failed: {e}"),
+                );
+                (None, d)
+            }
+        };
+        let status = {
+            let mut st = self.reload.write().unwrap_or_else(|e| e.into_inner());
+            st.last_attempt_at = now;
+            match set {
+                Some(set) => {
+                    let old = self.config();
+                    warn_restart_needed(&old, &set);
+                    *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+                    st.ok = true;
+                    st.errors.clear();
+                    st.warnings = diags.warnings().map(|d| d.to_string()).collect();
+                    st.last_good_at = now;
+                    st.generation += 1;
+                    tracing::info!(
+                        generation = st.generation,
+                        warnings = st.warnings.len(),
+                        "configuration reloaded"
+                    );
+                }
+                None => {
+                    st.ok = false;
+                    st.errors = diags.errors().map(|d| d.to_string()).collect();
+                    tracing::error!(
+                        errors = st.errors.len(),
+                        "reload refused, keeping the last good configuration"
+                    );
+                    for e in &st.errors {
+                        tracing::error!("{e}");
+                    }
+                }
+            }
+            st.clone()
+        };
+        let summary = if status.ok {
+            format!(
+                "generation {}, {} warnings",
+                status.generation,
+                status.warnings.len()
+            )
+        } else {
+            status.errors.join("\n")
+        };
+        if let Err(e) = self
+            .store
+            .record_config_load(now, status.ok, &summary)
+            .await
+        {
+            tracing::error!(error = %e, "cannot record the reload in the database");
+        }
+        status
+    }
+}
+
+/// Settings that only take effect at start: say so instead of ignoring them.
+fn warn_restart_needed(old: &ConfigSet, new: &ConfigSet) {
+    let (a, b) = (&old.daemon, &new.daemon);
+    if a.listen != b.listen {
+        tracing::warn!(old = %a.listen, new = %b.listen, "http.listen changed: restart Vigie to apply it");
+    }
+    if a.data_dir != b.data_dir {
+        tracing::warn!("daemon.data_dir changed: restart Vigie to apply it");
+    }
+}
+
+/// A started daemon: its shared state, the address it serves, and the
+/// handles to stop it.
+pub struct Daemon {
+    pub state: Arc<AppState>,
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Daemon {
+    /// Loads the configuration (refusing an invalid one), opens the store
+    /// and starts serving. `listener` overrides `http.listen` (tests bind
+    /// port 0).
+    pub async fn start(
+        config_path: &Path,
+        clock: Arc<dyn Clock>,
+        listener: Option<TcpListener>,
+    ) -> Result<Daemon, DaemonError> {
+        let now = clock.now();
+        let path = config_path.to_path_buf();
+        let loaded = tokio::task::spawn_blocking(move || {
+            config::load(&path, |tz| now.with_timezone(&tz).date_naive())
+        })
+        .await
+        .map_err(|e| DaemonError::Config(e.to_string()))?;
+        let Some(set) = loaded.set else {
+            let lines: Vec<String> = loaded.diagnostics.errors().map(|d| d.to_string()).collect();
+            return Err(DaemonError::Config(lines.join("\n")));
+        };
+        let warnings: Vec<String> = loaded
+            .diagnostics
+            .warnings()
+            .map(|d| d.to_string())
+            .collect();
+        for w in &warnings {
+            tracing::warn!("{w}");
+        }
+
+        let data_dir = set.daemon.data_dir.clone();
+        std::fs::create_dir_all(&data_dir).map_err(|source| DaemonError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
+        let store = Store::open(&data_dir.join("vigie.db"))?;
+
+        let listener = match listener {
+            Some(l) => l,
+            None => TcpListener::bind(set.daemon.listen)
+                .await
+                .map_err(|source| DaemonError::Bind {
+                    addr: set.daemon.listen,
+                    source,
+                })?,
+        };
+        let addr = listener.local_addr().map_err(DaemonError::Serve)?;
+
+        let state = Arc::new(AppState {
+            config_path: config_path.to_path_buf(),
+            current: RwLock::new(Arc::new(set)),
+            reload: RwLock::new(ReloadStatus {
+                last_good_at: now,
+                last_attempt_at: now,
+                ok: true,
+                errors: Vec::new(),
+                warnings,
+                generation: 1,
+            }),
+            store: store.clone(),
+            clock,
+            reload_lock: tokio::sync::Mutex::new(()),
+        });
+        store.record_config_load(now, true, "start").await?;
+        store
+            .audit(now, "vigie", "start", env!("CARGO_PKG_VERSION"))
+            .await?;
+
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let app = crate::web::router(state.clone());
+        let stop = shutdown.clone();
+        tracker.spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "HTTP server stopped");
+            }
+        });
+        tracker.close();
+        tracing::info!(%addr, name = %state.config().daemon.name, "vigie is serving");
+        Ok(Daemon {
+            state,
+            addr,
+            shutdown,
+            tracker,
+        })
+    }
+
+    /// Asks every task to stop and waits for them, at most [`SHUTDOWN_GRACE`].
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some tasks did not stop in time");
+        }
+        let now = self.state.clock.now();
+        if let Err(e) = self.state.store.audit(now, "vigie", "stop", "").await {
+            tracing::warn!(error = %e, "cannot record the stop");
+        }
+        tracing::info!("vigie stopped");
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads.
+pub async fn run(config_path: &Path, clock: Arc<dyn Clock>) -> Result<(), DaemonError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let daemon = Daemon::start(config_path, clock, None).await?;
+    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Serve)?;
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Serve)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Serve)?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading the configuration");
+                daemon.state.reload().await;
+            }
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); break; }
+        }
+    }
+    daemon.stop().await;
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! Typed domain values, each with a `parse` constructor that says what is
+//! wrong in plain words. Parsing here knows nothing of files or positions:
+//! the config loaders attach the location to the error.
+
+mod contact;
+mod schedule;
+mod values;
+
+pub use contact::{EmailAddress, Phone, Rpps, RppsCheck};
+pub use schedule::CronSchedule;
+pub use values::{DurationValue, TimeOfDay, Version, fold, parse_slug, parse_weekday};

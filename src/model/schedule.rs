@@ -1,0 +1,144 @@
+//! Cron schedules: standard 5-field crontab (`"0 10 * * fri"`) or 6 fields
+//! with seconds first.
+//!
+//! Parsing is delegated to the `cron` crate, which wants 6 or 7 fields and
+//! numbers days of the week from 1 (Sunday) to 7. Crontab numbers them 0
+//! (Sunday) to 6, with 7 also Sunday, so numeric days are translated here:
+//! `"0 10 * * 5"` means Friday, as it does in a crontab.
+
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Clone, Debug)]
+pub struct CronSchedule {
+    source: String,
+    schedule: cron::Schedule,
+}
+
+impl CronSchedule {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let fields: Vec<&str> = s.split_whitespace().collect();
+        let mut fields: Vec<String> = match fields.len() {
+            5 => std::iter::once("0")
+                .chain(fields.iter().copied())
+                .map(String::from)
+                .collect(),
+            6 => fields.iter().map(|f| f.to_string()).collect(),
+            n => {
+                return Err(format!(
+                    "invalid cron schedule \"{s}\": {n} fields, expected 5 \
+                     (minute hour day month weekday) or 6 (seconds first)"
+                ));
+            }
+        };
+        fields[5] = translate_weekdays(&fields[5])
+            .map_err(|e| format!("invalid cron schedule \"{s}\": {e}"))?;
+        let schedule = cron::Schedule::from_str(&fields.join(" "))
+            .map_err(|e| format!("invalid cron schedule \"{s}\": {e}"))?;
+        Ok(CronSchedule {
+            source: s.to_string(),
+            schedule,
+        })
+    }
+
+    pub fn inner(&self) -> &cron::Schedule {
+        &self.schedule
+    }
+}
+
+impl fmt::Display for CronSchedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+/// Rewrites numeric crontab weekdays (0–7, 0 and 7 = Sunday) into the
+/// `cron` crate's numbering (1 = Sunday … 7 = Saturday); names pass through.
+fn translate_weekdays(field: &str) -> Result<String, String> {
+    let mut out = Vec::new();
+    for item in field.split(',') {
+        if !item.chars().any(|c| c.is_ascii_digit()) || item.starts_with('*') && !item.contains('/')
+        {
+            out.push(item.to_string());
+            continue;
+        }
+        let (range, step) = match item.split_once('/') {
+            Some((r, s)) => (
+                r,
+                s.parse::<u32>()
+                    .map_err(|_| format!("invalid step in weekday \"{item}\""))?,
+            ),
+            None => (item, 1),
+        };
+        if step == 0 {
+            return Err(format!("invalid step in weekday \"{item}\""));
+        }
+        let num = |t: &str| -> Result<u32, String> {
+            match t.parse::<u32>() {
+                Ok(n) if n <= 7 => Ok(n),
+                Ok(_) => Err(format!("weekday {t} out of range 0-7")),
+                Err(_) => Err(format!(
+                    "weekday \"{item}\": mix of names and numbers is not supported"
+                )),
+            }
+        };
+        let (lo, hi) = match range {
+            "*" => (0, 6),
+            r => match r.split_once('-') {
+                Some((a, b)) => (num(a)?, num(b)?),
+                None if step > 1 => (num(r)?, 6),
+                None => (num(r)?, num(r)?),
+            },
+        };
+        if lo > hi {
+            return Err(format!("weekday range \"{range}\" goes backwards"));
+        }
+        for d in (lo..=hi).step_by(step as usize) {
+            out.push(((d % 7) + 1).to_string());
+        }
+    }
+    Ok(out.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Datelike, TimeZone, Weekday};
+
+    fn next_weekday(expr: &str) -> Weekday {
+        let s = CronSchedule::parse(expr).unwrap();
+        // 2026-11-23 is a Monday.
+        let from = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
+            .unwrap();
+        s.inner().after(&from).next().unwrap().weekday()
+    }
+
+    #[test]
+    fn numeric_weekdays_follow_crontab() {
+        assert_eq!(next_weekday("0 10 * * 5"), Weekday::Fri);
+        assert_eq!(next_weekday("0 10 * * fri"), Weekday::Fri);
+        assert_eq!(next_weekday("0 10 * * 0"), Weekday::Sun);
+        assert_eq!(next_weekday("0 10 * * 7"), Weekday::Sun);
+        assert_eq!(next_weekday("0 10 * * 2-3"), Weekday::Tue);
+        assert_eq!(next_weekday("0 9 * * mon"), Weekday::Mon);
+    }
+
+    #[test]
+    fn six_fields_have_seconds_first() {
+        let s = CronSchedule::parse("30 0 10 * * fri").unwrap();
+        let from = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
+            .unwrap();
+        let next = s.inner().after(&from).next().unwrap();
+        assert_eq!(next.to_rfc3339(), "2026-11-27T10:00:30+00:00");
+    }
+
+    #[test]
+    fn bad_schedules_are_refused() {
+        assert!(CronSchedule::parse("0 10 * *").is_err());
+        assert!(CronSchedule::parse("0 25 * * *").is_err());
+        assert!(CronSchedule::parse("0 10 * * 8").is_err());
+        assert!(CronSchedule::parse("every friday").is_err());
+    }
+}

@@ -1,0 +1,4 @@
+//! Calendars and time: public holidays, the wall clock.
+
+pub mod clock;
+pub mod holidays;
