@@ -1,0 +1,1 @@
+//! No input makes the plan loader panic (property tests).
