@@ -16,9 +16,16 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use tokio::sync::Notify;
+
 use crate::config::{self, ConfigSet, Diagnostics};
+use crate::deliver::email::EmailChannel;
+use crate::deliver::webhook::WebhookChannel;
+use crate::deliver::{Channel, Outbox};
+use crate::engine::{self, links::LinkSigner};
 use crate::schedule::clock::Clock;
 use crate::store::{Store, StoreError};
+use crate::web::metrics::Metrics;
 
 /// How long in-flight work may take to finish after a shutdown request.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -41,6 +48,55 @@ pub enum DaemonError {
     },
     #[error("HTTP server failed: {0}")]
     Serve(std::io::Error),
+    #[error("cannot set up a channel: {0}")]
+    Channel(String),
+    #[error("secret file {path}: {source}")]
+    Secret {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Reads a generated secret from `data_dir`, creating it (mode 0600) on
+/// first use. Returns the value and whether it was just created.
+pub fn generated_secret(
+    path: &Path,
+    make: impl FnOnce() -> String,
+) -> Result<(String, bool), DaemonError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |source| DaemonError::Secret {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(v) => return Ok((v.trim().to_string(), false)),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(err(e)),
+        Err(_) => {}
+    }
+    let value = make();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(err)?;
+    f.write_all(format!("{value}\n").as_bytes()).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    Ok((value, true))
+}
+
+fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut b = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// SHA-256 (hex) of an API token, as written in `[auth] tokens`.
+pub fn token_sha256(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// The outcome of the last configuration load, for `/readyz` and the pages.
@@ -86,6 +142,16 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Serialises reloads (SIGHUP and API may arrive together).
     reload_lock: tokio::sync::Mutex<()>,
+    /// Signs and checks response links.
+    pub links: LinkSigner,
+    /// Wakes the outbox worker when deliveries are queued.
+    pub outbox_wake: Arc<Notify>,
+    /// Wakes the escalation loop (a test moved the clock, a declaration).
+    pub escalation_wake: Arc<Notify>,
+    pub metrics: Arc<Metrics>,
+    /// SHA-256 (hex) of the API tokens accepted: the configured ones, or the
+    /// one generated at first start.
+    pub token_hashes: Vec<(String, String)>,
 }
 
 impl AppState {
@@ -101,6 +167,21 @@ impl AppState {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// What an engine operation needs, with `now` taken once.
+    pub fn engine_ctx(&self) -> engine::Ctx {
+        engine::Ctx {
+            set: self.config(),
+            links: self.links.clone(),
+            now: self.clock.now(),
+        }
+    }
+
+    /// Wakes the background loops (new deliveries, moved clock).
+    pub fn kick(&self) {
+        self.outbox_wake.notify_one();
+        self.escalation_wake.notify_one();
     }
 
     /// Today in the daemon's time zone.
@@ -143,6 +224,9 @@ impl AppState {
                     st.warnings = diags.warnings().map(|d| d.to_string()).collect();
                     st.last_good_at = now;
                     st.generation += 1;
+                    self.metrics
+                        .reloads_ok
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::info!(
                         generation = st.generation,
                         warnings = st.warnings.len(),
@@ -151,6 +235,9 @@ impl AppState {
                 }
                 None => {
                     st.ok = false;
+                    self.metrics
+                        .reloads_failed
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     st.errors = diags.errors().map(|d| d.to_string()).collect();
                     tracing::error!(
                         errors = st.errors.len(),
@@ -239,6 +326,45 @@ impl Daemon {
         })?;
         let store = Store::open(&data_dir.join("vigie.db"))?;
 
+        // Secrets generated at first start, never logged.
+        let (link_key, _) = generated_secret(&data_dir.join("link.key"), || random_hex(32))?;
+        let install_id = store.meta_or_init("install_id", || random_hex(6)).await?;
+        let auth = &set.daemon.auth;
+        let token_hashes: Vec<(String, String)> = if auth.tokens.is_empty()
+            && auth.operators.is_empty()
+        {
+            let path = data_dir.join("api-token");
+            let (token, created) = generated_secret(&path, || format!("vigie_{}", random_hex(24)))?;
+            if created {
+                tracing::warn!(path = %path.display(), "no API token configured: generated one (mode 0600); `vigie` commands on this machine use it");
+            } else {
+                tracing::info!(path = %path.display(), "no API token configured: using the generated one");
+            }
+            vec![("generated".to_string(), token_sha256(&token))]
+        } else {
+            auth.tokens
+                .iter()
+                .map(|t| (t.name.clone(), t.sha256.clone()))
+                .collect()
+        };
+
+        // Channels: e-mail, and each configured webhook.
+        let metrics = Arc::new(Metrics::default());
+        let email = EmailChannel::new(&set.daemon.email, &install_id)
+            .map_err(|e| DaemonError::Channel(e.to_string()))?;
+        let (pool, per_second) = match &set.daemon.email.transport {
+            config::daemon::EmailTransport::Smtp(s) => (s.pool as usize, s.per_second),
+            config::daemon::EmailTransport::File { .. } => (8, 0),
+        };
+        let mut channels: Vec<(Arc<dyn Channel>, usize, u32)> =
+            vec![(Arc::new(email), pool, per_second)];
+        for w in set.daemon.webhooks.values() {
+            let ch = WebhookChannel::new(w).map_err(|e| DaemonError::Channel(e.to_string()))?;
+            channels.push((Arc::new(ch), 16, 0));
+        }
+        let clock_for_outbox = clock.clone();
+        let outbox = Outbox::new(store.clone(), channels, clock_for_outbox, metrics.clone());
+
         let listener = match listener {
             Some(l) => l,
             None => TcpListener::bind(set.daemon.listen)
@@ -264,6 +390,11 @@ impl Daemon {
             store: store.clone(),
             clock,
             reload_lock: tokio::sync::Mutex::new(()),
+            links: LinkSigner::new(link_key.into_bytes()),
+            outbox_wake: outbox.wake.clone(),
+            escalation_wake: Arc::new(Notify::new()),
+            metrics,
+            token_hashes,
         });
         store.record_config_load(now, true, "start").await?;
         store
@@ -275,6 +406,7 @@ impl Daemon {
         let app = crate::web::router(state.clone());
         let stop = shutdown.clone();
         tracker.spawn(async move {
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async move { stop.cancelled().await })
                 .await;
@@ -282,6 +414,8 @@ impl Daemon {
                 tracing::error!(error = %e, "HTTP server stopped");
             }
         });
+        tracker.spawn(outbox.run(shutdown.clone(), SHUTDOWN_GRACE));
+        tracker.spawn(escalation_loop(state.clone(), shutdown.clone()));
         tracker.close();
         tracing::info!(%addr, name = %state.config().daemon.name, "vigie is serving");
         Ok(Daemon {
@@ -306,6 +440,24 @@ impl Daemon {
             tracing::warn!(error = %e, "cannot record the stop");
         }
         tracing::info!("vigie stopped");
+    }
+}
+
+/// Advances escalation timers: at each due time (checked every second, or
+/// at once when woken), until shutdown. Timers live in the database, so a
+/// restart finds them; an overdue one fires at once.
+async fn escalation_loop(state: Arc<AppState>, stop: CancellationToken) {
+    loop {
+        match engine::tick(&state.store, state.engine_ctx()).await {
+            Ok(n) if n > 0 => state.outbox_wake.notify_one(),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "escalation tick failed"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = state.escalation_wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
     }
 }
 

@@ -24,6 +24,8 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod deliver;
+pub mod engine;
 pub mod model;
 pub mod schedule;
 pub mod store;

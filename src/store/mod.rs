@@ -11,6 +11,22 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
+pub mod events;
+pub mod outbox;
+
+/// Timestamps are stored as RFC 3339 UTC text with milliseconds and a `Z`,
+/// so that text order is time order.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Reads a timestamp written by [`ts`].
+pub fn parse_ts(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database {path}: {source}")]
@@ -45,6 +61,9 @@ const MIGRATIONS: &[&str] = &[
         ok INTEGER NOT NULL,
         summary TEXT NOT NULL
     );",
+    // 2: events, their steps, recipients, the outbox of deliveries with
+    // every attempt, and responses.
+    include_str!("migrations/0002_events.sql"),
 ];
 
 /// The current schema version.
@@ -106,6 +125,38 @@ impl Store {
         })
         .await
         .map_err(|e| StoreError::Join(e.to_string()))?
+    }
+
+    /// A value of the `meta` table, created by `init` on first use (the
+    /// installation id, generated keys…).
+    pub async fn meta_or_init(
+        &self,
+        key: &str,
+        init: impl FnOnce() -> String + Send + 'static,
+    ) -> Result<String, StoreError> {
+        let key = key.to_string();
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let found: Option<String> = tx
+                .query_row("SELECT value FROM meta WHERE key = ?1", [&key], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            let value = match found {
+                Some(v) => v,
+                None => {
+                    let v = init();
+                    tx.execute(
+                        "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                        params![key, v],
+                    )?;
+                    v
+                }
+            };
+            tx.commit()?;
+            Ok(value)
+        })
+        .await
     }
 
     /// Runs `f` with the connection on the current thread (start-up, CLI).

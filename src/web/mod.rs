@@ -13,15 +13,102 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+
+pub mod api;
+pub mod error;
+pub mod metrics;
+pub mod respond;
 use serde_json::json;
 
 use crate::daemon::AppState;
+
+/// Request bodies over this size are refused (413).
+pub const BODY_LIMIT: usize = 64 * 1024;
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_page))
+        .route(
+            "/r/{token}",
+            get(respond::get_page).post(respond::post_page),
+        )
+        .merge(api::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+/// Prometheus text format; answered on loopback only (it tells how busy the
+/// CPTS is, not who is who, but it has no business on the internet).
+async fn metrics_page(
+    State(state): State<Arc<AppState>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+) -> Response {
+    if !peer.ip().is_loopback() {
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    }
+    let counts = state
+        .store
+        .call(|c| {
+            let mut st = c.prepare("SELECT state, COUNT(*) FROM events GROUP BY state")?;
+            let events: Vec<(String, i64)> = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            let mut st = c.prepare(
+                "SELECT channel, state, COUNT(*) FROM deliveries GROUP BY channel, state",
+            )?;
+            let deliveries: Vec<(String, String, i64)> = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok((events, deliveries))
+        })
+        .await;
+    let Ok((events, deliveries)) = counts else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response();
+    };
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "# HELP vigie_events Events by state.");
+    let _ = writeln!(out, "# TYPE vigie_events gauge");
+    for s in ["active", "acknowledged", "exhausted", "resolved"] {
+        let n = events
+            .iter()
+            .find(|(k, _)| k == s)
+            .map(|x| x.1)
+            .unwrap_or(0);
+        let _ = writeln!(out, "vigie_events{{state=\"{s}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP vigie_deliveries Deliveries by channel and state."
+    );
+    let _ = writeln!(out, "# TYPE vigie_deliveries gauge");
+    for (ch, s, n) in deliveries {
+        let _ = writeln!(
+            out,
+            "vigie_deliveries{{channel=\"{ch}\",state=\"{s}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP vigie_reload_ok Whether the last configuration load was accepted."
+    );
+    let _ = writeln!(out, "# TYPE vigie_reload_ok gauge");
+    let _ = writeln!(
+        out,
+        "vigie_reload_ok {}",
+        u8::from(state.reload_status().ok)
+    );
+    state.metrics.render(&mut out);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        out,
+    )
+        .into_response()
 }
 
 async fn healthz() -> &'static str {

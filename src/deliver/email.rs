@@ -1,0 +1,215 @@
+//! The e-mail channel: SMTP through lettre's pooled async transport, or
+//! `.eml` files in a folder (the embedded default).
+//!
+//! Messages are multipart text (+ HTML when the template has it), carry a
+//! `Message-ID` derived from the delivery id (and the installation id, so
+//! two installations never collide) and `Auto-Submitted: auto-generated`
+//! (RFC 3834: out-of-office robots do not answer them).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lettre::message::header::{Header, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart, header};
+use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use super::channel::{Channel, SendError};
+use crate::config::daemon::{EmailConfig, EmailTransport, SmtpConfig, secret_path};
+use crate::store::outbox::DeliveryRow;
+
+#[derive(Clone, Debug)]
+struct AutoSubmitted;
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoSubmitted)
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-generated".to_string())
+    }
+}
+
+enum Transport {
+    File(PathBuf),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+pub struct EmailChannel {
+    from: Mailbox,
+    /// The domain of `from`, for Message-IDs.
+    domain: String,
+    install_id: String,
+    transport: Transport,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmailSetupError {
+    #[error("invalid From address \"{0}\"")]
+    From(String),
+    #[error("cannot read the SMTP password file {path}: {source}")]
+    Password {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid SMTP url \"{0}\"")]
+    Url(String),
+    #[error("SMTP setup: {0}")]
+    Smtp(String),
+    #[error("cannot create the outbox folder {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl EmailChannel {
+    pub fn new(cfg: &EmailConfig, install_id: &str) -> Result<EmailChannel, EmailSetupError> {
+        let from: Mailbox = cfg
+            .from
+            .parse()
+            .map_err(|_| EmailSetupError::From(cfg.from.clone()))?;
+        let domain = from.email.domain().to_string();
+        let transport = match &cfg.transport {
+            EmailTransport::File { dir } => {
+                std::fs::create_dir_all(dir).map_err(|source| EmailSetupError::Dir {
+                    path: dir.clone(),
+                    source,
+                })?;
+                Transport::File(dir.clone())
+            }
+            EmailTransport::Smtp(s) => Transport::Smtp(smtp_transport(s)?),
+        };
+        Ok(EmailChannel {
+            from,
+            domain,
+            install_id: install_id.to_string(),
+            transport,
+        })
+    }
+
+    pub fn message_id(&self, delivery_id: i64) -> String {
+        format!("<vigie.{}.{delivery_id}@{}>", self.install_id, self.domain)
+    }
+
+    fn build(&self, d: &DeliveryRow) -> Result<Message, SendError> {
+        let address = d
+            .address
+            .as_deref()
+            .ok_or_else(|| SendError::permanent("no e-mail address"))?;
+        let to: Mailbox = format!("{} <{address}>", quote_name(&d.recipient_name))
+            .parse()
+            .or_else(|_| address.parse())
+            .map_err(|e| SendError::permanent(format!("invalid address {address}: {e}")))?;
+        let builder = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(d.subject.clone())
+            .message_id(Some(self.message_id(d.id)))
+            .header(AutoSubmitted);
+        let text = SinglePart::builder()
+            .header(header::ContentType::TEXT_PLAIN)
+            .body(d.body_text.clone());
+        let built = match &d.body_html {
+            Some(html) => builder.multipart(
+                MultiPart::alternative().singlepart(text).singlepart(
+                    SinglePart::builder()
+                        .header(header::ContentType::TEXT_HTML)
+                        .body(html.clone()),
+                ),
+            ),
+            None => builder.multipart(MultiPart::mixed().singlepart(text)),
+        };
+        built.map_err(|e| SendError::permanent(format!("cannot build the message: {e}")))
+    }
+}
+
+fn quote_name(name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .filter(|c| !matches!(c, '"' | '\\' | '<' | '>' | '\r' | '\n'))
+        .collect();
+    format!("\"{clean}\"")
+}
+
+fn smtp_transport(s: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, EmailSetupError> {
+    let bad = || EmailSetupError::Url(s.url.clone());
+    let (scheme, rest) = s.url.split_once("://").ok_or_else(bad)?;
+    let (hostport, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let hostport = hostport.trim_end_matches('/');
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !hostport.ends_with(']') => (h, Some(p.parse::<u16>().map_err(|_| bad())?)),
+        _ => (hostport, None),
+    };
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let tls_none = query.split('&').any(|p| p == "tls=none");
+    let params =
+        || TlsParameters::new(host.clone()).map_err(|e| EmailSetupError::Smtp(e.to_string()));
+    let tls = match scheme {
+        "smtps" => Tls::Wrapper(params()?),
+        _ if tls_none && s.allow_insecure => Tls::None,
+        // STARTTLS when offered, required unless the server is on this machine.
+        _ if loopback => Tls::Opportunistic(params()?),
+        _ => Tls::Required(params()?),
+    };
+    let default_port = if scheme == "smtps" { 465 } else { 587 };
+    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
+        .port(port.unwrap_or(default_port))
+        .tls(tls)
+        .timeout(Some(Duration::from_secs(30)))
+        .pool_config(PoolConfig::new().max_size(s.pool));
+    if let (Some(user), Some(pw)) = (&s.username, &s.password_file) {
+        let path = secret_path(pw);
+        let password =
+            std::fs::read_to_string(&path).map_err(|source| EmailSetupError::Password {
+                path: path.clone(),
+                source,
+            })?;
+        b = b.credentials(Credentials::new(
+            user.clone(),
+            password.trim_end_matches(['\r', '\n']).to_string(),
+        ));
+    }
+    Ok(b.build())
+}
+
+#[async_trait::async_trait]
+impl Channel for EmailChannel {
+    fn name(&self) -> &str {
+        "email"
+    }
+
+    async fn send(&self, d: &DeliveryRow) -> Result<(), SendError> {
+        let msg = self.build(d)?;
+        match &self.transport {
+            Transport::File(dir) => {
+                let path = dir.join(format!("{}.eml", d.id));
+                let tmp = dir.join(format!(".{}.eml.tmp", d.id));
+                let bytes = msg.formatted();
+                // Written then renamed: a reader never sees half a message.
+                let write = async {
+                    tokio::fs::write(&tmp, &bytes).await?;
+                    tokio::fs::rename(&tmp, &path).await
+                };
+                write.await.map_err(|e| {
+                    SendError::transient(format!("cannot write {}: {e}", path.display()))
+                })
+            }
+            Transport::Smtp(t) => match t.send(msg).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_permanent() => Err(SendError::permanent(format!("SMTP: {e}"))),
+                Err(e) => Err(SendError::transient(format!("SMTP: {e}"))),
+            },
+        }
+    }
+}

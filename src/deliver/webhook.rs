@@ -1,0 +1,125 @@
+//! The webhook channel: a JSON `POST` per delivery, signed.
+//!
+//! Headers: `Idempotency-Key: <delivery id>` (so a receiver can drop the
+//! duplicate a crash mid-send may cause) and
+//! `Vigie-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+//! 2xx is success; 429, 5xx, timeouts and connection errors are retried;
+//! other 4xx fail at once.
+
+use std::path::PathBuf;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::channel::{Channel, SendError};
+use crate::config::daemon::{WebhookConfig, secret_path};
+use crate::store::outbox::DeliveryRow;
+
+pub struct WebhookChannel {
+    name: String,
+    url: String,
+    secret: Vec<u8>,
+    client: reqwest::Client,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookSetupError {
+    #[error("webhook `{name}`: cannot read the secret file {path}: {source}")]
+    Secret {
+        name: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("webhook `{name}`: {message}")]
+    Client { name: String, message: String },
+}
+
+/// `t=<unix>,v1=<hex>` for a body sent at `t`.
+pub fn signature(secret: &[u8], t: i64, body: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(format!("{t}.{body}").as_bytes());
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+impl WebhookChannel {
+    pub fn new(cfg: &WebhookConfig) -> Result<WebhookChannel, WebhookSetupError> {
+        let path = secret_path(&cfg.secret_file);
+        let secret =
+            std::fs::read_to_string(&path).map_err(|source| WebhookSetupError::Secret {
+                name: cfg.name.clone(),
+                path: path.clone(),
+                source,
+            })?;
+        let client = reqwest::Client::builder()
+            .timeout(cfg.timeout.as_std())
+            .user_agent(concat!("Vigie/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| WebhookSetupError::Client {
+                name: cfg.name.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(WebhookChannel {
+            name: cfg.name.clone(),
+            url: cfg.url.clone(),
+            secret: secret.trim_end_matches(['\r', '\n']).as_bytes().to_vec(),
+            client,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Channel for WebhookChannel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn send(&self, d: &DeliveryRow) -> Result<(), SendError> {
+        let body = d.payload.clone().unwrap_or_else(|| "{}".to_string());
+        let t = chrono::Utc::now().timestamp();
+        let resp = self
+            .client
+            .post(&self.url)
+            .header("Content-Type", "application/json")
+            .header("Idempotency-Key", d.id.to_string())
+            .header("Vigie-Signature", signature(&self.secret, t, &body))
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                let kind = if e.is_timeout() {
+                    "timeout"
+                } else {
+                    "connection"
+                };
+                SendError::transient(format!("{kind}: {}", error_chain(&e)))
+            })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text: String = resp
+            .text()
+            .await
+            .unwrap_or_default()
+            .chars()
+            .take(200)
+            .collect();
+        let message = format!("HTTP {status}: {}", text.trim());
+        if status.as_u16() == 429 || status.is_server_error() {
+            Err(SendError::transient(message))
+        } else {
+            Err(SendError::permanent(message))
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

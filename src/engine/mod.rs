@@ -1,0 +1,969 @@
+//! Events and escalation (SPEC §7): declare, change level, resolve, record
+//! responses, and advance escalation timers.
+//!
+//! Every decision to notify is written to the outbox in the same SQLite
+//! transaction as the state change it follows from: the deliveries of a
+//! declaration are committed with the event, the next tier's deliveries
+//! with the timer that moved. This module never sends anything; the
+//! outbox worker ([`crate::deliver`]) does.
+//!
+//! Decisions made where SPEC is silent:
+//! - An event without `key` uses the empty key: declaring the same
+//!   scenario again updates the unresolved event (a level change).
+//! - A scenario with levels declared without `level` starts at its first
+//!   level.
+//! - Quorum counts the distinct recipients of the event (any step) whose
+//!   latest response is one of the scenario's `ack` responses, against the
+//!   quorum of the tier in progress. An exhausted event that later reaches
+//!   the quorum becomes acknowledged.
+//! - The "exhausted" alert goes to the plan's owners by e-mail.
+
+pub mod links;
+pub mod render;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use serde_json::json;
+
+use crate::config::daemon::WebhookConfig;
+use crate::config::plan::Step;
+use crate::config::{ConfigSet, Plan, Professional, Scenario, Selector};
+use crate::schedule::oncall;
+use crate::store::events::{self as q, EventRow, EventState, NewEvent, NewStep};
+use crate::store::outbox::{self, NewDelivery, Priority};
+use crate::store::{Store, StoreError};
+use links::LinkSigner;
+use render::{Builtin, Compiled, TemplateSource};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// 404: no such event, scenario or link.
+    #[error("{0}")]
+    NotFound(String),
+    /// 410: the event is resolved.
+    #[error("{0}")]
+    Gone(String),
+    /// 422: a value that the plan does not allow.
+    #[error("{0}")]
+    Invalid(String),
+    /// 409: the request does not fit the event's state.
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What an event operation needs: the configuration in use, the link
+/// signer, and the instant (taken once per operation).
+#[derive(Clone)]
+pub struct Ctx {
+    pub set: Arc<ConfigSet>,
+    pub links: LinkSigner,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclareRequest {
+    pub scenario: String,
+    #[serde(default)]
+    pub level: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub exercise: bool,
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Declared {
+    pub event_id: i64,
+    /// An unresolved event with the same scenario and key existed.
+    pub updated: bool,
+    /// The level changed (and the new level's broadcasts were queued).
+    pub level_changed: bool,
+    /// Deliveries queued (not counting skipped ones).
+    pub queued: usize,
+}
+
+const MAX_NOTE: usize = 4000;
+
+/// Declares an event, or updates the unresolved one with the same key.
+pub async fn declare(
+    store: &Store,
+    ctx: Ctx,
+    req: DeclareRequest,
+) -> Result<Declared, EngineError> {
+    let tz = ctx.set.daemon.timezone;
+    let today = ctx.now.with_timezone(&tz).date_naive();
+    let plan = ctx
+        .set
+        .plans_in_force(today)
+        .into_iter()
+        .find(|p| p.scenario(&req.scenario).is_some())
+        .ok_or_else(|| {
+            EngineError::NotFound(format!(
+                "no plan in force today has a scenario `{}`",
+                req.scenario
+            ))
+        })?;
+    let scenario = plan.scenario(&req.scenario).expect("found above");
+    let level = checked_level(scenario, req.level.as_deref())?;
+    let note = req.note.clone().unwrap_or_default();
+    if note.chars().count() > MAX_NOTE {
+        return Err(EngineError::Invalid(format!(
+            "the note is longer than {MAX_NOTE} characters"
+        )));
+    }
+    let key = req.key.clone().unwrap_or_default();
+    if key.chars().count() > 200 {
+        return Err(EngineError::Invalid(
+            "the key is longer than 200 characters".into(),
+        ));
+    }
+    let (plan_id, plan_version) = (plan.id.value.clone(), plan.version.value.0.clone());
+    let result = store
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let plan = ctx
+                .set
+                .plans
+                .iter()
+                .find(|p| p.id.value == plan_id && p.version.value.0 == plan_version)
+                .expect("plan of the snapshot");
+            let scenario = plan.scenario(&req.scenario).expect("checked");
+            let out = match q::unresolved_event(&tx, &req.scenario, &key)? {
+                Some(ev) => {
+                    let level_changed = level.is_some() && ev.level != level;
+                    let queued = if level_changed {
+                        let level = level.as_deref().unwrap_or_default();
+                        q::set_level(&tx, ev.id, level, req.note.as_deref(), ctx.now)?;
+                        let ev = q::get_event(&tx, ev.id)?.expect("exists");
+                        broadcasts(&tx, &ctx, plan, scenario, &ev)?
+                    } else {
+                        0
+                    };
+                    Declared {
+                        event_id: ev.id,
+                        updated: true,
+                        level_changed,
+                        queued,
+                    }
+                }
+                None => {
+                    let id = q::insert_event(
+                        &tx,
+                        &NewEvent {
+                            scenario: &req.scenario,
+                            dedup_key: &key,
+                            title: &scenario.title,
+                            level: level.as_deref(),
+                            note: &note,
+                            exercise: req.exercise,
+                            plan_id: &plan.id.value,
+                            plan_version: &plan.version.value.0,
+                            plan_sha256: &plan.sha256,
+                            at: ctx.now,
+                        },
+                    )?;
+                    let ev = q::get_event(&tx, id)?.expect("just inserted");
+                    let mut queued = broadcasts(&tx, &ctx, plan, scenario, &ev)?;
+                    queued += notify_tier(&tx, &ctx, plan, scenario, &ev, 0, 0)?;
+                    Declared {
+                        event_id: id,
+                        updated: false,
+                        level_changed: false,
+                        queued,
+                    }
+                }
+            };
+            tx.commit()?;
+            Ok(out)
+        })
+        .await?;
+    Ok(result)
+}
+
+fn checked_level(scenario: &Scenario, level: Option<&str>) -> Result<Option<String>, EngineError> {
+    let levels: Vec<&str> = scenario.levels.iter().map(|l| l.as_str()).collect();
+    match (level, levels.first()) {
+        (None, None) => Ok(None),
+        (None, Some(first)) => Ok(Some(first.to_string())),
+        (Some(l), _) if levels.contains(&l) => Ok(Some(l.to_string())),
+        (Some(l), None) => Err(EngineError::Invalid(format!(
+            "scenario `{}` has no levels, `{l}` was given",
+            scenario.id.value
+        ))),
+        (Some(l), Some(_)) => Err(EngineError::Invalid(format!(
+            "unknown level `{l}` for scenario `{}` (levels: {})",
+            scenario.id.value,
+            levels.join(", ")
+        ))),
+    }
+}
+
+/// Changes the level of an unresolved event and queues the broadcasts of
+/// the new level; the escalation chain goes on as it was.
+pub async fn change_level(
+    store: &Store,
+    ctx: Ctx,
+    id: i64,
+    level: String,
+) -> Result<Declared, EngineError> {
+    store
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let out = (|| {
+                let ev = q::get_event(&tx, id)?.ok_or_else(|| not_found(id))?;
+                if ev.state == EventState::Resolved {
+                    return Err(EngineError::Conflict(format!("event {id} is resolved")));
+                }
+                let (plan, scenario) = plan_of(&ctx.set, &ev)?;
+                let level = checked_level(scenario, Some(&level))?.unwrap_or_default();
+                if ev.level.as_deref() == Some(level.as_str()) {
+                    return Ok(Declared {
+                        event_id: id,
+                        updated: true,
+                        level_changed: false,
+                        queued: 0,
+                    });
+                }
+                q::set_level(&tx, id, &level, None, ctx.now).map_err(StoreError::from)?;
+                let ev = q::get_event(&tx, id)
+                    .map_err(StoreError::from)?
+                    .expect("exists");
+                let queued =
+                    broadcasts(&tx, &ctx, plan, scenario, &ev).map_err(StoreError::from)?;
+                Ok(Declared {
+                    event_id: id,
+                    updated: true,
+                    level_changed: true,
+                    queued,
+                })
+            })();
+            if out.is_ok() {
+                tx.commit()?;
+            }
+            Ok(out)
+        })
+        .await?
+}
+
+/// Resolves an event: stops the escalation, cancels unsent deliveries and,
+/// if the scenario says so, tells everyone notified.
+pub async fn resolve(
+    store: &Store,
+    ctx: Ctx,
+    id: i64,
+    note: Option<String>,
+) -> Result<usize, EngineError> {
+    store
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let out = (|| {
+                let ev = q::get_event(&tx, id)?.ok_or_else(|| not_found(id))?;
+                if ev.state == EventState::Resolved {
+                    return Err(EngineError::Conflict(format!(
+                        "event {id} is already resolved"
+                    )));
+                }
+                let (plan, scenario) = plan_of(&ctx.set, &ev)?;
+                let notified = q::notified(&tx, id).map_err(StoreError::from)?;
+                q::set_state(&tx, id, EventState::Resolved, note.as_deref(), ctx.now)
+                    .map_err(StoreError::from)?;
+                let cancelled = outbox::cancel_unsent(&tx, id, "événement levé avant l'envoi")
+                    .map_err(StoreError::from)?;
+                let mut queued = 0;
+                if scenario.notify_on_resolve && !notified.is_empty() {
+                    let ev = q::get_event(&tx, id)
+                        .map_err(StoreError::from)?
+                        .expect("exists");
+                    queued = resolve_notice(
+                        &tx,
+                        &ctx,
+                        plan,
+                        &ev,
+                        &notified,
+                        note.as_deref().unwrap_or(""),
+                    )
+                    .map_err(StoreError::from)?;
+                }
+                tracing::info!(event = id, cancelled, queued, "event resolved");
+                Ok(queued)
+            })();
+            if out.is_ok() {
+                tx.commit()?;
+            }
+            Ok(out)
+        })
+        .await?
+}
+
+fn not_found(id: i64) -> EngineError {
+    EngineError::NotFound(format!("no event {id}"))
+}
+
+impl From<rusqlite::Error> for EngineError {
+    fn from(e: rusqlite::Error) -> Self {
+        EngineError::Store(StoreError::from(e))
+    }
+}
+
+/// The plan that governs an event: the version recorded at declaration if
+/// it is still loaded, else the version in force with that scenario.
+pub fn plan_of<'a>(
+    set: &'a ConfigSet,
+    ev: &EventRow,
+) -> Result<(&'a Plan, &'a Scenario), EngineError> {
+    let exact = set
+        .plans
+        .iter()
+        .find(|p| p.id.value == ev.plan_id && p.version.value.0 == ev.plan_version);
+    let plan = exact
+        .filter(|p| p.scenario(&ev.scenario).is_some())
+        .or_else(|| {
+            set.plans
+                .iter()
+                .find(|p| p.id.value == ev.plan_id && p.scenario(&ev.scenario).is_some())
+        })
+        .or_else(|| {
+            set.plans
+                .iter()
+                .find(|p| p.scenario(&ev.scenario).is_some())
+        })
+        .ok_or_else(|| {
+            EngineError::NotFound(format!(
+                "the plan of event {} (`{}` {}) and its scenario `{}` are no longer loaded",
+                ev.id, ev.plan_id, ev.plan_version, ev.scenario
+            ))
+        })?;
+    Ok((plan, plan.scenario(&ev.scenario).expect("filtered")))
+}
+
+/// Queues the broadcasts of the event's current level.
+fn broadcasts(
+    c: &Connection,
+    ctx: &Ctx,
+    plan: &Plan,
+    scenario: &Scenario,
+    ev: &EventRow,
+) -> rusqlite::Result<usize> {
+    let mut queued = 0;
+    for b in &scenario.broadcasts {
+        let applies = b.levels.is_empty()
+            || ev
+                .level
+                .as_deref()
+                .is_some_and(|l| b.levels.iter().any(|bl| bl.value == l));
+        if !applies {
+            continue;
+        }
+        let recipients = audience(ctx, plan, &b.step.audience, None);
+        let step_id = q::insert_step(
+            c,
+            &NewStep {
+                event_id: ev.id,
+                kind: "broadcast",
+                tier: None,
+                round: 0,
+                level: ev.level.as_deref(),
+                audience: &label(&b.step),
+                quorum: None,
+                timeout_secs: None,
+                at: ctx.now,
+            },
+        )?;
+        let template = template_for(plan, &b.step, Builtin::Information);
+        queued += deliver(
+            c,
+            ctx,
+            plan,
+            ev,
+            step_id,
+            &template,
+            &b.step.channels_str(),
+            &recipients,
+            &label(&b.step),
+            Priority::Broadcast,
+            &ev.note,
+        )?;
+    }
+    Ok(queued)
+}
+
+/// Notifies escalation tier `tier` in round `round`, and sets the timer.
+fn notify_tier(
+    c: &Connection,
+    ctx: &Ctx,
+    plan: &Plan,
+    scenario: &Scenario,
+    ev: &EventRow,
+    tier: u32,
+    round: u32,
+) -> rusqlite::Result<usize> {
+    let Some(t) = scenario.escalation.get(tier as usize) else {
+        q::set_escalation(c, ev.id, tier, round, None, ctx.now)?;
+        return Ok(0);
+    };
+    // On a restart of the chain, only those who have not answered.
+    let answered: Option<HashSet<String>> = if round > 0 {
+        Some(q::latest_responses(c, ev.id)?.into_keys().collect())
+    } else {
+        None
+    };
+    let recipients = audience(ctx, plan, &t.step.audience, answered.as_ref());
+    let step_id = q::insert_step(
+        c,
+        &NewStep {
+            event_id: ev.id,
+            kind: "escalation",
+            tier: Some(tier),
+            round,
+            level: ev.level.as_deref(),
+            audience: &label(&t.step),
+            quorum: Some(t.quorum),
+            timeout_secs: Some(t.timeout.as_std().as_secs()),
+            at: ctx.now,
+        },
+    )?;
+    let template = template_for(plan, &t.step, Builtin::Mobilisation);
+    let queued = deliver(
+        c,
+        ctx,
+        plan,
+        ev,
+        step_id,
+        &template,
+        &t.step.channels_str(),
+        &recipients,
+        &label(&t.step),
+        Priority::Crisis,
+        &ev.note,
+    )?;
+    q::set_escalation(
+        c,
+        ev.id,
+        tier,
+        round,
+        Some(ctx.now + t.timeout.as_chrono()),
+        ctx.now,
+    )?;
+    tracing::info!(
+        event = ev.id,
+        tier,
+        round,
+        recipients = recipients.len(),
+        "escalation tier notified"
+    );
+    Ok(queued)
+}
+
+impl Step {
+    fn channels_str(&self) -> Vec<String> {
+        self.channels.iter().map(|c| c.value.clone()).collect()
+    }
+}
+
+fn label(step: &Step) -> String {
+    step.audience
+        .iter()
+        .map(|a| a.value.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn template_for(plan: &Plan, step: &Step, builtin: Builtin) -> TemplateSource {
+    step.template
+        .as_ref()
+        .and_then(|t| plan.templates.get(&t.value))
+        .map(TemplateSource::from)
+        .unwrap_or_else(|| builtin.source())
+}
+
+/// The active professionals named by a step's audiences (plan audiences,
+/// else directory groups), each once, in directory order; minus `exclude`.
+pub fn audience<'a>(
+    ctx: &'a Ctx,
+    plan: &Plan,
+    names: &[crate::config::Located<String>],
+    exclude: Option<&HashSet<String>>,
+) -> Vec<&'a Professional> {
+    let set = &ctx.set;
+    let on_call = |roster: &str| oncall::on_call(set, roster, ctx.now);
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for n in names {
+        let sel = match plan.audiences.get(&n.value) {
+            Some((_, s)) => s.clone(),
+            None => Selector::of_groups(vec![n.clone()], n.loc.clone()),
+        };
+        for p in set.directory.select(&sel, &on_call) {
+            if exclude.is_some_and(|x| x.contains(&p.id)) {
+                continue;
+            }
+            if seen.insert(p.id.clone()) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Writes the deliveries of one step: for each recipient, one per channel
+/// (skipped when the contact is missing); for a per-step webhook, one for
+/// the whole step. Returns how many are queued.
+#[allow(clippy::too_many_arguments)]
+fn deliver(
+    c: &Connection,
+    ctx: &Ctx,
+    plan: &Plan,
+    ev: &EventRow,
+    step_id: i64,
+    template: &TemplateSource,
+    channels: &[String],
+    recipients: &[&Professional],
+    audience_label: &str,
+    priority: Priority,
+    note: &str,
+) -> rusqlite::Result<usize> {
+    let compiled = Compiled::new(template).or_else(|e| {
+        tracing::error!(event = ev.id, error = %e, "template does not compile, using the built-in one");
+        Compiled::new(&Builtin::Mobilisation.source())
+    });
+    let compiled = match compiled {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "built-in template failed");
+            return Ok(0);
+        }
+    };
+    let base = render::event_json(&ctx.set, plan, ev, note);
+    let public = &ctx.set.daemon.public_url;
+    let webhooks = &ctx.set.daemon.webhooks;
+    let render_for = |recipient: serde_json::Value, url: &str| {
+        let vctx = render::context(&base, recipient, url);
+        compiled.render(&vctx, ev.exercise).unwrap_or_else(|e| {
+            tracing::error!(event = ev.id, error = %e, "template failed to render, using the built-in one");
+            Compiled::new(&Builtin::Information.source())
+                .and_then(|b| b.render(&vctx, ev.exercise))
+                .unwrap_or(render::Rendered { subject: ev.title.clone(), text: ev.title.clone(), html: None })
+        })
+    };
+    let mut items = Vec::new();
+    let per_recipient: Vec<&String> = channels
+        .iter()
+        .filter(|ch| {
+            ch.as_str() == "email" || webhooks.get(ch.as_str()).is_none_or(|w| w.per_recipient)
+        })
+        .collect();
+    if !per_recipient.is_empty() {
+        for p in recipients {
+            let seq = q::recipient_seq(c, ev.id, &p.id, &p.name)?;
+            let url = format!("{public}/r/{}", ctx.links.token(ev.id, seq));
+            let r = render_for(render::recipient_json(p), &url);
+            for ch in &per_recipient {
+                let (address, skipped) = if ch.as_str() == "email" {
+                    match &p.email {
+                        Some(e) => (Some(e.as_str().to_string()), None),
+                        None => (
+                            None,
+                            Some("pas d'adresse e-mail dans l'annuaire".to_string()),
+                        ),
+                    }
+                } else {
+                    match &p.phone {
+                        Some(ph) => (Some(ph.as_str().to_string()), None),
+                        None => (
+                            None,
+                            Some("pas de numéro de téléphone dans l'annuaire".to_string()),
+                        ),
+                    }
+                };
+                let payload = webhooks.get(ch.as_str()).map(|w| {
+                    webhook_payload(
+                        ctx,
+                        ev,
+                        step_id,
+                        priority,
+                        w,
+                        Some((p, address.as_deref())),
+                        &r,
+                        &url,
+                    )
+                });
+                items.push(NewDelivery {
+                    event_id: Some(ev.id),
+                    step_id: Some(step_id),
+                    recipient_id: Some(p.id.clone()),
+                    recipient_name: p.name.clone(),
+                    channel: ch.to_string(),
+                    address,
+                    priority,
+                    skipped,
+                    subject: r.subject.clone(),
+                    body_text: r.text.clone(),
+                    body_html: r.html.clone(),
+                    payload,
+                });
+            }
+        }
+    }
+    for ch in channels {
+        let Some(w) = webhooks.get(ch.as_str()).filter(|w| !w.per_recipient) else {
+            continue;
+        };
+        let url = format!("{public}/");
+        let r = render_for(
+            json!({"name": audience_label, "profession": "", "commune": ""}),
+            &url,
+        );
+        items.push(NewDelivery {
+            event_id: Some(ev.id),
+            step_id: Some(step_id),
+            recipient_id: None,
+            recipient_name: audience_label.to_string(),
+            channel: ch.clone(),
+            address: None,
+            priority,
+            skipped: None,
+            subject: r.subject.clone(),
+            body_text: r.text.clone(),
+            body_html: None,
+            payload: Some(webhook_payload(
+                ctx, ev, step_id, priority, w, None, &r, &url,
+            )),
+        });
+    }
+    outbox::insert(c, &items, ctx.now)
+}
+
+/// The JSON body of a webhook call (SPEC §8): the event, the step, the
+/// recipient when per recipient, the rendered text and the response URL.
+#[allow(clippy::too_many_arguments)]
+fn webhook_payload(
+    ctx: &Ctx,
+    ev: &EventRow,
+    step_id: i64,
+    priority: Priority,
+    _w: &WebhookConfig,
+    recipient: Option<(&Professional, Option<&str>)>,
+    r: &render::Rendered,
+    url: &str,
+) -> String {
+    let mut v = json!({
+        "cpts": ctx.set.daemon.name,
+        "event": {
+            "id": ev.id.to_string(),
+            "scenario": ev.scenario,
+            "title": ev.title,
+            "level": ev.level,
+            "note": ev.note,
+            "exercise": ev.exercise,
+            "state": ev.state.as_str(),
+            "declared_at": crate::store::ts(ev.declared_at),
+            "plan": {"id": ev.plan_id, "version": ev.plan_version},
+        },
+        "step": {"id": step_id, "priority": match priority { Priority::Crisis => "crisis", Priority::Broadcast => "broadcast", Priority::Reminder => "reminder" }},
+        "subject": r.subject,
+        "text": r.text,
+        "response_url": url,
+    });
+    if let Some((p, phone)) = recipient {
+        v["recipient"] = json!({"id": p.id, "name": p.name, "phone": phone, "profession": p.profession, "commune": p.commune});
+    }
+    v.to_string()
+}
+
+/// The resolve notice: each person notified, on the channels they were
+/// notified on; each per-step webhook once.
+fn resolve_notice(
+    c: &Connection,
+    ctx: &Ctx,
+    plan: &Plan,
+    ev: &EventRow,
+    notified: &[q::Notified],
+    note: &str,
+) -> rusqlite::Result<usize> {
+    let step_id = q::insert_step(
+        c,
+        &NewStep {
+            event_id: ev.id,
+            kind: "resolve",
+            tier: None,
+            round: 0,
+            level: ev.level.as_deref(),
+            audience: "personnes notifiées",
+            quorum: None,
+            timeout_secs: None,
+            at: ctx.now,
+        },
+    )?;
+    let template = Builtin::Fin.source();
+    let mut by_person: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    let mut per_step: Vec<String> = Vec::new();
+    for n in notified {
+        let channel = &n.channel;
+        match &n.recipient_id {
+            Some(id) => {
+                let e = by_person.entry(id.as_str()).or_insert_with(|| {
+                    order.push(id.as_str());
+                    Vec::new()
+                });
+                if !e.contains(channel) {
+                    e.push(channel.clone());
+                }
+            }
+            None => {
+                if !per_step.contains(channel) {
+                    per_step.push(channel.clone());
+                }
+            }
+        }
+    }
+    let mut queued = 0;
+    if !per_step.is_empty() {
+        queued += deliver(
+            c,
+            ctx,
+            plan,
+            ev,
+            step_id,
+            &template,
+            &per_step,
+            &[],
+            "personnes notifiées",
+            Priority::Broadcast,
+            note,
+        )?;
+    }
+    // Group people by their set of channels, so each gets each channel once.
+    let mut groups: BTreeMap<Vec<String>, Vec<&Professional>> = BTreeMap::new();
+    for id in order {
+        if let Some(p) = ctx.set.directory.get(id) {
+            groups.entry(by_person[id].clone()).or_default().push(p);
+        }
+    }
+    for (channels, people) in groups {
+        queued += deliver(
+            c,
+            ctx,
+            plan,
+            ev,
+            step_id,
+            &template,
+            &channels,
+            &people,
+            "personnes notifiées",
+            Priority::Broadcast,
+            note,
+        )?;
+    }
+    Ok(queued)
+}
+
+/// Advances every escalation timer that is due. Returns how many events
+/// moved.
+pub async fn tick(store: &Store, ctx: Ctx) -> Result<usize, EngineError> {
+    let now = ctx.now;
+    let due = store.call(move |c| q::due_events(c, now)).await?;
+    let mut moved = 0;
+    for ev in due {
+        let ctx = ctx.clone();
+        let r = store
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let out = advance(&tx, &ctx, ev.id);
+                if out.is_ok() {
+                    tx.commit()?;
+                }
+                Ok(out)
+            })
+            .await?;
+        match r {
+            Ok(true) => moved += 1,
+            Ok(false) => {}
+            Err(e) => tracing::error!(event = ev.id, error = %e, "cannot advance the escalation"),
+        }
+    }
+    Ok(moved)
+}
+
+fn ack_count(c: &Connection, ev: &EventRow, scenario: &Scenario) -> rusqlite::Result<u32> {
+    let acks: HashSet<&str> = scenario.ack.iter().map(|a| a.as_str()).collect();
+    Ok(q::latest_responses(c, ev.id)?
+        .values()
+        .filter(|r| acks.contains(r.as_str()))
+        .count() as u32)
+}
+
+/// One timer: quorum met → acknowledged; else the next tier, a new round,
+/// or exhausted.
+fn advance(c: &Connection, ctx: &Ctx, id: i64) -> Result<bool, EngineError> {
+    let Some(ev) = q::get_event(c, id)? else {
+        return Ok(false);
+    };
+    if ev.state != EventState::Active || ev.escalation_due_at.is_none_or(|d| d > ctx.now) {
+        return Ok(false);
+    }
+    let (plan, scenario) = plan_of(&ctx.set, &ev)?;
+    let quorum = scenario
+        .escalation
+        .get(ev.tier as usize)
+        .map(|t| t.quorum)
+        .unwrap_or(1);
+    if ack_count(c, &ev, scenario)? >= quorum {
+        q::set_state(c, id, EventState::Acknowledged, None, ctx.now)?;
+        return Ok(true);
+    }
+    let next = ev.tier + 1;
+    if (next as usize) < scenario.escalation.len() {
+        notify_tier(c, ctx, plan, scenario, &ev, next, ev.round)?;
+    } else if ev.round < scenario.escalation_repeat {
+        notify_tier(c, ctx, plan, scenario, &ev, 0, ev.round + 1)?;
+    } else {
+        q::set_state(c, id, EventState::Exhausted, None, ctx.now)?;
+        exhausted_alert(c, ctx, plan, &ev)?;
+        tracing::warn!(
+            event = id,
+            "escalation exhausted: the plan's owners are alerted"
+        );
+    }
+    Ok(true)
+}
+
+fn exhausted_alert(
+    c: &Connection,
+    ctx: &Ctx,
+    plan: &Plan,
+    ev: &EventRow,
+) -> rusqlite::Result<usize> {
+    let Some(owners) = &plan.owners else {
+        tracing::error!(plan = %plan.id.value, "escalation exhausted and the plan names no owners");
+        return Ok(0);
+    };
+    let on_call = |roster: &str| oncall::on_call(&ctx.set, roster, ctx.now);
+    let people = ctx.set.directory.select(owners, &on_call);
+    let step_id = q::insert_step(
+        c,
+        &NewStep {
+            event_id: ev.id,
+            kind: "exhausted",
+            tier: None,
+            round: ev.round,
+            level: ev.level.as_deref(),
+            audience: "responsables du plan",
+            quorum: None,
+            timeout_secs: None,
+            at: ctx.now,
+        },
+    )?;
+    deliver(
+        c,
+        ctx,
+        plan,
+        ev,
+        step_id,
+        &Builtin::SansReponse.source(),
+        &["email".to_string()],
+        &people,
+        "responsables du plan",
+        Priority::Crisis,
+        &ev.note,
+    )
+}
+
+/// What a response link shows.
+#[derive(Clone, Debug)]
+pub struct LinkView {
+    pub event: EventRow,
+    pub recipient_id: String,
+    pub recipient_name: String,
+    pub choices: Vec<String>,
+    pub current: Option<String>,
+    pub plan_title: String,
+}
+
+/// Looks a response link up without changing anything (mail scanners open
+/// links).
+pub async fn link(store: &Store, ctx: Ctx, token: String) -> Result<LinkView, EngineError> {
+    let (event_id, seq) = ctx
+        .links
+        .verify(&token)
+        .ok_or_else(|| EngineError::NotFound("unknown link".into()))?;
+    store
+        .call(move |c| Ok(link_view(c, &ctx, event_id, seq)))
+        .await?
+}
+
+fn link_view(c: &Connection, ctx: &Ctx, event_id: i64, seq: i64) -> Result<LinkView, EngineError> {
+    let ev =
+        q::get_event(c, event_id)?.ok_or_else(|| EngineError::NotFound("unknown link".into()))?;
+    let (rid, name) = q::recipient_by_seq(c, event_id, seq)?
+        .ok_or_else(|| EngineError::NotFound("unknown link".into()))?;
+    let (plan, scenario) = plan_of(&ctx.set, &ev)?;
+    let current = q::latest_responses(c, event_id)?.remove(&rid);
+    let view = LinkView {
+        plan_title: plan.title.clone(),
+        choices: scenario.responses.clone(),
+        event: ev,
+        recipient_id: rid,
+        recipient_name: name,
+        current,
+    };
+    if view.event.state == EventState::Resolved {
+        return Err(EngineError::Gone(format!(
+            "« {} » est terminé",
+            view.event.title
+        )));
+    }
+    Ok(view)
+}
+
+/// Records a response through a link; acknowledges the event when the
+/// quorum of the tier in progress is reached.
+pub async fn respond(
+    store: &Store,
+    ctx: Ctx,
+    token: String,
+    response: String,
+) -> Result<LinkView, EngineError> {
+    let (event_id, seq) = ctx
+        .links
+        .verify(&token)
+        .ok_or_else(|| EngineError::NotFound("unknown link".into()))?;
+    store
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let out = (|| {
+                let view = link_view(&tx, &ctx, event_id, seq)?;
+                if !view.choices.contains(&response) {
+                    return Err(EngineError::Invalid(format!(
+                        "unknown response `{response}` (choices: {})",
+                        view.choices.join(", ")
+                    )));
+                }
+                q::insert_response(&tx, event_id, &view.recipient_id, &response, ctx.now)?;
+                let ev = &view.event;
+                if matches!(ev.state, EventState::Active | EventState::Exhausted) {
+                    let (_, scenario) = plan_of(&ctx.set, ev)?;
+                    let tier = (ev.tier as usize).min(scenario.escalation.len().saturating_sub(1));
+                    let quorum = scenario.escalation.get(tier).map(|t| t.quorum).unwrap_or(1);
+                    if !scenario.escalation.is_empty() && ack_count(&tx, ev, scenario)? >= quorum {
+                        q::set_state(&tx, event_id, EventState::Acknowledged, None, ctx.now)?;
+                        tracing::info!(event = event_id, "quorum reached: event acknowledged");
+                    }
+                }
+                link_view(&tx, &ctx, event_id, seq)
+            })();
+            if out.is_ok() {
+                tx.commit()?;
+            }
+            Ok(out)
+        })
+        .await?
+}

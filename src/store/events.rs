@@ -1,0 +1,447 @@
+//! Queries on events, steps, recipients and responses.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{parse_ts, ts};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventState {
+    Active,
+    Acknowledged,
+    Exhausted,
+    Resolved,
+}
+
+impl EventState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventState::Active => "active",
+            EventState::Acknowledged => "acknowledged",
+            EventState::Exhausted => "exhausted",
+            EventState::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventState> {
+        Some(match s {
+            "active" => EventState::Active,
+            "acknowledged" => EventState::Acknowledged,
+            "exhausted" => EventState::Exhausted,
+            "resolved" => EventState::Resolved,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct EventRow {
+    pub id: i64,
+    pub scenario: String,
+    pub dedup_key: String,
+    pub title: String,
+    pub level: Option<String>,
+    pub note: String,
+    pub exercise: bool,
+    pub state: EventState,
+    pub plan_id: String,
+    pub plan_version: String,
+    pub plan_sha256: String,
+    pub declared_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub exhausted_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolve_note: Option<String>,
+    pub tier: u32,
+    pub round: u32,
+    pub escalation_due_at: Option<DateTime<Utc>>,
+}
+
+const EVENT_COLUMNS: &str = "id, scenario, dedup_key, title, level, note, exercise, state, \
+    plan_id, plan_version, plan_sha256, declared_at, updated_at, acknowledged_at, exhausted_at, \
+    resolved_at, resolve_note, tier, round, escalation_due_at";
+
+fn opt_ts(v: Option<String>) -> Option<DateTime<Utc>> {
+    v.as_deref().map(parse_ts)
+}
+
+fn event_row(r: &Row<'_>) -> rusqlite::Result<EventRow> {
+    let state: String = r.get(7)?;
+    Ok(EventRow {
+        id: r.get(0)?,
+        scenario: r.get(1)?,
+        dedup_key: r.get(2)?,
+        title: r.get(3)?,
+        level: r.get(4)?,
+        note: r.get(5)?,
+        exercise: r.get(6)?,
+        state: EventState::parse(&state).unwrap_or(EventState::Active),
+        plan_id: r.get(8)?,
+        plan_version: r.get(9)?,
+        plan_sha256: r.get(10)?,
+        declared_at: parse_ts(&r.get::<_, String>(11)?),
+        updated_at: parse_ts(&r.get::<_, String>(12)?),
+        acknowledged_at: opt_ts(r.get(13)?),
+        exhausted_at: opt_ts(r.get(14)?),
+        resolved_at: opt_ts(r.get(15)?),
+        resolve_note: r.get(16)?,
+        tier: r.get(17)?,
+        round: r.get(18)?,
+        escalation_due_at: opt_ts(r.get(19)?),
+    })
+}
+
+pub struct NewEvent<'a> {
+    pub scenario: &'a str,
+    pub dedup_key: &'a str,
+    pub title: &'a str,
+    pub level: Option<&'a str>,
+    pub note: &'a str,
+    pub exercise: bool,
+    pub plan_id: &'a str,
+    pub plan_version: &'a str,
+    pub plan_sha256: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+pub fn insert_event(c: &Connection, e: &NewEvent<'_>) -> rusqlite::Result<i64> {
+    c.execute(
+        "INSERT INTO events (scenario, dedup_key, title, level, note, exercise, state, plan_id, \
+         plan_version, plan_sha256, declared_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?8, ?9, ?10, ?10)",
+        params![
+            e.scenario,
+            e.dedup_key,
+            e.title,
+            e.level,
+            e.note,
+            e.exercise,
+            e.plan_id,
+            e.plan_version,
+            e.plan_sha256,
+            ts(e.at)
+        ],
+    )?;
+    Ok(c.last_insert_rowid())
+}
+
+pub fn get_event(c: &Connection, id: i64) -> rusqlite::Result<Option<EventRow>> {
+    c.query_row(
+        &format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"),
+        [id],
+        event_row,
+    )
+    .optional()
+}
+
+/// The unresolved event of a scenario with this key, if any.
+pub fn unresolved_event(
+    c: &Connection,
+    scenario: &str,
+    key: &str,
+) -> rusqlite::Result<Option<EventRow>> {
+    c.query_row(
+        &format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE scenario = ?1 AND dedup_key = ?2 \
+             AND state <> 'resolved'"
+        ),
+        [scenario, key],
+        event_row,
+    )
+    .optional()
+}
+
+/// Events, newest first; `state` filters (`"unresolved"` is every state but
+/// resolved).
+pub fn list_events(
+    c: &Connection,
+    state: Option<&str>,
+    limit: u32,
+) -> rusqlite::Result<Vec<EventRow>> {
+    let (filter, arg) = match state {
+        None => ("1 = 1 OR ?1 IS NULL", None),
+        Some("unresolved") => ("state <> 'resolved' OR ?1 IS NULL", None),
+        Some(s) => ("state = ?1", Some(s.to_string())),
+    };
+    let mut st = c.prepare(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE {filter} ORDER BY id DESC LIMIT ?2"
+    ))?;
+    let rows = st.query_map(params![arg, limit], event_row)?;
+    rows.collect()
+}
+
+/// Active events whose escalation timer is due.
+pub fn due_events(c: &Connection, now: DateTime<Utc>) -> rusqlite::Result<Vec<EventRow>> {
+    let mut st = c.prepare(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE escalation_due_at IS NOT NULL \
+         AND escalation_due_at <= ?1 AND state = 'active' ORDER BY escalation_due_at"
+    ))?;
+    let rows = st.query_map([ts(now)], event_row)?;
+    rows.collect()
+}
+
+/// The earliest escalation timer of any active event.
+pub fn next_escalation(c: &Connection) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let v: Option<String> = c.query_row(
+        "SELECT MIN(escalation_due_at) FROM events WHERE state = 'active'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(opt_ts(v))
+}
+
+pub fn set_level(
+    c: &Connection,
+    id: i64,
+    level: &str,
+    note: Option<&str>,
+    at: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE events SET level = ?2, note = COALESCE(?3, note), updated_at = ?4 WHERE id = ?1",
+        params![id, level, note, ts(at)],
+    )?;
+    Ok(())
+}
+
+/// Records which tier was notified and when it times out.
+pub fn set_escalation(
+    c: &Connection,
+    id: i64,
+    tier: u32,
+    round: u32,
+    due: Option<DateTime<Utc>>,
+    at: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE events SET tier = ?2, round = ?3, escalation_due_at = ?4, updated_at = ?5 \
+         WHERE id = ?1",
+        params![id, tier, round, due.map(ts), ts(at)],
+    )?;
+    Ok(())
+}
+
+/// Moves an event to a new state and stops its timer; sets the matching
+/// `*_at` column.
+pub fn set_state(
+    c: &Connection,
+    id: i64,
+    state: EventState,
+    note: Option<&str>,
+    at: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    let column = match state {
+        EventState::Acknowledged => "acknowledged_at",
+        EventState::Exhausted => "exhausted_at",
+        EventState::Resolved => "resolved_at",
+        EventState::Active => "updated_at",
+    };
+    c.execute(
+        &format!(
+            "UPDATE events SET state = ?2, {column} = ?3, updated_at = ?3, \
+             escalation_due_at = NULL, resolve_note = COALESCE(?4, resolve_note) WHERE id = ?1"
+        ),
+        params![id, state.as_str(), ts(at), note],
+    )?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StepRow {
+    pub id: i64,
+    pub kind: String,
+    pub tier: Option<u32>,
+    pub round: u32,
+    pub level: Option<String>,
+    pub audience: String,
+    pub quorum: Option<u32>,
+    pub timeout_secs: Option<u64>,
+    pub created_at: String,
+}
+
+pub struct NewStep<'a> {
+    pub event_id: i64,
+    pub kind: &'a str,
+    pub tier: Option<u32>,
+    pub round: u32,
+    pub level: Option<&'a str>,
+    pub audience: &'a str,
+    pub quorum: Option<u32>,
+    pub timeout_secs: Option<u64>,
+    pub at: DateTime<Utc>,
+}
+
+pub fn insert_step(c: &Connection, s: &NewStep<'_>) -> rusqlite::Result<i64> {
+    c.execute(
+        "INSERT INTO steps (event_id, kind, tier, round, level, audience, quorum, timeout_secs, \
+         created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            s.event_id,
+            s.kind,
+            s.tier,
+            s.round,
+            s.level,
+            s.audience,
+            s.quorum,
+            s.timeout_secs,
+            ts(s.at)
+        ],
+    )?;
+    Ok(c.last_insert_rowid())
+}
+
+pub fn steps(c: &Connection, event_id: i64) -> rusqlite::Result<Vec<StepRow>> {
+    let mut st = c.prepare(
+        "SELECT id, kind, tier, round, level, audience, quorum, timeout_secs, created_at \
+         FROM steps WHERE event_id = ?1 ORDER BY id",
+    )?;
+    let rows = st.query_map([event_id], |r| {
+        Ok(StepRow {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            tier: r.get(2)?,
+            round: r.get(3)?,
+            level: r.get(4)?,
+            audience: r.get(5)?,
+            quorum: r.get(6)?,
+            timeout_secs: r.get(7)?,
+            created_at: r.get(8)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// The number of a recipient within an event (for response links),
+/// allotted on first notification.
+pub fn recipient_seq(
+    c: &Connection,
+    event_id: i64,
+    recipient_id: &str,
+    name: &str,
+) -> rusqlite::Result<i64> {
+    if let Some(seq) = c
+        .query_row(
+            "SELECT seq FROM event_recipients WHERE event_id = ?1 AND recipient_id = ?2",
+            params![event_id, recipient_id],
+            |r| r.get(0),
+        )
+        .optional()?
+    {
+        return Ok(seq);
+    }
+    c.execute(
+        "INSERT INTO event_recipients (event_id, seq, recipient_id, name) \
+         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM event_recipients WHERE event_id = ?1), ?2, ?3)",
+        params![event_id, recipient_id, name],
+    )?;
+    c.query_row(
+        "SELECT seq FROM event_recipients WHERE event_id = ?1 AND recipient_id = ?2",
+        params![event_id, recipient_id],
+        |r| r.get(0),
+    )
+}
+
+/// (recipient id, name) of a recipient number.
+pub fn recipient_by_seq(
+    c: &Connection,
+    event_id: i64,
+    seq: i64,
+) -> rusqlite::Result<Option<(String, String)>> {
+    c.query_row(
+        "SELECT recipient_id, name FROM event_recipients WHERE event_id = ?1 AND seq = ?2",
+        params![event_id, seq],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
+pub fn insert_response(
+    c: &Connection,
+    event_id: i64,
+    recipient_id: &str,
+    response: &str,
+    at: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO responses (event_id, recipient_id, response, at) VALUES (?1, ?2, ?3, ?4)",
+        params![event_id, recipient_id, response, ts(at)],
+    )?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ResponseRow {
+    pub recipient_id: String,
+    pub name: String,
+    pub response: String,
+    pub at: String,
+}
+
+/// Every response of an event, oldest first.
+pub fn responses(c: &Connection, event_id: i64) -> rusqlite::Result<Vec<ResponseRow>> {
+    let mut st = c.prepare(
+        "SELECT r.recipient_id, COALESCE(er.name, r.recipient_id), r.response, r.at \
+         FROM responses r LEFT JOIN event_recipients er \
+           ON er.event_id = r.event_id AND er.recipient_id = r.recipient_id \
+         WHERE r.event_id = ?1 ORDER BY r.id",
+    )?;
+    let rows = st.query_map([event_id], |r| {
+        Ok(ResponseRow {
+            recipient_id: r.get(0)?,
+            name: r.get(1)?,
+            response: r.get(2)?,
+            at: r.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// The latest response of each recipient who answered.
+pub fn latest_responses(
+    c: &Connection,
+    event_id: i64,
+) -> rusqlite::Result<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    for r in responses(c, event_id)? {
+        out.insert(r.recipient_id, r.response);
+    }
+    Ok(out)
+}
+
+/// Someone (or, for a per-step webhook, `recipient_id: None`) an event
+/// notified on a channel.
+#[derive(Clone, Debug)]
+pub struct Notified {
+    pub recipient_id: Option<String>,
+    pub channel: String,
+}
+
+/// Who deliveries of an event went to (or will go to), each (recipient,
+/// channel) once, in order of first notification: for the resolve notice.
+pub fn notified(c: &Connection, event_id: i64) -> rusqlite::Result<Vec<Notified>> {
+    let mut st = c.prepare(
+        "SELECT recipient_id, channel FROM deliveries \
+         WHERE event_id = ?1 AND state IN ('sent', 'sending', 'pending', 'retrying') \
+         GROUP BY recipient_id, channel ORDER BY MIN(id)",
+    )?;
+    let rows = st.query_map([event_id], |r| {
+        Ok(Notified {
+            recipient_id: r.get(0)?,
+            channel: r.get(1)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Recipient ids of the deliveries of one step.
+pub fn step_recipients(c: &Connection, step_id: i64) -> rusqlite::Result<Vec<String>> {
+    let mut st = c.prepare(
+        "SELECT DISTINCT recipient_id FROM deliveries WHERE step_id = ?1 AND recipient_id IS NOT NULL",
+    )?;
+    let rows = st.query_map([step_id], |r| r.get(0))?;
+    rows.collect()
+}

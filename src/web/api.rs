@@ -1,0 +1,348 @@
+//! The JSON API (`/api/v1/…`, SPEC §9): bearer tokens stored as SHA-256 and
+//! compared in constant time, JSON errors, bodies limited to 64 KiB.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use crate::daemon::{AppState, token_sha256};
+use crate::engine::{self, DeclareRequest};
+use crate::store::events::{self as q, EventRow, EventState};
+use crate::store::outbox;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/v1/events", post(declare).get(list))
+        .route("/api/v1/events/{id}", get(detail))
+        .route("/api/v1/events/{id}/level", post(level))
+        .route("/api/v1/events/{id}/resolve", post(resolve))
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/reload", post(reload))
+}
+
+/// A caller that presented a valid API token; holds the token's name.
+pub struct Authenticated(#[allow(dead_code)] pub String);
+
+impl FromRequestParts<Arc<AppState>> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ApiError::Unauthorized)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::Unauthorized)?;
+        let hash = token_sha256(token);
+        let mut found = None;
+        // Compare with every entry, in constant time, whatever matches.
+        for (name, expected) in &state.token_hashes {
+            if constant_time_eq(hash.as_bytes(), expected.as_bytes()) {
+                found = Some(name.clone());
+            }
+        }
+        found.map(Authenticated).ok_or(ApiError::Unauthorized)
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `Json<T>` whose rejections are JSON errors with the right status.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rej) => Err(match rej {
+                JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
+                    "send JSON with Content-Type: application/json".into(),
+                ),
+                JsonRejection::JsonSyntaxError(e) => {
+                    ApiError::BadRequest(format!("malformed JSON: {}", e.body_text()))
+                }
+                JsonRejection::JsonDataError(e) => {
+                    ApiError::BadRequest(format!("invalid request: {}", e.body_text()))
+                }
+                JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::TooLarge
+                }
+                other => {
+                    if other.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        ApiError::TooLarge
+                    } else {
+                        ApiError::BadRequest(other.body_text())
+                    }
+                }
+            }),
+        }
+    }
+}
+
+fn parse_id(id: &str) -> Result<i64, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::NotFound(format!("no event {id}")))
+}
+
+/// An event as the API shows it (SPEC §9).
+pub fn event_json(ev: &EventRow) -> Value {
+    let opt = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.to_rfc3339());
+    json!({
+        "id": ev.id.to_string(),
+        "scenario": ev.scenario,
+        "key": ev.dedup_key,
+        "title": ev.title,
+        "level": ev.level,
+        "state": ev.state.as_str(),
+        "exercise": ev.exercise,
+        "note": ev.note,
+        "declared_at": ev.declared_at.to_rfc3339(),
+        "updated_at": ev.updated_at.to_rfc3339(),
+        "acknowledged_at": opt(ev.acknowledged_at),
+        "exhausted_at": opt(ev.exhausted_at),
+        "resolved_at": opt(ev.resolved_at),
+        "resolve_note": ev.resolve_note,
+        "plan": {"id": ev.plan_id, "version": ev.plan_version, "sha256": ev.plan_sha256},
+        "tier": ev.tier,
+        "round": ev.round,
+        "next_escalation_at": opt(ev.escalation_due_at),
+    })
+}
+
+async fn event_detail(state: &AppState, id: i64) -> Result<Value, ApiError> {
+    let set = state.config();
+    let data = state
+        .store
+        .call(move |c| {
+            let Some(ev) = q::get_event(c, id)? else {
+                return Ok(None);
+            };
+            let steps = q::steps(c, id)?;
+            let deliveries = outbox::for_event(c, id)?;
+            let responses = q::responses(c, id)?;
+            let latest = q::latest_responses(c, id)?;
+            Ok(Some((ev, steps, deliveries, responses, latest)))
+        })
+        .await?;
+    let Some((ev, steps, deliveries, responses, latest)) = data else {
+        return Err(ApiError::NotFound(format!("no event {id}")));
+    };
+    let acks: Vec<String> = engine::plan_of(&set, &ev)
+        .map(|(_, s)| s.ack.iter().map(|a| a.value.clone()).collect())
+        .unwrap_or_default();
+    let ack_count = latest.values().filter(|r| acks.contains(r)).count();
+    let tiers: Vec<Value> = steps
+        .iter()
+        .filter(|s| s.kind == "escalation")
+        .map(|s| {
+            let notified = deliveries
+                .iter()
+                .filter(|d| d.step_id == Some(s.id) && d.state != "skipped")
+                .count();
+            json!({
+                "tier": s.tier, "round": s.round, "audience": s.audience, "quorum": s.quorum,
+                "timeout_secs": s.timeout_secs, "notified_at": s.created_at, "deliveries": notified,
+            })
+        })
+        .collect();
+    let mut v = event_json(&ev);
+    v["acks"] = json!(ack_count);
+    v["tiers"] = json!(tiers);
+    v["steps"] = json!(steps);
+    v["deliveries"] = json!(deliveries);
+    v["responses"] = json!(responses);
+    Ok(v)
+}
+
+async fn declare(
+    State(state): State<Arc<AppState>>,
+    _auth: Authenticated,
+    ApiJson(req): ApiJson<DeclareRequest>,
+) -> Result<Response, ApiError> {
+    let d = engine::declare(&state.store, state.engine_ctx(), req).await?;
+    state.kick();
+    let mut v = event_detail(&state, d.event_id).await?;
+    v["updated"] = json!(d.updated);
+    v["level_changed"] = json!(d.level_changed);
+    v["queued"] = json!(d.queued);
+    let status = if d.updated {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(v)).into_response())
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    state: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn list(
+    State(state): State<Arc<AppState>>,
+    _auth: Authenticated,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let filter = match query.state.as_deref() {
+        None | Some("") | Some("all") => None,
+        Some("unresolved") => Some("unresolved".to_string()),
+        Some(s) if EventState::parse(s).is_some() => Some(s.to_string()),
+        Some(s) => {
+            return Err(ApiError::BadRequest(format!(
+                "unknown state `{s}` (active, acknowledged, exhausted, resolved, unresolved, all)"
+            )));
+        }
+    };
+    let limit = query.limit.unwrap_or(200).min(1000);
+    let rows = state
+        .store
+        .call(move |c| q::list_events(c, filter.as_deref(), limit))
+        .await?;
+    Ok(Json(
+        json!({"events": rows.iter().map(event_json).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn detail(
+    State(state): State<Arc<AppState>>,
+    _auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(event_detail(&state, parse_id(&id)?).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LevelRequest {
+    level: String,
+}
+
+async fn level(
+    State(state): State<Arc<AppState>>,
+    _auth: Authenticated,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<LevelRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let d = engine::change_level(&state.store, state.engine_ctx(), id, req.level).await?;
+    state.kick();
+    let mut v = event_detail(&state, id).await?;
+    v["level_changed"] = json!(d.level_changed);
+    v["queued"] = json!(d.queued);
+    Ok(Json(v))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ResolveRequest {
+    #[serde(default)]
+    note: Option<String>,
+}
+
+async fn resolve(
+    State(state): State<Arc<AppState>>,
+    _auth: Authenticated,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    // An empty body is a resolve without note.
+    let req: ResolveRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ResolveRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?
+    };
+    let queued = engine::resolve(&state.store, state.engine_ctx(), id, req.note).await?;
+    state.kick();
+    let mut v = event_detail(&state, id).await?;
+    v["queued"] = json!(queued);
+    Ok(Json(v))
+}
+
+async fn status(
+    State(state): State<Arc<AppState>>,
+    _auth: Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    let set = state.config();
+    let today = state.today();
+    let (events, counts) = state
+        .store
+        .call(|c| {
+            Ok((
+                q::list_events(c, Some("unresolved"), 1000)?,
+                outbox::counts_by_state(c)?,
+            ))
+        })
+        .await?;
+    let plans: Vec<Value> = set
+        .plans
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.id.value, "version": p.version.value.0, "title": p.title,
+                "valid_from": p.valid_from.value.to_string(), "valid_until": p.valid_until.value.to_string(),
+                "review_by": p.review_by.value.to_string(),
+                "in_force": set.plans_in_force(today).iter().any(|f| std::ptr::eq(*f, p)),
+                "sha256": p.sha256,
+            })
+        })
+        .collect();
+    let deliveries: serde_json::Map<String, Value> =
+        counts.into_iter().map(|(s, n)| (s, json!(n))).collect();
+    let rosters: Vec<Value> = set
+        .rosters
+        .iter()
+        .map(|r| json!({"id": r.id.value, "title": r.title}))
+        .collect();
+    Ok(Json(json!({
+        "cpts": set.daemon.name,
+        "plans": plans,
+        "events": events.iter().map(event_json).collect::<Vec<_>>(),
+        "deliveries": deliveries,
+        "rosters": rosters,
+        "reload": state.reload_status().to_json(),
+    })))
+}
+
+async fn reload(
+    State(state): State<Arc<AppState>>,
+    _auth: Authenticated,
+) -> Result<Response, ApiError> {
+    let st = state.reload().await;
+    let code = if st.ok {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((code, Json(st.to_json())).into_response())
+}

@@ -1,0 +1,158 @@
+//! The response pages `/r/{token}` (SPEC §7): GET shows the event and one
+//! button per response and changes nothing (mail scanners open links);
+//! POST (form field `response`) records the answer. A forged token gets
+//! 404, a resolved event 410. Pages in French, usable on a phone.
+
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use minijinja::context;
+use serde::Deserialize;
+
+use crate::daemon::AppState;
+use crate::engine::{self, EngineError, LinkView};
+use crate::store::events::EventState;
+
+const PAGE: &str = include_str!("templates/response.html");
+
+/// "bien_recu" → "Bien reçu", "pris_en_charge" → "Pris en charge".
+pub fn response_label(r: &str) -> String {
+    let words: Vec<String> = r
+        .split('_')
+        .map(|w| match w {
+            "recu" => "reçu".to_string(),
+            "recue" => "reçue".to_string(),
+            "deja" => "déjà".to_string(),
+            "a" => "à".to_string(),
+            w => w.to_string(),
+        })
+        .collect();
+    let s = words.join(" ");
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => s,
+    }
+}
+
+fn state_label(s: EventState) -> &'static str {
+    match s {
+        EventState::Active => "En cours",
+        EventState::Acknowledged => "Prise en charge confirmée",
+        EventState::Exhausted => "Sans réponse suffisante",
+        EventState::Resolved => "Terminé",
+    }
+}
+
+fn render(ctx: minijinja::Value) -> String {
+    let mut env = minijinja::Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.template_from_named_str("response.html", PAGE)
+        .and_then(|t| t.render(ctx))
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "response page failed to render");
+            "Erreur interne".to_string()
+        })
+}
+
+fn page(state: &AppState, v: &LinkView, recorded: Option<&str>) -> Response {
+    let tz = state.config().daemon.timezone;
+    let choices: Vec<_> = v
+        .choices
+        .iter()
+        .map(|c| context! { value => c, label => response_label(c) })
+        .collect();
+    let html = render(context! {
+        kind => "event",
+        cpts => state.config().daemon.name.clone(),
+        plan_title => v.plan_title.clone(),
+        heading => v.event.title.clone(),
+        level => v.event.level.clone(),
+        exercise => v.event.exercise,
+        state_label => state_label(v.event.state),
+        name => v.recipient_name.clone(),
+        declared_at => v.event.declared_at.with_timezone(&tz).format("%d/%m/%Y à %H:%M").to_string(),
+        note => v.event.note.clone(),
+        current => v.current.as_deref().map(response_label),
+        recorded => recorded.map(response_label),
+        choices => choices,
+    });
+    Html(html).into_response()
+}
+
+fn error_page(state: &AppState, e: EngineError) -> Response {
+    let cpts = state.config().daemon.name.clone();
+    let (status, kind, heading, message) = match e {
+        EngineError::Gone(m) => (
+            StatusCode::GONE,
+            "gone",
+            "Événement terminé",
+            format!("{m} : il n'attend plus de réponse. Merci de votre mobilisation."),
+        ),
+        EngineError::NotFound(_) => (
+            StatusCode::NOT_FOUND,
+            "missing",
+            "Lien inconnu",
+            "Ce lien de réponse n'est pas valide. Vérifiez qu'il a été copié en entier depuis le message reçu.".to_string(),
+        ),
+        EngineError::Invalid(_) | EngineError::Conflict(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "Réponse non reconnue",
+            "Cette réponse ne fait pas partie des choix proposés. Revenez à la page précédente et choisissez un bouton.".to_string(),
+        ),
+        EngineError::Store(err) => {
+            tracing::error!(error = %err, "response page: store error");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "error",
+                "Erreur momentanée",
+                "Votre réponse n'a pas pu être lue ou enregistrée. Réessayez dans un instant.".to_string(),
+            )
+        }
+    };
+    let html = render(context! { kind, cpts, heading, message });
+    (status, Html(html)).into_response()
+}
+
+pub async fn get_page(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
+    match engine::link(&state.store, state.engine_ctx(), token).await {
+        Ok(v) => page(&state, &v, None),
+        Err(e) => error_page(&state, e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ResponseForm {
+    response: String,
+}
+
+pub async fn post_page(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    form: Result<Form<ResponseForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return error_page(
+            &state,
+            EngineError::Invalid("missing field `response`".into()),
+        );
+    };
+    match engine::respond(
+        &state.store,
+        state.engine_ctx(),
+        token,
+        form.response.clone(),
+    )
+    .await
+    {
+        Ok(v) => {
+            state.kick();
+            page(&state, &v, Some(&form.response))
+        }
+        Err(e) => error_page(&state, e),
+    }
+}
