@@ -1,0 +1,333 @@
+//! Commands that talk to the running daemon's API: `declare`, `events`,
+//! `show`, `level`, `resolve`, `status`, `reload`.
+//!
+//! The address comes from the configuration (`http.listen`; a wildcard
+//! address is reached on loopback); the token from `--token-file`, else
+//! `$VIGIE_TOKEN`, else the token the daemon generated in `data_dir`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::config::{self, Diagnostics};
+
+pub struct Client {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Setup(String),
+    #[error("cannot reach the daemon at {url}: {message} (is `vigie run` started?)")]
+    Unreachable { url: String, message: String },
+    /// The API answered with an error.
+    #[error("{message} (HTTP {status})")]
+    Api { status: u16, message: String },
+}
+
+impl Client {
+    pub fn from_config(
+        config_path: &Path,
+        token_file: Option<&Path>,
+    ) -> Result<Client, ClientError> {
+        let mut diags = Diagnostics::default();
+        let daemon = config::daemon::load(config_path, &mut diags).ok_or_else(|| {
+            ClientError::Setup(
+                diags
+                    .errors()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        })?;
+        let mut addr = daemon.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        let token = read_token(token_file, &daemon.data_dir)?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .map_err(|e| ClientError::Setup(e.to_string()))?;
+        Ok(Client {
+            base: format!("http://{addr}"),
+            token,
+            http,
+        })
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value), ClientError> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.request(method, &url).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.map_err(|e| ClientError::Unreachable {
+            url: self.base.clone(),
+            message: e.to_string(),
+        })?;
+        let status = resp.status().as_u16();
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        if status >= 400 {
+            let message = v["error"]["message"]
+                .as_str()
+                .unwrap_or("error")
+                .to_string();
+            return Err(ClientError::Api { status, message });
+        }
+        Ok((status, v))
+    }
+}
+
+fn read_token(token_file: Option<&Path>, data_dir: &Path) -> Result<String, ClientError> {
+    let from_file = |p: &Path| {
+        std::fs::read_to_string(p)
+            .map(|t| t.trim().to_string())
+            .map_err(|e| {
+                ClientError::Setup(format!("cannot read the token file {}: {e}", p.display()))
+            })
+    };
+    if let Some(p) = token_file {
+        return from_file(p);
+    }
+    if let Ok(t) = std::env::var("VIGIE_TOKEN")
+        && !t.trim().is_empty()
+    {
+        return Ok(t.trim().to_string());
+    }
+    let generated: PathBuf = data_dir.join("api-token");
+    if generated.exists() {
+        return from_file(&generated);
+    }
+    Err(ClientError::Setup(
+        "no API token: set $VIGIE_TOKEN or pass --token-file (make one with `vigie token new NAME`)".into(),
+    ))
+}
+
+/// One line per event.
+pub fn print_events(out: &mut dyn Write, events: &[Value]) {
+    if events.is_empty() {
+        let _ = writeln!(out, "no event");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{:<6} {:<13} {:<10} {:<26} {:<25} TITLE",
+        "ID", "STATE", "LEVEL", "SCENARIO", "DECLARED"
+    );
+    for e in events {
+        let mut title = e["title"].as_str().unwrap_or("").to_string();
+        if e["exercise"].as_bool() == Some(true) {
+            title = format!("[EXERCICE] {title}");
+        }
+        let _ = writeln!(
+            out,
+            "{:<6} {:<13} {:<10} {:<26} {:<25} {}",
+            e["id"].as_str().unwrap_or(""),
+            e["state"].as_str().unwrap_or(""),
+            e["level"].as_str().unwrap_or("-"),
+            e["scenario"].as_str().unwrap_or(""),
+            e["declared_at"]
+                .as_str()
+                .unwrap_or("")
+                .get(..19)
+                .unwrap_or(""),
+            title
+        );
+    }
+}
+
+/// An event with its tiers, deliveries and responses.
+pub fn print_event(out: &mut dyn Write, e: &Value) {
+    let _ = writeln!(
+        out,
+        "event {} — {}{}",
+        e["id"].as_str().unwrap_or(""),
+        e["title"].as_str().unwrap_or(""),
+        if e["exercise"].as_bool() == Some(true) {
+            " [EXERCICE]"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  scenario   {} (key \"{}\")",
+        e["scenario"].as_str().unwrap_or(""),
+        e["key"].as_str().unwrap_or("")
+    );
+    let _ = writeln!(out, "  level      {}", e["level"].as_str().unwrap_or("-"));
+    let _ = writeln!(out, "  state      {}", e["state"].as_str().unwrap_or(""));
+    let _ = writeln!(
+        out,
+        "  plan       {} {}",
+        e["plan"]["id"].as_str().unwrap_or(""),
+        e["plan"]["version"].as_str().unwrap_or("")
+    );
+    let _ = writeln!(
+        out,
+        "  declared   {}",
+        e["declared_at"].as_str().unwrap_or("")
+    );
+    if let Some(n) = e["note"].as_str().filter(|n| !n.is_empty()) {
+        let _ = writeln!(out, "  note       {n}");
+    }
+    if let Some(t) = e["next_escalation_at"].as_str() {
+        let _ = writeln!(out, "  next tier  {t}");
+    }
+    let _ = writeln!(out, "  acks       {}", e["acks"]);
+    if let Some(tiers) = e["tiers"].as_array() {
+        for t in tiers {
+            let _ = writeln!(
+                out,
+                "  tier {} (round {}) → {}: quorum {}, timeout {}s, {} deliveries, notified {}",
+                t["tier"],
+                t["round"],
+                t["audience"].as_str().unwrap_or(""),
+                t["quorum"],
+                t["timeout_secs"],
+                t["deliveries"],
+                t["notified_at"].as_str().unwrap_or("")
+            );
+        }
+    }
+    if let Some(ds) = e["deliveries"].as_array() {
+        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+        for d in ds {
+            *counts
+                .entry(d["state"].as_str().unwrap_or("?"))
+                .or_default() += 1;
+        }
+        let summary: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        let _ = writeln!(
+            out,
+            "  deliveries {}",
+            if summary.is_empty() {
+                "none".into()
+            } else {
+                summary.join(", ")
+            }
+        );
+        for d in ds
+            .iter()
+            .filter(|d| matches!(d["state"].as_str(), Some("failed" | "retrying" | "skipped")))
+        {
+            let _ = writeln!(
+                out,
+                "    {} {} via {}: {} ({})",
+                d["state"].as_str().unwrap_or(""),
+                d["recipient_name"].as_str().unwrap_or(""),
+                d["channel"].as_str().unwrap_or(""),
+                d["reason"].as_str().unwrap_or(""),
+                plural(d["attempts"].as_u64().unwrap_or(0), "attempt"),
+            );
+        }
+    }
+    if let Some(rs) = e["responses"].as_array() {
+        for r in rs {
+            let _ = writeln!(
+                out,
+                "  response   {} {}: {}",
+                r["at"].as_str().unwrap_or("").get(..19).unwrap_or(""),
+                r["name"].as_str().unwrap_or(""),
+                r["response"].as_str().unwrap_or("")
+            );
+        }
+    }
+}
+
+fn plural(n: u64, w: &str) -> String {
+    if n == 1 {
+        format!("1 {w}")
+    } else {
+        format!("{n} {w}s")
+    }
+}
+
+pub fn print_status(out: &mut dyn Write, s: &Value) {
+    let _ = writeln!(out, "{}", s["cpts"].as_str().unwrap_or(""));
+    if let Some(plans) = s["plans"].as_array() {
+        for p in plans
+            .iter()
+            .filter(|p| p["in_force"].as_bool() == Some(true))
+        {
+            let _ = writeln!(
+                out,
+                "plan in force: {} {} (review by {})",
+                p["id"].as_str().unwrap_or(""),
+                p["version"].as_str().unwrap_or(""),
+                p["review_by"].as_str().unwrap_or("")
+            );
+        }
+        if !plans.iter().any(|p| p["in_force"].as_bool() == Some(true)) {
+            let _ = writeln!(out, "warning: no plan in force");
+        }
+    }
+    let events = s["events"].as_array().cloned().unwrap_or_default();
+    let _ = writeln!(out, "unresolved events: {}", events.len());
+    print_events(out, &events);
+    if let Some(d) = s["deliveries"].as_object() {
+        let parts: Vec<String> = d.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        let _ = writeln!(
+            out,
+            "deliveries: {}",
+            if parts.is_empty() {
+                "none".into()
+            } else {
+                parts.join(", ")
+            }
+        );
+    }
+    let r = &s["reload"];
+    if r["ok"].as_bool() == Some(false) {
+        let _ = writeln!(
+            out,
+            "LAST RELOAD REFUSED at {} (running on the previous configuration):",
+            r["last_attempt_at"].as_str().unwrap_or("")
+        );
+        for e in r["errors"].as_array().into_iter().flatten() {
+            let _ = writeln!(out, "  {}", e.as_str().unwrap_or(""));
+        }
+    } else {
+        let _ = writeln!(
+            out,
+            "configuration: loaded {} ({} warnings)",
+            r["last_good_at"].as_str().unwrap_or(""),
+            r["warnings"].as_array().map(|w| w.len()).unwrap_or(0)
+        );
+    }
+}
+
+/// Body of `POST /api/v1/events`.
+pub fn declare_body(
+    scenario: &str,
+    level: Option<&str>,
+    note: Option<&str>,
+    exercise: bool,
+    key: Option<&str>,
+) -> Value {
+    let mut v = json!({"scenario": scenario, "exercise": exercise});
+    if let Some(l) = level {
+        v["level"] = json!(l);
+    }
+    if let Some(n) = note {
+        v["note"] = json!(n);
+    }
+    if let Some(k) = key {
+        v["key"] = json!(k);
+    }
+    v
+}
