@@ -272,11 +272,11 @@ pub async fn resolve(
                     )));
                 }
                 let (plan, scenario) = plan_of(&ctx.set, &ev)?;
-                let notified = q::notified(&tx, id).map_err(StoreError::from)?;
                 q::set_state(&tx, id, EventState::Resolved, note.as_deref(), ctx.now)
                     .map_err(StoreError::from)?;
                 let cancelled = outbox::cancel_unsent(&tx, id, "événement levé avant l'envoi")
                     .map_err(StoreError::from)?;
+                let notified = q::notified(&tx, id).map_err(StoreError::from)?;
                 let mut queued = 0;
                 if scenario.notify_on_resolve && !notified.is_empty() {
                     let ev = q::get_event(&tx, id)

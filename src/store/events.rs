@@ -420,12 +420,14 @@ pub struct Notified {
     pub channel: String,
 }
 
-/// Who deliveries of an event went to (or will go to), each (recipient,
-/// channel) once, in order of first notification: for the resolve notice.
+/// Who deliveries of an event reached (sent, or being sent), each
+/// (recipient, channel) once, in order of first notification: for the
+/// resolve notice. Deliveries cancelled before sending do not count: those
+/// people never heard of the alert.
 pub fn notified(c: &Connection, event_id: i64) -> rusqlite::Result<Vec<Notified>> {
     let mut st = c.prepare(
         "SELECT recipient_id, channel FROM deliveries \
-         WHERE event_id = ?1 AND state IN ('sent', 'sending', 'pending', 'retrying') \
+         WHERE event_id = ?1 AND state IN ('sent', 'sending') \
          GROUP BY recipient_id, channel ORDER BY MIN(id)",
     )?;
     let rows = st.query_map([event_id], |r| {

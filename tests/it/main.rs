@@ -3,5 +3,9 @@
 
 mod check;
 mod daemon;
+mod events;
 mod fuzz;
+mod harness;
+mod smtp;
 mod support;
+mod webhook;
