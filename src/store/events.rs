@@ -163,8 +163,8 @@ pub fn list_events(
     limit: u32,
 ) -> rusqlite::Result<Vec<EventRow>> {
     let (filter, arg) = match state {
-        None => ("1 = 1 OR ?1 IS NULL", None),
-        Some("unresolved") => ("state <> 'resolved' OR ?1 IS NULL", None),
+        None => ("?1 IS NULL", None),
+        Some("unresolved") => ("state <> 'resolved' AND ?1 IS NULL", None),
         Some(s) => ("state = ?1", Some(s.to_string())),
     };
     let mut st = c.prepare(&format!(

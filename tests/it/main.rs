@@ -1,7 +1,10 @@
 //! Vigie's integration tests, one binary. Each module reads as sentences:
 //! what a coordinator or a sysadmin would notice.
 
+mod api;
 mod check;
+mod cli;
+mod crash;
 mod daemon;
 mod events;
 mod fuzz;

@@ -1,0 +1,172 @@
+//! The command line against the real daemon (shipped configuration, e-mails
+//! written as files).
+
+use std::time::{Duration, Instant};
+
+use crate::support::{DaemonProcess, Sandbox, run_vigie};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_coordinator_declares_follows_and_resolves_an_exercise_from_the_command_line() {
+    let sb = Sandbox::shipped();
+    let port = free_port();
+    sb.edit(
+        "config/vigie.toml",
+        "listen = \"127.0.0.1:8640\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    let _d = DaemonProcess::start(&sb.config());
+    let c = sb.config();
+    let c = c.to_str().unwrap();
+
+    let (code, out, err) = run_vigie(&[
+        "declare",
+        "canicule",
+        "--level",
+        "orange",
+        "--exercise",
+        "--note",
+        "Exercice annuel",
+        "-c",
+        c,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with("event 1 declared: Vague de chaleur, level orange, EXERCISE"),
+        "{out}"
+    );
+
+    let (code, out, _) = run_vigie(&["declare", "canicule", "--level", "rouge", "-c", c]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("event 1 already open") && out.contains("level changed to rouge"),
+        "{out}"
+    );
+
+    let (code, out, _) = run_vigie(&["events", "-c", c]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("canicule") && out.contains("[EXERCICE] Vague de chaleur"),
+        "{out}"
+    );
+
+    // The e-mails are written as files in var/outbox.
+    let outbox = sb.path().join("var/outbox");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let expected = {
+        let (_, out, _) = run_vigie(&["show", "1", "--json", "-c", c]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["state"] != "skipped")
+            .count()
+    };
+    assert!(expected > 40, "{expected}");
+    while std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0) < expected
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), expected);
+
+    let (code, out, _) = run_vigie(&["show", "1", "-c", c]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("state      active") && out.contains("tier 0"),
+        "{out}"
+    );
+
+    let (code, out, _) = run_vigie(&["resolve", "1", "--note", "Fin de l'exercice", "-c", c]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("event 1 resolved"), "{out}");
+
+    let (code, out, _) = run_vigie(&["status", "-c", c]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("plan in force: pgc 2026.1") && out.contains("unresolved events: 0"),
+        "{out}"
+    );
+
+    // Errors: an unknown scenario is refused by the daemon (exit 1).
+    let (code, _, err) = run_vigie(&["declare", "inondation", "-c", c]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no plan in force today has a scenario `inondation`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn commands_say_clearly_when_the_daemon_is_not_running() {
+    let sb = Sandbox::shipped();
+    let port = free_port();
+    sb.edit(
+        "config/vigie.toml",
+        "listen = \"127.0.0.1:8640\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    let c = sb.config();
+    let (code, _, err) = run_with_token(&["events", "-c", c.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot reach the daemon"), "{err}");
+}
+
+fn run_with_token(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(crate::support::vigie_bin())
+        .args(args)
+        .env("VIGIE_TOKEN", "some-token")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn plan_preview_shows_each_step_with_its_first_message_and_sends_nothing() {
+    let sb = Sandbox::shipped();
+    let c = sb.config();
+    let (code, out, _) = run_vigie(&[
+        "plan",
+        "preview",
+        "canicule",
+        "--level",
+        "orange",
+        "--date",
+        "2026-07-01",
+        "-c",
+        c.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("== Broadcast → tous =="), "{out}");
+    assert!(out.contains("== Tier 0 → referents"), "{out}");
+    assert!(out.contains("Subject: "), "{out}");
+    assert!(
+        !sb.path().join("var").exists(),
+        "nothing written, nothing sent"
+    );
+    let (code, out, _) = run_vigie(&[
+        "plan",
+        "preview",
+        "canicule",
+        "--level",
+        "violet",
+        "-c",
+        c.to_str().unwrap(),
+        "--date",
+        "2026-07-01",
+    ]);
+    assert_eq!(code, 1);
+    assert!(out.contains("unknown level `violet`"), "{out}");
+}
