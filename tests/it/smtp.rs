@@ -69,12 +69,13 @@ fn decode_qp(s: &str) -> String {
     let b = raw.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'=' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&raw[i + 1..(i + 3).min(raw.len())], 16) {
-                bytes.push(v);
-                i += 3;
-                continue;
-            }
+        if b[i] == b'='
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(&raw[i + 1..i + 3], 16)
+        {
+            bytes.push(v);
+            i += 3;
+            continue;
         }
         bytes.push(b[i]);
         i += 1;
@@ -95,7 +96,8 @@ fn decode_words(s: &str) -> String {
             .and_then(|r| base64::engine::general_purpose::STANDARD.decode(r).ok())
             .map(|b| String::from_utf8_lossy(&b).into_owned());
         let encoded = decoded.is_some();
-        if !out.is_empty() && !(encoded && prev_encoded) {
+        let joined = encoded && prev_encoded;
+        if !out.is_empty() && !joined {
             out.push(' ');
         }
         out.push_str(&decoded.unwrap_or_else(|| word.to_string()));
