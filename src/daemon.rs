@@ -27,6 +27,9 @@ use crate::schedule::clock::Clock;
 use crate::store::{Store, StoreError};
 use crate::web::metrics::Metrics;
 
+/// The operator name of the password generated at first start.
+pub const GENERATED_OPERATOR: &str = "bureau";
+
 /// How long in-flight work may take to finish after a shutdown request.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -149,9 +152,17 @@ pub struct AppState {
     /// Wakes the escalation loop (a test moved the clock, a declaration).
     pub escalation_wake: Arc<Notify>,
     pub metrics: Arc<Metrics>,
-    /// SHA-256 (hex) of the API tokens accepted: the configured ones, or the
-    /// one generated at first start.
-    pub token_hashes: Vec<(String, String)>,
+    /// SHA-256 (hex) of the token generated at first start, accepted while
+    /// the configuration names no token.
+    pub generated_token: Option<String>,
+    /// Compiled page templates.
+    pub pages: crate::web::pages::Pages,
+    /// Signs session cookies and CSRF tokens.
+    pub sessions: crate::web::auth::Sessions,
+    pub login_limiter: crate::web::auth::LoginLimiter,
+    /// (name, password) of the operator generated at first start, used
+    /// while the configuration names no operator.
+    pub generated_operator: Option<(String, String)>,
 }
 
 impl AppState {
@@ -182,6 +193,25 @@ impl AppState {
     pub fn kick(&self) {
         self.outbox_wake.notify_one();
         self.escalation_wake.notify_one();
+    }
+
+    /// (name, SHA-256) of the API tokens accepted now: the configured ones
+    /// (re-read at each reload), else the generated one.
+    pub fn token_hashes(&self) -> Vec<(String, String)> {
+        let set = self.config();
+        if set.daemon.auth.tokens.is_empty() {
+            self.generated_token
+                .iter()
+                .map(|h| ("generated".to_string(), h.clone()))
+                .collect()
+        } else {
+            set.daemon
+                .auth
+                .tokens
+                .iter()
+                .map(|t| (t.name.clone(), t.sha256.clone()))
+                .collect()
+        }
     }
 
     /// Today in the daemon's time zone.
@@ -330,9 +360,7 @@ impl Daemon {
         let (link_key, _) = generated_secret(&data_dir.join("link.key"), || random_hex(32))?;
         let install_id = store.meta_or_init("install_id", || random_hex(6)).await?;
         let auth = &set.daemon.auth;
-        let token_hashes: Vec<(String, String)> = if auth.tokens.is_empty()
-            && auth.operators.is_empty()
-        {
+        let generated_token = if auth.tokens.is_empty() {
             let path = data_dir.join("api-token");
             let (token, created) = generated_secret(&path, || format!("vigie_{}", random_hex(24)))?;
             if created {
@@ -340,13 +368,23 @@ impl Daemon {
             } else {
                 tracing::info!(path = %path.display(), "no API token configured: using the generated one");
             }
-            vec![("generated".to_string(), token_sha256(&token))]
+            Some(token_sha256(&token))
         } else {
-            auth.tokens
-                .iter()
-                .map(|t| (t.name.clone(), t.sha256.clone()))
-                .collect()
+            None
         };
+
+        let generated_operator = if auth.operators.is_empty() {
+            let path = data_dir.join("operator-password");
+            let (password, created) = generated_secret(&path, || random_hex(12))?;
+            if created {
+                tracing::warn!(path = %path.display(), operator = GENERATED_OPERATOR, "no operator configured: generated a password for the bureau pages (mode 0600)");
+            }
+            Some((GENERATED_OPERATOR.to_string(), password))
+        } else {
+            None
+        };
+        let (session_key, _) = generated_secret(&data_dir.join("session.key"), || random_hex(32))?;
+        let secure_cookies = set.daemon.public_url.starts_with("https://");
 
         // Channels: e-mail, and each configured webhook.
         let metrics = Arc::new(Metrics::default());
@@ -394,7 +432,11 @@ impl Daemon {
             outbox_wake: outbox.wake.clone(),
             escalation_wake: Arc::new(Notify::new()),
             metrics,
-            token_hashes,
+            generated_token,
+            pages: crate::web::pages::Pages::default(),
+            sessions: crate::web::auth::Sessions::new(session_key.into_bytes(), secure_cookies),
+            login_limiter: Default::default(),
+            generated_operator,
         });
         store.record_config_load(now, true, "start").await?;
         store

@@ -96,11 +96,23 @@ pub enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Read one password line on standard input and print its argon2id hash
+    /// (for `[auth] operators`).
+    HashPassword,
     /// Ask the daemon to reload its files (same as SIGHUP).
     Reload {
         #[command(flatten)]
         api: ApiArgs,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a new random token and the `tokens` entry to paste in vigie.toml.
+    New { name: String },
 }
 
 /// How commands reach the daemon's API.
@@ -285,6 +297,8 @@ pub fn run(cli: Cli) -> i32 {
                 client::print_status(out, v);
             },
         ),
+        Command::Token(TokenCommand::New { name }) => token_new(&name, &mut std::io::stdout()),
+        Command::HashPassword => hash_password(),
         Command::Reload { api } => api_command(
             &path,
             &api,
@@ -299,6 +313,57 @@ pub fn run(cli: Cli) -> i32 {
                 );
             },
         ),
+    }
+}
+
+/// `vigie token new NAME`.
+pub fn token_new(name: &str, out: &mut dyn Write) -> i32 {
+    use rand::RngCore;
+    if crate::model::parse_slug(name, "token name").is_err() {
+        eprintln!("vigie: a token name is lower-case letters, digits, '_' and '-'");
+        return 2;
+    }
+    let mut b = [0u8; 24];
+    rand::rng().fill_bytes(&mut b);
+    let token = format!("vigie_{}", hex::encode(b));
+    let _ = writeln!(out, "{token}");
+    let _ = writeln!(
+        out,
+        "# add to [auth] tokens in vigie.toml, then reload; keep the token above secret:\n{{ name = \"{name}\", sha256 = \"{}\" }}",
+        crate::daemon::token_sha256(&token)
+    );
+    0
+}
+
+/// `vigie hash-password`: one line on stdin (not echoed on a terminal).
+fn hash_password() -> i32 {
+    use std::io::IsTerminal;
+    let line = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Password: ")
+    } else {
+        let mut s = String::new();
+        std::io::stdin().read_line(&mut s).map(|_| s)
+    };
+    let password = match line {
+        Ok(l) => l.trim_end_matches(['\r', '\n']).to_string(),
+        Err(e) => {
+            eprintln!("vigie: cannot read the password: {e}");
+            return 2;
+        }
+    };
+    if password.chars().count() < 10 {
+        eprintln!("vigie: the password must have at least 10 characters");
+        return 2;
+    }
+    match crate::web::auth::hash_password(&password) {
+        Ok(h) => {
+            println!("{h}");
+            0
+        }
+        Err(e) => {
+            eprintln!("vigie: {e}");
+            2
+        }
     }
 }
 

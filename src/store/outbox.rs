@@ -276,3 +276,32 @@ pub fn attempts_for_event(c: &Connection, event_id: i64) -> rusqlite::Result<Vec
     })?;
     r.collect()
 }
+
+/// A failed delivery with its event's title, for the dashboard.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FailedRow {
+    pub event_id: Option<i64>,
+    pub event: String,
+    pub name: String,
+    pub channel: String,
+    pub reason: String,
+}
+
+/// Deliveries that failed for good since `since`, newest first.
+pub fn failed_since(c: &Connection, since: DateTime<Utc>) -> rusqlite::Result<Vec<FailedRow>> {
+    let mut st = c.prepare(
+        "SELECT d.event_id, COALESCE(e.title, ''), d.recipient_name, d.channel, COALESCE(d.reason, '') \
+         FROM deliveries d LEFT JOIN events e ON e.id = d.event_id \
+         WHERE d.state = 'failed' AND d.created_at >= ?1 ORDER BY d.id DESC LIMIT 200",
+    )?;
+    let r = st.query_map([ts(since)], |r| {
+        Ok(FailedRow {
+            event_id: r.get(0)?,
+            event: r.get(1)?,
+            name: r.get(2)?,
+            channel: r.get(3)?,
+            reason: r.get(4)?,
+        })
+    })?;
+    r.collect()
+}

@@ -52,7 +52,7 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
         let hash = token_sha256(token);
         let mut found = None;
         // Compare with every entry, in constant time, whatever matches.
-        for (name, expected) in &state.token_hashes {
+        for (name, expected) in &state.token_hashes() {
             if constant_time_eq(hash.as_bytes(), expected.as_bytes()) {
                 found = Some(name.clone());
             }

@@ -15,8 +15,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 pub mod api;
+pub mod auth;
 pub mod error;
+pub mod extras;
 pub mod metrics;
+pub mod pages;
 pub mod respond;
 use serde_json::json;
 
@@ -33,6 +36,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/r/{token}",
             get(respond::get_page).post(respond::post_page),
+        )
+        .route("/", get(pages::index))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/logout", axum::routing::post(pages::logout))
+        .route("/bureau", get(pages::bureau))
+        .route("/bureau/declare", axum::routing::post(pages::declare))
+        .route("/bureau/events/{id}", get(pages::event_page))
+        .route(
+            "/bureau/events/{id}/level",
+            axum::routing::post(pages::level),
+        )
+        .route(
+            "/bureau/events/{id}/resolve",
+            axum::routing::post(pages::resolve),
         )
         .merge(api::routes())
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))

@@ -1,0 +1,696 @@
+//! The HTML pages (SPEC §9): the public situation page (no personal data),
+//! the login form, the bureau's dashboard and event pages with their forms.
+//! Server-side templates (minijinja, HTML auto-escaping), no JavaScript.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use chrono::{DateTime, Duration, Utc};
+use minijinja::{Environment, Value, context};
+use serde::Deserialize;
+
+use super::auth::{self, verify_password};
+use super::respond::response_label;
+use crate::config::ConfigSet;
+use crate::daemon::AppState;
+use crate::engine::{self, DeclareRequest, EngineError};
+use crate::store::events::{self as q, EventRow, EventState};
+use crate::store::outbox::{self, DeliveryRow};
+
+/// The compiled page templates.
+pub struct Pages {
+    env: Environment<'static>,
+}
+
+impl Default for Pages {
+    fn default() -> Self {
+        let mut env = Environment::new();
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+        for (name, src) in [
+            ("layout.html", include_str!("templates/layout.html")),
+            ("index.html", include_str!("templates/index.html")),
+            ("login.html", include_str!("templates/login.html")),
+            ("bureau.html", include_str!("templates/bureau.html")),
+            ("event.html", include_str!("templates/event.html")),
+        ] {
+            env.add_template(name, src).expect("page templates compile");
+        }
+        Pages { env }
+    }
+}
+
+impl Pages {
+    pub fn render(&self, name: &str, ctx: Value) -> Response {
+        match self.env.get_template(name).and_then(|t| t.render(ctx)) {
+            Ok(html) => Html(html).into_response(),
+            Err(e) => {
+                tracing::error!(page = name, error = %e, "page failed to render");
+                (StatusCode::INTERNAL_SERVER_ERROR, "Erreur interne").into_response()
+            }
+        }
+    }
+}
+
+pub fn state_label(s: EventState) -> &'static str {
+    match s {
+        EventState::Active => "En cours",
+        EventState::Acknowledged => "Pris en charge",
+        EventState::Exhausted => "Sans réponse suffisante",
+        EventState::Resolved => "Terminé",
+    }
+}
+
+fn delivery_label(s: &str) -> &'static str {
+    match s {
+        "pending" => "en attente",
+        "sending" => "en cours d'envoi",
+        "sent" => "envoyé",
+        "retrying" => "nouvel essai prévu",
+        "failed" => "échec",
+        "skipped" => "non envoyé",
+        "cancelled" => "annulé",
+        _ => "?",
+    }
+}
+
+fn profession_label(p: &str) -> String {
+    match p {
+        "medecin" => "Médecins".into(),
+        "pharmacien" => "Pharmaciens".into(),
+        "infirmier" => "Infirmiers".into(),
+        "masseur_kinesitherapeute" => "Masseurs-kinésithérapeutes".into(),
+        "sage_femme" => "Sages-femmes".into(),
+        "chirurgien_dentiste" => "Chirurgiens-dentistes".into(),
+        "orthophoniste" => "Orthophonistes".into(),
+        "orthoptiste" => "Orthoptistes".into(),
+        "pedicure_podologue" => "Pédicures-podologues".into(),
+        other => response_label(other),
+    }
+}
+
+fn fr_time(set: &ConfigSet, t: DateTime<Utc>) -> String {
+    t.with_timezone(&set.daemon.timezone)
+        .format("%d/%m/%Y à %H:%M")
+        .to_string()
+}
+
+// ---------------------------------------------------------------- public
+
+/// `GET /`: the situation, for anyone. No name, no address, no note.
+pub async fn index(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let set = state.config();
+    let now = state.clock.now();
+    let events = state
+        .store
+        .call(|c| q::list_events(c, Some("unresolved"), 100))
+        .await
+        .unwrap_or_default();
+    let plan = set.plans_in_force(state.today()).first().map(|p| {
+        context! { title => p.title.clone(), version => p.version.value.0.clone(), valid_until => p.valid_until.value.format("%d/%m/%Y").to_string() }
+    });
+    let events: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            context! {
+                title => e.title.clone(), level => e.level.clone(), exercise => e.exercise,
+                state_label => state_label(e.state), since => fr_time(&set, e.declared_at),
+            }
+        })
+        .collect();
+    let operator = current_operator(&state, &headers);
+    state.pages.render(
+        "index.html",
+        context! {
+            cpts => set.daemon.name.clone(), plan, events, updated => fr_time(&set, now),
+            operator => operator.as_ref().map(|o| o.name.clone()),
+            csrf => operator.as_ref().map(|o| state.sessions.csrf(&o.cookie)),
+        },
+    )
+}
+
+// ---------------------------------------------------------------- login
+
+/// A logged-in operator.
+pub struct Operator {
+    pub name: String,
+    pub cookie: String,
+}
+
+fn current_operator(state: &AppState, headers: &HeaderMap) -> Option<Operator> {
+    let cookie = auth::cookie_value(headers.get(header::COOKIE).and_then(|v| v.to_str().ok()))?;
+    let name = state.sessions.verify(&cookie, state.clock.now())?;
+    // An operator removed from the configuration loses access at once.
+    operator_exists(state, &name).then_some(Operator { name, cookie })
+}
+
+fn operator_exists(state: &AppState, name: &str) -> bool {
+    let set = state.config();
+    if set.daemon.auth.operators.is_empty() {
+        state
+            .generated_operator
+            .as_ref()
+            .is_some_and(|(n, _)| n == name)
+    } else {
+        set.daemon.auth.operators.iter().any(|o| o.name == name)
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Operator {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Response> {
+        current_operator(state, &parts.headers)
+            .ok_or_else(|| Redirect::to("/login").into_response())
+    }
+}
+
+pub async fn login_form(State(state): State<Arc<AppState>>) -> Response {
+    let set = state.config();
+    state.pages.render(
+        "login.html",
+        context! { cpts => set.daemon.name.clone(), name => "" },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn login(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let set = state.config();
+    let ip = peer.ip();
+    let page = |status: StatusCode, error: String| {
+        let mut r = state.pages.render(
+            "login.html",
+            context! { cpts => set.daemon.name.clone(), name => form.name.clone(), error },
+        );
+        *r.status_mut() = status;
+        r
+    };
+    if let Some(wait) = state.login_limiter.blocked(ip, &form.name) {
+        let minutes = wait.as_secs().div_ceil(60);
+        tracing::warn!(%ip, "login refused: too many failures");
+        return page(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Trop de tentatives de connexion. Réessayez dans {minutes} minute(s)."),
+        );
+    }
+    let name = form.name.clone();
+    let password = form.password.clone();
+    let operators = set.daemon.auth.operators.clone();
+    let generated = state.generated_operator.clone();
+    // argon2 is deliberately slow: off the async threads.
+    let ok = tokio::task::spawn_blocking(move || {
+        if operators.is_empty() {
+            generated.is_some_and(|(n, pw)| {
+                n == name && constant_time_eq(pw.as_bytes(), password.as_bytes())
+            })
+        } else {
+            operators
+                .iter()
+                .any(|o| o.name == name && verify_password(&password, &o.password_hash))
+        }
+    })
+    .await
+    .unwrap_or(false);
+    if !ok {
+        state.login_limiter.failed(ip, &form.name);
+        tracing::warn!(%ip, name = %form.name, "failed login");
+        return page(
+            StatusCode::UNAUTHORIZED,
+            "Identifiant ou mot de passe incorrect.".into(),
+        );
+    }
+    state.login_limiter.succeeded(ip, &form.name);
+    let now = state.clock.now();
+    let cookie = state.sessions.issue(&form.name, now);
+    let _ = state
+        .store
+        .audit(now, &form.name, "login", &ip.to_string())
+        .await;
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, state.sessions.set_cookie(&cookie)),
+            (header::LOCATION, "/bureau".to_string()),
+        ],
+    )
+        .into_response()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn logout(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !state.sessions.csrf_ok(&op.cookie, &f.csrf) {
+        return forbidden();
+    }
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, state.sessions.clear_cookie()),
+            (header::LOCATION, "/".to_string()),
+        ],
+    )
+        .into_response()
+}
+
+fn forbidden() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Html("<p>Formulaire expiré ou invalide : rechargez la page et recommencez.</p>"),
+    )
+        .into_response()
+}
+
+// ---------------------------------------------------------------- dashboard
+
+#[derive(Deserialize, Default)]
+pub struct FlashQuery {
+    fait: Option<String>,
+    n: Option<String>,
+}
+
+fn flash_text(q: &FlashQuery) -> Option<Value> {
+    let n = q.n.clone().unwrap_or_default();
+    let text = match q.fait.as_deref()? {
+        "declare" => format!("Événement n° {n} déclenché : les messages partent."),
+        "maj" => format!("Événement n° {n} déjà en cours pour ce scénario : niveau mis à jour."),
+        "inchange" => {
+            format!("Événement n° {n} déjà en cours au même niveau : rien n'a été renvoyé.")
+        }
+        "niveau" => format!("Niveau de l'événement n° {n} modifié."),
+        "leve" => format!("Alerte n° {n} levée."),
+        _ => return None,
+    };
+    Some(context! { kind => "ok", text })
+}
+
+struct EventData {
+    ev: EventRow,
+    steps: Vec<q::StepRow>,
+    deliveries: Vec<DeliveryRow>,
+    responses: Vec<q::ResponseRow>,
+}
+
+async fn load_events(state: &AppState, ids: Vec<i64>) -> Vec<EventData> {
+    state
+        .store
+        .call(move |c| {
+            let mut out = Vec::new();
+            for id in ids {
+                if let Some(ev) = q::get_event(c, id)? {
+                    out.push(EventData {
+                        steps: q::steps(c, id)?,
+                        deliveries: outbox::for_event(c, id)?,
+                        responses: q::responses(c, id)?,
+                        ev,
+                    });
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .unwrap_or_default()
+}
+
+fn step_label(s: Option<&q::StepRow>) -> String {
+    match s {
+        Some(s) if s.kind == "escalation" => format!(
+            "palier {}{}",
+            s.tier.unwrap_or(0),
+            if s.round > 0 {
+                format!(" (tour {})", s.round + 1)
+            } else {
+                String::new()
+            }
+        ),
+        Some(s) if s.kind == "broadcast" => "diffusion".into(),
+        Some(s) if s.kind == "resolve" => "fin d'alerte".into(),
+        Some(s) if s.kind == "exhausted" => "alerte sans réponse".into(),
+        _ => "—".into(),
+    }
+}
+
+fn event_view(set: &ConfigSet, d: &EventData) -> Value {
+    let e = &d.ev;
+    let scenario = engine::plan_of(set, e).ok().map(|(_, s)| s);
+    let latest: HashMap<&str, &str> = d
+        .responses
+        .iter()
+        .map(|r| (r.recipient_id.as_str(), r.response.as_str()))
+        .collect();
+    let acks: Vec<&str> = scenario
+        .map(|s| s.ack.iter().map(|a| a.as_str()).collect())
+        .unwrap_or_default();
+    let ack_count = latest.values().filter(|r| acks.contains(r)).count();
+    let quorum = scenario
+        .and_then(|s| s.escalation.get(e.tier as usize))
+        .map(|t| t.quorum);
+    let tiers = scenario.map(|s| s.escalation.len()).unwrap_or(0);
+    let steps: HashMap<i64, &q::StepRow> = d.steps.iter().map(|s| (s.id, s)).collect();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for x in &d.deliveries {
+        *counts.entry(x.state.as_str()).or_default() += 1;
+    }
+    let recipients: Vec<Value> = d
+        .deliveries
+        .iter()
+        .map(|x| {
+            context! {
+                name => x.recipient_name.clone(),
+                step => step_label(x.step_id.and_then(|s| steps.get(&s).copied())),
+                channel => if x.channel == "email" { "e-mail".to_string() } else { x.channel.clone() },
+                state => x.state.clone(), state_label => delivery_label(&x.state),
+                reason => x.reason.clone().unwrap_or_default(), attempts => x.attempts,
+                response => x.recipient_id.as_deref().and_then(|r| latest.get(r)).map(|r| response_label(r)).unwrap_or_default(),
+            }
+        })
+        .collect();
+    context! {
+        id => e.id, title => e.title.clone(), level => e.level.clone(), state => e.state.as_str(),
+        state_label => state_label(e.state), exercise => e.exercise, note => e.note.clone(),
+        scenario => e.scenario.clone(), plan => format!("{} {}", e.plan_id, e.plan_version),
+        since => fr_time(set, e.declared_at), resolved => e.resolved_at.map(|t| fr_time(set, t)),
+        next => e.escalation_due_at.map(|t| fr_time(set, t)),
+        tier_label => if tiers == 0 { "aucun".to_string() } else { format!("{} sur {tiers}", e.tier + 1) },
+        acks => ack_count, quorum,
+        levels => scenario.map(|s| s.levels.iter().map(|l| l.value.clone()).collect::<Vec<_>>()).unwrap_or_default(),
+        counts => counts.iter().map(|(s, n)| context! { state => *s, label => delivery_label(s), count => *n }).collect::<Vec<_>>(),
+        recipients,
+    }
+}
+
+fn directory_summary(set: &ConfigSet) -> Value {
+    let mut per: BTreeMap<String, usize> = BTreeMap::new();
+    let active: Vec<_> = set
+        .directory
+        .professionals
+        .iter()
+        .filter(|p| p.active)
+        .collect();
+    for p in &active {
+        *per.entry(p.profession.clone()).or_default() += 1;
+    }
+    context! {
+        active => active.len(),
+        inactive => set.directory.professionals.len() - active.len(),
+        professions => per.iter().map(|(p, n)| context! { label => profession_label(p), count => *n }).collect::<Vec<_>>(),
+        no_email => active.iter().filter(|p| p.email.is_none()).map(|p| p.name.clone()).collect::<Vec<_>>(),
+        no_phone => active.iter().filter(|p| p.phone.is_none()).map(|p| p.name.clone()).collect::<Vec<_>>(),
+    }
+}
+
+fn review_warnings(set: &ConfigSet, today: chrono::NaiveDate) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in set.plans_in_force(today) {
+        let newer = set.plans.iter().any(|o| {
+            o.id.value == p.id.value
+                && o.version.value > p.version.value
+                && o.valid_from.value > today
+        });
+        let days = (p.review_by.value - today).num_days();
+        if newer || days > 30 {
+            continue;
+        }
+        out.push(if days >= 0 {
+            format!(
+                "La révision annuelle du plan « {} » (version {}) est attendue d'ici le {} ({} jours) : aucune nouvelle version n'est encore écrite.",
+                p.title, p.version.value, p.review_by.value.format("%d/%m/%Y"), days
+            )
+        } else {
+            format!(
+                "La révision annuelle du plan « {} » (version {}) est en retard depuis le {}.",
+                p.title, p.version.value, p.review_by.value.format("%d/%m/%Y")
+            )
+        });
+    }
+    out
+}
+
+/// The dashboard's context; `flash` is a message to show on top.
+async fn dashboard(state: &AppState, op: &Operator, flash: Option<Value>) -> Value {
+    let set = state.config();
+    let now = state.clock.now();
+    let today = state.today();
+    let all = state
+        .store
+        .call(|c| q::list_events(c, None, 200))
+        .await
+        .unwrap_or_default();
+    let unresolved: Vec<i64> = all
+        .iter()
+        .filter(|e| e.state != EventState::Resolved)
+        .map(|e| e.id)
+        .collect();
+    let week_ago = now - Duration::days(7);
+    let resolved: Vec<Value> = all
+        .iter()
+        .filter(|e| e.resolved_at.is_some_and(|t| t >= week_ago))
+        .map(|e| context! { id => e.id, title => e.title.clone(), exercise => e.exercise, resolved => e.resolved_at.map(|t| fr_time(&set, t)) })
+        .collect();
+    let events: Vec<Value> = load_events(state, unresolved)
+        .await
+        .iter()
+        .map(|d| event_view(&set, d))
+        .collect();
+    let since = now - Duration::hours(24);
+    let failed = state
+        .store
+        .call(move |c| outbox::failed_since(c, since))
+        .await
+        .unwrap_or_default();
+    let in_force = set.plans_in_force(today);
+    let scenarios: Vec<Value> = in_force
+        .iter()
+        .flat_map(|p| p.scenarios.iter())
+        .map(|s| context! { id => s.id.value.clone(), title => s.title.clone(), levels => s.levels.iter().map(|l| l.value.clone()).collect::<Vec<_>>() })
+        .collect();
+    let reload = state.reload_status();
+    let (gaps, gaps_empty) = super::extras::roster_gaps(&set, today);
+    context! {
+        cpts => set.daemon.name.clone(), operator => op.name.clone(), csrf => state.sessions.csrf(&op.cookie),
+        flash, plan => in_force.first().map(|p| p.title.clone()), review => review_warnings(&set, today),
+        reload => context! { ok => reload.ok, at => fr_time(&set, reload.last_attempt_at), errors => reload.errors },
+        scenarios, events, resolved, failed => crate::config::templates::json_value(serde_json::to_value(&failed).unwrap_or_default()), directory => directory_summary(&set),
+        gaps, gaps_empty, reminders => super::extras::upcoming_reminders(state, &set, now),
+    }
+}
+
+pub async fn bureau(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Query(q): Query<FlashQuery>,
+) -> Response {
+    let ctx = dashboard(&state, &op, flash_text(&q)).await;
+    state.pages.render("bureau.html", ctx)
+}
+
+pub async fn event_page(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Path(id): Path<String>,
+) -> Response {
+    let set = state.config();
+    let Ok(id) = id.parse::<i64>() else {
+        return (StatusCode::NOT_FOUND, Html("<p>Événement inconnu.</p>")).into_response();
+    };
+    let Some(d) = load_events(&state, vec![id]).await.pop() else {
+        return (StatusCode::NOT_FOUND, Html("<p>Événement inconnu.</p>")).into_response();
+    };
+    let tiers: Vec<Value> = d
+        .steps
+        .iter()
+        .filter(|s| s.kind == "escalation")
+        .map(|s| {
+            context! {
+                tier => s.tier, round => s.round + 1, audience => s.audience.clone(), quorum => s.quorum,
+                timeout => s.timeout_secs.map(|t| humantime::format_duration(std::time::Duration::from_secs(t)).to_string()),
+                at => fr_time(&set, crate::store::parse_ts(&s.created_at)),
+            }
+        })
+        .collect();
+    let responses: Vec<Value> = d
+        .responses
+        .iter()
+        .map(|r| context! { at => fr_time(&set, crate::store::parse_ts(&r.at)), name => r.name.clone(), label => response_label(&r.response) })
+        .collect();
+    state.pages.render(
+        "event.html",
+        context! {
+            cpts => set.daemon.name.clone(), operator => op.name.clone(), csrf => state.sessions.csrf(&op.cookie),
+            e => event_view(&set, &d), tiers, responses,
+        },
+    )
+}
+
+// ---------------------------------------------------------------- forms
+
+#[derive(Deserialize)]
+pub struct DeclareForm {
+    #[serde(default)]
+    csrf: String,
+    /// `SCENARIO:LEVEL` (level empty for a scenario without levels).
+    choice: String,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    exercise: Option<String>,
+}
+
+async fn form_error(state: &AppState, op: &Operator, e: EngineError) -> Response {
+    let text = match e {
+        EngineError::Store(err) => {
+            tracing::error!(error = %err, "dashboard form failed");
+            "Erreur interne : l'action n'a pas été enregistrée.".to_string()
+        }
+        other => format!("Action refusée : {other}"),
+    };
+    let ctx = dashboard(state, op, Some(context! { kind => "bad", text })).await;
+    let mut r = state.pages.render("bureau.html", ctx);
+    *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    r
+}
+
+fn done(what: &str, id: i64) -> Response {
+    Redirect::to(&format!("/bureau?fait={what}&n={id}")).into_response()
+}
+
+pub async fn declare(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Form(f): Form<DeclareForm>,
+) -> Response {
+    if !state.sessions.csrf_ok(&op.cookie, &f.csrf) {
+        return forbidden();
+    }
+    let (scenario, level) = f.choice.split_once(':').unwrap_or((f.choice.as_str(), ""));
+    let req = DeclareRequest {
+        scenario: scenario.to_string(),
+        level: (!level.is_empty()).then(|| level.to_string()),
+        note: (!f.note.trim().is_empty()).then(|| f.note.trim().to_string()),
+        exercise: f.exercise.is_some(),
+        key: None,
+    };
+    match engine::declare(&state.store, state.engine_ctx(), req).await {
+        Ok(d) => {
+            state.kick();
+            let _ = state
+                .store
+                .audit(
+                    state.clock.now(),
+                    &op.name,
+                    "declare",
+                    &format!("event {} {}", d.event_id, f.choice),
+                )
+                .await;
+            let what = if !d.updated {
+                "declare"
+            } else if d.level_changed {
+                "maj"
+            } else {
+                "inchange"
+            };
+            done(what, d.event_id)
+        }
+        Err(e) => form_error(&state, &op, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LevelForm {
+    #[serde(default)]
+    csrf: String,
+    level: String,
+}
+
+pub async fn level(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Path(id): Path<i64>,
+    Form(f): Form<LevelForm>,
+) -> Response {
+    if !state.sessions.csrf_ok(&op.cookie, &f.csrf) {
+        return forbidden();
+    }
+    match engine::change_level(&state.store, state.engine_ctx(), id, f.level.clone()).await {
+        Ok(_) => {
+            state.kick();
+            let _ = state
+                .store
+                .audit(
+                    state.clock.now(),
+                    &op.name,
+                    "level",
+                    &format!("event {id} {}", f.level),
+                )
+                .await;
+            done("niveau", id)
+        }
+        Err(e) => form_error(&state, &op, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ResolveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    note: String,
+}
+
+pub async fn resolve(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Path(id): Path<i64>,
+    Form(f): Form<ResolveForm>,
+) -> Response {
+    if !state.sessions.csrf_ok(&op.cookie, &f.csrf) {
+        return forbidden();
+    }
+    let note = (!f.note.trim().is_empty()).then(|| f.note.trim().to_string());
+    match engine::resolve(&state.store, state.engine_ctx(), id, note).await {
+        Ok(_) => {
+            state.kick();
+            let _ = state
+                .store
+                .audit(
+                    state.clock.now(),
+                    &op.name,
+                    "resolve",
+                    &format!("event {id}"),
+                )
+                .await;
+            done("leve", id)
+        }
+        Err(e) => form_error(&state, &op, e).await,
+    }
+}
