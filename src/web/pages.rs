@@ -346,7 +346,7 @@ fn step_label(s: Option<&q::StepRow>) -> String {
     match s {
         Some(s) if s.kind == "escalation" => format!(
             "palier {}{}",
-            s.tier.unwrap_or(0),
+            s.tier.unwrap_or(0) + 1,
             if s.round > 0 {
                 format!(" (tour {})", s.round + 1)
             } else {
@@ -532,7 +532,7 @@ pub async fn event_page(
         .filter(|s| s.kind == "escalation")
         .map(|s| {
             context! {
-                tier => s.tier, round => s.round + 1, audience => s.audience.clone(), quorum => s.quorum,
+                tier => s.tier.map(|t| t + 1), round => s.round + 1, audience => s.audience.clone(), quorum => s.quorum,
                 timeout => s.timeout_secs.map(|t| humantime::format_duration(std::time::Duration::from_secs(t)).to_string()),
                 at => fr_time(&set, crate::store::parse_ts(&s.created_at)),
             }

@@ -1,0 +1,221 @@
+//! A real browser (headless Chromium driven through WebDriver) logs in,
+//! declares an exercise from the form, sees it on the dashboard and on the
+//! public page, answers through a response link, and saves screenshots
+//! under `target/screenshots/`. `.ci/run` installs chromium and
+//! chromium-driver; without them the test is skipped locally, and fails
+//! in CI.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::harness::{TestDaemon, eventually};
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn chromedriver() -> Option<&'static str> {
+    ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+}
+
+async fn browser() -> Option<(Driver, Client)> {
+    // Two TLS back ends are linked in the test binary: pick one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Some(bin) = chromedriver() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install chromium-driver"
+        );
+        eprintln!(
+            "chromedriver not found: browser test skipped (apt-get install chromium chromium-driver)"
+        );
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(bin)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = Driver(child);
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,1500", "--disable-background-networking", "--disable-component-update",
+                     "--disable-sync", "--no-first-run", "--disable-quic", "--lang=fr-FR"]
+        }),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if let Ok(c) = ClientBuilder::rustls()
+            .expect("rustls")
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
+            return Some((driver, c));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("cannot connect to chromedriver");
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let dir = crate::support::repo().join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_runs_an_exercise_from_the_browser() {
+    let Some((_driver, c)) = browser().await else {
+        return;
+    };
+    let d = TestDaemon::start().await;
+    let password = std::fs::read_to_string(d.dir.path().join("var/operator-password")).unwrap();
+
+    // Log in.
+    c.goto(&d.url("/bureau")).await.unwrap();
+    assert!(c.current_url().await.unwrap().path().ends_with("/login"));
+    c.find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys("bureau")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(password.trim())
+        .await
+        .unwrap();
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/bureau");
+
+    // Declare an exercise from the form.
+    c.find(Locator::Css("#choice option[value='canicule:orange']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Id("note"))
+        .await
+        .unwrap()
+        .send_keys("Exercice annuel : vigilance orange simulée.")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action='/bureau/declare'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let body = c
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("Événement n° 1 déclenché"), "{body}");
+    assert!(
+        body.contains("Vague de chaleur") && body.contains("Exercice"),
+        "{body}"
+    );
+    eventually(10, "mails sent", || async { d.smtp.messages().len() >= 4 }).await;
+
+    // Answer through a response link, on a phone-sized window.
+    let link = d.link_for("claire.martin@example.org");
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&d.url(link.trim_start_matches("http://vigie.test")))
+        .await
+        .unwrap();
+    screenshot(&c, "response-page").await;
+    c.find(Locator::Css("button[value='disponible']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let text = c
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("Merci, votre réponse « Disponible » est enregistrée."),
+        "{text}"
+    );
+    screenshot(&c, "response-recorded").await;
+    assert_eq!(d.event("1").await["state"], "acknowledged");
+
+    // The public page shows it.
+    c.goto(&d.url("/")).await.unwrap();
+    let text = c
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("Vague de chaleur")
+            && text.contains("Exercice")
+            && text.contains("Pris en charge"),
+        "{text}"
+    );
+    screenshot(&c, "situation-phone").await;
+    c.set_window_size(1280, 1500).await.unwrap();
+    screenshot(&c, "situation").await;
+
+    // The dashboard and the event page.
+    c.goto(&d.url("/bureau")).await.unwrap();
+    c.find(Locator::Css("details summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    screenshot(&c, "bureau").await;
+    c.goto(&d.url("/bureau/events/1")).await.unwrap();
+    let text = c
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("Claire Martin") && text.contains("Disponible"),
+        "{text}"
+    );
+    screenshot(&c, "event").await;
+    c.close().await.unwrap();
+    d.stop().await;
+}
