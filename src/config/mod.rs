@@ -81,8 +81,11 @@ pub fn load(config: &Path, today: impl FnOnce(chrono_tz::Tz) -> NaiveDate) -> Lo
             diagnostics: diags,
         };
     };
+    // Files with errors are kept as far as they could be read, so that the
+    // cross-file checks below still run and every problem is listed; any
+    // error refuses the whole set at the end.
     let directory = directory::load(&daemon.directory, &mut diags);
-    let plans = plan::load_dir(&daemon.plans, &mut diags);
+    let plans = plan::load_dir_as_read(&daemon.plans, &mut diags);
     let rosters = match &daemon.rosters {
         Some(dir) => roster::load_dir(dir, &mut diags),
         None => Vec::new(),
@@ -91,16 +94,16 @@ pub fn load(config: &Path, today: impl FnOnce(chrono_tz::Tz) -> NaiveDate) -> Lo
         Some(path) => reminders::load(path, &mut diags),
         None => Some(Reminders::default()),
     };
-    let set = match (directory, reminders) {
-        (Some(directory), Some(reminders)) => Some(ConfigSet {
-            daemon,
-            directory,
-            plans,
-            rosters,
-            reminders,
-        }),
-        _ => None,
-    };
+    // Without a directory, every group would look unknown: no cross-file
+    // check then. A reminders file that cannot be parsed only leaves its
+    // reminders out of them.
+    let set = directory.map(|directory| ConfigSet {
+        daemon,
+        directory,
+        plans,
+        rosters,
+        reminders: reminders.unwrap_or_default(),
+    });
     if let Some(set) = &set {
         validate::validate(set, today(set.daemon.timezone), &mut diags);
     }

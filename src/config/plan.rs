@@ -104,8 +104,29 @@ pub fn in_force(plans: &[Plan], date: NaiveDate) -> Vec<&Plan> {
     best.into_values().collect()
 }
 
-/// Loads every `*.toml` of the plans directory, in name order.
+/// Loads every `*.toml` of the plans directory, in name order. Only the
+/// plans without error are returned.
 pub fn load_dir(dir: &Path, diags: &mut Diagnostics) -> Vec<Plan> {
+    read_dir(dir, diags)
+        .into_iter()
+        .filter_map(|(plan, ok)| ok.then_some(plan))
+        .collect()
+}
+
+/// Like [`load_dir`], but also returns the plans that have errors, as far
+/// as they could be read (when their `[plan]` table is complete): the
+/// cross-file checks then see them too, so `vigie check` lists every
+/// problem of a plan, not only those found in the file itself. The errors
+/// are in `diags`; a set with errors is refused whole.
+pub fn load_dir_as_read(dir: &Path, diags: &mut Diagnostics) -> Vec<Plan> {
+    read_dir(dir, diags)
+        .into_iter()
+        .map(|(plan, _)| plan)
+        .collect()
+}
+
+/// Every plan file of the directory as read, and whether it had no error.
+fn read_dir(dir: &Path, diags: &mut Diagnostics) -> Vec<(Plan, bool)> {
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(rd) => rd
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -120,11 +141,16 @@ pub fn load_dir(dir: &Path, diags: &mut Diagnostics) -> Vec<Plan> {
         }
     };
     files.sort();
-    files.iter().filter_map(|f| load_file(f, diags)).collect()
+    files.iter().filter_map(|f| read_file(f, diags)).collect()
 }
 
 /// Loads one plan file. Returns `None` if it has errors.
 pub fn load_file(path: &Path, diags: &mut Diagnostics) -> Option<Plan> {
+    read_file(path, diags).and_then(|(plan, ok)| ok.then_some(plan))
+}
+
+/// One plan file as read, and whether it had no error.
+fn read_file(path: &Path, diags: &mut Diagnostics) -> Option<(Plan, bool)> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
@@ -145,17 +171,29 @@ pub fn load_file(path: &Path, diags: &mut Diagnostics) -> Option<Plan> {
         }
     };
     let src = SourceText::new(path, text);
-    parse(&src, sha256, diags)
+    parse_as_read(&src, sha256, diags)
 }
 
 /// Parses a plan from its text (also the entry point of the fuzz tests).
+/// Returns `None` if it has errors.
 pub fn parse(src: &SourceText, sha256: String, diags: &mut Diagnostics) -> Option<Plan> {
+    parse_as_read(src, sha256, diags).and_then(|(plan, ok)| ok.then_some(plan))
+}
+
+/// Parses a plan from its text and returns it as far as it could be read
+/// (scenarios, steps and tiers with errors left out), with whether it had
+/// no error at all.
+pub fn parse_as_read(
+    src: &SourceText,
+    sha256: String,
+    diags: &mut Diagnostics,
+) -> Option<(Plan, bool)> {
     let ctx = Ctx::new(src);
     let plan = ctx.parse().and_then(|doc| read(&ctx, &doc, src, sha256));
     let d = ctx.into_diagnostics();
     let ok = !d.has_errors();
     merge(diags, d);
-    if ok { plan } else { None }
+    plan.map(|p| (p, ok))
 }
 
 fn read(

@@ -165,6 +165,12 @@ impl<'c, 's> Table<'c, 's> {
         self.table.get(key).map(|v| v.span().start)
     }
 
+    /// The byte range of a key's value in the file (quotes included), if
+    /// present.
+    pub fn value_span(&self, key: &str) -> Option<Range<usize>> {
+        self.table.get(key).map(|v| v.span())
+    }
+
     pub fn str(&self, key: &str) -> Option<Located<String>> {
         let v = self.raw(key)?;
         match v.get_ref() {
@@ -231,10 +237,18 @@ impl<'c, 's> Table<'c, 's> {
                 }
             }
             DeValue::String(s) => {
-                self.ctx.error(
-                    &loc,
-                    format!("`{key}` must be a TOML date without quotes, like {s}"),
-                );
+                let looks_like_a_date =
+                    s.len() == 10 && chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok();
+                let message = if looks_like_a_date {
+                    format!("`{key}` must be a TOML date without quotes, like {s}")
+                } else {
+                    format!(
+                        "`{key}` in {} must be a TOML date written YYYY-MM-DD without quotes, \
+                         found the string \"{s}\"",
+                        self.name
+                    )
+                };
+                self.ctx.error(&loc, message);
                 None
             }
             _ => {

@@ -28,6 +28,9 @@ pub struct Reminder {
     pub template: Option<Located<String>>,
 }
 
+/// Loads `reminders.toml`. A file with errors still gives the reminders
+/// and templates that could be read (the errors in `diags` refuse the set);
+/// `None` when the file cannot be read or parsed at all.
 pub fn load(path: &Path, diags: &mut Diagnostics) -> Option<Reminders> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -42,10 +45,8 @@ pub fn load(path: &Path, diags: &mut Diagnostics) -> Option<Reminders> {
     let src = SourceText::new(path, text);
     let ctx = Ctx::new(&src);
     let out = ctx.parse().map(|doc| read(&ctx, &doc));
-    let d = ctx.into_diagnostics();
-    let ok = !d.has_errors();
-    merge(diags, d);
-    if ok { out } else { None }
+    merge(diags, ctx.into_diagnostics());
+    out
 }
 
 fn read(ctx: &Ctx<'_>, doc: &toml::Spanned<toml::de::DeTable<'_>>) -> Reminders {

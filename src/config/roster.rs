@@ -86,6 +86,10 @@ pub fn load_dir(dir: &Path, diags: &mut Diagnostics) -> Vec<Roster> {
     files.iter().filter_map(|f| load_file(f, diags)).collect()
 }
 
+/// Loads one roster file. A file with errors still gives its roster as far
+/// as it could be read (when it has an `id` and a `title`): the errors in
+/// `diags` refuse the whole set anyway, and other files that name the roster
+/// (`on_call = "…"`) are then not also told that it does not exist.
 pub fn load_file(path: &Path, diags: &mut Diagnostics) -> Option<Roster> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -100,10 +104,8 @@ pub fn load_file(path: &Path, diags: &mut Diagnostics) -> Option<Roster> {
     let src = SourceText::new(path, text);
     let ctx = Ctx::new(&src);
     let roster = ctx.parse().and_then(|doc| read(&ctx, &doc, path));
-    let d = ctx.into_diagnostics();
-    let ok = !d.has_errors();
-    merge(diags, d);
-    if ok { roster } else { None }
+    merge(diags, ctx.into_diagnostics());
+    roster
 }
 
 fn read(ctx: &Ctx<'_>, doc: &toml::Spanned<toml::de::DeTable<'_>>, path: &Path) -> Option<Roster> {

@@ -4,7 +4,12 @@
 //! A template is checked twice at load: its variables must all be known
 //! (`event.titre` is a typo, not an empty string), and it must render
 //! against a sample context with strict undefined behaviour. Problems point
-//! at the line inside the template, translated to the line of the file.
+//! at the line and column inside the template, translated to those of the
+//! file; a template written with escapes (`"…\n…"`) cannot be mapped that
+//! way, so its problems point at the start of its string.
+//!
+//! Rendering at load is not bounded: a template that loops 10¹⁰ times
+//! hangs the check. Bounding it needs minijinja's `fuel` feature.
 
 use std::collections::BTreeMap;
 
@@ -18,8 +23,42 @@ use crate::model::parse_slug;
 #[derive(Clone, Debug)]
 pub struct TemplateText {
     pub source: String,
-    /// The file line holding the template's first line.
-    pub first_line: Loc,
+    /// Where the template's first character is in the file (for a `"""`
+    /// string that begins with a line break, the start of the next line).
+    pub start: Loc,
+    /// The template is written as is in the file (no escape sequence such as
+    /// `\n`), so a line and column inside it are a line and column of the
+    /// file. When false, problems point at the start of the string.
+    pub verbatim: bool,
+}
+
+impl TemplateText {
+    /// The file location of a 1-based line and column of the template.
+    pub fn loc_at(&self, line: usize, col: usize) -> Loc {
+        let mut loc = self.start.clone();
+        if !self.verbatim || line == 0 || col == 0 {
+            return loc;
+        }
+        if line == 1 {
+            loc.col += col - 1;
+        } else {
+            loc.line += line - 1;
+            loc.col = col;
+        }
+        loc
+    }
+
+    /// The 1-based line and column of a byte offset of the template.
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(self.source.len());
+        while !self.source.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &self.source[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        (line, before[line_start..].chars().count() + 1)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -152,21 +191,62 @@ pub fn read_templates(ctx: &Ctx<'_>, root: &Table<'_, '_>) -> BTreeMap<String, T
 
 fn text_of(ctx: &Ctx<'_>, t: &Table<'_, '_>, key: &str, required: bool) -> Option<TemplateText> {
     let s = if required { t.req_str(key) } else { t.str(key) }?;
-    let offset = t.value_offset(key).unwrap_or(0);
-    let raw = &ctx.src.text[offset.min(ctx.src.text.len())..];
-    let multiline = raw.starts_with("\"\"\"") || raw.starts_with("'''");
-    let skips_newline = multiline && (raw[3..].starts_with('\n') || raw[3..].starts_with("\r\n"));
-    let first_line = ctx.src.loc_lines_below(offset, usize::from(skips_newline));
+    let text = &ctx.src.text;
+    let span = t.value_span(key).unwrap_or(0..0);
+    let (start, end) = (span.start.min(text.len()), span.end.min(text.len()));
+    let raw = text.get(start..end).unwrap_or("");
+    let quote = if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
+        3
+    } else {
+        1
+    };
+    let mut body_start = start + quote.min(raw.len());
+    // A line break right after the opening `"""` is not part of the string.
+    if quote == 3 {
+        if text[body_start..].starts_with('\n') {
+            body_start += 1;
+        } else if text[body_start..].starts_with("\r\n") {
+            body_start += 2;
+        }
+    }
+    let body_end = end.saturating_sub(quote).max(body_start);
+    let body = text.get(body_start..body_end).unwrap_or("");
+    let verbatim = body == s.value || body.replace("\r\n", "\n") == s.value;
     Some(TemplateText {
         source: s.value,
-        first_line,
+        start: if verbatim {
+            ctx.src.loc(body_start)
+        } else {
+            s.loc
+        },
+        verbatim,
     })
+}
+
+/// Where a variable path is first used in a template: the first occurrence
+/// of it as a whole name (`event.titre`, not `event.titres`), else of its
+/// first segment. 1-based line and column.
+fn find_variable(text: &TemplateText, var: &str) -> Option<(usize, usize)> {
+    let is_name = |c: char| c.is_alphanumeric() || c == '_';
+    let find = |needle: &str| {
+        text.source.match_indices(needle).find_map(|(i, _)| {
+            let before = text.source[..i].chars().next_back();
+            let after = text.source[i + needle.len()..].chars().next();
+            let whole =
+                !before.is_some_and(|c| is_name(c) || c == '.') && !after.is_some_and(is_name);
+            whole.then_some(i)
+        })
+    };
+    let head = var.split('.').next().unwrap_or(var);
+    find(var).or_else(|| find(head)).map(|i| text.line_col(i))
 }
 
 /// Checks a template: compiles each part, refuses unknown variables, renders
 /// against the sample context. Every problem goes to `report`.
 pub fn check(def: &TemplateDef, kind: TemplateKind, report: &mut dyn FnMut(&Loc, String)) {
-    let env = environment();
+    let mut env = environment();
+    // Keeps the byte range of errors, to point at the right column.
+    env.set_debug(true);
     let ctx = kind.sample_context();
     let known = kind.variables();
     let parts = [
@@ -176,20 +256,24 @@ pub fn check(def: &TemplateDef, kind: TemplateKind, report: &mut dyn FnMut(&Loc,
     ];
     for (part, text) in parts {
         let Some(text) = text else { continue };
-        let at_line = |line: Option<usize>| -> Loc {
-            let mut loc = text.first_line.clone();
-            if let Some(l) = line.filter(|&l| l > 1) {
-                loc.line += l - 1;
-                loc.col = 1;
+        // Where a minijinja error points: its byte range when it has one,
+        // else its line.
+        let at_error = |e: &minijinja::Error| -> Loc {
+            match (e.range(), e.line()) {
+                (Some(r), _) => {
+                    let (line, col) = text.line_col(r.start);
+                    text.loc_at(line, col)
+                }
+                (None, Some(line)) => text.loc_at(line, 1),
+                (None, None) => text.loc_at(1, 1),
             }
-            loc
         };
         let file_name = if part == "html" { "t.html" } else { "t.txt" };
         let tmpl = match env.template_from_named_str(file_name, &text.source) {
             Ok(t) => t,
             Err(e) => {
                 report(
-                    &at_line(e.line()),
+                    &at_error(&e),
                     format!(
                         "template `{}` ({part}) does not compile: {}",
                         def.name.value,
@@ -206,13 +290,9 @@ pub fn check(def: &TemplateDef, kind: TemplateKind, report: &mut dyn FnMut(&Loc,
             .collect();
         unknown.sort();
         for var in &unknown {
-            let line = text
-                .source
-                .lines()
-                .position(|l| l.contains(var.as_str()))
-                .map(|i| i + 1);
+            let (line, col) = find_variable(text, var).unwrap_or((1, 1));
             report(
-                &at_line(line),
+                &text.loc_at(line, col),
                 format!(
                     "template `{}` ({part}) uses unknown variable `{var}` (known: {})",
                     def.name.value,
@@ -231,7 +311,7 @@ pub fn check(def: &TemplateDef, kind: TemplateKind, report: &mut dyn FnMut(&Loc,
         }
         if let Err(e) = tmpl.render(&ctx) {
             report(
-                &at_line(e.line()),
+                &at_error(&e),
                 format!(
                     "template `{}` ({part}) fails to render: {}",
                     def.name.value,
@@ -241,7 +321,7 @@ pub fn check(def: &TemplateDef, kind: TemplateKind, report: &mut dyn FnMut(&Loc,
         }
         if part == "subject" && text.source.trim().contains('\n') {
             report(
-                &at_line(None),
+                &text.loc_at(1, 1),
                 format!(
                     "template `{}`: the subject must fit on one line",
                     def.name.value

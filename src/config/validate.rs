@@ -264,7 +264,7 @@ impl Validator<'_> {
                         .filter(|p| p.email.is_none())
                         .map(|p| p.id.as_str())
                         .collect(),
-                    "an e-mail address",
+                    "e-mail address",
                 )
             } else if self
                 .set
@@ -279,7 +279,7 @@ impl Validator<'_> {
                         .filter(|p| p.phone.is_none())
                         .map(|p| p.id.as_str())
                         .collect(),
-                    "a phone number",
+                    "phone number",
                 )
             } else {
                 continue;
@@ -350,7 +350,13 @@ impl Validator<'_> {
         }
         let today = self.today;
         let now_in_force = in_force(plans, today);
-        if now_in_force.is_empty() {
+        // A plan file that could not be read (a syntax error, an incomplete
+        // [plan] table) is left out of `plans`: saying that no plan is in
+        // force would then only repeat its errors, misleadingly.
+        let a_plan_was_refused = diags
+            .errors()
+            .any(|d| d.loc.file.starts_with(&self.set.daemon.plans));
+        if now_in_force.is_empty() && !a_plan_was_refused {
             diags.warning(
                 &Loc::file_start(&self.set.daemon.plans),
                 format!("no plan is in force today ({today}): nothing can be declared"),

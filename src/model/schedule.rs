@@ -31,10 +31,19 @@ impl CronSchedule {
                 ));
             }
         };
+        for (field, &(name, min, max)) in fields.iter().zip(FIELDS.iter()) {
+            check_numbers(field, name, min, max)
+                .map_err(|e| format!("invalid cron schedule \"{s}\": {e}"))?;
+        }
         fields[5] = translate_weekdays(&fields[5])
             .map_err(|e| format!("invalid cron schedule \"{s}\": {e}"))?;
-        let schedule = cron::Schedule::from_str(&fields.join(" "))
-            .map_err(|e| format!("invalid cron schedule \"{s}\": {e}"))?;
+        let translated = fields.join(" ");
+        let schedule = cron::Schedule::from_str(&translated).map_err(|e| {
+            format!(
+                "invalid cron schedule \"{s}\": {}",
+                crate_reason(&e.to_string(), &translated)
+            )
+        })?;
         Ok(CronSchedule {
             source: s.to_string(),
             schedule,
@@ -49,6 +58,66 @@ impl CronSchedule {
 impl fmt::Display for CronSchedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.source)
+    }
+}
+
+/// The fields before the weekday, seconds first: name and numeric range.
+const FIELDS: [(&str, u32, u32); 5] = [
+    ("second", 0, 59),
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day of month", 1, 31),
+    ("month", 1, 12),
+];
+
+/// Checks the numbers of one field against its range, so that the message
+/// names the field in crontab terms (the `cron` crate's own messages are off
+/// by one and echo the translated expression). Names (`jan`, `fri`) and
+/// other syntax are left to the crate.
+fn check_numbers(field: &str, name: &str, min: u32, max: u32) -> Result<(), String> {
+    for item in field.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((r, s)) => (r, Some(s)),
+            None => (item, None),
+        };
+        if let Some(step) = step {
+            match step.parse::<u32>() {
+                Ok(n) if n >= 1 && n <= max.max(1) => {}
+                _ => return Err(format!("invalid step \"{step}\" in the {name} field")),
+            }
+        }
+        let bounds: Vec<&str> = match range.split_once('-') {
+            Some((a, b)) => vec![a, b],
+            None => vec![range],
+        };
+        for b in bounds {
+            if b.is_empty() || !b.bytes().all(|c| c.is_ascii_digit()) {
+                continue;
+            }
+            match b.parse::<u32>() {
+                Ok(n) if (min..=max).contains(&n) => {}
+                _ => return Err(format!("{name} {b} is out of range {min}-{max}")),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `cron` crate reports parse errors on several lines: the expression it
+/// was given (ours, with seconds added and weekdays renumbered), a caret,
+/// then the reason. Keeps the reason only, on one line.
+fn crate_reason(message: &str, translated: &str) -> String {
+    let reason: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "^" && *l != translated.trim())
+        .collect();
+    let reason = reason.join(" ");
+    let reason = reason.trim().trim_end_matches('.');
+    if reason.is_empty() {
+        "not a cron schedule (write e.g. \"0 10 * * fri\")".to_string()
+    } else {
+        reason.to_string()
     }
 }
 
@@ -140,5 +209,25 @@ mod tests {
         assert!(CronSchedule::parse("0 25 * * *").is_err());
         assert!(CronSchedule::parse("0 10 * * 8").is_err());
         assert!(CronSchedule::parse("every friday").is_err());
+    }
+
+    #[test]
+    fn errors_are_one_line_in_crontab_terms() {
+        let e = CronSchedule::parse("0 25 * * mon").unwrap_err();
+        assert_eq!(
+            e,
+            "invalid cron schedule \"0 25 * * mon\": hour 25 is out of range 0-23"
+        );
+        let e = CronSchedule::parse("0 9 1 * vendredi").unwrap_err();
+        assert_eq!(
+            e,
+            "invalid cron schedule \"0 9 1 * vendredi\": 'vendredi' is not a valid day of the week"
+        );
+        let e = CronSchedule::parse("0 9 0 * *").unwrap_err();
+        assert!(e.ends_with("day of month 0 is out of range 1-31"), "{e}");
+        for bad in ["0 10 * * fri,", "x 10 * * *", "0 10 * 13 *", "0 10 */0 * *"] {
+            let e = CronSchedule::parse(bad).unwrap_err();
+            assert!(!e.contains('\n') && !e.contains('^'), "{bad}: {e}");
+        }
     }
 }
