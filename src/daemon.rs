@@ -214,6 +214,19 @@ impl AppState {
         }
     }
 
+    /// Fires the routine reminders due now (SPEC §6).
+    pub async fn reminder_tick(
+        &self,
+    ) -> Result<crate::schedule::reminders::TickOutcome, StoreError> {
+        let out =
+            crate::schedule::reminders::tick(&self.store, self.config(), self.clock.now(), None)
+                .await?;
+        self.metrics
+            .reminder_firings
+            .fetch_add(out.fired as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(out)
+    }
+
     /// Today in the daemon's time zone.
     pub fn today(&self) -> NaiveDate {
         let tz = self.config().daemon.timezone;
@@ -457,7 +470,7 @@ impl Daemon {
             }
         });
         tracker.spawn(outbox.run(shutdown.clone(), SHUTDOWN_GRACE));
-        tracker.spawn(escalation_loop(state.clone(), shutdown.clone()));
+        tracker.spawn(timer_loop(state.clone(), shutdown.clone()));
         tracker.close();
         tracing::info!(%addr, name = %state.config().daemon.name, "vigie is serving");
         Ok(Daemon {
@@ -485,15 +498,27 @@ impl Daemon {
     }
 }
 
-/// Advances escalation timers: at each due time (checked every second, or
-/// at once when woken), until shutdown. Timers live in the database, so a
-/// restart finds them; an overdue one fires at once.
-async fn escalation_loop(state: Arc<AppState>, stop: CancellationToken) {
+/// Advances escalation timers and fires routine reminders: at each due
+/// time (checked every second, or at once when woken), until shutdown.
+/// Timers and firings live in the database, so a restart finds them; an
+/// overdue escalation fires at once.
+async fn timer_loop(state: Arc<AppState>, stop: CancellationToken) {
     loop {
         match engine::tick(&state.store, state.engine_ctx()).await {
-            Ok(n) if n > 0 => state.outbox_wake.notify_one(),
+            Ok(n) if n > 0 => {
+                state
+                    .metrics
+                    .tier_notifications
+                    .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                state.outbox_wake.notify_one();
+            }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "escalation tick failed"),
+        }
+        match state.reminder_tick().await {
+            Ok(o) if o.deliveries > 0 => state.outbox_wake.notify_one(),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "reminder tick failed"),
         }
         tokio::select! {
             _ = stop.cancelled() => break,

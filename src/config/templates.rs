@@ -8,8 +8,9 @@
 //! file; a template written with escapes (`"…\n…"`) cannot be mapped that
 //! way, so its problems point at the start of its string.
 //!
-//! Rendering at load is not bounded: a template that loops 10¹⁰ times
-//! hangs the check. Bounding it needs minijinja's `fuel` feature.
+//! Rendering is bounded by minijinja's fuel ([`TEMPLATE_FUEL`]): a template
+//! that loops 10¹⁰ times fails the check with "engine ran out of fuel"
+//! instead of hanging it.
 
 use std::collections::BTreeMap;
 
@@ -150,9 +151,15 @@ pub fn json_value(j: serde_json::Value) -> Value {
 
 /// A minijinja environment as every template is rendered in: strict
 /// undefined variables, no auto-escaping for text, HTML escaping for html.
+/// Instructions a template may run per render.
+pub const TEMPLATE_FUEL: u64 = 200_000;
+
 pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // A message template has no business looping for long: a runaway loop
+    // (`range(100000)` nested) fails instead of hanging `check` or a send.
+    env.set_fuel(Some(TEMPLATE_FUEL));
     env.set_auto_escape_callback(|name| {
         if name.ends_with(".html") {
             minijinja::AutoEscape::Html
@@ -335,5 +342,47 @@ fn describe(e: &minijinja::Error) -> String {
     match e.detail() {
         Some(d) => d.to_string(),
         None => format!("{}", e.kind()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(text: &str) -> TemplateDef {
+        let loc = Loc::file_start(std::path::Path::new("plan.toml"));
+        let part = |s: &str| TemplateText {
+            source: s.to_string(),
+            start: loc.clone(),
+            verbatim: true,
+        };
+        TemplateDef {
+            name: Located::new("t".into(), loc.clone()),
+            subject: part("Sujet"),
+            text: part(text),
+            html: None,
+        }
+    }
+
+    #[test]
+    fn a_runaway_loop_fails_the_check_instead_of_hanging_it() {
+        let t = def(
+            "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}",
+        );
+        let started = std::time::Instant::now();
+        let mut problems = Vec::new();
+        check(&t, TemplateKind::Event, &mut |_, m| problems.push(m));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("fuel"), "{}", problems[0]);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn an_ordinary_template_is_far_below_the_fuel_limit() {
+        let t =
+            def("{% for i in range(500) %}{{ recipient.name }} {{ event.title }}\n{% endfor %}");
+        let mut problems = Vec::new();
+        check(&t, TemplateKind::Event, &mut |_, m| problems.push(m));
+        assert!(problems.is_empty(), "{problems:?}");
     }
 }

@@ -13,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 pub mod events;
 pub mod outbox;
+pub mod reminders;
 
 /// Timestamps are stored as RFC 3339 UTC text with milliseconds and a `Z`,
 /// so that text order is time order.
@@ -64,6 +65,8 @@ const MIGRATIONS: &[&str] = &[
     // 2: events, their steps, recipients, the outbox of deliveries with
     // every attempt, and responses.
     include_str!("migrations/0002_events.sql"),
+    // 3: reminder firings, so each scheduled instant fires once across restarts.
+    include_str!("migrations/0003_reminders.sql"),
 ];
 
 /// The current schema version.

@@ -21,7 +21,17 @@ pub fn roster_gaps(set: &ConfigSet, _today: NaiveDate) -> (Vec<String>, String) 
     )
 }
 
-/// The next firings of the routine reminders.
-pub fn upcoming_reminders(_state: &AppState, _set: &ConfigSet, _now: DateTime<Utc>) -> Vec<Value> {
-    Vec::new()
+/// The next firings of the routine reminders (14 days, at most 12).
+pub fn upcoming_reminders(_state: &AppState, set: &ConfigSet, now: DateTime<Utc>) -> Vec<Value> {
+    let tz = set.daemon.timezone;
+    crate::schedule::reminders::due_between(set, now, now + chrono::Duration::days(14))
+        .into_iter()
+        .take(12)
+        .map(|d| {
+            minijinja::context! {
+                when => d.instant.with_timezone(&tz).format("%d/%m à %H:%M").to_string(),
+                title => d.title,
+            }
+        })
+        .collect()
 }

@@ -23,6 +23,7 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<String, Histogram>>,
     pub retries: AtomicU64,
     pub tier_notifications: AtomicU64,
+    pub reminder_firings: AtomicU64,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
 }

@@ -194,6 +194,22 @@ impl TestDaemon {
             .as_u16()
     }
 
+    /// Stops the daemon and starts a new one on the same files and database,
+    /// with the clock set to `at`: a restart.
+    pub async fn restart_at(&mut self, at: DateTime<Utc>) {
+        if let Some(d) = self.daemon.take() {
+            d.stop().await;
+        }
+        self.clock.set(at);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let config = self.dir.path().join("config/vigie.toml");
+        self.daemon = Some(
+            Daemon::start(&config, self.clock.clone(), Some(listener))
+                .await
+                .expect("daemon restarts"),
+        );
+    }
+
     pub async fn stop(mut self) {
         if let Some(d) = self.daemon.take() {
             d.stop().await;

@@ -11,6 +11,7 @@ mod events;
 mod fuzz;
 mod harness;
 mod pages;
+mod reminders;
 mod smtp;
 mod support;
 mod webhook;

@@ -1,0 +1,434 @@
+//! Routine reminders (SPEC §6): the reminders of `reminders.toml`, each
+//! roster's `remind_before` (every assignee, before each shift), and the
+//! yearly plan review (30 days before `review_by`, then weekly until a
+//! newer version is written). Roster checks join them through
+//! [`Job::RosterCheck`].
+//!
+//! Each scheduled instant of each job is recorded in SQLite when handled,
+//! in the same transaction as its deliveries, so it fires once even across
+//! restarts. An instant found late (the daemon was down) fires if it is
+//! less than [`CATCH_UP`] late, and is recorded as `missed` otherwise.
+//! On the very first start nothing in the past is fired. Windows longer
+//! than [`LOOK_BACK`] are not searched.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveTime, Utc};
+use serde_json::json;
+
+use super::cron::instants_between;
+use super::oncall::{local_to_utc, occurrence, on_call};
+use crate::config::templates::json_value;
+use crate::config::{ConfigSet, Plan, Professional, Selector};
+use crate::engine::render::{Builtin, Compiled, Rendered, TemplateSource};
+use crate::store::outbox::{self, NewDelivery, Priority};
+use crate::store::{Store, StoreError, reminders as q};
+
+/// An instant later than this is recorded as missed instead of fired.
+pub const CATCH_UP: Duration = Duration::hours(1);
+/// How far back the scheduler looks after a long stop.
+pub const LOOK_BACK: Duration = Duration::days(7);
+/// The plan review is announced this long before `review_by`.
+pub const REVIEW_NOTICE: Duration = Duration::days(30);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Job {
+    /// A `[[reminder]]` of reminders.toml (its index).
+    Reminder(usize),
+    /// One assignee's reminder before one shift.
+    Shift {
+        roster: usize,
+        assignment: usize,
+        who: String,
+    },
+    /// The scheduled check of a roster (its index).
+    RosterCheck(usize),
+    /// The yearly review of a plan version (its index).
+    Review(usize),
+}
+
+/// A scheduled instant of a job.
+#[derive(Clone, Debug)]
+pub struct Due {
+    /// Stable name of the job, recorded with each instant.
+    pub key: String,
+    pub instant: DateTime<Utc>,
+    pub job: Job,
+    /// What it is, for the dashboard.
+    pub title: String,
+}
+
+/// Every instant of every job in `(from, to]`, in time order.
+pub fn due_between(set: &ConfigSet, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Due> {
+    let tz = set.daemon.timezone;
+    let mut out = Vec::new();
+    for (i, r) in set.reminders.reminders.iter().enumerate() {
+        for instant in instants_between(&r.schedule, tz, from, to) {
+            out.push(Due {
+                key: format!("reminder:{}", r.id.value),
+                instant,
+                job: Job::Reminder(i),
+                title: r.title.clone(),
+            });
+        }
+    }
+    for (ri, roster) in set.rosters.iter().enumerate() {
+        if let Some(check) = &roster.check {
+            for instant in instants_between(&check.schedule, tz, from, to) {
+                out.push(Due {
+                    key: format!("roster-check:{}", roster.id.value),
+                    instant,
+                    job: Job::RosterCheck(ri),
+                    title: format!("Vérification du planning « {} »", roster.title),
+                });
+            }
+        }
+        let Some(before) = roster.remind_before else {
+            continue;
+        };
+        for (ai, a) in roster.assignments.iter().enumerate() {
+            let Some(shift) = roster.shift(&a.shift.value) else {
+                continue;
+            };
+            let (start, _) = occurrence(tz, shift, a.date.value);
+            let instant = start - before.as_chrono();
+            if instant <= from || instant > to {
+                continue;
+            }
+            for w in &a.who {
+                out.push(Due {
+                    key: format!(
+                        "shift:{}:{}:{}:{}",
+                        roster.id.value, a.date.value, shift.name.value, w.value
+                    ),
+                    instant,
+                    job: Job::Shift {
+                        roster: ri,
+                        assignment: ai,
+                        who: w.value.clone(),
+                    },
+                    title: format!(
+                        "Rappel de garde « {} » du {} à {}",
+                        shift.name.value,
+                        a.date.value.format("%d/%m"),
+                        w.value
+                    ),
+                });
+            }
+        }
+    }
+    for (pi, p) in set.plans.iter().enumerate() {
+        if p.owners.is_none() {
+            continue;
+        }
+        // 09:00 on the notice day, then every 7 days.
+        let first_day = p.review_by.value - REVIEW_NOTICE;
+        let nine = NaiveTime::from_hms_opt(9, 0, 0).expect("valid time");
+        let first = local_to_utc(tz, first_day.and_time(nine));
+        if first > to {
+            continue;
+        }
+        let mut k = if from > first {
+            (from - first).num_days() / 7
+        } else {
+            0
+        };
+        loop {
+            let day = first_day + Duration::days(7 * k);
+            let instant = local_to_utc(tz, day.and_time(nine));
+            if instant > to {
+                break;
+            }
+            // Only while this version is in force and no newer one is written.
+            if instant > from && review_pending(set, p, day) {
+                out.push(Due {
+                    key: format!("review:{}:{}", p.id.value, p.version.value.0),
+                    instant,
+                    job: Job::Review(pi),
+                    title: format!("Révision annuelle du plan « {} »", p.title),
+                });
+            }
+            k += 1;
+        }
+    }
+    out.sort_by_key(|d| d.instant);
+    out
+}
+
+fn review_pending(set: &ConfigSet, p: &Plan, day: chrono::NaiveDate) -> bool {
+    let in_force = set.plans_in_force(day).iter().any(|f| std::ptr::eq(*f, p));
+    let newer = set.plans.iter().any(|o| {
+        o.id.value == p.id.value
+            && o.version.value > p.version.value
+            && o.valid_from.value > p.valid_from.value
+    });
+    in_force && !newer
+}
+
+/// What one tick did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct TickOutcome {
+    pub fired: usize,
+    pub missed: usize,
+    pub deliveries: usize,
+}
+
+/// Produces the messages of a roster check; given by the daemon so that
+/// this module does not depend on the roster engine.
+pub type CheckReport =
+    Arc<dyn Fn(&ConfigSet, usize, DateTime<Utc>) -> Option<(String, String)> + Send + Sync>;
+
+/// Handles every instant due since the last tick.
+pub async fn tick(
+    store: &Store,
+    set: Arc<ConfigSet>,
+    now: DateTime<Utc>,
+    check_report: Option<CheckReport>,
+) -> Result<TickOutcome, StoreError> {
+    store
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let mut outcome = TickOutcome::default();
+            let since = q::checked_until(&tx)?.unwrap_or(now).max(now - LOOK_BACK);
+            for due in due_between(&set, since, now) {
+                let late = now - due.instant;
+                if late > CATCH_UP {
+                    if q::claim(&tx, &due.key, due.instant, "missed", now)? {
+                        outcome.missed += 1;
+                        tracing::warn!(job = %due.key, instant = %due.instant, "reminder missed while Vigie was stopped");
+                    }
+                    continue;
+                }
+                if !q::claim(&tx, &due.key, due.instant, "fired", now)? {
+                    continue;
+                }
+                let items = messages(&set, &due, now, check_report.as_ref());
+                let n = outbox::insert(&tx, &items, now)?;
+                q::set_deliveries(&tx, &due.key, due.instant, n)?;
+                outcome.fired += 1;
+                outcome.deliveries += n;
+                tracing::info!(job = %due.key, deliveries = n, "reminder fired");
+            }
+            if since <= now {
+                q::set_checked_until(&tx, now)?;
+            }
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await
+}
+
+fn fr_date(set: &ConfigSet, t: DateTime<Utc>) -> String {
+    const DAYS: [&str; 7] = [
+        "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
+    ];
+    const MONTHS: [&str; 12] = [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ];
+    use chrono::Datelike;
+    let l = t.with_timezone(&set.daemon.timezone);
+    format!(
+        "{} {} {} {}",
+        DAYS[l.weekday().num_days_from_monday() as usize],
+        l.day(),
+        MONTHS[l.month0() as usize],
+        l.year()
+    )
+}
+
+fn messages(
+    set: &ConfigSet,
+    due: &Due,
+    now: DateTime<Utc>,
+    check_report: Option<&CheckReport>,
+) -> Vec<NewDelivery> {
+    let oc = |r: &str| on_call(set, r, due.instant);
+    match &due.job {
+        Job::Reminder(i) => {
+            let r = &set.reminders.reminders[*i];
+            let people = set.directory.select(&r.audience, &oc);
+            let src = r
+                .template
+                .as_ref()
+                .and_then(|t| set.reminders.templates.get(&t.value))
+                .map(TemplateSource::from)
+                .unwrap_or_else(|| TemplateSource {
+                    subject: "{{ reminder.title }}".into(),
+                    text: "Bonjour {{ recipient.name }},\n\nRappel de {{ cpts }} : {{ reminder.title }}.\n\nMessage automatique de Vigie, le {{ date }}.\n".into(),
+                    html: None,
+                });
+            let channels: Vec<String> = r.channels.iter().map(|c| c.value.clone()).collect();
+            let base = json!({"cpts": set.daemon.name, "reminder": {"id": r.id.value, "title": r.title}, "date": fr_date(set, due.instant)});
+            deliveries(set, &people, &channels, &src, &base, &due.key, now)
+        }
+        Job::Shift {
+            roster,
+            assignment,
+            who,
+        } => {
+            let roster = &set.rosters[*roster];
+            let a = &roster.assignments[*assignment];
+            let Some(shift) = roster.shift(&a.shift.value) else {
+                return Vec::new();
+            };
+            let Some(p) = set.directory.get(who).filter(|p| p.active) else {
+                return Vec::new();
+            };
+            let (start, end) = occurrence(set.daemon.timezone, shift, a.date.value);
+            let tz = set.daemon.timezone;
+            let src = TemplateSource {
+                subject: "Rappel : garde « {{ shift }} » le {{ day }}".into(),
+                text: "Bonjour {{ recipient.name }},\n\nVous êtes inscrit(e) au planning « {{ roster }} » pour la garde « {{ shift }} » du {{ day }}, de {{ start }} à {{ end }}.\n\nEn cas d'empêchement, prévenez au plus vite le bureau de {{ cpts }} pour organiser votre remplacement.\n".into(),
+                html: None,
+            };
+            let base = json!({
+                "cpts": set.daemon.name, "roster": roster.title, "shift": shift.name.value,
+                "day": fr_date(set, start),
+                "start": start.with_timezone(&tz).format("%H:%M").to_string(),
+                "end": end.with_timezone(&tz).format("%H:%M").to_string(),
+            });
+            deliveries(
+                set,
+                &[p],
+                &["email".to_string()],
+                &src,
+                &base,
+                &due.key,
+                now,
+            )
+        }
+        Job::RosterCheck(i) => {
+            let roster = &set.rosters[*i];
+            let Some(check) = &roster.check else {
+                return Vec::new();
+            };
+            let Some((subject, text)) = check_report.and_then(|f| f(set, *i, due.instant)) else {
+                return Vec::new();
+            };
+            let people = set.directory.select(&check.notify, &oc);
+            let src = TemplateSource {
+                subject: "{{ subject }}".into(),
+                text: "{{ text }}".into(),
+                html: None,
+            };
+            let base = json!({"cpts": set.daemon.name, "subject": subject, "text": text});
+            deliveries(
+                set,
+                &people,
+                &["email".to_string()],
+                &src,
+                &base,
+                &due.key,
+                now,
+            )
+        }
+        Job::Review(i) => {
+            let p = &set.plans[*i];
+            let owners = p.owners.clone().unwrap_or_else(Selector::default);
+            let people = set.directory.select(&owners, &oc);
+            let src = TemplateSource {
+                subject: "Révision annuelle du plan « {{ plan }} » avant le {{ review_by }}".into(),
+                text: "Bonjour {{ recipient.name }},\n\nLe plan « {{ plan }} » (version {{ version }}) doit être révisé et approuvé avant le {{ review_by }}, comme chaque année (mission 4 de l'ACI).\n\nAucune nouvelle version n'est encore enregistrée dans Vigie. Ce rappel sera renouvelé chaque semaine jusqu'à ce qu'elle le soit.\n".into(),
+                html: None,
+            };
+            let base = json!({
+                "cpts": set.daemon.name, "plan": p.title, "version": p.version.value.0,
+                "review_by": p.review_by.value.format("%d/%m/%Y").to_string(),
+            });
+            deliveries(
+                set,
+                &people,
+                &["email".to_string()],
+                &src,
+                &base,
+                &due.key,
+                now,
+            )
+        }
+    }
+}
+
+/// One delivery per (person, channel), skipped when the contact is missing.
+fn deliveries(
+    set: &ConfigSet,
+    people: &[&Professional],
+    channels: &[String],
+    src: &TemplateSource,
+    base: &serde_json::Value,
+    job: &str,
+    _now: DateTime<Utc>,
+) -> Vec<NewDelivery> {
+    let compiled = Compiled::new(src).or_else(|_| Compiled::new(&Builtin::Information.source()));
+    let Ok(compiled) = compiled else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for p in people {
+        let mut ctx = base.clone();
+        ctx["recipient"] =
+            json!({"name": p.name, "profession": p.profession, "commune": p.commune});
+        let r = compiled
+            .render(&json_value(ctx), false)
+            .unwrap_or_else(|e| {
+                tracing::error!(job, error = %e, "reminder template failed to render");
+                Rendered {
+                    subject: job.to_string(),
+                    text: job.to_string(),
+                    html: None,
+                }
+            });
+        for ch in channels {
+            let webhook = set.daemon.webhooks.get(ch);
+            let (address, skipped) = if ch == "email" {
+                match &p.email {
+                    Some(e) => (Some(e.as_str().to_string()), None),
+                    None => (
+                        None,
+                        Some("pas d'adresse e-mail dans l'annuaire".to_string()),
+                    ),
+                }
+            } else {
+                match &p.phone {
+                    Some(ph) => (Some(ph.as_str().to_string()), None),
+                    None => (
+                        None,
+                        Some("pas de numéro de téléphone dans l'annuaire".to_string()),
+                    ),
+                }
+            };
+            let payload = webhook.map(|_| {
+                json!({
+                    "cpts": set.daemon.name, "reminder": job, "subject": r.subject, "text": r.text,
+                    "recipient": {"id": p.id, "name": p.name, "phone": address},
+                })
+                .to_string()
+            });
+            out.push(NewDelivery {
+                event_id: None,
+                step_id: None,
+                recipient_id: Some(p.id.clone()),
+                recipient_name: p.name.clone(),
+                channel: ch.clone(),
+                address,
+                priority: Priority::Reminder,
+                skipped,
+                subject: r.subject.clone(),
+                body_text: r.text.clone(),
+                body_html: r.html.clone(),
+                payload,
+            });
+        }
+    }
+    out
+}

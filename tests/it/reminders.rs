@@ -1,0 +1,248 @@
+//! Routine reminders with injected time: once per instant, across
+//! restarts, caught up within the hour, recorded as missed beyond; shift
+//! reminders; the yearly plan review.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono_tz::Europe::Paris;
+
+use crate::harness::{TestDaemon, eventually};
+
+fn paris(y: i32, m: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+    Paris
+        .with_ymd_and_hms(y, m, d, h, mi, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+const REMINDERS: &str = r#"
+[[reminder]]
+id = "snp-creneaux"
+title = "Publier vos créneaux de soins non programmés"
+schedule = "0 10 * * fri"
+audience = { ids = ["ref1", "inf-nomail"] }
+channels = ["email"]
+template = "rappel_snp"
+
+[template.rappel_snp]
+subject = "{{ reminder.title }}"
+text = """
+Bonjour {{ recipient.name }},
+Pensez à publier vos créneaux pour la semaine prochaine ({{ date }}).
+"""
+"#;
+
+const ROSTER: &str = r#"
+[roster]
+id = "pdsa"
+title = "Permanence des soins"
+eligible = { professions = ["medecin"] }
+remind_before = "18h"
+
+[[roster.shift]]
+name = "soir"
+days = ["mon", "tue", "wed", "thu", "fri"]
+start = "20:00"
+end = "00:00"
+
+[[assignment]]
+date = 2026-06-16
+shift = "soir"
+who = ["ref1"]
+"#;
+
+/// Adds reminders and a roster to the fixture and reloads.
+async fn with_reminders(d: &TestDaemon) {
+    let dir = d.dir.path();
+    std::fs::write(dir.join("config/reminders.toml"), REMINDERS).unwrap();
+    std::fs::create_dir_all(dir.join("config/rosters")).unwrap();
+    std::fs::write(dir.join("config/rosters/pdsa.toml"), ROSTER).unwrap();
+    let config = dir.join("config/vigie.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "directory = \"directory.toml\"",
+        "directory = \"directory.toml\"\nreminders = \"reminders.toml\"\nrosters = \"rosters\"",
+    );
+    std::fs::write(&config, text).unwrap();
+    let st = d.daemon().state.reload().await;
+    assert!(st.ok, "{:?}", st.errors);
+}
+
+async fn tick(d: &TestDaemon) -> vigie::schedule::reminders::TickOutcome {
+    d.daemon().state.reminder_tick().await.unwrap()
+}
+
+async fn firings(d: &TestDaemon) -> Vec<vigie::store::reminders::FiringRow> {
+    d.daemon()
+        .state
+        .store
+        .call(|c| vigie::store::reminders::firings(c, ""))
+        .await
+        .unwrap()
+}
+
+fn snp_mails(d: &TestDaemon) -> usize {
+    d.smtp
+        .messages()
+        .iter()
+        .filter(|m| m.subject().starts_with("Publier vos créneaux"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weekly_reminder_fires_once_per_instant_in_french() {
+    let d = TestDaemon::start().await;
+    with_reminders(&d).await;
+    // Monday 15 June 10:00 → Friday 19 June 10:00:30.
+    d.clock
+        .set(paris(2026, 6, 19, 10, 0) + Duration::seconds(30));
+    tick(&d).await;
+    tick(&d).await;
+    d.daemon().state.kick();
+    eventually(10, "the reminder mailed", || async { snp_mails(&d) == 1 }).await;
+    let m = &d.smtp.to("claire.martin@example.org")[0];
+    assert_eq!(m.subject(), "Publier vos créneaux de soins non programmés");
+    assert!(m.text().contains("Bonjour Claire Martin,"), "{}", m.text());
+    assert!(m.text().contains("(vendredi 19 juin 2026)"), "{}", m.text());
+    // The nurse without e-mail gets a skipped delivery, not a lost one.
+    let f = firings(&d).await;
+    let snp: Vec<_> = f
+        .iter()
+        .filter(|x| x.job == "reminder:snp-creneaux")
+        .collect();
+    assert_eq!(snp.len(), 1);
+    assert_eq!(snp[0].status, "fired");
+    // Ticking again the same minute: nothing more.
+    tick(&d).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(snp_mails(&d), 1);
+    // A week later: once more.
+    d.advance(Duration::days(7));
+    tick(&d).await;
+    eventually(10, "the next week's reminder", || async {
+        snp_mails(&d) == 2
+    })
+    .await;
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_between_two_instants_neither_repeats_nor_skips() {
+    let mut d = TestDaemon::start().await;
+    with_reminders(&d).await;
+    d.clock
+        .set(paris(2026, 6, 19, 10, 0) + Duration::seconds(5));
+    tick(&d).await;
+    eventually(10, "mailed", || async { snp_mails(&d) == 1 }).await;
+    // Restarted a few minutes later: the instant is not fired again.
+    d.restart_at(paris(2026, 6, 19, 10, 7)).await;
+    tick(&d).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(snp_mails(&d), 1);
+    // Next Friday, on time.
+    d.clock
+        .set(paris(2026, 6, 26, 10, 0) + Duration::seconds(1));
+    tick(&d).await;
+    d.daemon().state.kick();
+    eventually(10, "next instant", || async { snp_mails(&d) == 2 }).await;
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instant_missed_while_down_is_caught_up_within_the_hour_and_recorded_missed_beyond() {
+    let mut d = TestDaemon::start().await;
+    with_reminders(&d).await;
+    // Down at 09:55 on Friday, back at 10:40: 40 minutes late, caught up.
+    d.restart_at(paris(2026, 6, 19, 9, 55)).await;
+    tick(&d).await;
+    d.restart_at(paris(2026, 6, 19, 10, 40)).await;
+    let out = tick(&d).await;
+    assert_eq!((out.fired, out.missed), (1, 0));
+    eventually(10, "caught up", || async { snp_mails(&d) == 1 }).await;
+    // Down the next Friday from 09:00 to 12:00: two hours late, missed.
+    d.restart_at(paris(2026, 6, 26, 9, 0)).await;
+    tick(&d).await;
+    d.restart_at(paris(2026, 6, 26, 12, 0)).await;
+    let out = tick(&d).await;
+    assert_eq!((out.fired, out.missed), (0, 1));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(snp_mails(&d), 1, "a missed reminder is not sent late");
+    let f = firings(&d).await;
+    let statuses: Vec<&str> = f
+        .iter()
+        .filter(|x| x.job == "reminder:snp-creneaux")
+        .map(|x| x.status.as_str())
+        .collect();
+    assert_eq!(statuses, ["fired", "missed"]);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_assignee_is_reminded_once_before_each_shift() {
+    let d = TestDaemon::start().await;
+    with_reminders(&d).await;
+    // Shift on Tuesday 16 June 20:00; reminder 18 h before: 02:00.
+    d.clock.set(paris(2026, 6, 16, 1, 59));
+    tick(&d).await;
+    assert!(d.smtp.to("claire.martin@example.org").is_empty());
+    d.clock
+        .set(paris(2026, 6, 16, 2, 0) + Duration::seconds(10));
+    tick(&d).await;
+    tick(&d).await;
+    d.daemon().state.kick();
+    eventually(10, "shift reminder", || async {
+        !d.smtp.to("claire.martin@example.org").is_empty()
+    })
+    .await;
+    let mails = d.smtp.to("claire.martin@example.org");
+    assert_eq!(mails.len(), 1);
+    assert_eq!(
+        mails[0].subject(),
+        "Rappel : garde « soir » le mardi 16 juin 2026"
+    );
+    assert!(
+        mails[0].text().contains("de 20:00 à 00:00"),
+        "{}",
+        mails[0].text()
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plan_owners_are_reminded_of_the_yearly_review_weekly_until_a_new_version_exists() {
+    let d = TestDaemon::start().await;
+    with_reminders(&d).await;
+    let review_mails = |d: &TestDaemon| {
+        d.smtp
+            .messages()
+            .iter()
+            .filter(|m| m.subject().starts_with("Révision annuelle"))
+            .count()
+    };
+    // review_by = 2026-11-30: first notice on 31 October at 09:00.
+    d.clock.set(paris(2026, 10, 31, 8, 59));
+    tick(&d).await;
+    d.clock
+        .set(paris(2026, 10, 31, 9, 0) + Duration::seconds(5));
+    tick(&d).await;
+    d.daemon().state.kick();
+    eventually(10, "review to the three owners", || async {
+        review_mails(&d) == 3
+    })
+    .await;
+    d.advance(Duration::days(7));
+    tick(&d).await;
+    eventually(10, "again a week later", || async { review_mails(&d) == 6 }).await;
+    // The 2027 version is written: no more reminders.
+    let plan = std::fs::read_to_string(d.dir.path().join("plans/plan.toml")).unwrap();
+    let next = plan
+        .replace("version = \"2026.1\"", "version = \"2027.1\"")
+        .replace("valid_from = 2026-01-01", "valid_from = 2027-01-01")
+        .replace("valid_until = 2026-12-31", "valid_until = 2027-12-31")
+        .replace("review_by = 2026-11-30", "review_by = 2027-11-30");
+    std::fs::write(d.dir.path().join("plans/plan-2027.toml"), next).unwrap();
+    assert!(d.daemon().state.reload().await.ok);
+    d.advance(Duration::days(7));
+    tick(&d).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(review_mails(&d), 6);
+    d.stop().await;
+}
