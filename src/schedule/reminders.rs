@@ -19,7 +19,7 @@ use serde_json::json;
 use super::cron::instants_between;
 use super::oncall::{local_to_utc, occurrence, on_call};
 use crate::config::templates::json_value;
-use crate::config::{ConfigSet, Plan, Professional, Selector};
+use crate::config::{ConfigSet, Plan, Professional};
 use crate::engine::render::{Builtin, Compiled, Rendered, TemplateSource};
 use crate::store::outbox::{self, NewDelivery, Priority};
 use crate::store::{Store, StoreError, reminders as q};
@@ -335,7 +335,7 @@ fn messages(
         }
         Job::Review(i) => {
             let p = &set.plans[*i];
-            let owners = p.owners.clone().unwrap_or_else(Selector::default);
+            let owners = p.owners.clone().unwrap_or_default();
             let people = set.directory.select(&owners, &oc);
             let src = TemplateSource {
                 subject: "Révision annuelle du plan « {{ plan }} » avant le {{ review_by }}".into(),
