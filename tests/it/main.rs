@@ -9,6 +9,7 @@ mod daemon;
 mod events;
 mod fuzz;
 mod harness;
+mod rosters;
 mod smtp;
 mod support;
 mod webhook;
