@@ -12,6 +12,8 @@
 //! - [`model`]: typed domain values with `parse` constructors (durations,
 //!   cron schedules, e-mail, phone, RPPS, versions).
 //! - [`schedule`]: public holidays and the injected clock.
+//! - [`roster`]: on-call rosters at work: dated occurrences, coverage check,
+//!   iCalendar export, CSV import of assignments.
 //! - [`store`]: SQLite (WAL, embedded migrations); the only place with SQL.
 //! - [`web`]: the axum router (health and readiness so far).
 //! - [`daemon`]: wiring: load, store, serve, reload on SIGHUP, stop on
@@ -27,6 +29,7 @@ pub mod daemon;
 pub mod deliver;
 pub mod engine;
 pub mod model;
+pub mod roster;
 pub mod schedule;
 pub mod store;
 pub mod web;

@@ -15,6 +15,7 @@ use crate::config::{self, Diagnostics, Plan, plan};
 use crate::schedule::clock::SystemClock;
 
 pub mod client;
+pub mod roster;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,6 +48,9 @@ pub enum Command {
     /// Crisis plans.
     #[command(subcommand)]
     Plan(PlanCommand),
+    /// On-call rosters: coverage check, CSV import of assignments.
+    #[command(subcommand)]
+    Roster(roster::RosterCommand),
     /// Declare a scenario (or update the unresolved event with the same key).
     Declare {
         scenario: String,
@@ -170,6 +174,7 @@ pub fn run(cli: Cli) -> i32 {
             date,
             &mut std::io::stdout(),
         ),
+        Command::Roster(cmd) => roster::run(&path, cmd),
         Command::Declare {
             scenario,
             level,

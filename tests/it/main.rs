@@ -12,6 +12,7 @@ mod fuzz;
 mod harness;
 mod pages;
 mod reminders;
+mod rosters;
 mod smtp;
 mod support;
 mod webhook;
