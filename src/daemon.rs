@@ -218,9 +218,20 @@ impl AppState {
     pub async fn reminder_tick(
         &self,
     ) -> Result<crate::schedule::reminders::TickOutcome, StoreError> {
-        let out =
-            crate::schedule::reminders::tick(&self.store, self.config(), self.clock.now(), None)
-                .await?;
+        let report: crate::schedule::reminders::CheckReport = Arc::new(|set, i, instant| {
+            let roster = set.rosters.get(i)?;
+            let check = roster.check.as_ref()?;
+            let from = instant.with_timezone(&set.daemon.timezone).date_naive();
+            let days = check.horizon.as_std().as_secs().div_ceil(86_400).max(1) as u32;
+            Some(crate::roster::check(set, roster, from, days).mail_fr(&set.daemon.name))
+        });
+        let out = crate::schedule::reminders::tick(
+            &self.store,
+            self.config(),
+            self.clock.now(),
+            Some(report),
+        )
+        .await?;
         self.metrics
             .reminder_firings
             .fetch_add(out.fired as u64, std::sync::atomic::Ordering::Relaxed);
@@ -341,6 +352,18 @@ impl Daemon {
         config_path: &Path,
         clock: Arc<dyn Clock>,
         listener: Option<TcpListener>,
+    ) -> Result<Daemon, DaemonError> {
+        Daemon::start_with(config_path, clock, listener, true).await
+    }
+
+    /// [`Daemon::start`], with the timer loop (escalation and reminders)
+    /// only when `timers` is true: tests of the scheduler call its ticks
+    /// themselves, so that nothing moves behind their back.
+    pub async fn start_with(
+        config_path: &Path,
+        clock: Arc<dyn Clock>,
+        listener: Option<TcpListener>,
+        timers: bool,
     ) -> Result<Daemon, DaemonError> {
         let now = clock.now();
         let path = config_path.to_path_buf();
@@ -470,7 +493,19 @@ impl Daemon {
             }
         });
         tracker.spawn(outbox.run(shutdown.clone(), SHUTDOWN_GRACE));
-        tracker.spawn(timer_loop(state.clone(), shutdown.clone()));
+        // The scheduler's history begins at the first start: reminders of
+        // the past are neither fired nor recorded missed.
+        store
+            .call(move |c| {
+                if crate::store::reminders::checked_until(c)?.is_none() {
+                    crate::store::reminders::set_checked_until(c, now)?;
+                }
+                Ok(())
+            })
+            .await?;
+        if timers {
+            tracker.spawn(timer_loop(state.clone(), shutdown.clone()));
+        }
         tracker.close();
         tracing::info!(%addr, name = %state.config().daemon.name, "vigie is serving");
         Ok(Daemon {

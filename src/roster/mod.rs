@@ -678,3 +678,85 @@ pub(crate) fn weekday_en(w: Weekday) -> &'static str {
         Weekday::Sun => "Sun",
     }
 }
+
+impl RosterReport {
+    /// One line per shift short of people, in French, for the dashboard
+    /// and the mailed report.
+    pub fn gap_lines_fr(&self) -> Vec<String> {
+        self.gaps
+            .iter()
+            .map(|g| {
+                let holiday = g
+                    .slot
+                    .holiday
+                    .as_deref()
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
+                let what = match g.status {
+                    GapStatus::Uncovered => format!("personne ({} requis)", g.need),
+                    GapStatus::Understaffed => format!("{} sur {} requis", g.counted, g.need),
+                };
+                format!(
+                    "{}{holiday}, garde « {} » de {} à {} : {what}",
+                    ics::date_fr(g.slot.date),
+                    g.slot.shift,
+                    g.slot.local_start,
+                    g.slot.local_end
+                )
+            })
+            .collect()
+    }
+
+    /// The scheduled check as an e-mail to the bureau: (subject, text).
+    pub fn mail_fr(&self, cpts: &str) -> (String, String) {
+        let period = format!(
+            "du {} au {}",
+            ics::date_fr(self.from),
+            ics::date_fr(self.until)
+        );
+        if self.covered {
+            return (
+                format!("Planning « {} » : complet {period}", self.title),
+                format!(
+                    "Bonjour,\n\nToutes les gardes du planning « {} » {period} sont pourvues ({} créneaux vérifiés).\n\nMessage automatique de Vigie pour {cpts}.\n",
+                    self.title, self.occurrences
+                ),
+            );
+        }
+        let mut text = format!(
+            "Bonjour,\n\nLa vérification du planning « {} » {period} a trouvé des manques.\n",
+            self.title
+        );
+        if !self.gaps.is_empty() {
+            text.push_str("\nGardes non pourvues ou incomplètes :\n");
+            for l in self.gap_lines_fr() {
+                text.push_str(&format!("- {l}\n"));
+            }
+        }
+        if !self.problems.is_empty() {
+            text.push_str("\nInscriptions à revoir :\n");
+            for p in &self.problems {
+                let who = p.name.clone().unwrap_or_else(|| p.who.clone());
+                text.push_str(&format!(
+                    "- {}, garde « {} » : {who}, {}\n",
+                    ics::date_fr(p.slot.date),
+                    p.slot.shift,
+                    p.kind.describe_fr()
+                ));
+            }
+        }
+        text.push_str(&format!("\nMessage automatique de Vigie pour {cpts}.\n"));
+        (
+            format!(
+                "Planning « {} » : {} à pourvoir {period}",
+                self.title,
+                match self.gaps.len() {
+                    0 => "des inscriptions".to_string(),
+                    1 => "1 garde".to_string(),
+                    n => format!("{n} gardes"),
+                }
+            ),
+            text,
+        )
+    }
+}

@@ -108,10 +108,13 @@ pub fn due_between(set: &ConfigSet, from: DateTime<Utc>, to: DateTime<Utc>) -> V
                         who: w.value.clone(),
                     },
                     title: format!(
-                        "Rappel de garde « {} » du {} à {}",
+                        "Rappel de garde « {} » du {} pour {}",
                         shift.name.value,
                         a.date.value.format("%d/%m"),
-                        w.value
+                        set.directory
+                            .get(&w.value)
+                            .map(|p| p.name.as_str())
+                            .unwrap_or(&w.value)
                     ),
                 });
             }

@@ -72,7 +72,7 @@ pub fn checked_until(c: &Connection) -> rusqlite::Result<Option<DateTime<Utc>>> 
 pub fn set_checked_until(c: &Connection, t: DateTime<Utc>) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO meta (key, value) VALUES ('scheduler_checked_until', ?1) \
-         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+         ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
         [ts(t)],
     )?;
     Ok(())

@@ -27,6 +27,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/events/{id}/resolve", post(resolve))
         .route("/api/v1/status", get(status))
         .route("/api/v1/reload", post(reload))
+        .route("/api/v1/rosters/{id}/check", get(roster_check))
 }
 
 /// A caller that presented a valid API token; holds the token's name.
@@ -322,7 +323,13 @@ async fn status(
     let rosters: Vec<Value> = set
         .rosters
         .iter()
-        .map(|r| json!({"id": r.id.value, "title": r.title}))
+        .map(|r| {
+            let report = crate::roster::check(&set, r, today, 14);
+            json!({
+                "id": r.id.value, "title": r.title, "days": 14, "covered": report.covered,
+                "gaps": report.gaps, "problems": report.problems.len(),
+            })
+        })
         .collect();
     Ok(Json(json!({
         "cpts": set.daemon.name,
@@ -345,4 +352,82 @@ async fn reload(
         StatusCode::UNPROCESSABLE_ENTITY
     };
     Ok((code, Json(st.to_json())).into_response())
+}
+
+#[derive(Deserialize)]
+struct DaysQuery {
+    days: Option<u32>,
+    from: Option<chrono::NaiveDate>,
+}
+
+/// `GET /api/v1/rosters/{id}/check?days=N[&from=DATE]`: the roster check
+/// as JSON (the same report as `vigie roster check --json`).
+async fn roster_check(
+    State(state): State<Arc<AppState>>,
+    _auth: Authenticated,
+    Path(id): Path<String>,
+    query: Result<Query<DaysQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let days = q.days.unwrap_or(14);
+    if !(1..=366).contains(&days) {
+        return Err(ApiError::BadRequest(
+            "days must be between 1 and 366".into(),
+        ));
+    }
+    let set = state.config();
+    let roster = set
+        .roster(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("no roster `{id}`")))?;
+    let from = q.from.unwrap_or_else(|| state.today());
+    let report = crate::roster::check(&set, roster, from, days);
+    Ok(Json(
+        serde_json::to_value(report).map_err(|e| ApiError::Internal(e.to_string()))?,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+/// `GET /calendar/{roster}.ics?token=`: the iCalendar feed of a roster
+/// (30 days back, 90 ahead). Calendar apps cannot send headers, so the API
+/// token is in the query.
+pub async fn calendar(
+    State(state): State<Arc<AppState>>,
+    Path(file): Path<String>,
+    Query(q): Query<TokenQuery>,
+) -> Result<Response, ApiError> {
+    let token = q.token.ok_or(ApiError::Unauthorized)?;
+    let hash = token_sha256(&token);
+    if !state
+        .token_hashes()
+        .iter()
+        .any(|(_, h)| constant_time_eq(hash.as_bytes(), h.as_bytes()))
+    {
+        return Err(ApiError::Unauthorized);
+    }
+    let id = file
+        .strip_suffix(".ics")
+        .ok_or_else(|| ApiError::NotFound(format!("no calendar `{file}`")))?;
+    let set = state.config();
+    let roster = set
+        .roster(id)
+        .ok_or_else(|| ApiError::NotFound(format!("no roster `{id}`")))?;
+    let body = crate::roster::ics::ics_feed(&set, roster, state.today());
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/calendar; charset=utf-8".to_string(),
+            ),
+            (
+                axum::http::header::CACHE_CONTROL,
+                "private, max-age=300".to_string(),
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }

@@ -38,6 +38,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(respond::get_page).post(respond::post_page),
         )
         .route("/", get(pages::index))
+        .route("/calendar/{file}", get(api::calendar))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", axum::routing::post(pages::logout))
         .route("/bureau", get(pages::bureau))

@@ -501,7 +501,7 @@ async fn dashboard(state: &AppState, op: &Operator, flash: Option<Value>) -> Val
         flash, plan => in_force.first().map(|p| p.title.clone()), review => review_warnings(&set, today),
         reload => context! { ok => reload.ok, at => fr_time(&set, reload.last_attempt_at), errors => reload.errors },
         scenarios, events, resolved, failed => crate::config::templates::json_value(serde_json::to_value(&failed).unwrap_or_default()), directory => directory_summary(&set),
-        gaps, gaps_empty, reminders => super::extras::upcoming_reminders(state, &set, now),
+        gaps, gaps_empty, reminders => super::extras::upcoming_reminders(&set, now),
     }
 }
 

@@ -29,6 +29,8 @@ pub struct TestDaemon {
     pub room: Receiver,
     pub token: String,
     pub http: reqwest::Client,
+    /// Whether the daemon runs its own timer loop.
+    pub timers: bool,
 }
 
 /// 15 June 2026, 10:00 in Paris.
@@ -93,6 +95,15 @@ timeout = "2s"
 
 impl TestDaemon {
     pub async fn start() -> TestDaemon {
+        TestDaemon::start_with(true).await
+    }
+
+    /// A daemon whose timers only move when the test ticks them.
+    pub async fn start_manual() -> TestDaemon {
+        TestDaemon::start_with(false).await
+    }
+
+    async fn start_with(timers: bool) -> TestDaemon {
         let dir = tempfile::tempdir().unwrap();
         let smtp = SmtpServer::start().await;
         let sms = Receiver::start(SMS_SECRET).await;
@@ -100,7 +111,7 @@ impl TestDaemon {
         let config = write_fixture(dir.path(), &smtp, &sms, &room);
         let clock = Arc::new(ManualClock::new(june_15()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let daemon = Daemon::start(&config, clock.clone(), Some(listener))
+        let daemon = Daemon::start_with(&config, clock.clone(), Some(listener), timers)
             .await
             .expect("daemon starts");
         let token = std::fs::read_to_string(dir.path().join("var/api-token"))
@@ -116,6 +127,7 @@ impl TestDaemon {
             room,
             token,
             http: reqwest::Client::new(),
+            timers,
         }
     }
 
@@ -204,7 +216,7 @@ impl TestDaemon {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let config = self.dir.path().join("config/vigie.toml");
         self.daemon = Some(
-            Daemon::start(&config, self.clock.clone(), Some(listener))
+            Daemon::start_with(&config, self.clock.clone(), Some(listener), self.timers)
                 .await
                 .expect("daemon restarts"),
         );

@@ -37,6 +37,7 @@ id = "pdsa"
 title = "Permanence des soins"
 eligible = { professions = ["medecin"] }
 remind_before = "18h"
+check = { schedule = "0 9 * * mon", horizon = "7d", notify = ["bureau"] }
 
 [[roster.shift]]
 name = "soir"
@@ -89,7 +90,7 @@ fn snp_mails(d: &TestDaemon) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_weekly_reminder_fires_once_per_instant_in_french() {
-    let d = TestDaemon::start().await;
+    let d = TestDaemon::start_manual().await;
     with_reminders(&d).await;
     // Monday 15 June 10:00 → Friday 19 June 10:00:30.
     d.clock
@@ -126,7 +127,7 @@ async fn a_weekly_reminder_fires_once_per_instant_in_french() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_between_two_instants_neither_repeats_nor_skips() {
-    let mut d = TestDaemon::start().await;
+    let mut d = TestDaemon::start_manual().await;
     with_reminders(&d).await;
     d.clock
         .set(paris(2026, 6, 19, 10, 0) + Duration::seconds(5));
@@ -148,7 +149,7 @@ async fn a_restart_between_two_instants_neither_repeats_nor_skips() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instant_missed_while_down_is_caught_up_within_the_hour_and_recorded_missed_beyond() {
-    let mut d = TestDaemon::start().await;
+    let mut d = TestDaemon::start_manual().await;
     with_reminders(&d).await;
     // Down at 09:55 on Friday, back at 10:40: 40 minutes late, caught up.
     d.restart_at(paris(2026, 6, 19, 9, 55)).await;
@@ -177,7 +178,7 @@ async fn an_instant_missed_while_down_is_caught_up_within_the_hour_and_recorded_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_assignee_is_reminded_once_before_each_shift() {
-    let d = TestDaemon::start().await;
+    let d = TestDaemon::start_manual().await;
     with_reminders(&d).await;
     // Shift on Tuesday 16 June 20:00; reminder 18 h before: 02:00.
     d.clock.set(paris(2026, 6, 16, 1, 59));
@@ -208,7 +209,7 @@ async fn each_assignee_is_reminded_once_before_each_shift() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_plan_owners_are_reminded_of_the_yearly_review_weekly_until_a_new_version_exists() {
-    let d = TestDaemon::start().await;
+    let d = TestDaemon::start_manual().await;
     with_reminders(&d).await;
     let review_mails = |d: &TestDaemon| {
         d.smtp
@@ -244,5 +245,157 @@ async fn the_plan_owners_are_reminded_of_the_yearly_review_weekly_until_a_new_ve
     tick(&d).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(review_mails(&d), 6);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_roster_check_mails_the_holes_to_the_bureau_in_french() {
+    let d = TestDaemon::start_manual().await;
+    with_reminders(&d).await;
+    d.clock.set(paris(2026, 6, 22, 9, 0) + Duration::seconds(5));
+    let out = tick(&d).await;
+    assert!(out.fired >= 1);
+    d.daemon().state.kick();
+    eventually(10, "report to the bureau", || async {
+        d.smtp.to("olivier.bilger@example.org").len() == 1
+    })
+    .await;
+    let m = &d.smtp.to("olivier.bilger@example.org")[0];
+    // Monday 22 to Sunday 28 June: the five weekday evenings are empty.
+    assert!(
+        m.subject()
+            .starts_with("Planning « Permanence des soins » : 5 gardes à pourvoir"),
+        "{}",
+        m.subject()
+    );
+    assert!(
+        m.text()
+            .contains("lundi 22 juin 2026, garde « soir » de 20:00 à 00:00 : personne (1 requis)"),
+        "{}",
+        m.text()
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_roster_check_and_calendar_routes_need_a_token() {
+    let d = TestDaemon::start_manual().await;
+    with_reminders(&d).await;
+    let c = reqwest::Client::new();
+    let r = c
+        .get(d.url("/api/v1/rosters/pdsa/check?days=7"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let (s, v) = d
+        .api(
+            reqwest::Method::GET,
+            "/api/v1/rosters/pdsa/check?days=7",
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["covered"], false);
+    // 15–21 June: five weekday evenings, the 16th is covered.
+    assert_eq!(v["gaps"].as_array().unwrap().len(), 4);
+    let (s, _) = d
+        .api(reqwest::Method::GET, "/api/v1/rosters/nope/check", None)
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = d
+        .api(
+            reqwest::Method::GET,
+            "/api/v1/rosters/pdsa/check?days=0",
+            None,
+        )
+        .await;
+    assert_eq!(s, 400);
+
+    let r = c.get(d.url("/calendar/pdsa.ics")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = c
+        .get(d.url("/calendar/pdsa.ics?token=wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = c
+        .get(d.url(&format!("/calendar/pdsa.ics?token={}", d.token)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/calendar")
+    );
+    let ics = r.text().await.unwrap();
+    assert!(ics.starts_with("BEGIN:VCALENDAR"));
+    assert!(ics.contains("BEGIN:VTIMEZONE") && ics.contains("TZID:Europe/Paris"));
+    assert!(
+        ics.contains("DTSTART;TZID=Europe/Paris:20260616T200000"),
+        "{ics}"
+    );
+    let r = c
+        .get(d.url(&format!("/calendar/nope.ics?token={}", d.token)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    // The status sums up the gaps.
+    let (_, st) = d.api(reqwest::Method::GET, "/api/v1/status", None).await;
+    assert_eq!(st["rosters"][0]["id"], "pdsa");
+    assert_eq!(st["rosters"][0]["covered"], false);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_lists_roster_holes_and_upcoming_reminders() {
+    let d = TestDaemon::start_manual().await;
+    with_reminders(&d).await;
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let pw = std::fs::read_to_string(d.dir.path().join("var/operator-password")).unwrap();
+    let r = c
+        .post(d.url("/login"))
+        .form(&[("name", "bureau"), ("password", pw.trim())])
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let html = c
+        .get(d.url("/bureau"))
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Permanence des soins — lundi 15 juin 2026, garde « soir » de 20:00 à 00:00 : personne (1 requis)"), "{html}");
+    assert!(
+        !html.contains("mardi 16 juin 2026, garde"),
+        "the 16th is covered"
+    );
+    // (minijinja escapes '/' as &#x2f; in HTML.)
+    assert!(
+        html.contains("19&#x2f;06 à 10:00 — Publier vos créneaux de soins non programmés"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Rappel de garde « soir » du 16&#x2f;06 pour Claire Martin"),
+        "{html}"
+    );
     d.stop().await;
 }
