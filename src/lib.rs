@@ -14,6 +14,7 @@
 //! - [`schedule`]: public holidays and the injected clock.
 //! - [`store`]: SQLite (WAL, embedded migrations); the only place with SQL.
 //! - [`web`]: the axum router (health and readiness so far).
+//! - [`sdnotify`]: the systemd notification protocol (`READY=1`, watchdog).
 //! - [`daemon`]: wiring: load, store, serve, reload on SIGHUP, stop on
 //!   SIGTERM/SIGINT.
 //!
@@ -28,5 +29,6 @@ pub mod deliver;
 pub mod engine;
 pub mod model;
 pub mod schedule;
+pub mod sdnotify;
 pub mod store;
 pub mod web;
