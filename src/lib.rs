@@ -9,6 +9,8 @@
 //! - [`config`]: the files a CPTS writes (daemon config, directory, plans,
 //!   rosters, reminders), read into typed values with `file:line:col`
 //!   diagnostics.
+//! - [`import`]: outside registers (the Annuaire Santé extract) turned into
+//!   directory TOML, read as a stream.
 //! - [`model`]: typed domain values with `parse` constructors (durations,
 //!   cron schedules, e-mail, phone, RPPS, versions).
 //! - [`schedule`]: public holidays and the injected clock.
@@ -27,6 +29,7 @@ pub mod config;
 pub mod daemon;
 pub mod deliver;
 pub mod engine;
+pub mod import;
 pub mod model;
 pub mod schedule;
 pub mod sdnotify;

@@ -15,6 +15,7 @@ use crate::config::{self, Diagnostics, Plan, plan};
 use crate::schedule::clock::SystemClock;
 
 pub mod client;
+pub mod directory;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -101,6 +102,9 @@ pub enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Build the professional directory.
+    #[command(subcommand)]
+    Directory(directory::DirectoryCommand),
 }
 
 /// How commands reach the daemon's API.
@@ -285,6 +289,9 @@ pub fn run(cli: Cli) -> i32 {
                 client::print_status(out, v);
             },
         ),
+        Command::Directory(cmd) => {
+            directory::run(cmd, &mut std::io::stdout().lock(), &mut std::io::stderr())
+        }
         Command::Reload { api } => api_command(
             &path,
             &api,

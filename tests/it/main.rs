@@ -9,6 +9,7 @@ mod daemon;
 mod events;
 mod fuzz;
 mod harness;
+mod import;
 mod smtp;
 mod support;
 mod webhook;
