@@ -12,4 +12,5 @@ mod harness;
 mod import;
 mod smtp;
 mod support;
+mod systemd;
 mod webhook;
