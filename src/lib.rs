@@ -9,6 +9,8 @@
 //! - [`config`]: the files a CPTS writes (daemon config, directory, plans,
 //!   rosters, reminders), read into typed values with `file:line:col`
 //!   diagnostics.
+//! - [`import`]: outside registers (the Annuaire Santé extract) turned into
+//!   directory TOML, read as a stream.
 //! - [`model`]: typed domain values with `parse` constructors (durations,
 //!   cron schedules, e-mail, phone, RPPS, versions).
 //! - [`schedule`]: public holidays and the injected clock.
@@ -16,6 +18,7 @@
 //!   iCalendar export, CSV import of assignments.
 //! - [`store`]: SQLite (WAL, embedded migrations); the only place with SQL.
 //! - [`web`]: the axum router (health and readiness so far).
+//! - [`sdnotify`]: the systemd notification protocol (`READY=1`, watchdog).
 //! - [`daemon`]: wiring: load, store, serve, reload on SIGHUP, stop on
 //!   SIGTERM/SIGINT.
 //!
@@ -28,8 +31,10 @@ pub mod config;
 pub mod daemon;
 pub mod deliver;
 pub mod engine;
+pub mod import;
 pub mod model;
 pub mod roster;
 pub mod schedule;
+pub mod sdnotify;
 pub mod store;
 pub mod web;

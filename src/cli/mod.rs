@@ -15,6 +15,7 @@ use crate::config::{self, Diagnostics, Plan, plan};
 use crate::schedule::clock::SystemClock;
 
 pub mod client;
+pub mod directory;
 pub mod roster;
 
 #[derive(Debug, Parser)]
@@ -111,6 +112,9 @@ pub enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Build the professional directory.
+    #[command(subcommand)]
+    Directory(directory::DirectoryCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -304,6 +308,9 @@ pub fn run(cli: Cli) -> i32 {
         ),
         Command::Token(TokenCommand::New { name }) => token_new(&name, &mut std::io::stdout()),
         Command::HashPassword => hash_password(),
+        Command::Directory(cmd) => {
+            directory::run(cmd, &mut std::io::stdout().lock(), &mut std::io::stderr())
+        }
         Command::Reload { api } => api_command(
             &path,
             &api,
