@@ -163,6 +163,8 @@ pub struct AppState {
     /// (name, password) of the operator generated at first start, used
     /// while the configuration names no operator.
     pub generated_operator: Option<(String, String)>,
+    /// When the timer loop last went round (for the systemd watchdog).
+    heartbeat: std::sync::Mutex<std::time::Instant>,
 }
 
 impl AppState {
@@ -212,6 +214,19 @@ impl AppState {
                 .map(|t| (t.name.clone(), t.sha256.clone()))
                 .collect()
         }
+    }
+
+    /// The timer loop says it is alive.
+    fn beat(&self) {
+        *self.heartbeat.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
+    }
+
+    /// How long since the timer loop last went round.
+    pub fn heartbeat_age(&self) -> Duration {
+        self.heartbeat
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
     }
 
     /// Fires the routine reminders due now (SPEC §6).
@@ -473,6 +488,7 @@ impl Daemon {
             sessions: crate::web::auth::Sessions::new(session_key.into_bytes(), secure_cookies),
             login_limiter: Default::default(),
             generated_operator,
+            heartbeat: std::sync::Mutex::new(std::time::Instant::now()),
         });
         store.record_config_load(now, true, "start").await?;
         store
@@ -539,6 +555,7 @@ impl Daemon {
 /// overdue escalation fires at once.
 async fn timer_loop(state: Arc<AppState>, stop: CancellationToken) {
     loop {
+        state.beat();
         match engine::tick(&state.store, state.engine_ctx()).await {
             Ok(n) if n > 0 => {
                 state
@@ -564,22 +581,50 @@ async fn timer_loop(state: Arc<AppState>, stop: CancellationToken) {
 }
 
 /// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads.
+///
+/// Under systemd (`Type=notify`) it says `READY=1` once it serves, pings
+/// the watchdog at half its interval while the timer loop is alive (a stuck
+/// loop stops the pings and systemd restarts the service), and says
+/// `STOPPING=1` on the way out.
 pub async fn run(config_path: &Path, clock: Arc<dyn Clock>) -> Result<(), DaemonError> {
     use tokio::signal::unix::{SignalKind, signal};
-    let daemon = Daemon::start(config_path, clock, None).await?;
+    // Handlers first: a SIGHUP or SIGTERM that arrives during start-up is
+    // then handled, not fatal.
     let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Serve)?;
     let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Serve)?;
     let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Serve)?;
+    let daemon = Daemon::start(config_path, clock, None).await?;
+    notify_systemd("READY=1");
+    let watchdog = crate::sdnotify::watchdog_interval();
+    let mut ping =
+        tokio::time::interval(watchdog.map(|w| w / 2).unwrap_or(Duration::from_secs(3600)));
     loop {
         tokio::select! {
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading the configuration");
+                notify_systemd("RELOADING=1");
                 daemon.state.reload().await;
+                notify_systemd("READY=1");
             }
             _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
             _ = int.recv() => { tracing::info!("SIGINT: stopping"); break; }
+            _ = ping.tick(), if watchdog.is_some() => {
+                let limit = watchdog.unwrap_or_default();
+                if daemon.state.heartbeat_age() < limit {
+                    notify_systemd("WATCHDOG=1");
+                } else {
+                    tracing::error!("the timer loop is stuck: not pinging the watchdog");
+                }
+            }
         }
     }
+    notify_systemd("STOPPING=1");
     daemon.stop().await;
     Ok(())
+}
+
+fn notify_systemd(state: &str) {
+    if let Err(e) = crate::sdnotify::notify(state) {
+        tracing::warn!(error = %e, state, "cannot notify systemd");
+    }
 }

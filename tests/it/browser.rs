@@ -77,6 +77,38 @@ async fn browser() -> Option<(Driver, Client)> {
     panic!("cannot connect to chromedriver");
 }
 
+/// The text of `main` once it shows `needle` (at most 5 s): after a click
+/// that submits a form, the old page may still be there, or going away.
+async fn main_text(c: &Client, needle: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(e) = c.find(Locator::Css("main")).await
+            && let Ok(t) = e.text().await
+        {
+            if t.contains(needle) {
+                return t;
+            }
+            last = t;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    last
+}
+
+async fn wait_path(c: &Client, path: &str) {
+    for _ in 0..100 {
+        if c.current_url()
+            .await
+            .map(|u| u.path() == path)
+            .unwrap_or(false)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the browser never reached {path}");
+}
+
 async fn screenshot(c: &Client, name: &str) {
     let dir = crate::support::repo().join("target/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
@@ -113,7 +145,7 @@ async fn a_coordinator_runs_an_exercise_from_the_browser() {
         .click()
         .await
         .unwrap();
-    assert_eq!(c.current_url().await.unwrap().path(), "/bureau");
+    wait_path(&c, "/bureau").await;
 
     // Declare an exercise from the form.
     c.find(Locator::Css("#choice option[value='canicule:orange']"))
@@ -134,13 +166,7 @@ async fn a_coordinator_runs_an_exercise_from_the_browser() {
         .click()
         .await
         .unwrap();
-    let body = c
-        .find(Locator::Css("main"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = main_text(&c, "Événement n° 1 déclenché").await;
     assert!(body.contains("Événement n° 1 déclenché"), "{body}");
     assert!(
         body.contains("Vague de chaleur") && body.contains("Exercice"),
@@ -161,13 +187,7 @@ async fn a_coordinator_runs_an_exercise_from_the_browser() {
         .click()
         .await
         .unwrap();
-    let text = c
-        .find(Locator::Css("main"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = main_text(&c, "Merci, votre réponse").await;
     assert!(
         text.contains("Merci, votre réponse « Disponible » est enregistrée."),
         "{text}"
@@ -177,13 +197,7 @@ async fn a_coordinator_runs_an_exercise_from_the_browser() {
 
     // The public page shows it.
     c.goto(&d.url("/")).await.unwrap();
-    let text = c
-        .find(Locator::Css("main"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = main_text(&c, "Vague de chaleur").await;
     assert!(
         text.contains("Vague de chaleur")
             && text.contains("Exercice")
@@ -204,13 +218,7 @@ async fn a_coordinator_runs_an_exercise_from_the_browser() {
         .unwrap();
     screenshot(&c, "bureau").await;
     c.goto(&d.url("/bureau/events/1")).await.unwrap();
-    let text = c
-        .find(Locator::Css("main"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = main_text(&c, "Claire Martin").await;
     assert!(
         text.contains("Claire Martin") && text.contains("Disponible"),
         "{text}"
