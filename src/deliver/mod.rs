@@ -68,6 +68,33 @@ pub struct Outbox {
     pub wake: Arc<Notify>,
     tracker: TaskTracker,
     metrics: Arc<crate::web::metrics::Metrics>,
+    /// Outcomes of sends the database could not record yet.
+    unrecorded: Arc<std::sync::Mutex<Vec<Outcome>>>,
+}
+
+/// What happened to one send, to be recorded.
+#[derive(Clone, Debug)]
+enum Outcome {
+    Sent {
+        id: i64,
+        at: DateTime<Utc>,
+        ms: u64,
+    },
+    Failed {
+        id: i64,
+        at: DateTime<Utc>,
+        message: String,
+        ms: u64,
+        retry_at: Option<DateTime<Utc>>,
+    },
+}
+
+impl Outcome {
+    fn id(&self) -> i64 {
+        match self {
+            Outcome::Sent { id, .. } | Outcome::Failed { id, .. } => *id,
+        }
+    }
 }
 
 impl Outbox {
@@ -103,6 +130,7 @@ impl Outbox {
             wake: Arc::new(Notify::new()),
             tracker: TaskTracker::new(),
             metrics,
+            unrecorded: Arc::default(),
         }
     }
 
@@ -121,6 +149,7 @@ impl Outbox {
     /// Claims what is due on each channel, up to its free slots, and starts
     /// sending it.
     pub async fn step(&self) -> Result<StepOutcome, crate::store::StoreError> {
+        self.flush_unrecorded().await;
         let now = self.clock.now();
         let mut out = StepOutcome::default();
         for (name, lane) in self.lanes.iter() {
@@ -182,12 +211,10 @@ impl Outbox {
         let id = d.id;
         self.metrics
             .observe_send(&d.channel, elapsed, result.is_ok());
-        let recorded = match result {
+        let outcome = match result {
             Ok(()) => {
                 tracing::debug!(delivery = id, channel = %d.channel, ms, "sent");
-                self.store
-                    .call(move |c| outbox::record_sent(c, id, now, ms))
-                    .await
+                Outcome::Sent { id, at: now, ms }
             }
             Err(e) => {
                 let created = crate::store::parse_ts(&d.created_at);
@@ -204,15 +231,52 @@ impl Outbox {
                         tracing::error!(delivery = id, channel = %d.channel, error = %message, "send failed for good")
                     }
                 }
-                self.store
-                    .call(move |c| outbox::record_failure(c, id, now, &message, ms, retry_at))
-                    .await
+                Outcome::Failed {
+                    id,
+                    at: now,
+                    message,
+                    ms,
+                    retry_at,
+                }
             }
         };
+        self.record(outcome).await;
+    }
+
+    /// Records the outcome of a send. When the database cannot take it
+    /// (disk full), the outcome is kept in memory and recorded again at each
+    /// step; if the daemon stops meanwhile, the row is still `sending` and is
+    /// requeued at the next start: sent twice at worst, never lost.
+    async fn record(&self, outcome: Outcome) {
+        let o = outcome.clone();
+        let recorded = self
+            .store
+            .call(move |c| match o {
+                Outcome::Sent { id, at, ms } => outbox::record_sent(c, id, at, ms),
+                Outcome::Failed {
+                    id,
+                    at,
+                    message,
+                    ms,
+                    retry_at,
+                } => outbox::record_failure(c, id, at, &message, ms, retry_at),
+            })
+            .await;
         if let Err(e) = recorded {
-            // The row stays `sending` and is requeued at the next start:
-            // sent twice at worst, never lost.
-            tracing::error!(delivery = id, error = %e, "cannot record the outcome of a send");
+            tracing::error!(delivery = outcome.id(), error = %e, "cannot record the outcome of a send; will try again");
+            self.unrecorded
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(outcome);
+        }
+    }
+
+    /// Records again the outcomes the database could not take.
+    async fn flush_unrecorded(&self) {
+        let pending =
+            std::mem::take(&mut *self.unrecorded.lock().unwrap_or_else(|e| e.into_inner()));
+        for o in pending {
+            self.record(o).await;
         }
     }
 
@@ -234,10 +298,9 @@ impl Outbox {
             }
         }
         self.tracker.close();
-        if tokio::time::timeout(grace, self.tracker.wait())
-            .await
-            .is_err()
-        {
+        let finished = tokio::time::timeout(grace, self.tracker.wait()).await;
+        self.flush_unrecorded().await;
+        if finished.is_err() {
             tracing::warn!(
                 "sends still in flight at shutdown; they will be retried at the next start"
             );

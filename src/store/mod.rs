@@ -45,6 +45,20 @@ pub enum StoreError {
     Join(String),
 }
 
+impl StoreError {
+    /// The disk holding the database is full (SQLITE_FULL): nothing of the
+    /// failed transaction was written, and writing works again once space
+    /// returns.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                | StoreError::Open { source: rusqlite::Error::SqliteFailure(e, _), .. }
+                if e.code == rusqlite::ErrorCode::DiskFull
+        )
+    }
+}
+
 /// Embedded migrations: index + 1 is the schema version they bring.
 const MIGRATIONS: &[&str] = &[
     // 1: audit log of what the daemon and its operators did.

@@ -35,6 +35,11 @@ pub enum ApiError {
     /// 422: well-formed, but not allowed by the plan.
     #[error("{0}")]
     Unprocessable(String),
+    /// 507: the database's disk is full; nothing was recorded.
+    #[error(
+        "the disk holding Vigie's database is full: nothing was recorded, free some space and try again"
+    )]
+    DiskFull,
     /// 500: logged, not shown.
     #[error("internal error")]
     Internal(String),
@@ -51,6 +56,7 @@ impl ApiError {
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -65,6 +71,7 @@ impl ApiError {
             ApiError::TooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unprocessable(_) => "unprocessable",
+            ApiError::DiskFull => "disk_full",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -97,13 +104,18 @@ impl From<EngineError> for ApiError {
             EngineError::Gone(m) => ApiError::Gone(m),
             EngineError::Invalid(m) => ApiError::Unprocessable(m),
             EngineError::Conflict(m) => ApiError::Conflict(m),
-            EngineError::Store(e) => ApiError::Internal(e.to_string()),
+            EngineError::Store(e) => ApiError::from(e),
         }
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        if e.is_disk_full() {
+            tracing::error!(error = %e, "the disk of data_dir is full");
+            ApiError::DiskFull
+        } else {
+            ApiError::Internal(e.to_string())
+        }
     }
 }

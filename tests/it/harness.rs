@@ -104,17 +104,24 @@ impl TestDaemon {
     }
 
     async fn start_with(timers: bool) -> TestDaemon {
+        TestDaemon::start_setup(timers, |_| {}).await
+    }
+
+    /// Starts after `setup` has changed the fixture files in the directory.
+    pub async fn start_setup(timers: bool, setup: impl FnOnce(&std::path::Path)) -> TestDaemon {
         let dir = tempfile::tempdir().unwrap();
         let smtp = SmtpServer::start().await;
         let sms = Receiver::start(SMS_SECRET).await;
         let room = Receiver::start(ROOM_SECRET).await;
         let config = write_fixture(dir.path(), &smtp, &sms, &room);
+        setup(dir.path());
         let clock = Arc::new(ManualClock::new(june_15()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let daemon = Daemon::start_with(&config, clock.clone(), Some(listener), timers)
             .await
             .expect("daemon starts");
-        let token = std::fs::read_to_string(dir.path().join("var/api-token"))
+        let data_dir = daemon.state.config().daemon.data_dir.clone();
+        let token = std::fs::read_to_string(data_dir.join("api-token"))
             .unwrap()
             .trim()
             .to_string();

@@ -7,6 +7,7 @@ mod check;
 mod cli;
 mod crash;
 mod daemon;
+mod drills;
 mod events;
 mod fuzz;
 mod harness;

@@ -119,6 +119,8 @@ pub struct SmtpServer {
     pub addr: SocketAddr,
     pub received: Arc<Mutex<Vec<Received>>>,
     pub mode: Arc<Mutex<Mode>>,
+    /// How long each message takes to be accepted (a slow server).
+    pub delay: Arc<Mutex<std::time::Duration>>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -130,6 +132,7 @@ impl SmtpServer {
             addr,
             received: Arc::default(),
             mode: Arc::new(Mutex::new(Mode::Accept)),
+            delay: Arc::default(),
             task: None,
         };
         s.serve(listener);
@@ -139,13 +142,14 @@ impl SmtpServer {
     fn serve(&mut self, listener: TcpListener) {
         let received = self.received.clone();
         let mode = self.mode.clone();
+        let delay = self.delay.clone();
         self.task = Some(tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
             loop {
                 let Ok((sock, _)) = listener.accept().await else {
                     break;
                 };
-                conns.spawn(session(sock, received.clone(), mode.clone()));
+                conns.spawn(session(sock, received.clone(), mode.clone(), delay.clone()));
             }
         }));
     }
@@ -166,6 +170,10 @@ impl SmtpServer {
         self.serve(listener);
     }
 
+    pub fn set_delay(&self, d: std::time::Duration) {
+        *self.delay.lock().unwrap() = d;
+    }
+
     pub fn set_mode(&self, m: Mode) {
         *self.mode.lock().unwrap() = m;
     }
@@ -183,7 +191,12 @@ impl SmtpServer {
     }
 }
 
-async fn session(sock: TcpStream, received: Arc<Mutex<Vec<Received>>>, mode: Arc<Mutex<Mode>>) {
+async fn session(
+    sock: TcpStream,
+    received: Arc<Mutex<Vec<Received>>>,
+    mode: Arc<Mutex<Mode>>,
+    delay: Arc<Mutex<std::time::Duration>>,
+) {
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
     let _ = w.write_all(b"220 test.invalid ESMTP\r\n").await;
@@ -230,6 +243,10 @@ async fn session(sock: TcpStream, received: Arc<Mutex<Vec<Received>>>, mode: Arc
                 }
                 let l = l.strip_prefix('.').map(str::to_string).unwrap_or(l);
                 data.push_str(&l);
+            }
+            let wait = *delay.lock().unwrap();
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
             }
             received.lock().unwrap().push(Received {
                 from: from.clone(),
