@@ -8,7 +8,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::Duration as ChronoDuration;
-use reqwest::Method;
 use serde_json::json;
 
 use crate::harness::{TestDaemon, count, eventually, write_fixture};
