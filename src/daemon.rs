@@ -557,13 +557,7 @@ async fn timer_loop(state: Arc<AppState>, stop: CancellationToken) {
     loop {
         state.beat();
         match engine::tick(&state.store, state.engine_ctx()).await {
-            Ok(n) if n > 0 => {
-                state
-                    .metrics
-                    .tier_notifications
-                    .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-                state.outbox_wake.notify_one();
-            }
+            Ok(n) if n > 0 => state.outbox_wake.notify_one(),
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "escalation tick failed"),
         }

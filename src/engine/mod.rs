@@ -92,6 +92,10 @@ pub struct Declared {
 
 const MAX_NOTE: usize = 4000;
 
+/// Escalation tiers notified since start, every event together (for
+/// `/metrics`).
+pub static TIER_NOTIFICATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Declares an event, or updates the unresolved one with the same key.
 pub async fn declare(
     store: &Store,
@@ -452,6 +456,7 @@ fn notify_tier(
         Some(ctx.now + t.timeout.as_chrono()),
         ctx.now,
     )?;
+    TIER_NOTIFICATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     tracing::info!(
         event = ev.id,
         tier,

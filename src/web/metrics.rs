@@ -22,7 +22,6 @@ pub struct Metrics {
     sends: Mutex<BTreeMap<(String, &'static str), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
     pub retries: AtomicU64,
-    pub tier_notifications: AtomicU64,
     pub reminder_firings: AtomicU64,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
@@ -106,7 +105,7 @@ impl Metrics {
             (
                 "vigie_escalation_tier_notifications_total",
                 "Escalation tiers notified.",
-                &self.tier_notifications,
+                &crate::engine::TIER_NOTIFICATIONS,
             ),
             (
                 "vigie_reloads_ok_total",
