@@ -39,6 +39,25 @@ pub struct Directory {
 /// Who is on shift for a roster id at the moment a selector is evaluated.
 pub type OnCall<'a> = &'a dyn Fn(&str) -> Vec<String>;
 
+impl Professional {
+    /// The address a per-recipient channel needs (the e-mail for `email`,
+    /// the phone for a webhook such as an SMS gateway), or the reason, in
+    /// French for the pages, why there is none.
+    pub fn contact_for(&self, channel: &str) -> Result<String, &'static str> {
+        if channel == "email" {
+            self.email
+                .as_ref()
+                .map(|e| e.as_str().to_string())
+                .ok_or("pas d'adresse e-mail dans l'annuaire")
+        } else {
+            self.phone
+                .as_ref()
+                .map(|p| p.as_str().to_string())
+                .ok_or("pas de numéro de téléphone dans l'annuaire")
+        }
+    }
+}
+
 impl Directory {
     pub fn get(&self, id: &str) -> Option<&Professional> {
         self.by_id.get(id).map(|&i| &self.professionals[i])

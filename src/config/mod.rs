@@ -29,6 +29,26 @@ pub use reminders::Reminders;
 pub use roster::Roster;
 pub use selector::Selector;
 
+/// The `*.toml` files of a folder, in name order; an unreadable folder is
+/// reported (`what` names it: "plans", "rosters").
+pub(crate) fn toml_files(dir: &Path, what: &str, diags: &mut Diagnostics) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect(),
+        Err(e) => {
+            diags.error(
+                &Loc::file_start(dir),
+                format!("cannot read the {what} directory: {e}"),
+            );
+            return Vec::new();
+        }
+    };
+    files.sort();
+    files
+}
+
 /// A complete, valid set of files.
 #[derive(Clone, Debug)]
 pub struct ConfigSet {

@@ -127,21 +127,10 @@ pub fn load_dir_as_read(dir: &Path, diags: &mut Diagnostics) -> Vec<Plan> {
 
 /// Every plan file of the directory as read, and whether it had no error.
 fn read_dir(dir: &Path, diags: &mut Diagnostics) -> Vec<(Plan, bool)> {
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-            .collect(),
-        Err(e) => {
-            diags.error(
-                &Loc::file_start(dir),
-                format!("cannot read the plans directory: {e}"),
-            );
-            return Vec::new();
-        }
-    };
-    files.sort();
-    files.iter().filter_map(|f| read_file(f, diags)).collect()
+    super::toml_files(dir, "plans", diags)
+        .iter()
+        .filter_map(|f| read_file(f, diags))
+        .collect()
 }
 
 /// Loads one plan file. Returns `None` if it has errors.

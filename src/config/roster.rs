@@ -69,21 +69,10 @@ impl Roster {
 
 /// Loads every `*.toml` of the rosters directory, in name order.
 pub fn load_dir(dir: &Path, diags: &mut Diagnostics) -> Vec<Roster> {
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-            .collect(),
-        Err(e) => {
-            diags.error(
-                &Loc::file_start(dir),
-                format!("cannot read the rosters directory: {e}"),
-            );
-            return Vec::new();
-        }
-    };
-    files.sort();
-    files.iter().filter_map(|f| load_file(f, diags)).collect()
+    super::toml_files(dir, "rosters", diags)
+        .iter()
+        .filter_map(|f| load_file(f, diags))
+        .collect()
 }
 
 /// Loads one roster file. A file with errors still gives its roster as far

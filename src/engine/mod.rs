@@ -571,22 +571,9 @@ fn deliver(
             let url = format!("{public}/r/{}", ctx.links.token(ev.id, seq));
             let r = render_for(render::recipient_json(p), &url);
             for ch in &per_recipient {
-                let (address, skipped) = if ch.as_str() == "email" {
-                    match &p.email {
-                        Some(e) => (Some(e.as_str().to_string()), None),
-                        None => (
-                            None,
-                            Some("pas d'adresse e-mail dans l'annuaire".to_string()),
-                        ),
-                    }
-                } else {
-                    match &p.phone {
-                        Some(ph) => (Some(ph.as_str().to_string()), None),
-                        None => (
-                            None,
-                            Some("pas de numéro de téléphone dans l'annuaire".to_string()),
-                        ),
-                    }
+                let (address, skipped) = match p.contact_for(ch) {
+                    Ok(a) => (Some(a), None),
+                    Err(why) => (None, Some(why.to_string())),
                 };
                 let payload = webhooks.get(ch.as_str()).map(|w| {
                     webhook_payload(

@@ -221,33 +221,9 @@ pub async fn tick(
         .await
 }
 
+/// `vendredi 19 juin 2026`, in the daemon's time zone.
 fn fr_date(set: &ConfigSet, t: DateTime<Utc>) -> String {
-    const DAYS: [&str; 7] = [
-        "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
-    ];
-    const MONTHS: [&str; 12] = [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ];
-    use chrono::Datelike;
-    let l = t.with_timezone(&set.daemon.timezone);
-    format!(
-        "{} {} {} {}",
-        DAYS[l.weekday().num_days_from_monday() as usize],
-        l.day(),
-        MONTHS[l.month0() as usize],
-        l.year()
-    )
+    crate::roster::ics::date_fr(t.with_timezone(&set.daemon.timezone).date_naive())
 }
 
 fn messages(
@@ -393,22 +369,9 @@ fn deliveries(
             });
         for ch in channels {
             let webhook = set.daemon.webhooks.get(ch);
-            let (address, skipped) = if ch == "email" {
-                match &p.email {
-                    Some(e) => (Some(e.as_str().to_string()), None),
-                    None => (
-                        None,
-                        Some("pas d'adresse e-mail dans l'annuaire".to_string()),
-                    ),
-                }
-            } else {
-                match &p.phone {
-                    Some(ph) => (Some(ph.as_str().to_string()), None),
-                    None => (
-                        None,
-                        Some("pas de numéro de téléphone dans l'annuaire".to_string()),
-                    ),
-                }
+            let (address, skipped) = match p.contact_for(ch) {
+                Ok(a) => (Some(a), None),
+                Err(why) => (None, Some(why.to_string())),
             };
             let payload = webhook.map(|_| {
                 json!({
