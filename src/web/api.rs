@@ -137,6 +137,34 @@ pub fn event_json(ev: &EventRow) -> Value {
     })
 }
 
+/// An event with its delivery counts by state: what the write routes
+/// answer (the full list of deliveries of a large event is only in the
+/// detail route).
+async fn event_summary(state: &AppState, id: i64) -> Result<Value, ApiError> {
+    let data = state
+        .store
+        .call(move |c| {
+            let Some(ev) = q::get_event(c, id)? else {
+                return Ok(None);
+            };
+            let mut st = c.prepare(
+                "SELECT state, COUNT(*) FROM deliveries WHERE event_id = ?1 GROUP BY state",
+            )?;
+            let counts: Vec<(String, i64)> = st
+                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok(Some((ev, counts)))
+        })
+        .await?;
+    let Some((ev, counts)) = data else {
+        return Err(ApiError::NotFound(format!("no event {id}")));
+    };
+    let mut v = event_json(&ev);
+    v["deliveries_by_state"] =
+        Value::Object(counts.into_iter().map(|(k, n)| (k, json!(n))).collect());
+    Ok(v)
+}
+
 async fn event_detail(state: &AppState, id: i64) -> Result<Value, ApiError> {
     let set = state.config();
     let data = state
@@ -189,7 +217,7 @@ async fn declare(
 ) -> Result<Response, ApiError> {
     let d = engine::declare(&state.store, state.engine_ctx(), req).await?;
     state.kick();
-    let mut v = event_detail(&state, d.event_id).await?;
+    let mut v = event_summary(&state, d.event_id).await?;
     v["updated"] = json!(d.updated);
     v["level_changed"] = json!(d.level_changed);
     v["queued"] = json!(d.queued);
@@ -256,7 +284,7 @@ async fn level(
     let id = parse_id(&id)?;
     let d = engine::change_level(&state.store, state.engine_ctx(), id, req.level).await?;
     state.kick();
-    let mut v = event_detail(&state, id).await?;
+    let mut v = event_summary(&state, id).await?;
     v["level_changed"] = json!(d.level_changed);
     v["queued"] = json!(d.queued);
     Ok(Json(v))
@@ -285,7 +313,7 @@ async fn resolve(
     };
     let queued = engine::resolve(&state.store, state.engine_ctx(), id, req.note).await?;
     state.kick();
-    let mut v = event_detail(&state, id).await?;
+    let mut v = event_summary(&state, id).await?;
     v["queued"] = json!(queued);
     Ok(Json(v))
 }

@@ -35,6 +35,15 @@ async fn a_declaration_reaches_exactly_the_audience_on_every_channel() {
     assert_eq!(ev["updated"], false);
     assert_eq!(ev["state"], "active");
     assert_eq!(ev["plan"]["version"], "2026.1");
+    // The answer counts the deliveries written with the event (5 e-mails,
+    // one of them skipped, 3 SMS).
+    let written: i64 = ev["deliveries_by_state"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_i64().unwrap())
+        .sum();
+    assert_eq!(written, 8, "{ev}");
     eventually(10, "every delivery handed over", || all_sent(&d, &id)).await;
 
     // E-mail: the nurses (broadcast) and the active referents (tier 0).
