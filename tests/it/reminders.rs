@@ -399,3 +399,39 @@ async fn the_dashboard_lists_roster_holes_and_upcoming_reminders() {
     );
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_on_call_audience_reaches_whoever_is_on_shift_when_the_step_fires() {
+    let d = TestDaemon::start().await;
+    with_reminders(&d).await;
+    let plan = d.dir.path().join("plans/plan.toml");
+    let mut text = std::fs::read_to_string(&plan).unwrap();
+    text.push_str(
+        r#"
+[audience.garde]
+on_call = "pdsa"
+
+[[scenario]]
+id = "renfort_garde"
+title = "Renfort du médecin de garde"
+
+[[scenario.escalation]]
+audience = ["garde"]
+channels = ["email"]
+timeout = "10m"
+"#,
+    );
+    std::fs::write(&plan, text).unwrap();
+    let st = d.daemon().state.reload().await;
+    assert!(st.ok, "{:?}", st.errors);
+    // Tuesday 16 June at 21:00: Claire Martin holds the evening shift.
+    d.clock.set(paris(2026, 6, 16, 21, 0));
+    d.declare(serde_json::json!({"scenario": "renfort_garde"}))
+        .await;
+    eventually(10, "the doctor on call mailed", || async {
+        d.smtp.messages().len() == 1
+    })
+    .await;
+    assert_eq!(d.smtp.messages()[0].to, ["claire.martin@example.org"]);
+    d.stop().await;
+}
