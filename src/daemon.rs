@@ -102,6 +102,18 @@ pub fn token_sha256(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// Gives back to the system the memory freed after a load: parsing a
+/// directory of 10 000 professionals peaks at several times what the
+/// loaded set keeps, and glibc keeps freed memory in the arena of the
+/// thread that parsed.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own arenas.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// The outcome of the last configuration load, for `/readyz` and the pages.
 #[derive(Clone, Debug)]
 pub struct ReloadStatus {
@@ -266,7 +278,9 @@ impl AppState {
         let path = self.config_path.clone();
         let now = self.clock.now();
         let loaded = tokio::task::spawn_blocking(move || {
-            config::load(&path, |tz| now.with_timezone(&tz).date_naive())
+            let loaded = config::load(&path, |tz| now.with_timezone(&tz).date_naive());
+            release_free_memory();
+            loaded
         })
         .await;
         let (set, diags) = match loaded {
@@ -383,7 +397,9 @@ impl Daemon {
         let now = clock.now();
         let path = config_path.to_path_buf();
         let loaded = tokio::task::spawn_blocking(move || {
-            config::load(&path, |tz| now.with_timezone(&tz).date_naive())
+            let loaded = config::load(&path, |tz| now.with_timezone(&tz).date_naive());
+            release_free_memory();
+            loaded
         })
         .await
         .map_err(|e| DaemonError::Config(e.to_string()))?;

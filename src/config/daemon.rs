@@ -302,16 +302,17 @@ fn read_email(ctx: &Ctx<'_>, t: Table<'_, '_>, base: &Path) -> Option<EmailConfi
     let pool = t.int("pool");
     let per_second = t.int("per_second");
     let allow_insecure = t.bool("allow_insecure").map(|b| b.value).unwrap_or(false);
-    let positive = |v: Option<super::diag::Located<i64>>, key: &str, default: u32| match v {
+    let positive = |v: Option<super::diag::Located<i64>>, key: &str, default: u32, max: i64| match v
+    {
         None => Some(default),
-        Some(n) if (1..=10_000).contains(&n.value) => Some(n.value as u32),
+        Some(n) if (1..=max).contains(&n.value) => Some(n.value as u32),
         Some(n) => {
-            ctx.error(&n.loc, format!("`{key}` must be between 1 and 10000"));
+            ctx.error(&n.loc, format!("`{key}` must be between 1 and {max}"));
             None
         }
     };
-    let pool = positive(pool, "pool", 8);
-    let per_second = positive(per_second, "per_second", 50);
+    let pool = positive(pool, "pool", 8, 10_000);
+    let per_second = positive(per_second, "per_second", 50, 1_000_000);
     let transport = transport.and_then(|tr| match tr.value.as_str() {
         "file" => match &dir {
             Some(d) => Some(EmailTransport::File {

@@ -10,7 +10,7 @@ use std::path::Path;
 use super::diag::{Diagnostics, Loc, Located, SourceText};
 use super::reader::{Ctx, Table};
 use super::selector::Selector;
-use crate::model::{EmailAddress, Phone, Rpps, RppsCheck, fold, parse_slug};
+use crate::model::{EmailAddress, Phone, Rpps, RppsCheck, fold_eq, parse_slug};
 
 #[derive(Clone, Debug)]
 pub struct Professional {
@@ -33,7 +33,9 @@ pub struct Professional {
 pub struct Directory {
     pub professionals: Vec<Professional>,
     pub groups: BTreeMap<String, Selector>,
-    by_id: HashMap<String, usize>,
+    /// Indexes of `professionals`, sorted by id (no copy of the ids: the
+    /// directory is most of what the daemon keeps in memory).
+    by_id: Vec<u32>,
 }
 
 /// Who is on shift for a roster id at the moment a selector is evaluated.
@@ -60,7 +62,11 @@ impl Professional {
 
 impl Directory {
     pub fn get(&self, id: &str) -> Option<&Professional> {
-        self.by_id.get(id).map(|&i| &self.professionals[i])
+        let i = self
+            .by_id
+            .binary_search_by(|&i| self.professionals[i as usize].id.as_str().cmp(id))
+            .ok()?;
+        Some(&self.professionals[self.by_id[i] as usize])
     }
 
     /// The active professionals a selector matches, in directory order.
@@ -85,7 +91,7 @@ impl Directory {
             list.is_empty() || list.iter().any(|v| f(&v.value))
         };
         let ok = any(&sel.professions, &|v| v == p.profession)
-            && any(&sel.communes, &|v| fold(v) == fold(&p.commune))
+            && any(&sel.communes, &|v| fold_eq(v, &p.commune))
             && any(&sel.roles, &|v| p.roles.iter().any(|r| r == v))
             && any(&sel.tags, &|v| p.tags.iter().any(|t| t == v))
             && any(&sel.ids, &|v| v == p.id)
@@ -148,18 +154,28 @@ impl Directory {
     }
 
     fn index(&mut self, diags: &mut Diagnostics) {
-        self.by_id.clear();
-        for (i, p) in self.professionals.iter().enumerate() {
-            if let Some(&first) = self.by_id.get(&p.id) {
-                let other = &self.professionals[first].loc;
-                diags.error(
-                    &p.loc,
-                    format!("duplicate professional id `{}` (first at {other})", p.id),
-                );
-            } else {
-                self.by_id.insert(p.id.clone(), i);
+        // Loaded once, kept for the daemon's life: no spare capacity.
+        self.professionals.shrink_to_fit();
+        let pros = &self.professionals;
+        let mut order: Vec<u32> = (0..pros.len() as u32).collect();
+        // Stable: of two professionals with the same id, the first in the
+        // file comes first and is the one `get` finds.
+        order.sort_by(|&a, &b| pros[a as usize].id.cmp(&pros[b as usize].id));
+        let mut by_id = Vec::with_capacity(order.len());
+        for w in 0..order.len() {
+            let p = &pros[order[w] as usize];
+            match by_id.last() {
+                Some(&first) if pros[first as usize].id == p.id => {
+                    let other = &pros[first as usize].loc;
+                    diags.error(
+                        &p.loc,
+                        format!("duplicate professional id `{}` (first at {other})", p.id),
+                    );
+                }
+                _ => by_id.push(order[w]),
             }
         }
+        self.by_id = by_id;
     }
 }
 
@@ -331,13 +347,22 @@ impl RawProfessional {
             structure: self.structure.map(|v| v.0),
             email,
             phone,
-            roles: self.roles.into_iter().map(|v| v.value).collect(),
-            tags: self.tags.into_iter().map(|v| v.value).collect(),
+            // Not collected in place: that would keep the larger
+            // allocation of the located values for the daemon's life.
+            roles: exact(self.roles),
+            tags: exact(self.tags),
             active: self.active,
             loc,
         };
         ok.then_some(p)
     }
+}
+
+/// The values of a list, in a vector of their own size.
+fn exact(list: Vec<Located<String>>) -> Vec<String> {
+    let mut v = Vec::with_capacity(list.len());
+    v.extend(list.into_iter().map(|l| l.value));
+    v
 }
 
 const CSV_FIELDS: &[&str] = &[

@@ -1,5 +1,5 @@
-//! The e-mail channel: SMTP through lettre's pooled async transport, or
-//! `.eml` files in a folder (the embedded default).
+//! The e-mail channel: SMTP through a pool of lettre connections
+//! ([`super::smtp`]), or `.eml` files in a folder (the embedded default).
 //!
 //! Messages are multipart text (+ HTML when the template has it), carry a
 //! `Message-ID` derived from the delivery id (and the installation id, so
@@ -10,14 +10,14 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use lettre::Message;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart, header};
-use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::channel::{Channel, SendError};
+use super::smtp::SmtpPool;
 use crate::config::daemon::{EmailConfig, EmailTransport, SmtpConfig, secret_path};
 use crate::store::outbox::DeliveryRow;
 
@@ -38,7 +38,7 @@ impl Header for AutoSubmitted {
 
 enum Transport {
     File(PathBuf),
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(SmtpPool),
 }
 
 pub struct EmailChannel {
@@ -138,7 +138,7 @@ fn quote_name(name: &str) -> String {
     format!("\"{clean}\"")
 }
 
-fn smtp_transport(s: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, EmailSetupError> {
+fn smtp_transport(s: &SmtpConfig) -> Result<SmtpPool, EmailSetupError> {
     let bad = || EmailSetupError::Url(s.url.clone());
     let (scheme, rest) = s.url.split_once("://").ok_or_else(bad)?;
     let (hostport, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -163,11 +163,7 @@ fn smtp_transport(s: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, 
         _ => Tls::Required(params()?),
     };
     let default_port = if scheme == "smtps" { 465 } else { 587 };
-    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
-        .port(port.unwrap_or(default_port))
-        .tls(tls)
-        .timeout(Some(Duration::from_secs(30)))
-        .pool_config(PoolConfig::new().max_size(s.pool));
+    let mut credentials = None;
     if let (Some(user), Some(pw)) = (&s.username, &s.password_file) {
         let path = secret_path(pw);
         let password =
@@ -175,12 +171,19 @@ fn smtp_transport(s: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, 
                 path: path.clone(),
                 source,
             })?;
-        b = b.credentials(Credentials::new(
+        credentials = Some(Credentials::new(
             user.clone(),
             password.trim_end_matches(['\r', '\n']).to_string(),
         ));
     }
-    Ok(b.build())
+    Ok(SmtpPool::new(
+        host,
+        port.unwrap_or(default_port),
+        tls,
+        credentials,
+        Duration::from_secs(30),
+        s.pool as usize,
+    ))
 }
 
 #[async_trait::async_trait]
@@ -205,8 +208,8 @@ impl Channel for EmailChannel {
                     SendError::transient(format!("cannot write {}: {e}", path.display()))
                 })
             }
-            Transport::Smtp(t) => match t.send(msg).await {
-                Ok(_) => Ok(()),
+            Transport::Smtp(pool) => match pool.send(msg.envelope(), &msg.formatted()).await {
+                Ok(()) => Ok(()),
                 Err(e) if e.is_permanent() => Err(SendError::permanent(format!("SMTP: {e}"))),
                 Err(e) => Err(SendError::transient(format!("SMTP: {e}"))),
             },

@@ -1,18 +1,27 @@
 //! Delivery: the outbox worker and the channels it sends through (SPEC §8).
 //!
-//! The worker is a [`Outbox::step`] that claims due deliveries, most urgent
-//! first (crisis, then broadcasts, then reminders), as many per channel as
-//! the channel has free connections, and hands each to a task that waits
-//! for the channel's rate limit, sends, and records the outcome; and a thin
-//! loop around it. A failed send is never dropped: a transient failure is
-//! retried with capped exponential backoff and jitter for up to 24 hours, a
-//! permanent one fails at once; every attempt is recorded with its error.
+//! The worker is a [`Outbox::step`] that, in one transaction, records the
+//! outcomes of the sends finished since the last step and claims due
+//! deliveries, most urgent first (crisis, then broadcasts, then reminders),
+//! as many per channel as the channel has free connections; it hands each
+//! to a task that waits for the channel's rate limit, sends, and leaves its
+//! outcome for the next step; and a thin loop around it, woken by each
+//! finished send. Under load one step records and claims many deliveries:
+//! one commit for many messages instead of two per message.
+//!
+//! A failed send is never dropped: a transient failure is retried with
+//! capped exponential backoff and jitter for up to 24 hours, a permanent one
+//! fails at once; every attempt is recorded with its error. A delivery is
+//! `sending` from its claim until its outcome is committed: a crash in
+//! between leaves it `sending`, and the next start sends it again (twice at
+//! worst, never zero times).
 
 pub mod channel;
 pub mod email;
+pub mod smtp;
 pub mod webhook;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +33,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::schedule::clock::Clock;
 use crate::store::Store;
-use crate::store::outbox::{self, DeliveryRow};
+use crate::store::outbox::{self, DeliveryRow, Outcome};
 pub use channel::{Channel, SendError};
 
 /// The first retry waits this long; each next one doubles, up to [`BACKOFF_CAP`].
@@ -42,59 +51,112 @@ pub fn backoff(attempts: u32, rng: &mut impl Rng) -> Duration {
     capped.mul_f64(jitter)
 }
 
+/// How many deliveries a channel claims ahead, per concurrent send: a
+/// send that finishes takes the next one at once instead of waiting for
+/// the worker's next transaction, and the worker claims in batches. At
+/// most 50 ms worth of the channel's rate limit is claimed ahead, so that
+/// a crisis alert never waits long behind a claimed broadcast.
+const CLAIM_AHEAD: usize = 4;
+
+/// The reason recorded on a claimed delivery dropped because its event was
+/// resolved before it was handed to a transport (as [`crate::engine`] says
+/// for the deliveries it cancels).
+const CANCELLED_REASON: &str = "événement levé avant l'envoi";
+
+/// A channel's rate limit: `per_second` sends per second on average, in
+/// bursts of at most `per_second / 100` (10 ms worth; 1 below 200 per
+/// second). Spacing every send exactly would put a sub-millisecond wait
+/// before each one, which tokio's millisecond timer rounds up: with 8
+/// slots and 10 000 per second, sends came at 4 000 per second.
+pub struct RateLimit {
+    /// 1 / per_second.
+    spacing: Duration,
+    /// How far ahead of the average rate a send may go.
+    tolerance: Duration,
+    /// The theoretical instant of the next send (GCRA).
+    next: std::sync::Mutex<Instant>,
+}
+
+impl RateLimit {
+    pub fn new(per_second: u32) -> Option<RateLimit> {
+        if per_second == 0 {
+            return None;
+        }
+        let spacing = Duration::from_secs_f64(1.0 / f64::from(per_second));
+        let burst = (per_second / 100).max(1);
+        Some(RateLimit {
+            spacing,
+            tolerance: spacing * (burst - 1),
+            next: std::sync::Mutex::new(Instant::now()),
+        })
+    }
+
+    /// Takes the place of one send at `now`: `None` to send at once, else
+    /// the instant to wait for.
+    pub fn reserve(&self, now: Instant) -> Option<Instant> {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let at = (*next).max(now);
+        *next = at + self.spacing;
+        let ready = at.checked_sub(self.tolerance).unwrap_or(at);
+        (ready > now).then_some(ready)
+    }
+}
+
 /// A channel with its limits.
 struct Lane {
     channel: Arc<dyn Channel>,
     /// Bounds concurrent sends (the SMTP pool size, the webhook concurrency).
     slots: Arc<Semaphore>,
-    /// Minimum spacing between two sends (1 / per_second).
-    spacing: Duration,
-    next_slot: Arc<tokio::sync::Mutex<Instant>>,
+    concurrency: usize,
+    rate: Option<RateLimit>,
+    /// How many deliveries may be claimed, in flight and waiting.
+    ahead: usize,
+    /// Claimed (`sending`) deliveries not yet handed to the channel, most
+    /// urgent first.
+    queue: std::sync::Mutex<VecDeque<DeliveryRow>>,
+}
+
+impl Lane {
+    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<DeliveryRow>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many more deliveries to claim.
+    fn wants(&self) -> usize {
+        let in_flight = self.concurrency - self.slots.available_permits().min(self.concurrency);
+        self.ahead.saturating_sub(in_flight + self.queue().len())
+    }
+
+    /// Whether the worker should claim more now: the queue is down to half
+    /// of what is claimed ahead of the sends.
+    fn low(&self) -> bool {
+        self.queue().len() <= (self.ahead - self.concurrency) / 2
+    }
 }
 
 /// What one [`Outbox::step`] did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct StepOutcome {
-    /// Deliveries handed to channel tasks.
-    pub started: usize,
+    /// Deliveries claimed.
+    pub claimed: usize,
+    /// Outcomes of sends recorded.
+    pub recorded: usize,
 }
 
 #[derive(Clone)]
 pub struct Outbox {
     store: Store,
-    lanes: Arc<HashMap<String, Lane>>,
+    lanes: Arc<HashMap<String, Arc<Lane>>>,
     clock: Arc<dyn Clock>,
     /// Woken when deliveries are queued or a send finishes.
     pub wake: Arc<Notify>,
     tracker: TaskTracker,
     metrics: Arc<crate::web::metrics::Metrics>,
-    /// Outcomes of sends the database could not record yet.
-    unrecorded: Arc<std::sync::Mutex<Vec<Outcome>>>,
-}
-
-/// What happened to one send, to be recorded.
-#[derive(Clone, Debug)]
-enum Outcome {
-    Sent {
-        id: i64,
-        at: DateTime<Utc>,
-        ms: u64,
-    },
-    Failed {
-        id: i64,
-        at: DateTime<Utc>,
-        message: String,
-        ms: u64,
-        retry_at: Option<DateTime<Utc>>,
-    },
-}
-
-impl Outcome {
-    fn id(&self) -> i64 {
-        match self {
-            Outcome::Sent { id, .. } | Outcome::Failed { id, .. } => *id,
-        }
-    }
+    /// Outcomes of finished sends, and claimed deliveries of resolved
+    /// events, recorded by the next step.
+    done: Arc<std::sync::Mutex<Vec<Outcome>>>,
+    /// Set at shutdown: send tasks finish their send and take no more.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Outbox {
@@ -107,19 +169,23 @@ impl Outbox {
         let lanes = channels
             .into_iter()
             .map(|(channel, concurrency, per_second)| {
-                let spacing = if per_second == 0 {
-                    Duration::ZERO
+                let concurrency = concurrency.max(1);
+                let by_rate = if per_second == 0 {
+                    usize::MAX
                 } else {
-                    Duration::from_secs_f64(1.0 / f64::from(per_second))
+                    per_second as usize / 20
                 };
+                let ahead = (CLAIM_AHEAD * concurrency).min(by_rate).max(concurrency);
                 (
                     channel.name().to_string(),
-                    Lane {
+                    Arc::new(Lane {
                         channel,
-                        slots: Arc::new(Semaphore::new(concurrency.max(1))),
-                        spacing,
-                        next_slot: Arc::new(tokio::sync::Mutex::new(Instant::now())),
-                    },
+                        slots: Arc::new(Semaphore::new(concurrency)),
+                        concurrency,
+                        rate: RateLimit::new(per_second),
+                        ahead,
+                        queue: Default::default(),
+                    }),
                 )
             })
             .collect();
@@ -130,7 +196,8 @@ impl Outbox {
             wake: Arc::new(Notify::new()),
             tracker: TaskTracker::new(),
             metrics,
-            unrecorded: Arc::default(),
+            done: Arc::default(),
+            stopping: Arc::default(),
         }
     }
 
@@ -146,75 +213,193 @@ impl Outbox {
         Ok(n)
     }
 
-    /// Claims what is due on each channel, up to its free slots, and starts
-    /// sending it.
+    /// In one transaction: records the outcomes of finished sends, drops the
+    /// claimed deliveries of events resolved meanwhile, and claims what is
+    /// due on each channel (most urgent first) up to what it can send
+    /// soon; then hands work to free slots.
     pub async fn step(&self) -> Result<StepOutcome, crate::store::StoreError> {
-        self.flush_unrecorded().await;
         let now = self.clock.now();
-        let mut out = StepOutcome::default();
-        for (name, lane) in self.lanes.iter() {
-            let free = lane.slots.available_permits();
-            if free == 0 {
-                continue;
-            }
-            let name2 = name.clone();
-            let batch = self
-                .store
-                .call(move |c| outbox::claim_due(c, &name2, now, free))
-                .await?;
-            for d in batch {
-                let Ok(permit) = lane.slots.clone().try_acquire_owned() else {
-                    // Cannot happen (we claimed at most `free`); requeue rather than lose.
-                    let id = d.id;
-                    self.store
-                        .call(move |c| {
-                            c.execute(
-                                "UPDATE deliveries SET state = 'pending' WHERE id = ?1",
-                                [id],
-                            )
-                            .map(|_| ())
-                        })
-                        .await?;
-                    continue;
-                };
-                out.started += 1;
-                let this = self.clone();
-                let channel = lane.channel.clone();
-                let spacing = lane.spacing;
-                let next_slot = lane.next_slot.clone();
-                self.tracker.spawn(async move {
-                    if !spacing.is_zero() {
-                        let wait_until = {
-                            let mut slot = next_slot.lock().await;
-                            let now = Instant::now();
-                            let at = (*slot).max(now);
-                            *slot = at + spacing;
-                            at
-                        };
-                        tokio::time::sleep_until(wait_until.into()).await;
+        let outcomes = Arc::new(self.take_outcomes());
+        let wanted: Vec<(String, usize)> = self
+            .lanes
+            .iter()
+            .map(|(name, lane)| (name.clone(), lane.wants()))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        // Events of the claimed deliveries still waiting for a slot.
+        let waiting: BTreeSet<i64> = self
+            .lanes
+            .values()
+            .flat_map(|l| {
+                l.queue()
+                    .iter()
+                    .filter_map(|d| d.event_id)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if outcomes.is_empty() && wanted.is_empty() && waiting.is_empty() {
+            return Ok(StepOutcome::default());
+        }
+        let recorded = outcomes.clone();
+        let result = self
+            .store
+            .call(move |c| {
+                let tx = c.transaction()?;
+                for o in recorded.iter() {
+                    outbox::record(&tx, o)?;
+                }
+                let resolved = crate::store::events::resolved_among(&tx, &waiting)?;
+                let mut claimed = Vec::new();
+                for (name, n) in wanted {
+                    let batch = outbox::claim_due(&tx, &name, now, n)?;
+                    if !batch.is_empty() {
+                        claimed.push((name, batch));
                     }
-                    this.send_one(channel.as_ref(), d).await;
-                    drop(permit);
-                    this.wake.notify_one();
-                });
+                }
+                tx.commit()?;
+                Ok((resolved, claimed))
+            })
+            .await;
+        let (resolved, claimed) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                // Kept for the next step: the sends happened.
+                self.done
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(outcomes.iter().cloned());
+                return Err(e);
             }
+        };
+        let mut out = StepOutcome {
+            recorded: outcomes.len(),
+            ..Default::default()
+        };
+        if !resolved.is_empty() {
+            self.drop_resolved(&resolved);
+        }
+        for (name, batch) in claimed {
+            out.claimed += batch.len();
+            self.lanes[&name].queue().extend(batch);
+        }
+        for lane in self.lanes.values() {
+            self.dispatch(lane);
         }
         Ok(out)
     }
 
-    async fn send_one(&self, channel: &dyn Channel, d: DeliveryRow) {
+    /// Takes out of the queues the claimed deliveries of resolved events:
+    /// recorded `cancelled` by the next step.
+    fn drop_resolved(&self, events: &BTreeSet<i64>) {
+        let mut dropped = Vec::new();
+        for lane in self.lanes.values() {
+            lane.queue().retain(|d| {
+                let keep = !d.event_id.is_some_and(|e| events.contains(&e));
+                if !keep {
+                    dropped.push(Outcome::Cancelled {
+                        id: d.id,
+                        reason: CANCELLED_REASON.to_string(),
+                    });
+                }
+                keep
+            });
+        }
+        if !dropped.is_empty() {
+            tracing::info!(
+                deliveries = dropped.len(),
+                "claimed deliveries of resolved events cancelled before sending"
+            );
+            self.done
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(dropped);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Starts a send task on each free slot of `lane` that has work; each
+    /// task goes on with the lane's queue until it is empty.
+    fn dispatch(&self, lane: &Arc<Lane>) {
+        loop {
+            if lane.queue().is_empty() {
+                return;
+            }
+            let Ok(permit) = lane.slots.clone().try_acquire_owned() else {
+                return;
+            };
+            let this = self.clone();
+            let lane = lane.clone();
+            self.tracker.spawn(async move {
+                while !this.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                    let Some(d) = lane.queue().pop_front() else {
+                        break;
+                    };
+                    if let Some(at) = lane.rate.as_ref().and_then(|r| r.reserve(Instant::now())) {
+                        tokio::time::sleep_until(at.into()).await;
+                    }
+                    let outcome = this.send_one(lane.channel.as_ref(), &d).await;
+                    this.done
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(outcome);
+                    // Claim more (and record what was sent) while this
+                    // task goes on.
+                    if lane.low() {
+                        this.wake.notify_one();
+                    }
+                }
+                drop(permit);
+                this.wake.notify_one();
+            });
+        }
+    }
+
+    fn take_outcomes(&self) -> Vec<Outcome> {
+        std::mem::take(&mut *self.done.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// At shutdown: puts back what was claimed but not sent, and records
+    /// the outcomes left by the last sends.
+    async fn flush(&self) -> Result<(), crate::store::StoreError> {
+        let mut outcomes = self.take_outcomes();
+        for lane in self.lanes.values() {
+            outcomes.extend(
+                lane.queue()
+                    .drain(..)
+                    .map(|d| Outcome::Unclaimed { id: d.id }),
+            );
+        }
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .call(move |c| {
+                let tx = c.transaction()?;
+                for o in &outcomes {
+                    outbox::record(&tx, o)?;
+                }
+                tx.commit()
+            })
+            .await
+    }
+
+    async fn send_one(&self, channel: &dyn Channel, d: &DeliveryRow) -> Outcome {
         let started = Instant::now();
-        let result = channel.send(&d).await;
+        let result = channel.send(d).await;
         let elapsed = started.elapsed();
         let ms = elapsed.as_millis() as u64;
         let now = self.clock.now();
         let id = d.id;
         self.metrics
             .observe_send(&d.channel, elapsed, result.is_ok());
-        let outcome = match result {
+        match result {
             Ok(()) => {
                 tracing::debug!(delivery = id, channel = %d.channel, ms, "sent");
-                Outcome::Sent { id, at: now, ms }
+                Outcome::Sent {
+                    id,
+                    at: now,
+                    duration_ms: ms,
+                }
             }
             Err(e) => {
                 let created = crate::store::parse_ts(&d.created_at);
@@ -234,49 +419,11 @@ impl Outbox {
                 Outcome::Failed {
                     id,
                     at: now,
-                    message,
-                    ms,
+                    error: message,
+                    duration_ms: ms,
                     retry_at,
                 }
             }
-        };
-        self.record(outcome).await;
-    }
-
-    /// Records the outcome of a send. When the database cannot take it
-    /// (disk full), the outcome is kept in memory and recorded again at each
-    /// step; if the daemon stops meanwhile, the row is still `sending` and is
-    /// requeued at the next start: sent twice at worst, never lost.
-    async fn record(&self, outcome: Outcome) {
-        let o = outcome.clone();
-        let recorded = self
-            .store
-            .call(move |c| match o {
-                Outcome::Sent { id, at, ms } => outbox::record_sent(c, id, at, ms),
-                Outcome::Failed {
-                    id,
-                    at,
-                    message,
-                    ms,
-                    retry_at,
-                } => outbox::record_failure(c, id, at, &message, ms, retry_at),
-            })
-            .await;
-        if let Err(e) = recorded {
-            tracing::error!(delivery = outcome.id(), error = %e, "cannot record the outcome of a send; will try again");
-            self.unrecorded
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(outcome);
-        }
-    }
-
-    /// Records again the outcomes the database could not take.
-    async fn flush_unrecorded(&self) {
-        let pending =
-            std::mem::take(&mut *self.unrecorded.lock().unwrap_or_else(|e| e.into_inner()));
-        for o in pending {
-            self.record(o).await;
         }
     }
 
@@ -297,13 +444,19 @@ impl Outbox {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.tracker.close();
         let finished = tokio::time::timeout(grace, self.tracker.wait()).await;
-        self.flush_unrecorded().await;
         if finished.is_err() {
             tracing::warn!(
                 "sends still in flight at shutdown; they will be retried at the next start"
             );
+        }
+        if let Err(e) = self.flush().await {
+            // The rows stay `sending` and are requeued at the next start:
+            // sent twice at worst, never lost.
+            tracing::error!(error = %e, "cannot record the outcome of the last sends");
         }
     }
 }
@@ -339,6 +492,36 @@ mod tests {
             let late = backoff(30, &mut rng);
             assert!(late <= BACKOFF_CAP.mul_f64(1.2) && late >= BACKOFF_CAP.mul_f64(0.8));
         }
+    }
+
+    #[test]
+    fn the_rate_limit_allows_short_bursts_and_keeps_the_average() {
+        // 50 per second: no burst, one send every 20 ms.
+        let r = RateLimit::new(50).unwrap();
+        let t0 = Instant::now();
+        assert_eq!(r.reserve(t0), None);
+        assert_eq!(r.reserve(t0), Some(t0 + Duration::from_millis(20)));
+        assert_eq!(r.reserve(t0), Some(t0 + Duration::from_millis(40)));
+        // 10 000 per second: 100 at once, then at the average rate.
+        let r = RateLimit::new(10_000).unwrap();
+        let t0 = Instant::now();
+        for _ in 0..100 {
+            assert_eq!(r.reserve(t0), None);
+        }
+        let wait = r.reserve(t0).expect("the 101st waits");
+        assert!(wait - t0 >= Duration::from_micros(99) && wait - t0 <= Duration::from_micros(101));
+        // Over one second, 10 000 sends plus the burst at most.
+        let r = RateLimit::new(10_000).unwrap();
+        let t0 = Instant::now();
+        let mut within = 0;
+        while r
+            .reserve(t0)
+            .is_none_or(|at| at <= t0 + Duration::from_secs(1))
+        {
+            within += 1;
+        }
+        assert!((10_000..=10_101).contains(&within), "{within}");
+        assert!(RateLimit::new(0).is_none());
     }
 
     #[test]

@@ -546,11 +546,11 @@ fn deliver(
             return Ok(0);
         }
     };
-    let base = render::event_json(&ctx.set, plan, ev, note);
+    let base = crate::config::templates::json_value(render::event_json(&ctx.set, plan, ev, note));
     let public = &ctx.set.daemon.public_url;
     let webhooks = &ctx.set.daemon.webhooks;
     let render_for = |recipient: serde_json::Value, url: &str| {
-        let vctx = render::context(&base, recipient, url);
+        let vctx = render::context_on(&base, recipient, url);
         compiled.render(&vctx, ev.exercise).unwrap_or_else(|e| {
             tracing::error!(event = ev.id, error = %e, "template failed to render, using the built-in one");
             Compiled::new(&Builtin::Information.source())
@@ -558,7 +558,12 @@ fn deliver(
                 .unwrap_or(render::Rendered { subject: ev.title.clone(), text: ev.title.clone(), html: None })
         })
     };
-    let mut items = Vec::new();
+    // Written as they are rendered, a chunk at a time: a step to 50 000
+    // recipients never holds 50 000 rendered messages in memory.
+    const CHUNK: usize = 256;
+    let mut items = Vec::with_capacity(CHUNK);
+    let mut queued = 0;
+    let mut seqs = q::RecipientSeqs::new(ev.id);
     let per_recipient: Vec<&String> = channels
         .iter()
         .filter(|ch| {
@@ -567,7 +572,11 @@ fn deliver(
         .collect();
     if !per_recipient.is_empty() {
         for p in recipients {
-            let seq = q::recipient_seq(c, ev.id, &p.id, &p.name)?;
+            if items.len() >= CHUNK {
+                queued += outbox::insert(c, &items, ctx.now)?;
+                items.clear();
+            }
+            let seq = seqs.get(c, &p.id, &p.name)?;
             let url = format!("{public}/r/{}", ctx.links.token(ev.id, seq));
             let r = render_for(render::recipient_json(p), &url);
             for ch in &per_recipient {
@@ -630,7 +639,7 @@ fn deliver(
             )),
         });
     }
-    outbox::insert(c, &items, ctx.now)
+    Ok(queued + outbox::insert(c, &items, ctx.now)?)
 }
 
 /// The JSON body of a webhook call (SPEC §8): the event, the step, the

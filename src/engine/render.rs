@@ -205,10 +205,21 @@ pub fn context(
     recipient: serde_json::Value,
     response_url: &str,
 ) -> Value {
-    let mut v = base.clone();
-    v["recipient"] = recipient;
-    v["response_url"] = json!(response_url);
-    templates::json_value(v)
+    context_on(
+        &templates::json_value(base.clone()),
+        recipient,
+        response_url,
+    )
+}
+
+/// [`context`] on the common part already converted (once per step, not
+/// once per recipient).
+pub fn context_on(base: &Value, recipient: serde_json::Value, response_url: &str) -> Value {
+    minijinja::context! {
+        recipient => templates::json_value(recipient),
+        response_url => response_url,
+        ..base.clone()
+    }
 }
 
 pub fn recipient_json(p: &Professional) -> serde_json::Value {

@@ -8,4 +8,4 @@ mod values;
 
 pub use contact::{EmailAddress, Phone, Rpps, RppsCheck};
 pub use schedule::CronSchedule;
-pub use values::{DurationValue, TimeOfDay, Version, fold, parse_slug, parse_weekday};
+pub use values::{DurationValue, TimeOfDay, Version, fold, fold_eq, parse_slug, parse_weekday};

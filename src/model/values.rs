@@ -207,43 +207,84 @@ mod tests {
 /// hyphens, apostrophes and runs of spaces made one space. `"SAINT-AMARIN"`,
 /// `"Saint Amarin"` and `"saint-amarin"` fold alike, as do `"Lès"` and `"les"`.
 pub fn fold(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut space = false;
-    for c in s.chars().flat_map(char::to_lowercase) {
-        let c = match c {
-            'à' | 'á' | 'â' | 'ä' | 'ã' | 'å' => 'a',
-            'ç' => 'c',
-            'è' | 'é' | 'ê' | 'ë' => 'e',
-            'ì' | 'í' | 'î' | 'ï' => 'i',
-            'ñ' => 'n',
-            'ò' | 'ó' | 'ô' | 'ö' | 'õ' => 'o',
-            'ù' | 'ú' | 'û' | 'ü' => 'u',
-            'ý' | 'ÿ' => 'y',
-            'œ' => {
-                out.push('o');
-                'e'
+    fold_chars(s).collect()
+}
+
+/// Whether two labels fold alike, without building either folded string
+/// (selectors compare communes with every professional of the directory).
+pub fn fold_eq(a: &str, b: &str) -> bool {
+    fold_chars(a).eq(fold_chars(b))
+}
+
+/// The characters of [`fold`]`(s)`, one at a time.
+pub fn fold_chars(s: &str) -> impl Iterator<Item = char> + '_ {
+    Fold {
+        chars: s.chars().flat_map(char::to_lowercase),
+        out: ['\0'; 3],
+        len: 0,
+        pos: 0,
+        started: false,
+        space: false,
+    }
+}
+
+struct Fold<I> {
+    chars: I,
+    /// Characters ready to be returned: `out[pos..len]`.
+    out: [char; 3],
+    len: usize,
+    pos: usize,
+    /// A character was returned: spaces before the next one count.
+    started: bool,
+    /// Spaces seen since the last character: one is returned before the
+    /// next character, none at the end.
+    space: bool,
+}
+
+impl<I: Iterator<Item = char>> Iterator for Fold<I> {
+    type Item = char;
+
+    fn next(&mut self) -> Option<char> {
+        loop {
+            if self.pos < self.len {
+                self.pos += 1;
+                return Some(self.out[self.pos - 1]);
             }
-            'æ' => {
-                out.push('a');
-                'e'
+            let c = self.chars.next()?;
+            let (before, c) = match c {
+                'à' | 'á' | 'â' | 'ä' | 'ã' | 'å' => (None, 'a'),
+                'ç' => (None, 'c'),
+                'è' | 'é' | 'ê' | 'ë' => (None, 'e'),
+                'ì' | 'í' | 'î' | 'ï' => (None, 'i'),
+                'ñ' => (None, 'n'),
+                'ò' | 'ó' | 'ô' | 'ö' | 'õ' => (None, 'o'),
+                'ù' | 'ú' | 'û' | 'ü' => (None, 'u'),
+                'ý' | 'ÿ' => (None, 'y'),
+                'œ' => (Some('o'), 'e'),
+                'æ' => (Some('a'), 'e'),
+                '-' | '\'' | '’' | '_' | '.' => (None, ' '),
+                c => (None, c),
+            };
+            if c.is_whitespace() {
+                self.space = self.started;
+                continue;
             }
-            '-' | '\'' | '’' | '_' | '.' => ' ',
-            c => c,
-        };
-        if c.is_whitespace() {
-            if !space && !out.is_empty() {
-                out.push(' ');
+            self.len = 0;
+            self.pos = 0;
+            if self.space {
+                self.out[self.len] = ' ';
+                self.len += 1;
+                self.space = false;
             }
-            space = true;
-        } else {
-            out.push(c);
-            space = false;
+            if let Some(b) = before {
+                self.out[self.len] = b;
+                self.len += 1;
+            }
+            self.out[self.len] = c;
+            self.len += 1;
+            self.started = true;
         }
     }
-    if out.ends_with(' ') {
-        out.pop();
-    }
-    out
 }
 
 #[cfg(test)]
@@ -255,5 +296,9 @@ mod fold_tests {
         assert_eq!(fold("SAINT-AMARIN"), fold("Saint Amarin"));
         assert_eq!(fold("Bitschwiller-lès-Thann"), "bitschwiller les thann");
         assert_eq!(fold("  Husseren  Wesserling "), "husseren wesserling");
+        assert_eq!(fold("Cœur-de-l'Œuvre"), "coeur de l oeuvre");
+        assert_eq!(fold(" - "), "");
+        assert!(super::fold_eq("SAINT-AMARIN", "Saint  Amarin "));
+        assert!(!super::fold_eq("Thann", "Vieux-Thann"));
     }
 }

@@ -185,6 +185,21 @@ pub fn due_events(c: &Connection, now: DateTime<Utc>) -> rusqlite::Result<Vec<Ev
 }
 
 /// The earliest escalation timer of any active event.
+/// Which of `ids` are resolved events.
+pub fn resolved_among(
+    c: &Connection,
+    ids: &std::collections::BTreeSet<i64>,
+) -> rusqlite::Result<std::collections::BTreeSet<i64>> {
+    let mut st = c.prepare_cached("SELECT 1 FROM events WHERE id = ?1 AND state = 'resolved'")?;
+    let mut out = std::collections::BTreeSet::new();
+    for id in ids {
+        if st.exists([id])? {
+            out.insert(*id);
+        }
+    }
+    Ok(out)
+}
+
 pub fn next_escalation(c: &Connection) -> rusqlite::Result<Option<DateTime<Utc>>> {
     let v: Option<String> = c.query_row(
         "SELECT MIN(escalation_due_at) FROM events WHERE state = 'active'",
@@ -315,6 +330,50 @@ pub fn steps(c: &Connection, event_id: i64) -> rusqlite::Result<Vec<StepRow>> {
     rows.collect()
 }
 
+/// Numbers recipients within an event (for response links), each on its
+/// first notification: one step's recipients are numbered with one query
+/// for the last number, then one lookup and at most one insert each.
+pub struct RecipientSeqs {
+    event_id: i64,
+    next: Option<i64>,
+}
+
+impl RecipientSeqs {
+    pub fn new(event_id: i64) -> RecipientSeqs {
+        RecipientSeqs {
+            event_id,
+            next: None,
+        }
+    }
+
+    /// The recipient's number, allotted if new.
+    pub fn get(&mut self, c: &Connection, recipient_id: &str, name: &str) -> rusqlite::Result<i64> {
+        if let Some(seq) = c
+            .prepare_cached(
+                "SELECT seq FROM event_recipients WHERE event_id = ?1 AND recipient_id = ?2",
+            )?
+            .query_row(params![self.event_id, recipient_id], |r| r.get(0))
+            .optional()?
+        {
+            return Ok(seq);
+        }
+        let seq = match self.next {
+            Some(n) => n,
+            None => c
+                .prepare_cached(
+                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM event_recipients WHERE event_id = ?1",
+                )?
+                .query_row([self.event_id], |r| r.get(0))?,
+        };
+        c.prepare_cached(
+            "INSERT INTO event_recipients (event_id, seq, recipient_id, name) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![self.event_id, seq, recipient_id, name])?;
+        self.next = Some(seq + 1);
+        Ok(seq)
+    }
+}
+
 /// The number of a recipient within an event (for response links),
 /// allotted on first notification.
 pub fn recipient_seq(
@@ -323,26 +382,7 @@ pub fn recipient_seq(
     recipient_id: &str,
     name: &str,
 ) -> rusqlite::Result<i64> {
-    if let Some(seq) = c
-        .query_row(
-            "SELECT seq FROM event_recipients WHERE event_id = ?1 AND recipient_id = ?2",
-            params![event_id, recipient_id],
-            |r| r.get(0),
-        )
-        .optional()?
-    {
-        return Ok(seq);
-    }
-    c.execute(
-        "INSERT INTO event_recipients (event_id, seq, recipient_id, name) \
-         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM event_recipients WHERE event_id = ?1), ?2, ?3)",
-        params![event_id, recipient_id, name],
-    )?;
-    c.query_row(
-        "SELECT seq FROM event_recipients WHERE event_id = ?1 AND recipient_id = ?2",
-        params![event_id, recipient_id],
-        |r| r.get(0),
-    )
+    RecipientSeqs::new(event_id).get(c, recipient_id, name)
 }
 
 /// (recipient id, name) of a recipient number.

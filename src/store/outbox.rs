@@ -122,29 +122,25 @@ pub fn insert(c: &Connection, items: &[NewDelivery], at: DateTime<Utc>) -> rusql
 }
 
 /// Claims up to `limit` due deliveries of a channel, most urgent first, and
-/// marks them `sending` in the same transaction.
+/// marks them `sending`; inside the caller's transaction.
 pub fn claim_due(
-    c: &mut Connection,
+    c: &Connection,
     channel: &str,
     now: DateTime<Utc>,
     limit: usize,
 ) -> rusqlite::Result<Vec<DeliveryRow>> {
-    let tx = c.transaction()?;
     let rows: Vec<DeliveryRow> = {
-        let mut st = tx.prepare_cached(&format!(
+        let mut st = c.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM deliveries WHERE channel = ?1 AND state IN ('pending', 'retrying') \
              AND next_attempt_at <= ?2 ORDER BY priority, next_attempt_at, id LIMIT ?3"
         ))?;
         let r = st.query_map(params![channel, ts(now), limit as i64], row)?;
         r.collect::<rusqlite::Result<_>>()?
     };
-    {
-        let mut up = tx.prepare_cached("UPDATE deliveries SET state = 'sending' WHERE id = ?1")?;
-        for d in &rows {
-            up.execute([d.id])?;
-        }
+    let mut up = c.prepare_cached("UPDATE deliveries SET state = 'sending' WHERE id = ?1")?;
+    for d in &rows {
+        up.execute([d.id])?;
     }
-    tx.commit()?;
     Ok(rows)
 }
 
@@ -157,53 +153,91 @@ pub fn requeue_in_flight(c: &Connection) -> rusqlite::Result<usize> {
     )
 }
 
-pub fn record_sent(
-    c: &mut Connection,
-    id: i64,
-    at: DateTime<Utc>,
-    duration_ms: u64,
-) -> rusqlite::Result<()> {
-    let tx = c.transaction()?;
-    tx.execute(
-        "UPDATE deliveries SET state = 'sent', sent_at = ?2, attempts = attempts + 1, reason = NULL \
-         WHERE id = ?1",
-        params![id, ts(at)],
-    )?;
-    tx.execute(
-        "INSERT INTO attempts (delivery_id, at, ok, duration_ms) VALUES (?1, ?2, 1, ?3)",
-        params![id, ts(at), duration_ms as i64],
-    )?;
-    tx.commit()
+/// The outcome of one send attempt, to be recorded.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Sent {
+        id: i64,
+        at: DateTime<Utc>,
+        duration_ms: u64,
+    },
+    /// Retried at `retry_at`, or failed for good.
+    Failed {
+        id: i64,
+        at: DateTime<Utc>,
+        error: String,
+        duration_ms: u64,
+        retry_at: Option<DateTime<Utc>>,
+    },
+    /// Claimed, then dropped before the send because its event was
+    /// resolved.
+    Cancelled { id: i64, reason: String },
+    /// Claimed, not sent (shutdown): back to the queue.
+    Unclaimed { id: i64 },
 }
 
-/// Records a failed attempt: retried at `retry_at`, or failed for good.
-/// A delivery cancelled meanwhile (event resolved) stays cancelled.
-pub fn record_failure(
-    c: &mut Connection,
-    id: i64,
-    at: DateTime<Utc>,
-    error: &str,
-    duration_ms: u64,
-    retry_at: Option<DateTime<Utc>>,
-) -> rusqlite::Result<()> {
-    let tx = c.transaction()?;
-    match retry_at {
-        Some(next) => tx.execute(
-            "UPDATE deliveries SET state = 'retrying', attempts = attempts + 1, reason = ?2, \
-             next_attempt_at = ?3 WHERE id = ?1 AND state = 'sending'",
-            params![id, error, ts(next)],
-        )?,
-        None => tx.execute(
-            "UPDATE deliveries SET state = 'failed', attempts = attempts + 1, reason = ?2 \
-             WHERE id = ?1 AND state = 'sending'",
-            params![id, error],
-        )?,
-    };
-    tx.execute(
-        "INSERT INTO attempts (delivery_id, at, ok, error, duration_ms) VALUES (?1, ?2, 0, ?3, ?4)",
-        params![id, ts(at), error, duration_ms as i64],
-    )?;
-    tx.commit()
+/// Records an attempt and its delivery's new state, inside the caller's
+/// transaction. A delivery cancelled meanwhile (event resolved) stays
+/// cancelled unless it was sent.
+pub fn record(c: &Connection, o: &Outcome) -> rusqlite::Result<()> {
+    match o {
+        Outcome::Cancelled { id, reason } => {
+            c.prepare_cached(
+                "UPDATE deliveries SET state = 'cancelled', reason = ?2 \
+                 WHERE id = ?1 AND state = 'sending'",
+            )?
+            .execute(params![id, reason])?;
+        }
+        Outcome::Unclaimed { id } => {
+            c.prepare_cached(
+                "UPDATE deliveries SET state = 'pending' WHERE id = ?1 AND state = 'sending'",
+            )?
+            .execute([id])?;
+        }
+        Outcome::Sent {
+            id,
+            at,
+            duration_ms,
+        } => {
+            c.prepare_cached(
+                "UPDATE deliveries SET state = 'sent', sent_at = ?2, attempts = attempts + 1, \
+                 reason = NULL WHERE id = ?1",
+            )?
+            .execute(params![id, ts(*at)])?;
+            c.prepare_cached(
+                "INSERT INTO attempts (delivery_id, at, ok, duration_ms) VALUES (?1, ?2, 1, ?3)",
+            )?
+            .execute(params![id, ts(*at), *duration_ms as i64])?;
+        }
+        Outcome::Failed {
+            id,
+            at,
+            error,
+            duration_ms,
+            retry_at,
+        } => {
+            match retry_at {
+                Some(next) => c
+                    .prepare_cached(
+                        "UPDATE deliveries SET state = 'retrying', attempts = attempts + 1, \
+                         reason = ?2, next_attempt_at = ?3 WHERE id = ?1 AND state = 'sending'",
+                    )?
+                    .execute(params![id, error, ts(*next)])?,
+                None => c
+                    .prepare_cached(
+                        "UPDATE deliveries SET state = 'failed', attempts = attempts + 1, \
+                         reason = ?2 WHERE id = ?1 AND state = 'sending'",
+                    )?
+                    .execute(params![id, error])?,
+            };
+            c.prepare_cached(
+                "INSERT INTO attempts (delivery_id, at, ok, error, duration_ms) \
+                 VALUES (?1, ?2, 0, ?3, ?4)",
+            )?
+            .execute(params![id, ts(*at), error, *duration_ms as i64])?;
+        }
+    }
+    Ok(())
 }
 
 /// Cancels the deliveries of an event not yet handed to a transport.

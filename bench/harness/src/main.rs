@@ -1,0 +1,798 @@
+//! `vigie-bench`: runs the benchmarks of bench/run on loopback, each next to
+//! its baseline measured in the same run, prints a table and writes
+//! bench/RESULTS.md. See bench/README.md for what each figure means.
+//!
+//! Usage: vigie-bench --vigie target/release/vigie --out bench/out
+//!        [--results bench/RESULTS.md] [--sizes 1000,10000,50000]
+//!        [--only fanout,webhook,latency,pages,footprint] [--repeat 200] [--pool 8]
+
+mod files;
+mod procs;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use files::DaemonSettings;
+use procs::{Alertmanager, Receiver, Sink, Vigie, WrkResult};
+
+struct Opts {
+    vigie: PathBuf,
+    out: PathBuf,
+    results: Option<PathBuf>,
+    sizes: Vec<usize>,
+    hook_sizes: Vec<usize>,
+    only: Vec<String>,
+    repeat: usize,
+    pool: u32,
+}
+
+fn opts() -> Result<Opts> {
+    let mut o = Opts {
+        vigie: PathBuf::from("target/release/vigie"),
+        out: PathBuf::from("bench/out"),
+        results: None,
+        sizes: vec![1000, 10_000, 50_000],
+        hook_sizes: vec![1000, 10_000, 50_000],
+        only: Vec::new(),
+        repeat: 200,
+        pool: 8,
+    };
+    let mut args = std::env::args().skip(1);
+    let list = |v: String| -> Result<Vec<usize>> {
+        v.split(',')
+            .map(|x| x.trim().parse().context("a list of numbers"))
+            .collect()
+    };
+    while let Some(a) = args.next() {
+        let mut val = || args.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--vigie" => o.vigie = val()?.into(),
+            "--out" => o.out = val()?.into(),
+            "--results" => o.results = Some(val()?.into()),
+            "--sizes" => o.sizes = list(val()?)?,
+            "--hook-sizes" => o.hook_sizes = list(val()?)?,
+            "--only" => o.only = val()?.split(',').map(str::to_string).collect(),
+            "--repeat" => o.repeat = val()?.parse()?,
+            "--pool" => o.pool = val()?.parse()?,
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    Ok(o)
+}
+
+impl Opts {
+    fn runs(&self, what: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == what)
+    }
+}
+
+/// The headers smtp-source adds to its `-l` bytes of body (From, To, Date,
+/// Message-Id with the addresses used here): its messages are then the size
+/// of Vigie's.
+const SOURCE_HEADERS: usize = 130;
+
+fn pct(v: &[f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let rank = ((q * s.len() as f64).ceil() as usize).clamp(1, s.len());
+    s[rank - 1]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn say(s: impl AsRef<str>) {
+    eprintln!("[bench] {}", s.as_ref());
+}
+
+// ----------------------------------------------------------------- results
+
+#[derive(Default)]
+struct FanoutRow {
+    n: usize,
+    /// POST → response: the whole outbox written and committed.
+    declare_ms: f64,
+    /// POST → last message accepted by the sink.
+    total_ms: f64,
+    vigie_rate: f64,
+    baseline_rate: f64,
+    cpu_s: f64,
+    hwm_kb: u64,
+}
+
+#[derive(Default)]
+struct HookRow {
+    n: usize,
+    declare_ms: f64,
+    total_ms: f64,
+    vigie_rate: f64,
+    wrk: WrkResult,
+    body: u64,
+}
+
+#[derive(Default)]
+struct Latency {
+    smtp: Vec<f64>,
+    hook: Vec<f64>,
+    am: Vec<f64>,
+}
+
+#[derive(Default)]
+struct Footprint {
+    idle_rss_kb: u64,
+    idle_hwm_kb: u64,
+    check_median_ms: f64,
+    check_min_ms: f64,
+    check_max_ms: f64,
+    check_tool: String,
+}
+
+#[derive(Default)]
+struct Results {
+    msg_size: usize,
+    fanout: Vec<FanoutRow>,
+    hooks: Vec<HookRow>,
+    latency: Option<Latency>,
+    pages: Vec<(String, WrkResult)>,
+    footprint: Option<Footprint>,
+}
+
+// -------------------------------------------------------------- benchmarks
+
+struct Bench {
+    o: Opts,
+    http: reqwest::Client,
+    recv: Receiver,
+    r: Results,
+}
+
+impl Bench {
+    fn settings(&self, smtp_port: u16) -> Result<DaemonSettings> {
+        Ok(DaemonSettings {
+            http_port: procs::free_port()?,
+            smtp_port,
+            hook_url: self.recv.url("/hook"),
+            pool: self.o.pool,
+        })
+    }
+
+    async fn start_vigie(&self, name: &str, n: usize, sink: &Sink) -> Result<(Vigie, files::Layout)> {
+        let d = self.settings(sink.port)?;
+        let port = d.http_port;
+        let set = files::write_set(
+            &self.o.out.join(name),
+            n,
+            &[("banc.toml".into(), files::bench_plan())],
+            &d,
+        )?;
+        let v = Vigie::start(
+            &self.o.vigie,
+            &set.config,
+            &set.root.join("var"),
+            port,
+            &set.root.join("vigie.log"),
+            &self.http,
+        )
+        .await?;
+        Ok((v, set))
+    }
+
+    /// The size of the message Vigie sends in the fan-out (headers and
+    /// body), to give smtp-source messages of the same size: one message
+    /// through a `smtp-sink -D` dump file.
+    async fn probe_size(&mut self) -> Result<usize> {
+        let root = self.o.out.join("probe");
+        let port = procs::free_port()?;
+        let d = DaemonSettings {
+            http_port: procs::free_port()?,
+            smtp_port: port,
+            hook_url: self.recv.url("/hook"),
+            pool: 1,
+        };
+        let hport = d.http_port;
+        let set = files::write_set(&root, 1, &[("banc.toml".into(), files::bench_plan())], &d)?;
+        let dump = root.join("dump.txt");
+        let mut child = Command::new("smtp-sink")
+            .args(["-u", "root", "-D"])
+            .arg(&dump)
+            .args([&format!("127.0.0.1:{port}"), "10"])
+            .spawn()
+            .context("cannot run smtp-sink (Debian package postfix)")?;
+        let v = Vigie::start(
+            &self.o.vigie,
+            &set.config,
+            &set.root.join("var"),
+            hport,
+            &set.root.join("vigie.log"),
+            &self.http,
+        )
+        .await?;
+        v.declare(&self.http, json!({"scenario": "diffusion", "level": "orange"}))
+            .await?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut last = 0;
+        let text = loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let s = std::fs::read_to_string(&dump).unwrap_or_default();
+            if !s.is_empty() && s.len() == last {
+                break s;
+            }
+            last = s.len();
+            if Instant::now() > deadline {
+                bail!("no message in the probe dump {}", dump.display());
+            }
+        };
+        v.stop();
+        procs::stop_child(&mut child, Duration::from_secs(2));
+        // The dump starts with the sink's X- lines and its Received: header
+        // (three lines); what follows is the message as sent.
+        let lines: Vec<&str> = text.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with("Received:"))
+            .map(|i| i + 3)
+            .unwrap_or(0);
+        Ok(lines[at..].iter().map(|l| l.len() + 2).sum())
+    }
+
+    async fn fanout(&mut self, n: usize) -> Result<()> {
+        let sink = Sink::start()?;
+        let pool = self.o.pool;
+        let size = self.r.msg_size;
+        let limit = Duration::from_secs(60 + (n as u64) / 100);
+
+        // Baseline: smtp-source, same sink, same number, size and concurrency,
+        // connections reused (-d) as Vigie's pool does.
+        say(format!("fan-out {n}: smtp-source baseline"));
+        let base = sink.arrivals.count();
+        let t0 = Instant::now();
+        let st = Command::new("smtp-source")
+            .args(["-d", "-s", &pool.to_string(), "-m", &n.to_string()])
+            .args(["-l", &size.saturating_sub(SOURCE_HEADERS).to_string()])
+            .args(["-f", "vigie@example.org"])
+            .args(["-t", "p000001@example.org"])
+            .arg(format!("127.0.0.1:{}", sink.port))
+            .status()?;
+        if !st.success() {
+            bail!("smtp-source failed: {st}");
+        }
+        sink.arrivals
+            .wait_for(base + n as u64, Duration::from_secs(30))
+            .await?;
+        let baseline = sink.arrivals.at(base + n as u64 - 1) - t0;
+
+        say(format!("fan-out {n}: vigie"));
+        let (v, _set) = self.start_vigie(&format!("fanout-{n}"), n, &sink).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let cpu0 = procs::proc_cpu_secs(v.pid).unwrap_or(0.0);
+        let base = sink.arrivals.count();
+        let t0 = Instant::now();
+        v.declare(&self.http, json!({"scenario": "diffusion", "level": "orange"}))
+            .await?;
+        let declared = t0.elapsed();
+        sink.arrivals.wait_for(base + n as u64, limit).await?;
+        let total = sink.arrivals.at(base + n as u64 - 1) - t0;
+        let cpu = procs::proc_cpu_secs(v.pid).unwrap_or(0.0) - cpu0;
+        let hwm = procs::proc_status_kb(v.pid, "VmHWM").unwrap_or(0);
+
+        // Webhooks: the same daemon, one call per recipient.
+        let hook_n = self.o.hook_sizes.contains(&n).then_some(n);
+        let mut hook_row = None;
+        if let Some(n) = hook_n.filter(|_| self.o.runs("webhook")) {
+            say(format!("webhooks {n}: vigie"));
+            let hb = self.recv.hook.count();
+            let t0 = Instant::now();
+            v.declare(
+                &self.http,
+                json!({"scenario": "diffusion_sms", "level": "orange"}),
+            )
+            .await?;
+            let declared = t0.elapsed();
+            self.recv.hook.wait_for(hb + n as u64, limit).await?;
+            let total = self.recv.hook.at(hb + n as u64 - 1) - t0;
+            hook_row = Some(HookRow {
+                n,
+                declare_ms: ms(declared),
+                total_ms: ms(total),
+                vigie_rate: n as f64 / total.as_secs_f64(),
+                body: self
+                    .recv
+                    .hook
+                    .last_size
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                ..Default::default()
+            });
+        }
+        v.stop();
+
+        if let Some(mut row) = hook_row {
+            say(format!("webhooks {}: wrk baseline", row.n));
+            // The same receiver, a body of the same size, the same
+            // concurrency as Vigie's webhook lane (16).
+            let lua = self.o.out.join("post.lua");
+            std::fs::write(
+                &lua,
+                format!(
+                    "wrk.method = \"POST\"\nwrk.body = string.rep(\"x\", {})\nwrk.headers[\"Content-Type\"] = \"application/json\"\n",
+                    row.body
+                ),
+            )?;
+            let secs = (row.total_ms / 1000.0).clamp(3.0, 10.0).ceil() as u64;
+            row.wrk = procs::wrk(
+                vec![
+                    "-t2".into(),
+                    "-c16".into(),
+                    format!("-d{secs}s"),
+                    "-s".into(),
+                    lua.display().to_string(),
+                    self.recv.url("/hook"),
+                ],
+                self.o.out.join(format!("wrk-hook-{}.txt", row.n)),
+            )
+            .await?;
+            self.r.hooks.push(row);
+        }
+
+        self.r.fanout.push(FanoutRow {
+            n,
+            declare_ms: ms(declared),
+            total_ms: ms(total),
+            vigie_rate: n as f64 / total.as_secs_f64(),
+            baseline_rate: n as f64 / baseline.as_secs_f64(),
+            cpu_s: cpu,
+            hwm_kb: hwm,
+        });
+        Ok(())
+    }
+
+    async fn latency(&mut self) -> Result<()> {
+        let sink = Sink::start()?;
+        let (v, _set) = self.start_vigie("latency", 100, &sink).await?;
+        let mut lat = Latency::default();
+        let limit = Duration::from_secs(10);
+        say(format!("latency: {} declarations", self.o.repeat));
+        // One untimed round to open the SMTP and HTTP connections, as a
+        // running daemon would have them.
+        for i in 0..=self.o.repeat {
+            let sb = sink.arrivals.count();
+            let hb = self.recv.hook.count();
+            let t0 = Instant::now();
+            let id = v
+                .declare(
+                    &self.http,
+                    json!({"scenario": "latence", "level": "rouge", "key": format!("lat-{i}")}),
+                )
+                .await?;
+            sink.arrivals.wait_for(sb + 1, limit).await?;
+            self.recv.hook.wait_for(hb + 1, limit).await?;
+            if i > 0 {
+                lat.smtp.push(ms(sink.arrivals.at(sb) - t0));
+                lat.hook.push(ms(self.recv.hook.at(hb) - t0));
+            }
+            v.resolve(&self.http, &id).await?;
+        }
+
+        // Pages, on the same daemon with 50 active events.
+        if self.o.runs("pages") {
+            say("pages: 50 active events");
+            let sb = sink.arrivals.count();
+            for i in 0..50 {
+                v.declare(
+                    &self.http,
+                    json!({"scenario": "latence", "level": "rouge", "key": format!("actif-{i}")}),
+                )
+                .await?;
+            }
+            sink.arrivals.wait_for(sb + 50, limit).await?;
+            for (name, path, auth) in [("/", "/", false), ("/api/v1/status", "/api/v1/status", true)]
+            {
+                say(format!("pages: wrk on {name}"));
+                let mut args = vec![
+                    "-t2".to_string(),
+                    "-c50".into(),
+                    "-d10s".into(),
+                    "--latency".into(),
+                ];
+                if auth {
+                    args.push("-H".into());
+                    args.push(format!("Authorization: Bearer {}", v.token));
+                }
+                args.push(format!("{}{path}", v.base));
+                let file = name.trim_matches('/').replace('/', "_");
+                let file = if file.is_empty() { "index".into() } else { file };
+                let r = procs::wrk(args, self.o.out.join(format!("wrk-page-{file}.txt"))).await?;
+                self.r.pages.push((name.to_string(), r));
+            }
+        }
+        v.stop();
+        drop(sink);
+
+        if self.o.runs("alertmanager") || self.o.only.is_empty() || self.o.runs("latency") {
+            say(format!("latency: alertmanager, {} alerts", self.o.repeat));
+            let am =
+                Alertmanager::start(&self.o.out.join("alertmanager"), &self.recv.url("/am"), &self.http)
+                    .await?;
+            for i in 0..=self.o.repeat {
+                let ab = self.recv.am.count();
+                let t0 = Instant::now();
+                let r = self
+                    .http
+                    .post(format!("{}/api/v2/alerts", am.base))
+                    .json(&json!([{
+                        "labels": {"alertname": "ActivationCelluleCrise", "severity": "critical", "key": format!("lat-{i}")},
+                        "annotations": {"summary": "Activation de la cellule de crise"},
+                    }]))
+                    .send()
+                    .await?;
+                if !r.status().is_success() {
+                    bail!("alertmanager: {}", r.status());
+                }
+                self.recv.am.wait_for(ab + 1, limit).await?;
+                if i > 0 {
+                    lat.am.push(ms(self.recv.am.at(ab) - t0));
+                }
+            }
+        }
+        self.r.latency = Some(lat);
+        Ok(())
+    }
+
+    async fn footprint(&mut self) -> Result<()> {
+        let sink = Sink::start()?;
+        let d = self.settings(sink.port)?;
+        let port = d.http_port;
+        let plans: Vec<(String, String)> = (1..=20)
+            .map(|k| (format!("plan-{k:02}.toml"), files::footprint_plan(k)))
+            .collect();
+        let set = files::write_set(&self.o.out.join("footprint"), 10_000, &plans, &d)?;
+        say("footprint: vigie check (10 000 professionals, 20 plans)");
+        let check = Command::new(&self.o.vigie)
+            .args(["check", "-c"])
+            .arg(&set.config)
+            .output()?;
+        if !check.status.success() {
+            bail!(
+                "vigie check fails on the footprint set:\n{}{}",
+                String::from_utf8_lossy(&check.stdout),
+                String::from_utf8_lossy(&check.stderr)
+            );
+        }
+        let mut f = Footprint::default();
+        let cmd = format!("{} check -c {}", self.o.vigie.display(), set.config.display());
+        let json_path = self.o.out.join("hyperfine-check.json");
+        let hyper = Command::new("hyperfine")
+            .args(["--warmup", "2", "--runs", "10", "-N", "--export-json"])
+            .arg(&json_path)
+            .arg(&cmd)
+            .output();
+        match hyper {
+            Ok(o) if o.status.success() => {
+                let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json_path)?)?;
+                let r = &v["results"][0];
+                f.check_median_ms = r["median"].as_f64().unwrap_or(f64::NAN) * 1000.0;
+                f.check_min_ms = r["min"].as_f64().unwrap_or(f64::NAN) * 1000.0;
+                f.check_max_ms = r["max"].as_f64().unwrap_or(f64::NAN) * 1000.0;
+                f.check_tool = "hyperfine, 2 warm-up + 10 runs".into();
+            }
+            _ => {
+                let mut times = Vec::new();
+                for _ in 0..10 {
+                    let t0 = Instant::now();
+                    Command::new(&self.o.vigie)
+                        .args(["check", "-c"])
+                        .arg(&set.config)
+                        .output()?;
+                    times.push(ms(t0.elapsed()));
+                }
+                f.check_median_ms = pct(&times, 0.5);
+                f.check_min_ms = pct(&times, 0.0);
+                f.check_max_ms = pct(&times, 1.0);
+                f.check_tool = "loop of 10 runs".into();
+            }
+        }
+        say("footprint: idle daemon");
+        let v = Vigie::start(
+            &self.o.vigie,
+            &set.config,
+            &set.root.join("var"),
+            port,
+            &set.root.join("vigie.log"),
+            &self.http,
+        )
+        .await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        f.idle_rss_kb = procs::proc_status_kb(v.pid, "VmRSS").unwrap_or(0);
+        f.idle_hwm_kb = procs::proc_status_kb(v.pid, "VmHWM").unwrap_or(0);
+        v.stop();
+        self.r.footprint = Some(f);
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------ report
+
+fn sh(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let mem_kb: u64 = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0);
+    let commit = sh("git", &["rev-parse", "--short=12", "HEAD"]);
+    let dirty = !sh("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    format!(
+        "- machine: {} cores (nproc), {:.1} GiB RAM, {cpu}\n- kernel: {}\n- date: {}\n- commit: {commit}{}\n",
+        sh("nproc", &[]),
+        mem_kb as f64 / 1024.0 / 1024.0,
+        sh("uname", &["-sr"]),
+        sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        if dirty { " (with uncommitted changes)" } else { "" },
+    )
+}
+
+fn yes(ok: bool) -> &'static str {
+    if ok { "**met**" } else { "**not met**" }
+}
+
+fn report(o: &Opts, r: &Results) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# Vigie benchmark results\n");
+    let _ = writeln!(
+        s,
+        "Written by `bench/run` (see `bench/README.md`). Every figure is measured on loopback in one \
+         run, next to its baseline measured in the same run on the same machine.\n"
+    );
+    s.push_str(&machine());
+    let _ = writeln!(
+        s,
+        "- tools: {}; {}; {}; {}\n",
+        sh("sh", &["-c", "dpkg-query -W -f='postfix ${Version}' postfix 2>/dev/null"]),
+        sh("sh", &["-c", "wrk -v 2>&1 | head -1 | cut -d' ' -f1-2"]),
+        sh("sh", &["-c", "dpkg-query -W -f='prometheus-alertmanager ${Version}' prometheus-alertmanager 2>/dev/null"]),
+        sh("sh", &["-c", "hyperfine --version 2>/dev/null"]),
+    );
+
+    let mut targets: Vec<(String, String, bool)> = Vec::new();
+
+    if !r.fanout.is_empty() {
+        let _ = writeln!(
+            s,
+            "## 1. Fan-out: one declared event to N recipients by e-mail\n\n\
+             Vigie: `POST /api/v1/events` → the N-th message accepted by `smtp-sink` (the N \
+             deliveries are committed to the outbox before the POST answers), SMTP pool {pool}, \
+             per_second 10000. Baseline: `smtp-source -d -s {pool} -m N -l {size}` (connections \
+             reused, as Vigie's pool does) into the same sink. Message size {size} bytes.\n\n\
+             | recipients | outbox written (POST) | POST → last message | Vigie msg/s | smtp-source msg/s | ratio | Vigie CPU | peak RSS |\n\
+             | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            pool = o.pool,
+            size = r.msg_size
+        );
+        for f in &r.fanout {
+            let ratio = f.vigie_rate / f.baseline_rate;
+            let _ = writeln!(
+                s,
+                "| {} | {:.0} ms | {:.0} ms | {:.0} | {:.0} | {:.0} % | {:.1} s | {:.1} MB |",
+                f.n,
+                f.declare_ms,
+                f.total_ms,
+                f.vigie_rate,
+                f.baseline_rate,
+                ratio * 100.0,
+                f.cpu_s,
+                f.hwm_kb as f64 / 1024.0
+            );
+            targets.push((
+                format!("fan-out {} e-mails ≥ 80 % of smtp-source", f.n),
+                format!("{:.0} %", ratio * 100.0),
+                ratio >= 0.8,
+            ));
+        }
+        s.push('\n');
+    }
+    if !r.hooks.is_empty() {
+        let _ = writeln!(
+            s,
+            "### Webhooks, one call per recipient\n\n\
+             Vigie: `POST /api/v1/events` → the N-th call received (per-recipient webhook, 16 \
+             concurrent calls, signed). Baseline: `wrk -t2 -c16` POSTing a body of the same size to \
+             the same receiver (a small axum server in the harness answering 200).\n\n\
+             | calls | outbox written (POST) | POST → last call | Vigie calls/s | wrk req/s | ratio | body |\n\
+             | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
+        for h in &r.hooks {
+            let _ = writeln!(
+                s,
+                "| {} | {:.0} ms | {:.0} ms | {:.0} | {:.0} | {:.0} % | {} B |",
+                h.n,
+                h.declare_ms,
+                h.total_ms,
+                h.vigie_rate,
+                h.wrk.rps,
+                h.vigie_rate / h.wrk.rps * 100.0,
+                h.body
+            );
+        }
+        s.push('\n');
+    }
+    if let Some(l) = &r.latency {
+        let _ = writeln!(
+            s,
+            "## 2. Latency: declaration → first message\n\n\
+             {} declarations one after the other (distinct keys; each resolved before the next), \
+             one recipient on e-mail and webhook (escalation tier 0), after one untimed warm-up. \
+             Alertmanager: one alert `POST /api/v2/alerts` → its webhook at the same receiver \
+             (`group_wait: 0s`, `group_by: ['...']`, clustering off).\n\n\
+             | path | p50 | p99 | max |\n| --- | ---: | ---: | ---: |",
+            o.repeat
+        );
+        for (name, v) in [
+            ("Vigie: POST → first e-mail accepted by smtp-sink", &l.smtp),
+            ("Vigie: POST → first webhook received", &l.hook),
+            ("Alertmanager: POST → webhook received", &l.am),
+        ] {
+            if !v.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "| {name} | {:.2} ms | {:.2} ms | {:.2} ms |",
+                    pct(v, 0.5),
+                    pct(v, 0.99),
+                    pct(v, 1.0)
+                );
+            }
+        }
+        if !l.am.is_empty() {
+            let am99 = pct(&l.am, 0.99);
+            targets.push((
+                "declaration → first e-mail p99 ≤ Alertmanager's p99".into(),
+                format!("{:.2} ms vs {:.2} ms", pct(&l.smtp, 0.99), am99),
+                pct(&l.smtp, 0.99) <= am99,
+            ));
+            targets.push((
+                "declaration → first webhook p99 ≤ Alertmanager's p99".into(),
+                format!("{:.2} ms vs {:.2} ms", pct(&l.hook, 0.99), am99),
+                pct(&l.hook, 0.99) <= am99,
+            ));
+        }
+        s.push('\n');
+    }
+    if !r.pages.is_empty() {
+        let _ = writeln!(
+            s,
+            "## 3. Pages under load\n\n\
+             `wrk -t2 -c50 -d10s --latency` with 50 active events (the API with its bearer token).\n\n\
+             | route | requests/s | p50 | p99 | errors |\n| --- | ---: | ---: | ---: | ---: |"
+        );
+        for (name, w) in &r.pages {
+            let _ = writeln!(
+                s,
+                "| `GET {name}` | {:.0} | {:.2} ms | {:.2} ms | {} |",
+                w.rps, w.p50_ms, w.p99_ms, w.errors
+            );
+            targets.push((
+                format!("`GET {name}` p99 < 10 ms at 50 connections"),
+                format!("{:.2} ms", w.p99_ms),
+                w.p99_ms < 10.0 && w.errors == 0,
+            ));
+        }
+        s.push('\n');
+    }
+    if let Some(f) = &r.footprint {
+        let _ = writeln!(
+            s,
+            "## 4. Footprint\n\n\
+             A directory of 10 000 professionals and 20 plan files (3 scenarios each).\n\n\
+             | figure | value |\n| --- | ---: |\n\
+             | idle RSS (VmRSS, 3 s after start) | {:.1} MB |\n\
+             | start-up peak (VmHWM, idle) | {:.1} MB |\n\
+             | `vigie check` median ({}) | {:.0} ms (min {:.0}, max {:.0}) |",
+            f.idle_rss_kb as f64 / 1024.0,
+            f.idle_hwm_kb as f64 / 1024.0,
+            f.check_tool,
+            f.check_median_ms,
+            f.check_min_ms,
+            f.check_max_ms
+        );
+        if let Some(big) = r.fanout.iter().max_by_key(|f| f.n) {
+            let _ = writeln!(
+                s,
+                "| peak RSS during the {} fan-out (VmHWM) | {:.1} MB |",
+                big.n,
+                big.hwm_kb as f64 / 1024.0
+            );
+        }
+        targets.push((
+            "idle RSS ≤ 20 MB (10 000 professionals, 20 plans)".into(),
+            format!("{:.1} MB", f.idle_rss_kb as f64 / 1024.0),
+            f.idle_rss_kb <= 20 * 1024,
+        ));
+        targets.push((
+            "`vigie check` ≤ 200 ms on the same set".into(),
+            format!("{:.0} ms", f.check_median_ms),
+            f.check_median_ms <= 200.0,
+        ));
+        s.push('\n');
+    }
+    if !targets.is_empty() {
+        let _ = writeln!(
+            s,
+            "## Targets (issue \"Proof under load and faults\")\n\n| target | measured | |\n| --- | ---: | --- |"
+        );
+        for (t, v, ok) in &targets {
+            let _ = writeln!(s, "| {t} | {v} | {} |", yes(*ok));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let o = opts()?;
+    std::fs::create_dir_all(&o.out)?;
+    if !o.vigie.exists() {
+        bail!("{} not found: build it first (cargo build --release)", o.vigie.display());
+    }
+    let recv = Receiver::start().await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(4)
+        .build()?;
+    let mut b = Bench {
+        o,
+        http,
+        recv,
+        r: Results::default(),
+    };
+    let started = Instant::now();
+    if b.o.runs("fanout") || b.o.runs("webhook") {
+        b.r.msg_size = b.probe_size().await?;
+        say(format!("message size: {} bytes", b.r.msg_size));
+        for n in b.o.sizes.clone() {
+            b.fanout(n).await?;
+        }
+    }
+    if b.o.runs("latency") || b.o.runs("pages") {
+        b.latency().await?;
+    }
+    if b.o.runs("footprint") {
+        b.footprint().await?;
+    }
+    let text = report(&b.o, &b.r);
+    println!("{text}");
+    say(format!("done in {:.0} s", started.elapsed().as_secs_f64()));
+    if let Some(path) = &b.o.results {
+        std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
+        say(format!("wrote {}", path.display()));
+    }
+    Ok(())
+}
