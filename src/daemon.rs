@@ -177,6 +177,9 @@ pub struct AppState {
     pub generated_operator: Option<(String, String)>,
     /// When the timer loop last went round (for the systemd watchdog).
     heartbeat: std::sync::Mutex<std::time::Instant>,
+    /// The unresolved events and delivery counts the pages and the status
+    /// show, kept while the database does not change.
+    pub situation: crate::web::SituationCache,
 }
 
 impl AppState {
@@ -201,6 +204,13 @@ impl AppState {
             links: self.links.clone(),
             now: self.clock.now(),
         }
+    }
+
+    /// Wakes the outbox worker: deliveries were written. (The escalation
+    /// loop reads its timers every second; waking it too made its database
+    /// calls race the outbox's claim of a crisis alert.)
+    pub fn queued(&self) {
+        self.outbox_wake.notify_one();
     }
 
     /// Wakes the background loops (new deliveries, moved clock).
@@ -505,6 +515,7 @@ impl Daemon {
             login_limiter: Default::default(),
             generated_operator,
             heartbeat: std::sync::Mutex::new(std::time::Instant::now()),
+            situation: Default::default(),
         });
         store.record_config_load(now, true, "start").await?;
         store

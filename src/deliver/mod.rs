@@ -21,7 +21,7 @@ pub mod email;
 pub mod smtp;
 pub mod webhook;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -288,13 +288,17 @@ impl Outbox {
         Ok(out)
     }
 
-    /// Takes out of the queues the claimed deliveries of resolved events:
-    /// recorded `cancelled` by the next step.
-    fn drop_resolved(&self, events: &BTreeSet<i64>) {
+    /// Takes out of the queues the claimed deliveries of resolved events
+    /// (as the resolution cancelled those not claimed), but not their
+    /// resolve notices: recorded `cancelled` by the next step.
+    fn drop_resolved(&self, events: &BTreeMap<i64, Vec<i64>>) {
         let mut dropped = Vec::new();
         for lane in self.lanes.values() {
             lane.queue().retain(|d| {
-                let keep = !d.event_id.is_some_and(|e| events.contains(&e));
+                let keep = match d.event_id.and_then(|e| events.get(&e)) {
+                    Some(notices) => d.step_id.is_some_and(|s| notices.contains(&s)),
+                    None => true,
+                };
                 if !keep {
                     dropped.push(Outcome::Cancelled {
                         id: d.id,

@@ -88,6 +88,8 @@ pub struct Declared {
     pub level_changed: bool,
     /// Deliveries queued (not counting skipped ones).
     pub queued: usize,
+    /// The event as committed.
+    pub event: EventRow,
 }
 
 const MAX_NOTE: usize = 4000;
@@ -143,19 +145,20 @@ pub async fn declare(
             let out = match q::unresolved_event(&tx, &req.scenario, &key)? {
                 Some(ev) => {
                     let level_changed = level.is_some() && ev.level != level;
-                    let queued = if level_changed {
+                    let (queued, ev) = if level_changed {
                         let level = level.as_deref().unwrap_or_default();
                         q::set_level(&tx, ev.id, level, req.note.as_deref(), ctx.now)?;
                         let ev = q::get_event(&tx, ev.id)?.expect("exists");
-                        broadcasts(&tx, &ctx, plan, scenario, &ev)?
+                        (broadcasts(&tx, &ctx, plan, scenario, &ev)?, ev)
                     } else {
-                        0
+                        (0, ev)
                     };
                     Declared {
                         event_id: ev.id,
                         updated: true,
                         level_changed,
                         queued,
+                        event: ev,
                     }
                 }
                 None => {
@@ -182,6 +185,8 @@ pub async fn declare(
                         updated: false,
                         level_changed: false,
                         queued,
+                        // Tier 0's timer, as set by notify_tier.
+                        event: q::get_event(&tx, id)?.expect("just inserted"),
                     }
                 }
             };
@@ -234,6 +239,7 @@ pub async fn change_level(
                         updated: true,
                         level_changed: false,
                         queued: 0,
+                        event: ev,
                     });
                 }
                 q::set_level(&tx, id, &level, None, ctx.now).map_err(StoreError::from)?;
@@ -247,6 +253,7 @@ pub async fn change_level(
                     updated: true,
                     level_changed: true,
                     queued,
+                    event: ev,
                 })
             })();
             if out.is_ok() {

@@ -109,33 +109,30 @@ pub struct NewEvent<'a> {
 }
 
 pub fn insert_event(c: &Connection, e: &NewEvent<'_>) -> rusqlite::Result<i64> {
-    c.execute(
+    c.prepare_cached(
         "INSERT INTO events (scenario, dedup_key, title, level, note, exercise, state, plan_id, \
          plan_version, plan_sha256, declared_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?8, ?9, ?10, ?10)",
-        params![
-            e.scenario,
-            e.dedup_key,
-            e.title,
-            e.level,
-            e.note,
-            e.exercise,
-            e.plan_id,
-            e.plan_version,
-            e.plan_sha256,
-            ts(e.at)
-        ],
-    )?;
+    )?
+    .execute(params![
+        e.scenario,
+        e.dedup_key,
+        e.title,
+        e.level,
+        e.note,
+        e.exercise,
+        e.plan_id,
+        e.plan_version,
+        e.plan_sha256,
+        ts(e.at)
+    ])?;
     Ok(c.last_insert_rowid())
 }
 
 pub fn get_event(c: &Connection, id: i64) -> rusqlite::Result<Option<EventRow>> {
-    c.query_row(
-        &format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"),
-        [id],
-        event_row,
-    )
-    .optional()
+    c.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"))?
+        .query_row([id], event_row)
+        .optional()
 }
 
 /// The unresolved event of a scenario with this key, if any.
@@ -144,14 +141,11 @@ pub fn unresolved_event(
     scenario: &str,
     key: &str,
 ) -> rusqlite::Result<Option<EventRow>> {
-    c.query_row(
-        &format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE scenario = ?1 AND dedup_key = ?2 \
+    c.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE scenario = ?1 AND dedup_key = ?2 \
              AND state <> 'resolved'"
-        ),
-        [scenario, key],
-        event_row,
-    )
+    ))?
+    .query_row([scenario, key], event_row)
     .optional()
 }
 
@@ -167,7 +161,7 @@ pub fn list_events(
         Some("unresolved") => ("state <> 'resolved' AND ?1 IS NULL", None),
         Some(s) => ("state = ?1", Some(s.to_string())),
     };
-    let mut st = c.prepare(&format!(
+    let mut st = c.prepare_cached(&format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE {filter} ORDER BY id DESC LIMIT ?2"
     ))?;
     let rows = st.query_map(params![arg, limit], event_row)?;
@@ -176,7 +170,7 @@ pub fn list_events(
 
 /// Active events whose escalation timer is due.
 pub fn due_events(c: &Connection, now: DateTime<Utc>) -> rusqlite::Result<Vec<EventRow>> {
-    let mut st = c.prepare(&format!(
+    let mut st = c.prepare_cached(&format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE escalation_due_at IS NOT NULL \
          AND escalation_due_at <= ?1 AND state = 'active' ORDER BY escalation_due_at"
     ))?;
@@ -185,27 +179,32 @@ pub fn due_events(c: &Connection, now: DateTime<Utc>) -> rusqlite::Result<Vec<Ev
 }
 
 /// The earliest escalation timer of any active event.
-/// Which of `ids` are resolved events.
+/// Which of `ids` are resolved events, each with the steps of its resolve
+/// notice (sent after the resolution, unlike everything else of the event).
 pub fn resolved_among(
     c: &Connection,
     ids: &std::collections::BTreeSet<i64>,
-) -> rusqlite::Result<std::collections::BTreeSet<i64>> {
-    let mut st = c.prepare_cached("SELECT 1 FROM events WHERE id = ?1 AND state = 'resolved'")?;
-    let mut out = std::collections::BTreeSet::new();
+) -> rusqlite::Result<std::collections::BTreeMap<i64, Vec<i64>>> {
+    let mut resolved =
+        c.prepare_cached("SELECT 1 FROM events WHERE id = ?1 AND state = 'resolved'")?;
+    let mut notices =
+        c.prepare_cached("SELECT id FROM steps WHERE event_id = ?1 AND kind = 'resolve'")?;
+    let mut out = std::collections::BTreeMap::new();
     for id in ids {
-        if st.exists([id])? {
-            out.insert(*id);
+        if resolved.exists([id])? {
+            let steps = notices
+                .query_map([id], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<i64>>>()?;
+            out.insert(*id, steps);
         }
     }
     Ok(out)
 }
 
 pub fn next_escalation(c: &Connection) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    let v: Option<String> = c.query_row(
-        "SELECT MIN(escalation_due_at) FROM events WHERE state = 'active'",
-        [],
-        |r| r.get(0),
-    )?;
+    let v: Option<String> = c
+        .prepare_cached("SELECT MIN(escalation_due_at) FROM events WHERE state = 'active'")?
+        .query_row([], |r| r.get(0))?;
     Ok(opt_ts(v))
 }
 
@@ -216,10 +215,10 @@ pub fn set_level(
     note: Option<&str>,
     at: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
-    c.execute(
+    c.prepare_cached(
         "UPDATE events SET level = ?2, note = COALESCE(?3, note), updated_at = ?4 WHERE id = ?1",
-        params![id, level, note, ts(at)],
-    )?;
+    )?
+    .execute(params![id, level, note, ts(at)])?;
     Ok(())
 }
 
@@ -232,11 +231,11 @@ pub fn set_escalation(
     due: Option<DateTime<Utc>>,
     at: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
-    c.execute(
+    c.prepare_cached(
         "UPDATE events SET tier = ?2, round = ?3, escalation_due_at = ?4, updated_at = ?5 \
          WHERE id = ?1",
-        params![id, tier, round, due.map(ts), ts(at)],
-    )?;
+    )?
+    .execute(params![id, tier, round, due.map(ts), ts(at)])?;
     Ok(())
 }
 
@@ -255,13 +254,11 @@ pub fn set_state(
         EventState::Resolved => "resolved_at",
         EventState::Active => "updated_at",
     };
-    c.execute(
-        &format!(
-            "UPDATE events SET state = ?2, {column} = ?3, updated_at = ?3, \
+    c.prepare_cached(&format!(
+        "UPDATE events SET state = ?2, {column} = ?3, updated_at = ?3, \
              escalation_due_at = NULL, resolve_note = COALESCE(?4, resolve_note) WHERE id = ?1"
-        ),
-        params![id, state.as_str(), ts(at), note],
-    )?;
+    ))?
+    .execute(params![id, state.as_str(), ts(at), note])?;
     Ok(())
 }
 
@@ -291,26 +288,26 @@ pub struct NewStep<'a> {
 }
 
 pub fn insert_step(c: &Connection, s: &NewStep<'_>) -> rusqlite::Result<i64> {
-    c.execute(
+    c.prepare_cached(
         "INSERT INTO steps (event_id, kind, tier, round, level, audience, quorum, timeout_secs, \
          created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
-            s.event_id,
-            s.kind,
-            s.tier,
-            s.round,
-            s.level,
-            s.audience,
-            s.quorum,
-            s.timeout_secs,
-            ts(s.at)
-        ],
-    )?;
+    )?
+    .execute(params![
+        s.event_id,
+        s.kind,
+        s.tier,
+        s.round,
+        s.level,
+        s.audience,
+        s.quorum,
+        s.timeout_secs,
+        ts(s.at)
+    ])?;
     Ok(c.last_insert_rowid())
 }
 
 pub fn steps(c: &Connection, event_id: i64) -> rusqlite::Result<Vec<StepRow>> {
-    let mut st = c.prepare(
+    let mut st = c.prepare_cached(
         "SELECT id, kind, tier, round, level, audience, quorum, timeout_secs, created_at \
          FROM steps WHERE event_id = ?1 ORDER BY id",
     )?;
@@ -391,11 +388,10 @@ pub fn recipient_by_seq(
     event_id: i64,
     seq: i64,
 ) -> rusqlite::Result<Option<(String, String)>> {
-    c.query_row(
+    c.prepare_cached(
         "SELECT recipient_id, name FROM event_recipients WHERE event_id = ?1 AND seq = ?2",
-        params![event_id, seq],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
+    )?
+    .query_row(params![event_id, seq], |r| Ok((r.get(0)?, r.get(1)?)))
     .optional()
 }
 
@@ -406,10 +402,10 @@ pub fn insert_response(
     response: &str,
     at: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
-    c.execute(
+    c.prepare_cached(
         "INSERT INTO responses (event_id, recipient_id, response, at) VALUES (?1, ?2, ?3, ?4)",
-        params![event_id, recipient_id, response, ts(at)],
-    )?;
+    )?
+    .execute(params![event_id, recipient_id, response, ts(at)])?;
     Ok(())
 }
 
@@ -423,7 +419,7 @@ pub struct ResponseRow {
 
 /// Every response of an event, oldest first.
 pub fn responses(c: &Connection, event_id: i64) -> rusqlite::Result<Vec<ResponseRow>> {
-    let mut st = c.prepare(
+    let mut st = c.prepare_cached(
         "SELECT r.recipient_id, COALESCE(er.name, r.recipient_id), r.response, r.at \
          FROM responses r LEFT JOIN event_recipients er \
            ON er.event_id = r.event_id AND er.recipient_id = r.recipient_id \
@@ -465,7 +461,7 @@ pub struct Notified {
 /// resolve notice. Deliveries cancelled before sending do not count: those
 /// people never heard of the alert.
 pub fn notified(c: &Connection, event_id: i64) -> rusqlite::Result<Vec<Notified>> {
-    let mut st = c.prepare(
+    let mut st = c.prepare_cached(
         "SELECT recipient_id, channel FROM deliveries \
          WHERE event_id = ?1 AND state IN ('sent', 'sending') \
          GROUP BY recipient_id, channel ORDER BY MIN(id)",
@@ -481,9 +477,7 @@ pub fn notified(c: &Connection, event_id: i64) -> rusqlite::Result<Vec<Notified>
 
 /// Recipient ids of the deliveries of one step.
 pub fn step_recipients(c: &Connection, step_id: i64) -> rusqlite::Result<Vec<String>> {
-    let mut st = c.prepare(
-        "SELECT DISTINCT recipient_id FROM deliveries WHERE step_id = ?1 AND recipient_id IS NOT NULL",
-    )?;
+    let mut st = c.prepare_cached("SELECT DISTINCT recipient_id FROM deliveries WHERE step_id = ?1 AND recipient_id IS NOT NULL")?;
     let rows = st.query_map([step_id], |r| r.get(0))?;
     rows.collect()
 }

@@ -147,10 +147,8 @@ pub fn claim_due(
 /// After a crash, deliveries caught mid-send go back to the queue: they may
 /// be sent twice, never zero times.
 pub fn requeue_in_flight(c: &Connection) -> rusqlite::Result<usize> {
-    c.execute(
-        "UPDATE deliveries SET state = 'pending' WHERE state = 'sending'",
-        [],
-    )
+    c.prepare_cached("UPDATE deliveries SET state = 'pending' WHERE state = 'sending'")?
+        .execute([])
 }
 
 /// The outcome of one send attempt, to be recorded.
@@ -242,15 +240,15 @@ pub fn record(c: &Connection, o: &Outcome) -> rusqlite::Result<()> {
 
 /// Cancels the deliveries of an event not yet handed to a transport.
 pub fn cancel_unsent(c: &Connection, event_id: i64, reason: &str) -> rusqlite::Result<usize> {
-    c.execute(
+    c.prepare_cached(
         "UPDATE deliveries SET state = 'cancelled', reason = ?2 \
          WHERE event_id = ?1 AND state IN ('pending', 'retrying')",
-        params![event_id, reason],
-    )
+    )?
+    .execute(params![event_id, reason])
 }
 
 pub fn for_event(c: &Connection, event_id: i64) -> rusqlite::Result<Vec<DeliveryRow>> {
-    let mut st = c.prepare(&format!(
+    let mut st = c.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM deliveries WHERE event_id = ?1 ORDER BY id"
     ))?;
     let r = st.query_map([event_id], row)?;
@@ -259,29 +257,26 @@ pub fn for_event(c: &Connection, event_id: i64) -> rusqlite::Result<Vec<Delivery
 
 pub fn get(c: &Connection, id: i64) -> rusqlite::Result<Option<DeliveryRow>> {
     use rusqlite::OptionalExtension;
-    c.query_row(
-        &format!("SELECT {COLUMNS} FROM deliveries WHERE id = ?1"),
-        [id],
-        row,
-    )
-    .optional()
+    c.prepare_cached(&format!("SELECT {COLUMNS} FROM deliveries WHERE id = ?1"))?
+        .query_row([id], row)
+        .optional()
 }
 
 /// Counts by state: `(state, count)`.
 pub fn counts_by_state(c: &Connection) -> rusqlite::Result<Vec<(String, i64)>> {
     let mut st =
-        c.prepare("SELECT state, COUNT(*) FROM deliveries GROUP BY state ORDER BY state")?;
+        c.prepare_cached("SELECT state, COUNT(*) FROM deliveries GROUP BY state ORDER BY state")?;
     let r = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     r.collect()
 }
 
 /// The earliest time a queued delivery becomes due.
 pub fn next_due(c: &Connection) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    let v: Option<String> = c.query_row(
-        "SELECT MIN(next_attempt_at) FROM deliveries WHERE state IN ('pending', 'retrying')",
-        [],
-        |r| r.get(0),
-    )?;
+    let v: Option<String> = c
+        .prepare_cached(
+            "SELECT MIN(next_attempt_at) FROM deliveries WHERE state IN ('pending', 'retrying')",
+        )?
+        .query_row([], |r| r.get(0))?;
     Ok(v.as_deref().map(parse_ts))
 }
 
@@ -295,7 +290,7 @@ pub struct AttemptRow {
 }
 
 pub fn attempts_for_event(c: &Connection, event_id: i64) -> rusqlite::Result<Vec<AttemptRow>> {
-    let mut st = c.prepare(
+    let mut st = c.prepare_cached(
         "SELECT a.delivery_id, a.at, a.ok, a.error, a.duration_ms FROM attempts a \
          JOIN deliveries d ON d.id = a.delivery_id WHERE d.event_id = ?1 ORDER BY a.id",
     )?;
@@ -323,11 +318,9 @@ pub struct FailedRow {
 
 /// Deliveries that failed for good since `since`, newest first.
 pub fn failed_since(c: &Connection, since: DateTime<Utc>) -> rusqlite::Result<Vec<FailedRow>> {
-    let mut st = c.prepare(
-        "SELECT d.event_id, COALESCE(e.title, ''), d.recipient_name, d.channel, COALESCE(d.reason, '') \
+    let mut st = c.prepare_cached("SELECT d.event_id, COALESCE(e.title, ''), d.recipient_name, d.channel, COALESCE(d.reason, '') \
          FROM deliveries d LEFT JOIN events e ON e.id = d.event_id \
-         WHERE d.state = 'failed' AND d.created_at >= ?1 ORDER BY d.id DESC LIMIT 200",
-    )?;
+         WHERE d.state = 'failed' AND d.created_at >= ?1 ORDER BY d.id DESC LIMIT 200")?;
     let r = st.query_map([ts(since)], |r| {
         Ok(FailedRow {
             event_id: r.get(0)?,

@@ -14,10 +14,7 @@ pub fn claim(
     status: &str,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<bool> {
-    let n = c.execute(
-        "INSERT OR IGNORE INTO reminder_firings (job, instant, status, recorded_at) VALUES (?1, ?2, ?3, ?4)",
-        params![job, ts(instant), status, ts(now)],
-    )?;
+    let n = c.prepare_cached("INSERT OR IGNORE INTO reminder_firings (job, instant, status, recorded_at) VALUES (?1, ?2, ?3, ?4)")?.execute(params![job, ts(instant), status, ts(now)])?;
     Ok(n == 1)
 }
 
@@ -27,10 +24,10 @@ pub fn set_deliveries(
     instant: DateTime<Utc>,
     n: usize,
 ) -> rusqlite::Result<()> {
-    c.execute(
+    c.prepare_cached(
         "UPDATE reminder_firings SET deliveries = ?3 WHERE job = ?1 AND instant = ?2",
-        params![job, ts(instant), n as i64],
-    )?;
+    )?
+    .execute(params![job, ts(instant), n as i64])?;
     Ok(())
 }
 
@@ -43,9 +40,7 @@ pub struct FiringRow {
 }
 
 pub fn firings(c: &Connection, job_prefix: &str) -> rusqlite::Result<Vec<FiringRow>> {
-    let mut st = c.prepare(
-        "SELECT job, instant, status, deliveries FROM reminder_firings WHERE job LIKE ?1 || '%' ORDER BY instant, job",
-    )?;
+    let mut st = c.prepare_cached("SELECT job, instant, status, deliveries FROM reminder_firings WHERE job LIKE ?1 || '%' ORDER BY instant, job")?;
     let r = st.query_map([job_prefix], |r| {
         Ok(FiringRow {
             job: r.get(0)?,
@@ -70,10 +65,10 @@ pub fn checked_until(c: &Connection) -> rusqlite::Result<Option<DateTime<Utc>>> 
 }
 
 pub fn set_checked_until(c: &Connection, t: DateTime<Utc>) -> rusqlite::Result<()> {
-    c.execute(
+    c.prepare_cached(
         "INSERT INTO meta (key, value) VALUES ('scheduler_checked_until', ?1) \
          ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
-        [ts(t)],
-    )?;
+    )?
+    .execute([ts(t)])?;
     Ok(())
 }

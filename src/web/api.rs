@@ -120,27 +120,69 @@ fn parse_id(id: &str) -> Result<i64, ApiError> {
 
 /// An event as the API shows it (SPEC §9).
 pub fn event_json(ev: &EventRow) -> Value {
-    let opt = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.to_rfc3339());
-    json!({
-        "id": ev.id.to_string(),
-        "scenario": ev.scenario,
-        "key": ev.dedup_key,
-        "title": ev.title,
-        "level": ev.level,
-        "state": ev.state.as_str(),
-        "exercise": ev.exercise,
-        "note": ev.note,
-        "declared_at": ev.declared_at.to_rfc3339(),
-        "updated_at": ev.updated_at.to_rfc3339(),
-        "acknowledged_at": opt(ev.acknowledged_at),
-        "exhausted_at": opt(ev.exhausted_at),
-        "resolved_at": opt(ev.resolved_at),
-        "resolve_note": ev.resolve_note,
-        "plan": {"id": ev.plan_id, "version": ev.plan_version, "sha256": ev.plan_sha256},
-        "tier": ev.tier,
-        "round": ev.round,
-        "next_escalation_at": opt(ev.escalation_due_at),
-    })
+    serde_json::to_value(EventOut::from(ev)).unwrap_or(Value::Null)
+}
+
+/// [`event_json`] serialized straight into a response (lists and status
+/// are written without building a JSON tree first). Fields in the order a
+/// JSON object of serde_json prints them (sorted), as before.
+#[derive(serde::Serialize)]
+pub struct EventOut<'a> {
+    acknowledged_at: Option<String>,
+    declared_at: String,
+    exercise: bool,
+    exhausted_at: Option<String>,
+    id: String,
+    key: &'a str,
+    level: Option<&'a str>,
+    next_escalation_at: Option<String>,
+    note: &'a str,
+    plan: PlanRef<'a>,
+    resolve_note: Option<&'a str>,
+    resolved_at: Option<String>,
+    round: u32,
+    scenario: &'a str,
+    state: &'static str,
+    tier: u32,
+    title: &'a str,
+    updated_at: String,
+}
+
+#[derive(serde::Serialize)]
+struct PlanRef<'a> {
+    id: &'a str,
+    sha256: &'a str,
+    version: &'a str,
+}
+
+impl<'a> From<&'a EventRow> for EventOut<'a> {
+    fn from(ev: &'a EventRow) -> Self {
+        let opt = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.to_rfc3339());
+        EventOut {
+            acknowledged_at: opt(ev.acknowledged_at),
+            declared_at: ev.declared_at.to_rfc3339(),
+            exercise: ev.exercise,
+            exhausted_at: opt(ev.exhausted_at),
+            id: ev.id.to_string(),
+            key: &ev.dedup_key,
+            level: ev.level.as_deref(),
+            next_escalation_at: opt(ev.escalation_due_at),
+            note: &ev.note,
+            plan: PlanRef {
+                id: &ev.plan_id,
+                sha256: &ev.plan_sha256,
+                version: &ev.plan_version,
+            },
+            resolve_note: ev.resolve_note.as_deref(),
+            resolved_at: opt(ev.resolved_at),
+            round: ev.round,
+            scenario: &ev.scenario,
+            state: ev.state.as_str(),
+            tier: ev.tier,
+            title: &ev.title,
+            updated_at: ev.updated_at.to_rfc3339(),
+        }
+    }
 }
 
 /// An event with its delivery counts by state: what the write routes
@@ -222,7 +264,7 @@ async fn declare(
     ApiJson(req): ApiJson<DeclareRequest>,
 ) -> Result<Response, ApiError> {
     let d = engine::declare(&state.store, state.engine_ctx(), req).await?;
-    state.kick();
+    state.queued();
     let mut v = event_summary(&state, d.event_id).await?;
     v["updated"] = json!(d.updated);
     v["level_changed"] = json!(d.level_changed);
@@ -289,7 +331,7 @@ async fn level(
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     let d = engine::change_level(&state.store, state.engine_ctx(), id, req.level).await?;
-    state.kick();
+    state.queued();
     let mut v = event_summary(&state, id).await?;
     v["level_changed"] = json!(d.level_changed);
     v["queued"] = json!(d.queued);
@@ -318,7 +360,7 @@ async fn resolve(
             .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?
     };
     let queued = engine::resolve(&state.store, state.engine_ctx(), id, req.note).await?;
-    state.kick();
+    state.queued();
     let mut v = event_summary(&state, id).await?;
     v["queued"] = json!(queued);
     Ok(Json(v))
@@ -327,18 +369,11 @@ async fn resolve(
 async fn status(
     State(state): State<Arc<AppState>>,
     _auth: Authenticated,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let set = state.config();
     let today = state.today();
-    let (events, counts) = state
-        .store
-        .call(|c| {
-            Ok((
-                q::list_events(c, Some("unresolved"), 1000)?,
-                outbox::counts_by_state(c)?,
-            ))
-        })
-        .await?;
+    let situation = super::situation(&state).await?;
+    let (events, counts) = (&situation.events, &situation.deliveries);
     let plans: Vec<Value> = set
         .plans
         .iter()
@@ -353,7 +388,7 @@ async fn status(
         })
         .collect();
     let deliveries: serde_json::Map<String, Value> =
-        counts.into_iter().map(|(s, n)| (s, json!(n))).collect();
+        counts.iter().map(|(s, n)| (s.clone(), json!(n))).collect();
     let rosters: Vec<Value> = set
         .rosters
         .iter()
@@ -365,14 +400,24 @@ async fn status(
             })
         })
         .collect();
-    Ok(Json(json!({
-        "cpts": set.daemon.name,
-        "plans": plans,
-        "events": events.iter().map(event_json).collect::<Vec<_>>(),
-        "deliveries": deliveries,
-        "rosters": rosters,
-        "reload": state.reload_status().to_json(),
-    })))
+    #[derive(serde::Serialize)]
+    struct Status<'a> {
+        cpts: &'a str,
+        deliveries: serde_json::Map<String, Value>,
+        events: Vec<EventOut<'a>>,
+        plans: Vec<Value>,
+        reload: Value,
+        rosters: Vec<Value>,
+    }
+    Ok(Json(Status {
+        cpts: &set.daemon.name,
+        deliveries,
+        events: events.iter().map(EventOut::from).collect(),
+        plans,
+        reload: state.reload_status().to_json(),
+        rosters,
+    })
+    .into_response())
 }
 
 async fn reload(

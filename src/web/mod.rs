@@ -28,6 +28,33 @@ use crate::daemon::AppState;
 /// Request bodies over this size are refused (413).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// What the public page and the status show of the database: the
+/// unresolved events (newest first, at most [`SITUATION_EVENTS`]) and the
+/// deliveries counted by state.
+pub struct Situation {
+    pub events: Vec<crate::store::events::EventRow>,
+    pub deliveries: Vec<(String, i64)>,
+}
+
+pub const SITUATION_EVENTS: u32 = 1000;
+
+/// The last [`Situation`] read, with the database's change count then.
+pub type SituationCache = std::sync::Mutex<Option<(u64, Arc<Situation>)>>;
+
+/// The situation now: read again only when the database changed since the
+/// last read (50 clients refreshing a page during a crisis cost one query).
+pub async fn situation(state: &AppState) -> Result<Arc<Situation>, crate::store::StoreError> {
+    state
+        .store
+        .read_cached(&state.situation, |c| {
+            Ok(Situation {
+                events: crate::store::events::list_events(c, Some("unresolved"), SITUATION_EVENTS)?,
+                deliveries: crate::store::outbox::counts_by_state(c)?,
+            })
+        })
+        .await
+}
+
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))

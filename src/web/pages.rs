@@ -106,11 +106,9 @@ fn fr_time(set: &ConfigSet, t: DateTime<Utc>) -> String {
 pub async fn index(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let set = state.config();
     let now = state.clock.now();
-    let events = state
-        .store
-        .call(|c| q::list_events(c, Some("unresolved"), 100))
-        .await
-        .unwrap_or_default();
+    let situation = super::situation(&state).await.ok();
+    let events: &[q::EventRow] = situation.as_ref().map_or(&[], |s| &s.events);
+    let events = &events[..events.len().min(100)];
     let plan = set.plans_in_force(state.today()).first().map(|p| {
         context! { title => p.title.clone(), version => p.version.value.0.clone(), valid_until => p.valid_until.value.format("%d/%m/%Y").to_string() }
     });
@@ -602,7 +600,7 @@ pub async fn declare(
     };
     match engine::declare(&state.store, state.engine_ctx(), req).await {
         Ok(d) => {
-            state.kick();
+            state.queued();
             let _ = state
                 .store
                 .audit(
@@ -643,7 +641,7 @@ pub async fn level(
     }
     match engine::change_level(&state.store, state.engine_ctx(), id, f.level.clone()).await {
         Ok(_) => {
-            state.kick();
+            state.queued();
             let _ = state
                 .store
                 .audit(
@@ -679,7 +677,7 @@ pub async fn resolve(
     let note = (!f.note.trim().is_empty()).then(|| f.note.trim().to_string());
     match engine::resolve(&state.store, state.engine_ctx(), id, note).await {
         Ok(_) => {
-            state.kick();
+            state.queued();
             let _ = state
                 .store
                 .audit(

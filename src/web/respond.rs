@@ -150,7 +150,7 @@ pub async fn post_page(
     .await
     {
         Ok(v) => {
-            state.kick();
+            state.queued();
             page(&state, &v, Some(&form.response))
         }
         Err(e) => error_page(&state, e),

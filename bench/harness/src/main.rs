@@ -90,6 +90,28 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// The 1-minute load average.
+fn load() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Waits (at most two minutes) for the machine to be quiet: another build
+/// running at the same time would be measured too.
+async fn wait_quiet() {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut said = false;
+    while load() >= 1.0 && Instant::now() < deadline {
+        if !said {
+            say(format!("load average {:.2}: waiting for it to drop below 1", load()));
+            said = true;
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
 fn say(s: impl AsRef<str>) {
     eprintln!("[bench] {}", s.as_ref());
 }
@@ -121,6 +143,8 @@ struct HookRow {
 
 #[derive(Default)]
 struct Latency {
+    /// POST → 201: the event and its deliveries committed.
+    post: Vec<f64>,
     smtp: Vec<f64>,
     hook: Vec<f64>,
     am: Vec<f64>,
@@ -138,6 +162,8 @@ struct Footprint {
 
 #[derive(Default)]
 struct Results {
+    /// (benchmark, 1-minute load average when it started).
+    loads: Vec<(String, f64)>,
     msg_size: usize,
     fanout: Vec<FanoutRow>,
     hooks: Vec<HookRow>,
@@ -357,11 +383,22 @@ impl Bench {
     async fn latency(&mut self) -> Result<()> {
         let sink = Sink::start()?;
         let (v, _set) = self.start_vigie("latency", 100, &sink).await?;
+        let am =
+            Alertmanager::start(&self.o.out.join("alertmanager"), &self.recv.url("/am"), &self.http)
+                .await?;
+        let run = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         let mut lat = Latency::default();
         let limit = Duration::from_secs(10);
-        say(format!("latency: {} declarations", self.o.repeat));
-        // One untimed round to open the SMTP and HTTP connections, as a
-        // running daemon would have them.
+        say(format!(
+            "latency: {} declarations and {} alerts, interleaved",
+            self.o.repeat, self.o.repeat
+        ));
+        // Vigie and Alertmanager take turns, so that both see the same
+        // machine (other load comes and goes). One untimed round first to
+        // open the connections, as a running daemon would have them.
         for i in 0..=self.o.repeat {
             let sb = sink.arrivals.count();
             let hb = self.recv.hook.count();
@@ -372,14 +409,48 @@ impl Bench {
                     json!({"scenario": "latence", "level": "rouge", "key": format!("lat-{i}")}),
                 )
                 .await?;
+            let answered = t0.elapsed();
             sink.arrivals.wait_for(sb + 1, limit).await?;
             self.recv.hook.wait_for(hb + 1, limit).await?;
             if i > 0 {
                 lat.smtp.push(ms(sink.arrivals.at(sb) - t0));
                 lat.hook.push(ms(self.recv.hook.at(hb) - t0));
+                lat.post.push(ms(answered));
             }
             v.resolve(&self.http, &id).await?;
+
+            let ab = self.recv.am.count();
+            let t0 = Instant::now();
+            let r = self
+                .http
+                .post(format!("{}/api/v2/alerts", am.base))
+                .json(&json!([{
+                    "labels": {"alertname": "ActivationCelluleCrise", "severity": "critical", "key": format!("lat-{run}-{i}")},
+                    "annotations": {"summary": "Activation de la cellule de crise"},
+                }]))
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                bail!("alertmanager: {}", r.status());
+            }
+            self.recv.am.wait_for(ab + 1, limit).await?;
+            if i > 0 {
+                lat.am.push(ms(self.recv.am.at(ab) - t0));
+            }
         }
+        drop(am);
+        let dump: String = (0..lat.smtp.len())
+            .map(|i| {
+                format!(
+                    "{:.3}\t{:.3}\t{:.3}\t{:.3}\n",
+                    lat.post[i], lat.smtp[i], lat.hook[i], lat.am[i]
+                )
+            })
+            .collect();
+        std::fs::write(
+            self.o.out.join("latency.tsv"),
+            format!("post_ms\tsmtp_ms\thook_ms\talertmanager_ms\n{dump}"),
+        )?;
 
         // Pages, on the same daemon with 50 active events.
         if self.o.runs("pages") {
@@ -416,32 +487,6 @@ impl Bench {
         v.stop();
         drop(sink);
 
-        if self.o.runs("alertmanager") || self.o.only.is_empty() || self.o.runs("latency") {
-            say(format!("latency: alertmanager, {} alerts", self.o.repeat));
-            let am =
-                Alertmanager::start(&self.o.out.join("alertmanager"), &self.recv.url("/am"), &self.http)
-                    .await?;
-            for i in 0..=self.o.repeat {
-                let ab = self.recv.am.count();
-                let t0 = Instant::now();
-                let r = self
-                    .http
-                    .post(format!("{}/api/v2/alerts", am.base))
-                    .json(&json!([{
-                        "labels": {"alertname": "ActivationCelluleCrise", "severity": "critical", "key": format!("lat-{i}")},
-                        "annotations": {"summary": "Activation de la cellule de crise"},
-                    }]))
-                    .send()
-                    .await?;
-                if !r.status().is_success() {
-                    bail!("alertmanager: {}", r.status());
-                }
-                self.recv.am.wait_for(ab + 1, limit).await?;
-                if i > 0 {
-                    lat.am.push(ms(self.recv.am.at(ab) - t0));
-                }
-            }
-        }
         self.r.latency = Some(lat);
         Ok(())
     }
@@ -550,7 +595,18 @@ fn machine() -> String {
         })
         .unwrap_or(0);
     let commit = sh("git", &["rev-parse", "--short=12", "HEAD"]);
-    let dirty = !sh("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    let dirty = !sh(
+        "git",
+        &[
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ".",
+            ":!bench/RESULTS.md",
+        ],
+    )
+    .is_empty();
     format!(
         "- machine: {} cores (nproc), {:.1} GiB RAM, {cpu}\n- kernel: {}\n- date: {}\n- commit: {commit}{}\n",
         sh("nproc", &[]),
@@ -583,6 +639,19 @@ fn report(o: &Opts, r: &Results) -> String {
         sh("sh", &["-c", "hyperfine --version 2>/dev/null"]),
     );
 
+    if !r.loads.is_empty() {
+        let loads: Vec<String> = r
+            .loads
+            .iter()
+            .map(|(what, l)| format!("{what} {l:.2}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "- load average (1 min) when each benchmark started: {}\n",
+            loads.join(", ")
+        );
+    }
+
     let mut targets: Vec<(String, String, bool)> = Vec::new();
 
     if !r.fanout.is_empty() {
@@ -591,7 +660,7 @@ fn report(o: &Opts, r: &Results) -> String {
             "## 1. Fan-out: one declared event to N recipients by e-mail\n\n\
              Vigie: `POST /api/v1/events` → the N-th message accepted by `smtp-sink` (the N \
              deliveries are committed to the outbox before the POST answers), SMTP pool {pool}, \
-             per_second 10000. Baseline: `smtp-source -d -s {pool} -m N -l {size}` (connections \
+             per_second 1 000 000 (a rate limit out of the way). Baseline: `smtp-source -d -s {pool} -m N -l {size}` (connections \
              reused, as Vigie's pool does) into the same sink. Message size {size} bytes.\n\n\
              | recipients | outbox written (POST) | POST → last message | Vigie msg/s | smtp-source msg/s | ratio | Vigie CPU | peak RSS |\n\
              | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -652,11 +721,14 @@ fn report(o: &Opts, r: &Results) -> String {
              {} declarations one after the other (distinct keys; each resolved before the next), \
              one recipient on e-mail and webhook (escalation tier 0), after one untimed warm-up. \
              Alertmanager: one alert `POST /api/v2/alerts` → its webhook at the same receiver \
-             (`group_wait: 0s`, `group_by: ['...']`, clustering off).\n\n\
+             (`group_wait: 0s`, `group_by: ['...']`, clustering off). The two take turns, one \
+             declaration then one alert, so that both see the same machine. Raw figures: \
+             `bench/out/latency.tsv`.\n\n\
              | path | p50 | p99 | max |\n| --- | ---: | ---: | ---: |",
             o.repeat
         );
         for (name, v) in [
+            ("Vigie: POST → answer (event and deliveries committed)", &l.post),
             ("Vigie: POST → first e-mail accepted by smtp-sink", &l.smtp),
             ("Vigie: POST → first webhook received", &l.hook),
             ("Alertmanager: POST → webhook received", &l.am),
@@ -774,17 +846,21 @@ async fn main() -> Result<()> {
         r: Results::default(),
     };
     let started = Instant::now();
+    wait_quiet().await;
     if b.o.runs("fanout") || b.o.runs("webhook") {
         b.r.msg_size = b.probe_size().await?;
         say(format!("message size: {} bytes", b.r.msg_size));
         for n in b.o.sizes.clone() {
+            b.r.loads.push((format!("fan-out {n}"), load()));
             b.fanout(n).await?;
         }
     }
     if b.o.runs("latency") || b.o.runs("pages") {
+        b.r.loads.push(("latency and pages".into(), load()));
         b.latency().await?;
     }
     if b.o.runs("footprint") {
+        b.r.loads.push(("footprint".into(), load()));
         b.footprint().await?;
     }
     let text = report(&b.o, &b.r);

@@ -325,6 +325,11 @@ pub struct Alertmanager {
 
 impl Alertmanager {
     pub async fn start(dir: &Path, hook_url: &str, http: &reqwest::Client) -> Result<Alertmanager> {
+        // A fresh notification log: an alert it already notified would not
+        // be sent again (repeat_interval).
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
         std::fs::create_dir_all(dir.join("data"))?;
         let config = format!(
             "route:\n  receiver: bench\n  group_by: ['...']\n  group_wait: 0s\n  group_interval: 1m\n  repeat_interval: 4h\n\
