@@ -37,7 +37,7 @@ pub fn routes() -> Router<Arc<AppState>> {
 }
 
 /// A caller that presented a valid API token; holds the token's name.
-pub struct Authenticated(#[allow(dead_code)] pub String);
+pub struct Authenticated(pub String);
 
 impl FromRequestParts<Arc<AppState>> for Authenticated {
     type Rejection = ApiError;
@@ -260,10 +260,13 @@ async fn event_detail(state: &AppState, id: i64) -> Result<Value, ApiError> {
 
 async fn declare(
     State(state): State<Arc<AppState>>,
-    _auth: Authenticated,
+    Authenticated(who): Authenticated,
     ApiJson(req): ApiJson<DeclareRequest>,
 ) -> Result<Response, ApiError> {
+    let scenario = req.scenario.clone();
     let d = engine::declare(&state.store, state.engine_ctx(), req).await?;
+    let detail = format!("event {} {scenario}", d.event_id);
+    super::pages::audit(&state, &format!("token:{who}"), "declare", &detail).await;
     state.queued();
     let mut v = event_summary(&state, d.event_id).await?;
     v["updated"] = json!(d.updated);
@@ -325,12 +328,14 @@ struct LevelRequest {
 
 async fn level(
     State(state): State<Arc<AppState>>,
-    _auth: Authenticated,
+    Authenticated(who): Authenticated,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<LevelRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
+    let detail = format!("event {id} {}", req.level);
     let d = engine::change_level(&state.store, state.engine_ctx(), id, req.level).await?;
+    super::pages::audit(&state, &format!("token:{who}"), "level", &detail).await;
     state.queued();
     let mut v = event_summary(&state, id).await?;
     v["level_changed"] = json!(d.level_changed);
@@ -347,7 +352,7 @@ struct ResolveRequest {
 
 async fn resolve(
     State(state): State<Arc<AppState>>,
-    _auth: Authenticated,
+    Authenticated(who): Authenticated,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -360,6 +365,13 @@ async fn resolve(
             .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?
     };
     let queued = engine::resolve(&state.store, state.engine_ctx(), id, req.note).await?;
+    super::pages::audit(
+        &state,
+        &format!("token:{who}"),
+        "resolve",
+        &format!("event {id}"),
+    )
+    .await;
     state.queued();
     let mut v = event_summary(&state, id).await?;
     v["queued"] = json!(queued);

@@ -281,6 +281,18 @@ pub async fn logout(
         .into_response()
 }
 
+/// Records an operator's action in the audit log (a failure to record is
+/// logged, the action stands).
+pub async fn audit(state: &AppState, who: &str, action: &str, detail: &str) {
+    if let Err(e) = state
+        .store
+        .audit(state.clock.now(), who, action, detail)
+        .await
+    {
+        tracing::error!(error = %e, action, "cannot write the audit log");
+    }
+}
+
 fn forbidden() -> Response {
     (
         StatusCode::FORBIDDEN,
@@ -601,15 +613,13 @@ pub async fn declare(
     match engine::declare(&state.store, state.engine_ctx(), req).await {
         Ok(d) => {
             state.queued();
-            let _ = state
-                .store
-                .audit(
-                    state.clock.now(),
-                    &op.name,
-                    "declare",
-                    &format!("event {} {}", d.event_id, f.choice),
-                )
-                .await;
+            audit(
+                &state,
+                &op.name,
+                "declare",
+                &format!("event {} {}", d.event_id, f.choice),
+            )
+            .await;
             let what = if !d.updated {
                 "declare"
             } else if d.level_changed {
@@ -642,15 +652,13 @@ pub async fn level(
     match engine::change_level(&state.store, state.engine_ctx(), id, f.level.clone()).await {
         Ok(_) => {
             state.queued();
-            let _ = state
-                .store
-                .audit(
-                    state.clock.now(),
-                    &op.name,
-                    "level",
-                    &format!("event {id} {}", f.level),
-                )
-                .await;
+            audit(
+                &state,
+                &op.name,
+                "level",
+                &format!("event {id} {}", f.level),
+            )
+            .await;
             done("niveau", id)
         }
         Err(e) => form_error(&state, &op, e).await,
@@ -678,15 +686,7 @@ pub async fn resolve(
     match engine::resolve(&state.store, state.engine_ctx(), id, note).await {
         Ok(_) => {
             state.queued();
-            let _ = state
-                .store
-                .audit(
-                    state.clock.now(),
-                    &op.name,
-                    "resolve",
-                    &format!("event {id}"),
-                )
-                .await;
+            audit(&state, &op.name, "resolve", &format!("event {id}")).await;
             done("leve", id)
         }
         Err(e) => form_error(&state, &op, e).await,

@@ -221,6 +221,20 @@ async fn events_are_listed_by_state_and_status_sums_up() {
     }
     assert_eq!(st["events"].as_array().unwrap().len(), 1);
     assert_eq!(st["plans"][0]["in_force"], true);
+    // Who did what is in the audit log, with the token's name.
+    let audit = d.daemon().state.store.recent_audit(20).await.unwrap();
+    let actions: Vec<(String, String)> = audit
+        .iter()
+        .map(|a| (a.actor.clone(), a.action.clone()))
+        .collect();
+    assert!(
+        actions.contains(&("token:generated".into(), "declare".into())),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("token:generated".into(), "resolve".into())),
+        "{actions:?}"
+    );
     d.stop().await;
 }
 
