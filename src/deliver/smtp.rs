@@ -13,12 +13,20 @@
 //! it. A connection idle longer than [`IDLE_DROP`] is closed instead of
 //! reused.
 //!
+//! On a plaintext session whose server offers PIPELINING (RFC 2920: a
+//! local relay, smtp-sink), MAIL, RCPT and DATA go in one write and the
+//! message with its final dot in another: two round trips per message
+//! instead of four (lettre has no pipelining; its connection reads the
+//! answers, we write through the socket we gave it). Over TLS the
+//! commands go one by one through lettre.
+//!
 //! Concurrency is bounded by the outbox (one send per slot of the channel);
 //! the pool keeps at most `max_idle` connections open between sends.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -48,6 +56,8 @@ pub enum SmtpFailure {
     /// 8BITMIME).
     #[error("{0}")]
     Refused(String),
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 impl SmtpFailure {
@@ -70,8 +80,32 @@ pub struct SmtpPool {
     credentials: Option<Credentials>,
     timeout: Duration,
     max_idle: usize,
-    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    idle: Mutex<Vec<(Session, Instant)>>,
 }
+
+/// An open SMTP session.
+struct Session {
+    conn: AsyncSmtpConnection,
+    /// The socket's writing half, when the session is plaintext and the
+    /// server offers PIPELINING.
+    pipe: Option<Writer>,
+    /// Whether the session is in a known state: after a refused pipelined
+    /// envelope the server may be waiting for the message (it accepted
+    /// DATA), and a QUIT would never be answered.
+    in_step: bool,
+}
+
+impl Session {
+    /// Ends the session: QUIT when the server can answer it (at most a
+    /// second), else the connection is just closed.
+    async fn abort(mut self) {
+        if self.in_step {
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.conn.abort()).await;
+        }
+    }
+}
+
+type Writer = Arc<tokio::sync::Mutex<tokio::net::tcp::OwnedWriteHalf>>;
 
 impl SmtpPool {
     pub fn new(
@@ -98,17 +132,17 @@ impl SmtpPool {
     pub async fn send(&self, envelope: &Envelope, body: &[u8]) -> Result<(), SmtpFailure> {
         let mut retried = false;
         loop {
-            let (mut conn, reused) = match self.take().await {
+            let (mut session, reused) = match self.take().await {
                 Some(c) => (c, true),
                 None => (self.timed(self.open()).await?, false),
             };
-            match self.timed(transaction(&mut conn, envelope, body)).await {
+            match self.timed(transaction(&mut session, envelope, body)).await {
                 Ok(()) => {
-                    self.put(conn).await;
+                    self.put(session).await;
                     return Ok(());
                 }
                 Err((stage, e)) => {
-                    conn.abort().await;
+                    session.abort().await;
                     // A reused connection that fails before the message was
                     // handed over was most likely closed by the server while
                     // idle: once, on a new connection.
@@ -134,29 +168,29 @@ impl SmtpPool {
     }
 
     /// An idle connection fit for reuse, if any.
-    async fn take(&self) -> Option<AsyncSmtpConnection> {
+    async fn take(&self) -> Option<Session> {
         loop {
-            let (mut conn, since) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()?;
+            let (mut s, since) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()?;
             let idle = since.elapsed();
             if idle > IDLE_DROP {
-                conn.abort().await;
+                s.abort().await;
                 continue;
             }
             if idle > IDLE_CHECK {
-                let alive = tokio::time::timeout(self.timeout, conn.test_connected())
+                let alive = tokio::time::timeout(self.timeout, s.conn.test_connected())
                     .await
                     .unwrap_or(false);
                 if !alive {
-                    conn.abort().await;
+                    s.abort().await;
                     continue;
                 }
             }
-            return Some(conn);
+            return Some(s);
         }
     }
 
-    async fn put(&self, mut conn: AsyncSmtpConnection) {
-        if conn.has_broken() {
+    async fn put(&self, conn: Session) {
+        if conn.conn.has_broken() {
             conn.abort().await;
             return;
         }
@@ -169,13 +203,13 @@ impl SmtpPool {
                 Some(conn)
             }
         };
-        if let Some(mut c) = extra {
+        if let Some(c) = extra {
             c.abort().await;
         }
     }
 
     /// A new session: TCP with `TCP_NODELAY`, TLS as configured, EHLO, AUTH.
-    async fn open(&self) -> Result<AsyncSmtpConnection, SmtpFailure> {
+    async fn open(&self) -> Result<Session, SmtpFailure> {
         let target = format!("{}:{}", self.host, self.port);
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((self.host.as_str(), self.port))
             .await
@@ -195,7 +229,7 @@ impl SmtpPool {
         let tcp = tcp.ok_or_else(|| SmtpFailure::Connect(target.clone(), last))?;
         tcp.set_nodelay(true)
             .map_err(|e| SmtpFailure::Connect(target.clone(), e))?;
-        let mut conn = match &self.tls {
+        let (mut conn, mut pipe) = match &self.tls {
             Tls::Wrapper(params) => {
                 // Implicit TLS (smtps): the handshake comes before the
                 // greeting, so it is done here, on our socket.
@@ -205,26 +239,62 @@ impl SmtpPool {
                         Box::new(tcp),
                     );
                 stream.upgrade_tls(params.clone()).await?;
-                AsyncSmtpConnection::connect_with_transport(
+                let conn = AsyncSmtpConnection::connect_with_transport(
                     Box::new(TlsStream(stream)),
                     &self.hello,
                 )
-                .await?
+                .await?;
+                (conn, None)
             }
-            _ => AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await?,
+            _ => {
+                let peer = tcp
+                    .peer_addr()
+                    .map_err(|e| SmtpFailure::Connect(target.clone(), e))?;
+                let (read, write) = tcp.into_split();
+                let write: Writer = Arc::new(tokio::sync::Mutex::new(write));
+                let seen = Arc::new(Mutex::new(Vec::new()));
+                let plain = Plain {
+                    read,
+                    write: write.clone(),
+                    seen: seen.clone(),
+                    peer,
+                };
+                let conn =
+                    AsyncSmtpConnection::connect_with_transport(Box::new(plain), &self.hello)
+                        .await?;
+                let offered = offers_pipelining(&seen.lock().unwrap_or_else(|e| e.into_inner()));
+                (conn, offered.then_some(write))
+            }
         };
         match &self.tls {
             Tls::Opportunistic(params) if conn.can_starttls() => {
-                conn.starttls(params.clone(), &self.hello).await?
+                conn.starttls(params.clone(), &self.hello).await?;
+                pipe = None;
             }
-            Tls::Required(params) => conn.starttls(params.clone(), &self.hello).await?,
+            Tls::Required(params) => {
+                conn.starttls(params.clone(), &self.hello).await?;
+                pipe = None;
+            }
             _ => {}
         }
         if let Some(c) = &self.credentials {
             conn.auth(DEFAULT_MECHANISMS, c).await?;
         }
-        Ok(conn)
+        Ok(Session {
+            conn,
+            pipe,
+            in_step: true,
+        })
     }
+}
+
+/// Whether the server's EHLO answer (in the first bytes it sent) lists
+/// PIPELINING.
+fn offers_pipelining(seen: &[u8]) -> bool {
+    String::from_utf8_lossy(seen).lines().any(|l| {
+        let l = l.trim_end();
+        l.len() >= 14 && l.starts_with("250") && l[4..].eq_ignore_ascii_case("PIPELINING")
+    })
 }
 
 /// Where a transaction failed: before the server accepted DATA (nothing
@@ -242,12 +312,13 @@ impl From<SmtpFailure> for (Stage, SmtpFailure) {
 }
 
 /// MAIL, RCPT, DATA, then the message: what lettre's `send` does, with the
-/// stage of a failure known.
+/// stage of a failure known; pipelined when the session allows it.
 async fn transaction(
-    conn: &mut AsyncSmtpConnection,
+    session: &mut Session,
     envelope: &Envelope,
     body: &[u8],
 ) -> Result<(), (Stage, SmtpFailure)> {
+    let conn = &mut session.conn;
     let env = |e: lettre::transport::smtp::Error| (Stage::Envelope, SmtpFailure::Smtp(e));
     let mut options = Vec::new();
     let non_ascii_address = envelope
@@ -273,19 +344,171 @@ async fn transaction(
         }
         options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
-    conn.command(Mail::new(envelope.from().cloned(), options))
-        .await
-        .map_err(env)?;
-    for to in envelope.to() {
-        conn.command(Rcpt::new(to.clone(), vec![]))
+    let mail = Mail::new(envelope.from().cloned(), options);
+    let Some(pipe) = &session.pipe else {
+        conn.command(mail).await.map_err(env)?;
+        for to in envelope.to() {
+            conn.command(Rcpt::new(to.clone(), vec![]))
+                .await
+                .map_err(env)?;
+        }
+        conn.command(Data).await.map_err(env)?;
+        conn.message(body)
             .await
-            .map_err(env)?;
+            .map_err(|e| (Stage::Message, SmtpFailure::Smtp(e)))?;
+        return Ok(());
+    };
+    // Pipelined: the envelope in one write, then one answer per command.
+    let mut commands = mail.to_string();
+    for to in envelope.to() {
+        let _ = write!(commands, "{}", Rcpt::new(to.clone(), vec![]));
     }
-    conn.command(Data).await.map_err(env)?;
-    conn.message(body)
+    let _ = write!(commands, "{Data}");
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut w = pipe.lock().await;
+        if let Err(e) = w.write_all(commands.as_bytes()).await {
+            drop(w);
+            session.in_step = false;
+            return Err((Stage::Envelope, SmtpFailure::Io(e)));
+        }
+    }
+    // Every answer is read, even after a refusal, before giving up.
+    let mut refused = None;
+    for _ in 0..envelope.to().len() + 2 {
+        if let Err(e) = conn.read_response().await {
+            let broken = !e.is_transient() && !e.is_permanent();
+            refused.get_or_insert(e);
+            if broken {
+                break;
+            }
+        }
+    }
+    if let Some(e) = refused {
+        session.in_step = false;
+        return Err(env(e));
+    }
+    // The message, dot-stuffed, and its final dot in one write.
+    let mut data = Vec::with_capacity(body.len() + body.len() / 64 + 8);
+    dot_stuff(body, &mut data);
+    data.extend_from_slice(b"\r\n.\r\n");
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut w = pipe.lock().await;
+        if let Err(e) = w.write_all(&data).await {
+            drop(w);
+            session.in_step = false;
+            return Err((Stage::Message, SmtpFailure::Io(e)));
+        }
+    }
+    conn.read_response()
         .await
         .map_err(|e| (Stage::Message, SmtpFailure::Smtp(e)))?;
     Ok(())
+}
+
+/// SMTP transparency (RFC 5321 §4.5.2): a line that starts with a dot gets
+/// another, as lettre's codec does.
+fn dot_stuff(body: &[u8], out: &mut Vec<u8>) {
+    let mut line_start = true;
+    let mut after_cr = false;
+    for &b in body {
+        if line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        line_start = after_cr && b == b'\n';
+        after_cr = b == b'\r';
+    }
+}
+
+/// Our plaintext socket as lettre's connection sees it: reads keep the first
+/// bytes (the EHLO answer, to see PIPELINING), writes share the writing half
+/// with pipelined transactions (never at the same time: a session serves one
+/// send at a time).
+#[derive(Debug)]
+struct Plain {
+    read: tokio::net::tcp::OwnedReadHalf,
+    write: Writer,
+    seen: Arc<Mutex<Vec<u8>>>,
+    peer: SocketAddr,
+}
+
+impl AsyncTokioStream for Plain {
+    fn peer_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.peer)
+    }
+}
+
+impl tokio::io::AsyncRead for Plain {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.read).poll_read(cx, buf);
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() < 4096 {
+            seen.extend_from_slice(&buf.filled()[before..]);
+        }
+        r
+    }
+}
+
+impl Plain {
+    fn with_writer<T>(
+        &self,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(Pin<&mut tokio::net::tcp::OwnedWriteHalf>, &mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        match self.write.try_lock() {
+            Ok(mut w) => f(Pin::new(&mut *w), cx),
+            Err(_) => {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Plain {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.with_writer(cx, |w, cx| w.poll_write(cx, buf))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.with_writer(cx, |w, cx| w.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.with_writer(cx, |w, cx| w.poll_shutdown(cx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_starting_with_a_dot_get_another() {
+        let mut out = Vec::new();
+        dot_stuff(b".a\r\nb.\r\n..c\r\n\r\n.", &mut out);
+        assert_eq!(out, b"..a\r\nb.\r\n...c\r\n\r\n..");
+    }
+
+    #[test]
+    fn pipelining_is_read_from_the_ehlo_answer() {
+        let ehlo = b"220 sink ESMTP\r\n250-sink\r\n250-PIPELINING\r\n250 8BITMIME\r\n";
+        assert!(offers_pipelining(ehlo));
+        assert!(offers_pipelining(b"250 pipelining\r\n"));
+        assert!(!offers_pipelining(b"250-sink\r\n250 8BITMIME\r\n"));
+        assert!(!offers_pipelining(b"250-PIPELININGX\r\n"));
+    }
 }
 
 /// lettre's TLS stream (futures-io) as the tokio stream its connection

@@ -343,17 +343,10 @@ impl RecipientSeqs {
         }
     }
 
-    /// The recipient's number, allotted if new.
+    /// The recipient's number, allotted if new. The insert comes first (a
+    /// declaration numbers only new recipients): the lookup only when the
+    /// recipient already has a number.
     pub fn get(&mut self, c: &Connection, recipient_id: &str, name: &str) -> rusqlite::Result<i64> {
-        if let Some(seq) = c
-            .prepare_cached(
-                "SELECT seq FROM event_recipients WHERE event_id = ?1 AND recipient_id = ?2",
-            )?
-            .query_row(params![self.event_id, recipient_id], |r| r.get(0))
-            .optional()?
-        {
-            return Ok(seq);
-        }
         let seq = match self.next {
             Some(n) => n,
             None => c
@@ -362,12 +355,21 @@ impl RecipientSeqs {
                 )?
                 .query_row([self.event_id], |r| r.get(0))?,
         };
+        let inserted = c
+            .prepare_cached(
+                "INSERT INTO event_recipients (event_id, seq, recipient_id, name) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (event_id, recipient_id) DO NOTHING",
+            )?
+            .execute(params![self.event_id, seq, recipient_id, name])?;
+        if inserted == 1 {
+            self.next = Some(seq + 1);
+            return Ok(seq);
+        }
+        self.next = Some(seq);
         c.prepare_cached(
-            "INSERT INTO event_recipients (event_id, seq, recipient_id, name) VALUES (?1, ?2, ?3, ?4)",
+            "SELECT seq FROM event_recipients WHERE event_id = ?1 AND recipient_id = ?2",
         )?
-        .execute(params![self.event_id, seq, recipient_id, name])?;
-        self.next = Some(seq + 1);
-        Ok(seq)
+        .query_row(params![self.event_id, recipient_id], |r| r.get(0))
     }
 }
 

@@ -593,3 +593,35 @@ async fn a_permanent_refusal_fails_at_once_and_says_why() {
     assert_eq!(count(&ev, "sent"), 3 + 2);
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_pipelining_gets_the_commands_one_by_one() {
+    let d = TestDaemon::start().await;
+    d.smtp.set_pipelining(false);
+    d.smtp
+        .set_mode(Mode::RejectRecipient("claire.martin@example.org".into()));
+    let ev = d
+        .declare(json!({"scenario": "canicule", "level": "orange"}))
+        .await;
+    let id = ev["id"].as_str().unwrap().to_string();
+    eventually(10, "settled", || all_sent(&d, &id)).await;
+    // The same messages as with PIPELINING (the first test), less the
+    // refused recipient, whose delivery failed for good.
+    let expected: BTreeSet<String> = [
+        "kevin.ott@example.org",
+        "isabelle.walch@example.org",
+        "helene.fuchs@example.org",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(addresses(&d), expected);
+    assert!(
+        d.smtp
+            .messages()
+            .iter()
+            .all(|m| m.header("Auto-Submitted").as_deref() == Some("auto-generated"))
+    );
+    assert_eq!(count(&d.event(&id).await, "failed"), 1);
+    d.stop().await;
+}

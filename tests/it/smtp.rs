@@ -1,6 +1,7 @@
 //! A real SMTP server on loopback for the tests: speaks enough of RFC 5321
-//! for lettre (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT), records every
-//! accepted message, and can refuse (4xx), reject (5xx) or go down.
+//! for lettre (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT), with PIPELINING
+//! (its answers come line by line as it reads), records every accepted
+//! message, and can refuse (4xx), reject (5xx) or go down.
 
 #![allow(dead_code)]
 
@@ -121,6 +122,8 @@ pub struct SmtpServer {
     pub mode: Arc<Mutex<Mode>>,
     /// How long each message takes to be accepted (a slow server).
     pub delay: Arc<Mutex<std::time::Duration>>,
+    /// Whether EHLO offers PIPELINING (RFC 2920), as Postfix does.
+    pub pipelining: Arc<std::sync::atomic::AtomicBool>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -133,6 +136,7 @@ impl SmtpServer {
             received: Arc::default(),
             mode: Arc::new(Mutex::new(Mode::Accept)),
             delay: Arc::default(),
+            pipelining: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             task: None,
         };
         s.serve(listener);
@@ -143,13 +147,21 @@ impl SmtpServer {
         let received = self.received.clone();
         let mode = self.mode.clone();
         let delay = self.delay.clone();
+        let pipelining = self.pipelining.clone();
         self.task = Some(tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
             loop {
                 let Ok((sock, _)) = listener.accept().await else {
                     break;
                 };
-                conns.spawn(session(sock, received.clone(), mode.clone(), delay.clone()));
+                let pipelining = pipelining.load(std::sync::atomic::Ordering::Relaxed);
+                conns.spawn(session(
+                    sock,
+                    received.clone(),
+                    mode.clone(),
+                    delay.clone(),
+                    pipelining,
+                ));
             }
         }));
     }
@@ -174,6 +186,12 @@ impl SmtpServer {
         *self.delay.lock().unwrap() = d;
     }
 
+    /// Offer PIPELINING to the next connections, or not.
+    pub fn set_pipelining(&self, on: bool) {
+        self.pipelining
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn set_mode(&self, m: Mode) {
         *self.mode.lock().unwrap() = m;
     }
@@ -196,6 +214,7 @@ async fn session(
     received: Arc<Mutex<Vec<Received>>>,
     mode: Arc<Mutex<Mode>>,
     delay: Arc<Mutex<std::time::Duration>>,
+    pipelining: bool,
 ) {
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
@@ -212,7 +231,11 @@ async fn session(
         let cmd = line.trim_end().to_string();
         let upper = cmd.to_ascii_uppercase();
         let reply: String = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-            "250-test.invalid\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n".into()
+            if pipelining {
+                "250-test.invalid\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n".into()
+            } else {
+                "250-test.invalid\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n".into()
+            }
         } else if upper.starts_with("MAIL FROM:") {
             if *mode.lock().unwrap() == Mode::TempFail {
                 "451 4.3.0 try again later\r\n".into()
