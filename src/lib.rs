@@ -4,8 +4,10 @@
 //! keeps on-call rosters covered. The contract is `SPEC.md`.
 //!
 //! # Layout
-//! - [`cli`]: the command line (clap definitions and the commands that run
-//!   without the daemon: `check`, `plan list`).
+//! - [`cli`]: the command line: clap definitions, the commands that work
+//!   from the files (`check`, `plan list/preview`, `roster check`,
+//!   `directory import-rpps`, `token new`, `hash-password`) and the API
+//!   client behind `declare`, `events`, `show`, `level`, `resolve`, `status`.
 //! - [`config`]: the files a CPTS writes (daemon config, directory, plans,
 //!   rosters, reminders), read into typed values with `file:line:col`
 //!   diagnostics.
@@ -13,11 +15,17 @@
 //!   directory TOML, read as a stream.
 //! - [`model`]: typed domain values with `parse` constructors (durations,
 //!   cron schedules, e-mail, phone, RPPS, versions).
-//! - [`schedule`]: public holidays and the injected clock.
+//! - [`engine`]: events and escalation: declare, level, resolve, responses,
+//!   timers; every decision written to the outbox in its transaction.
+//! - [`deliver`]: the outbox worker and the channels (SMTP or `.eml` files,
+//!   signed webhooks), retries with backoff.
+//! - [`schedule`]: public holidays, the injected clock, cron across DST, who
+//!   is on call, routine reminders fired once per instant.
 //! - [`roster`]: on-call rosters at work: dated occurrences, coverage check,
 //!   iCalendar export, CSV import of assignments.
 //! - [`store`]: SQLite (WAL, embedded migrations); the only place with SQL.
-//! - [`web`]: the axum router (health and readiness so far).
+//! - [`web`]: the axum router: public and bureau pages (login, CSRF), the
+//!   JSON API with bearer tokens, response pages, calendar feeds, metrics.
 //! - [`sdnotify`]: the systemd notification protocol (`READY=1`, watchdog).
 //! - [`daemon`]: wiring: load, store, serve, reload on SIGHUP, stop on
 //!   SIGTERM/SIGINT.
