@@ -174,6 +174,25 @@ impl SourceText {
         }
     }
 
+    /// The location of the `index`-th field of the CSV record starting at
+    /// byte `start` (quotes are honoured): where a CSV cell's problem is.
+    pub fn csv_cell_loc(&self, start: usize, index: usize) -> Loc {
+        let bytes = self.text.as_bytes();
+        let mut i = start;
+        let mut field = 0;
+        let mut quoted = false;
+        while i < bytes.len() && field < index {
+            match bytes[i] {
+                b'"' => quoted = !quoted,
+                b',' if !quoted => field += 1,
+                b'\n' if !quoted => break,
+                _ => {}
+            }
+            i += 1;
+        }
+        self.loc(i)
+    }
+
     /// The location `lines` lines below `offset`, at column 1 (used to point
     /// inside multi-line strings such as templates).
     pub fn loc_lines_below(&self, offset: usize, lines: usize) -> Loc {

@@ -429,7 +429,7 @@ fn load_csv(src: &SourceText, diags: &mut Diagnostics) -> Option<Directory> {
             let i = *columns.get(name)?;
             let v = record.get(i)?.to_string();
             // Column of the cell: count the fields before it on the line.
-            let col_loc = cell_loc(src, start, i);
+            let col_loc = src.csv_cell_loc(start, i);
             (!v.is_empty()).then_some((v, col_loc))
         };
         let required = |name: &str| {
@@ -484,23 +484,4 @@ fn load_csv(src: &SourceText, diags: &mut Diagnostics) -> Option<Directory> {
     }
     merge(diags, ctx.into_diagnostics());
     Some(dir)
-}
-
-/// The location of the `index`-th field of the CSV record starting at
-/// `start` (quotes are honoured).
-fn cell_loc(src: &SourceText, start: usize, index: usize) -> Loc {
-    let bytes = src.text.as_bytes();
-    let mut i = start;
-    let mut field = 0;
-    let mut quoted = false;
-    while i < bytes.len() && field < index {
-        match bytes[i] {
-            b'"' => quoted = !quoted,
-            b',' if !quoted => field += 1,
-            b'\n' if !quoted => break,
-            _ => {}
-        }
-        i += 1;
-    }
-    src.loc(i)
 }

@@ -20,7 +20,7 @@ use chrono::{Datelike, NaiveDate};
 
 use super::occurs_on;
 use crate::config::diag::SourceText;
-use crate::config::{ConfigSet, Diagnostics, Loc, Roster};
+use crate::config::{ConfigSet, Diagnostics, Roster};
 use crate::model::fold;
 
 /// One row of the spreadsheet, resolved.
@@ -97,7 +97,7 @@ pub fn parse_csv(
             continue;
         }
         let cell = |i: usize| record.get(i).unwrap_or("");
-        let at = |i: usize| cell_loc(&src, start, i);
+        let at = |i: usize| src.csv_cell_loc(start, i);
 
         let date_text = cell(c_date);
         let date = match parse_date(date_text) {
@@ -242,25 +242,6 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .or_else(|_| NaiveDate::parse_from_str(s, "%d/%m/%Y"))
         .ok()
-}
-
-/// The location of the `index`-th field of the CSV record starting at byte
-/// `start` (quotes honoured).
-fn cell_loc(src: &SourceText, start: usize, index: usize) -> Loc {
-    let bytes = src.text.as_bytes();
-    let mut i = start;
-    let mut field = 0;
-    let mut quoted = false;
-    while i < bytes.len() && field < index {
-        match bytes[i] {
-            b'"' => quoted = !quoted,
-            b',' if !quoted => field += 1,
-            b'\n' if !quoted => break,
-            _ => {}
-        }
-        i += 1;
-    }
-    src.loc(i)
 }
 
 /// The `[[assignment]]` tables to append to the roster file.
