@@ -480,6 +480,7 @@ pub fn preview(
         set: set.clone(),
         links: crate::engine::links::LinkSigner::new(Vec::new()),
         now,
+        handoff: None,
     };
     let steps = match crate::engine::preview(&ctx, plan, scenario, level, exercise) {
         Ok(s) => s,

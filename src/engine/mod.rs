@@ -63,6 +63,8 @@ pub struct Ctx {
     pub set: Arc<ConfigSet>,
     pub links: LinkSigner,
     pub now: DateTime<Utc>,
+    /// The outbox, when a declaration may claim its deliveries itself.
+    pub handoff: Option<crate::deliver::Handoff>,
 }
 
 #[derive(Clone, Debug, Default, serde::Deserialize)]
@@ -190,7 +192,18 @@ pub async fn declare(
                     }
                 }
             };
+            // The outbox's next claim, made here: the first message leaves
+            // without waiting for another transaction. Handed over right
+            // after the commit, on this thread, whether or not the caller
+            // still waits for the answer.
+            let claimed = match &ctx.handoff {
+                Some(h) if out.queued > 0 => Some((h, h.claim(&tx, ctx.now)?)),
+                _ => None,
+            };
             tx.commit()?;
+            if let Some((h, claimed)) = claimed {
+                h.hand_over(claimed);
+            }
             Ok(out)
         })
         .await?;
@@ -525,6 +538,12 @@ pub fn audience<'a>(
     out
 }
 
+/// Recipients rendered and written per chunk by [`deliver`].
+const CHUNK: usize = 256;
+/// From this many recipients on, a step's messages are rendered on a second
+/// thread while the first writes them.
+const PARALLEL_RENDER: usize = 2 * CHUNK;
+
 /// Writes the deliveries of one step: for each recipient, one per channel
 /// (skipped when the contact is missing); for a per-step webhook, one for
 /// the whole step. Returns how many are queued.
@@ -565,25 +584,18 @@ fn deliver(
                 .unwrap_or(render::Rendered { subject: ev.title.clone(), text: ev.title.clone(), html: None })
         })
     };
-    // Written as they are rendered, a chunk at a time: a step to 50 000
-    // recipients never holds 50 000 rendered messages in memory.
-    const CHUNK: usize = 256;
-    let mut items = Vec::with_capacity(CHUNK);
+    let mut items = Vec::new();
     let mut queued = 0;
-    let mut seqs = q::RecipientSeqs::new(ev.id);
     let per_recipient: Vec<&String> = channels
         .iter()
         .filter(|ch| {
             ch.as_str() == "email" || webhooks.get(ch.as_str()).is_none_or(|w| w.per_recipient)
         })
         .collect();
-    if !per_recipient.is_empty() {
-        for p in recipients {
-            if items.len() >= CHUNK {
-                queued += outbox::insert(c, &items, ctx.now)?;
-                items.clear();
-            }
-            let seq = seqs.get(c, &p.id, &p.name)?;
+    // The deliveries of some recipients, numbered.
+    let build = |chunk: &[(&Professional, i64)]| -> Vec<NewDelivery> {
+        let mut items = Vec::with_capacity(chunk.len() * per_recipient.len());
+        for &(p, seq) in chunk {
             let url = format!("{public}/r/{}", ctx.links.token(ev.id, seq));
             let r = render_for(render::recipient_json(p), &url);
             for ch in &per_recipient {
@@ -618,6 +630,52 @@ fn deliver(
                     payload,
                 });
             }
+        }
+        items
+    };
+    if !per_recipient.is_empty() {
+        let ids: Vec<(&str, &str)> = recipients
+            .iter()
+            .map(|p| (p.id.as_str(), p.name.as_str()))
+            .collect();
+        let seqs = q::RecipientSeqs::new(ev.id).get_all(c, &ids)?;
+        let numbered: Vec<(&Professional, i64)> = recipients.iter().copied().zip(seqs).collect();
+        if numbered.len() < PARALLEL_RENDER {
+            for chunk in numbered.chunks(CHUNK) {
+                queued += outbox::insert(c, &build(chunk), ctx.now)?;
+            }
+        } else {
+            // A big step: rendered on a second thread while this one
+            // writes, a few chunks ahead (a step to 50 000 recipients never
+            // holds 50 000 rendered messages in memory).
+            queued += std::thread::scope(|s| {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<NewDelivery>>(4);
+                let build = &build;
+                let numbered = &numbered;
+                let renderer = std::thread::Builder::new()
+                    .name("vigie-render".into())
+                    .spawn_scoped(s, move || {
+                        for chunk in numbered.chunks(CHUNK) {
+                            if tx.send(build(chunk)).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                let mut queued = 0;
+                if let Err(e) = renderer {
+                    tracing::warn!(error = %e, "cannot start a rendering thread: rendering here");
+                    for chunk in numbered.chunks(CHUNK) {
+                        queued += outbox::insert(c, &build(chunk), ctx.now)?;
+                    }
+                    return Ok(queued);
+                }
+                // (A panic while rendering ends this loop early; the scope
+                // then panics, and the transaction is rolled back.)
+                for items in rx {
+                    queued += outbox::insert(c, &items, ctx.now)?;
+                }
+                Ok::<_, rusqlite::Error>(queued)
+            })?;
         }
     }
     for ch in channels {

@@ -329,7 +329,9 @@ pub fn steps(c: &Connection, event_id: i64) -> rusqlite::Result<Vec<StepRow>> {
 
 /// Numbers recipients within an event (for response links), each on its
 /// first notification: one step's recipients are numbered with one query
-/// for the last number, then one lookup and at most one insert each.
+/// for the last number, then inserts of many rows at a time; a lookup only
+/// for those numbered before. Numbers are unique within the event, not
+/// necessarily consecutive (a recipient numbered before leaves a gap).
 pub struct RecipientSeqs {
     event_id: i64,
     next: Option<i64>,
@@ -371,6 +373,68 @@ impl RecipientSeqs {
         )?
         .query_row(params![self.event_id, recipient_id], |r| r.get(0))
     }
+
+    /// The numbers of many recipients `(id, name)`, in order, allotted to
+    /// the new ones: [`SEQ_BATCH`] rows per insert.
+    pub fn get_all(
+        &mut self,
+        c: &Connection,
+        recipients: &[(&str, &str)],
+    ) -> rusqlite::Result<Vec<i64>> {
+        let mut out = Vec::with_capacity(recipients.len());
+        let mut chunks = recipients.chunks_exact(SEQ_BATCH);
+        for chunk in chunks.by_ref() {
+            let first = match self.next {
+                Some(n) => n,
+                None => c
+                    .prepare_cached(
+                        "SELECT COALESCE(MAX(seq), 0) + 1 FROM event_recipients WHERE event_id = ?1",
+                    )?
+                    .query_row([self.event_id], |r| r.get(0))?,
+            };
+            let mut st = c.prepare_cached(&multi_row_insert(
+                "INSERT INTO event_recipients (event_id, seq, recipient_id, name) VALUES ",
+                4,
+                SEQ_BATCH,
+                " ON CONFLICT (event_id, recipient_id) DO NOTHING",
+            ))?;
+            let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(4 * SEQ_BATCH);
+            for (i, (id, name)) in chunk.iter().enumerate() {
+                values.push(self.event_id.into());
+                values.push((first + i as i64).into());
+                values.push(id.to_string().into());
+                values.push(name.to_string().into());
+            }
+            let inserted = st.execute(rusqlite::params_from_iter(values))?;
+            self.next = Some(first + SEQ_BATCH as i64);
+            if inserted == SEQ_BATCH {
+                out.extend((0..SEQ_BATCH as i64).map(|i| first + i));
+            } else {
+                // Some were numbered before: their number is the old one.
+                let mut look = c.prepare_cached(
+                    "SELECT seq FROM event_recipients WHERE event_id = ?1 AND recipient_id = ?2",
+                )?;
+                for (id, _) in chunk {
+                    out.push(look.query_row(params![self.event_id, id], |r| r.get(0))?);
+                }
+            }
+        }
+        for (id, name) in chunks.remainder() {
+            out.push(self.get(c, id, name)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Recipients numbered per insert by [`RecipientSeqs::get_all`].
+const SEQ_BATCH: usize = 64;
+
+/// `head` followed by `rows` groups of `columns` placeholders, then `tail`:
+/// one statement inserting many rows (far less work per row than one
+/// statement each).
+pub(crate) fn multi_row_insert(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+    let group = format!("({})", vec!["?"; columns].join(", "));
+    format!("{head}{}{tail}", vec![group; rows].join(", "))
 }
 
 /// The number of a recipient within an event (for response links),

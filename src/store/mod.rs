@@ -194,6 +194,10 @@ impl Store {
         )
         .map_err(open_err)?;
         conn.set_prepared_statement_cache_capacity(64);
+        // Statement journals (a statement writing many rows keeps one to
+        // undo itself) in memory, not in a temporary file.
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(open_err)?;
         migrate(&mut conn)?;
         // Checkpoints are the checkpointer's job (below): done by the
         // connection that commits, one commit in ~35 of a declaration waited

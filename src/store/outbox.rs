@@ -82,43 +82,65 @@ fn row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
     })
 }
 
-/// Writes deliveries (one prepared statement, inside the caller's
-/// transaction); returns how many are pending.
+/// Deliveries written per statement by [`insert`].
+const INSERT_BATCH: usize = 32;
+
+/// Writes deliveries ([`INSERT_BATCH`] rows per statement, inside the
+/// caller's transaction); returns how many are pending.
 pub fn insert(c: &Connection, items: &[NewDelivery], at: DateTime<Utc>) -> rusqlite::Result<usize> {
-    let mut st = c.prepare_cached(
-        "INSERT INTO deliveries (event_id, step_id, recipient_id, recipient_name, channel, \
-         address, priority, state, subject, body_text, body_html, payload, reason, created_at, \
-         next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)",
-    )?;
+    const HEAD: &str = "INSERT INTO deliveries (event_id, step_id, recipient_id, recipient_name, \
+         channel, address, priority, state, subject, body_text, body_html, payload, reason, \
+         created_at, next_attempt_at) VALUES ";
     let at = ts(at);
-    let mut pending = 0;
-    for d in items {
-        let state = if d.skipped.is_some() {
-            "skipped"
-        } else {
-            "pending"
-        };
-        if d.skipped.is_none() {
-            pending += 1;
+    let mut chunks = items.chunks_exact(INSERT_BATCH);
+    for chunk in chunks.by_ref() {
+        let mut st =
+            c.prepare_cached(&super::events::multi_row_insert(HEAD, 15, INSERT_BATCH, ""))?;
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(15 * INSERT_BATCH);
+        let priorities: Vec<i64> = chunk.iter().map(|d| d.priority as i64).collect();
+        for (d, priority) in chunk.iter().zip(&priorities) {
+            values.extend(delivery_values(d, priority, &at));
         }
-        st.execute(params![
-            d.event_id,
-            d.step_id,
-            d.recipient_id,
-            d.recipient_name,
-            d.channel,
-            d.address,
-            d.priority as i64,
-            state,
-            d.subject,
-            d.body_text,
-            d.body_html,
-            d.payload,
-            d.skipped,
-            at
-        ])?;
+        st.execute(values.as_slice())?;
     }
-    Ok(pending)
+    let mut st = c.prepare_cached(&super::events::multi_row_insert(HEAD, 15, 1, ""))?;
+    for d in chunks.remainder() {
+        let priority = d.priority as i64;
+        st.execute(delivery_values(d, &priority, &at).as_slice())?;
+    }
+    Ok(items.iter().filter(|d| d.skipped.is_none()).count())
+}
+
+/// The 15 values of a delivery row, in [`insert`]'s column order. (`at` is
+/// a `&String`: a `&str` cannot be made a `&dyn ToSql`.)
+#[allow(clippy::ptr_arg)]
+fn delivery_values<'a>(
+    d: &'a NewDelivery,
+    priority: &'a i64,
+    at: &'a String,
+) -> [&'a dyn rusqlite::ToSql; 15] {
+    let state: &'static &'static str = if d.skipped.is_some() {
+        &"skipped"
+    } else {
+        &"pending"
+    };
+    [
+        &d.event_id,
+        &d.step_id,
+        &d.recipient_id,
+        &d.recipient_name,
+        &d.channel,
+        &d.address,
+        priority,
+        state,
+        &d.subject,
+        &d.body_text,
+        &d.body_html,
+        &d.payload,
+        &d.skipped,
+        at,
+        at,
+    ]
 }
 
 /// Claims up to `limit` due deliveries of a channel, most urgent first, and
@@ -129,18 +151,18 @@ pub fn claim_due(
     now: DateTime<Utc>,
     limit: usize,
 ) -> rusqlite::Result<Vec<DeliveryRow>> {
-    let rows: Vec<DeliveryRow> = {
-        let mut st = c.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM deliveries WHERE channel = ?1 AND state IN ('pending', 'retrying') \
-             AND next_attempt_at <= ?2 ORDER BY priority, next_attempt_at, id LIMIT ?3"
-        ))?;
-        let r = st.query_map(params![channel, ts(now), limit as i64], row)?;
-        r.collect::<rusqlite::Result<_>>()?
-    };
-    let mut up = c.prepare_cached("UPDATE deliveries SET state = 'sending' WHERE id = ?1")?;
-    for d in &rows {
-        up.execute([d.id])?;
-    }
+    // One statement for the batch; RETURNING gives no order: sorted here.
+    let mut st = c.prepare_cached(&format!(
+        "UPDATE deliveries SET state = 'sending' WHERE id IN (SELECT id FROM deliveries \
+         WHERE channel = ?1 AND state IN ('pending', 'retrying') AND next_attempt_at <= ?2 \
+         ORDER BY priority, next_attempt_at, id LIMIT ?3) RETURNING {COLUMNS}"
+    ))?;
+    let mut rows = st
+        .query_map(params![channel, ts(now), limit as i64], row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.sort_by(|a, b| {
+        (a.priority, &a.next_attempt_at, a.id).cmp(&(b.priority, &b.next_attempt_at, b.id))
+    });
     Ok(rows)
 }
 
@@ -174,6 +196,67 @@ pub enum Outcome {
     Unclaimed { id: i64 },
 }
 
+/// Successful sends recorded per statement by [`record_all`].
+const RECORD_BATCH: usize = 64;
+
+/// Records attempts and their deliveries' new states, as [`record`] does,
+/// successful sends [`RECORD_BATCH`] per statement.
+pub fn record_all(c: &Connection, outcomes: &[Outcome]) -> rusqlite::Result<()> {
+    let mut sent = Vec::new();
+    for o in outcomes {
+        match o {
+            Outcome::Sent {
+                id,
+                at,
+                duration_ms,
+            } => sent.push((*id, ts(*at), *duration_ms as i64)),
+            _ => record(c, o)?,
+        }
+    }
+    let mut chunks = sent.chunks_exact(RECORD_BATCH);
+    for chunk in chunks.by_ref() {
+        let groups = vec!["(?, ?)"; RECORD_BATCH].join(", ");
+        let mut up = c.prepare_cached(&format!(
+            "UPDATE deliveries SET state = 'sent', sent_at = v.column2, \
+             attempts = attempts + 1, reason = NULL \
+             FROM (VALUES {groups}) AS v WHERE deliveries.id = v.column1"
+        ))?;
+        let values: Vec<&dyn rusqlite::ToSql> = chunk
+            .iter()
+            .flat_map(|(id, at, _)| [id as &dyn rusqlite::ToSql, at])
+            .collect();
+        up.execute(values.as_slice())?;
+        let mut ins = c.prepare_cached(&super::events::multi_row_insert(
+            "INSERT INTO attempts (delivery_id, at, ok, duration_ms) VALUES ",
+            4,
+            RECORD_BATCH,
+            "",
+        ))?;
+        let values: Vec<&dyn rusqlite::ToSql> = chunk
+            .iter()
+            .flat_map(|(id, at, ms)| [id as &dyn rusqlite::ToSql, at, &1, ms])
+            .collect();
+        ins.execute(values.as_slice())?;
+    }
+    for (id, at, ms) in chunks.remainder() {
+        record_sent(c, *id, at, *ms)?;
+    }
+    Ok(())
+}
+
+fn record_sent(c: &Connection, id: i64, at: &str, duration_ms: i64) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "UPDATE deliveries SET state = 'sent', sent_at = ?2, attempts = attempts + 1, \
+         reason = NULL WHERE id = ?1",
+    )?
+    .execute(params![id, at])?;
+    c.prepare_cached(
+        "INSERT INTO attempts (delivery_id, at, ok, duration_ms) VALUES (?1, ?2, 1, ?3)",
+    )?
+    .execute(params![id, at, duration_ms])?;
+    Ok(())
+}
+
 /// Records an attempt and its delivery's new state, inside the caller's
 /// transaction. A delivery cancelled meanwhile (event resolved) stays
 /// cancelled unless it was sent.
@@ -196,17 +279,7 @@ pub fn record(c: &Connection, o: &Outcome) -> rusqlite::Result<()> {
             id,
             at,
             duration_ms,
-        } => {
-            c.prepare_cached(
-                "UPDATE deliveries SET state = 'sent', sent_at = ?2, attempts = attempts + 1, \
-                 reason = NULL WHERE id = ?1",
-            )?
-            .execute(params![id, ts(*at)])?;
-            c.prepare_cached(
-                "INSERT INTO attempts (delivery_id, at, ok, duration_ms) VALUES (?1, ?2, 1, ?3)",
-            )?
-            .execute(params![id, ts(*at), *duration_ms as i64])?;
-        }
+        } => record_sent(c, *id, &ts(*at), *duration_ms as i64)?,
         Outcome::Failed {
             id,
             at,

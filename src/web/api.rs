@@ -265,9 +265,9 @@ async fn declare(
 ) -> Result<Response, ApiError> {
     let scenario = req.scenario.clone();
     let d = engine::declare(&state.store, state.engine_ctx(), req).await?;
+    state.queued();
     let detail = format!("event {} {scenario}", d.event_id);
     super::pages::audit(&state, &format!("token:{who}"), "declare", &detail).await;
-    state.queued();
     let mut v = event_summary(&state, d.event_id).await?;
     v["updated"] = json!(d.updated);
     v["level_changed"] = json!(d.level_changed);

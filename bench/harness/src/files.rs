@@ -210,6 +210,87 @@ timeout = "15m"
     s
 }
 
+/// The plan of the fault drills: `diffusion` (every professional by
+/// e-mail), `webhook_500` (the bureau through the `flaky` per-recipient
+/// webhook), `webhook_hang` (the bureau by e-mail and through the `hang`
+/// webhook) and `escalade` (tier 0: the three crisis referents, quorum 1,
+/// timeout `tier0_timeout`; tier 1: the bureau).
+pub fn drills_plan(tier0_timeout: &str) -> String {
+    let mut s = PLAN_HEAD
+        .replace("{ID}", "exercices")
+        .replace("{TITLE}", "Plan de gestion de crise — exercices de panne");
+    s.push_str(
+        r#"
+[audience.tous]
+all = true
+
+[audience.referents]
+roles = ["referent_crise"]
+"#,
+    );
+    s.push_str(TEMPLATE);
+    let _ = write!(
+        s,
+        r#"
+[[scenario]]
+id = "diffusion"
+title = "Vague de chaleur — diffusion générale"
+levels = ["orange"]
+notify_on_resolve = false
+
+[[scenario.broadcast]]
+audience = ["tous"]
+channels = ["email"]
+template = "diffusion"
+
+[[scenario]]
+id = "webhook_500"
+title = "Vague de chaleur — passerelle SMS en panne"
+levels = ["orange"]
+notify_on_resolve = false
+
+[[scenario.broadcast]]
+audience = ["bureau"]
+channels = ["flaky"]
+template = "diffusion"
+
+[[scenario]]
+id = "webhook_hang"
+title = "Vague de chaleur — passerelle SMS muette"
+levels = ["orange"]
+notify_on_resolve = false
+
+[[scenario.broadcast]]
+audience = ["bureau"]
+channels = ["email", "hang"]
+template = "diffusion"
+
+[[scenario]]
+id = "escalade"
+title = "Activation de la cellule de crise"
+levels = ["rouge"]
+responses = ["disponible", "indisponible"]
+ack = ["disponible"]
+notify_on_resolve = false
+
+[[scenario.escalation]]
+audience = ["referents"]
+channels = ["email"]
+template = "diffusion"
+quorum = 1
+timeout = "{tier0_timeout}"
+
+[[scenario.escalation]]
+audience = ["bureau"]
+channels = ["email"]
+template = "diffusion"
+quorum = 1
+timeout = "15m"
+"#
+    );
+    s
+}
+
 /// Plan file number `k` of the footprint set: three scenarios with
 /// broadcasts and a two-tier escalation, local audiences and templates.
 pub fn footprint_plan(k: usize) -> String {

@@ -4,10 +4,12 @@
 //!
 //! Usage: vigie-bench --vigie target/release/vigie --out bench/out
 //!        [--results bench/RESULTS.md] [--sizes 1000,10000,50000]
-//!        [--only fanout,webhook,latency,pages,footprint] [--repeat 200] [--pool 8]
+//!        [--only fanout,webhook,latency,pages,footprint,drills] [--repeat 200] [--pool 8]
 
+mod drills;
 mod files;
 mod procs;
+mod smtp;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -173,6 +175,8 @@ struct Results {
     latency: Option<Latency>,
     pages: Vec<(String, WrkResult)>,
     footprint: Option<Footprint>,
+    /// The fault drills, in order (empty when not run).
+    drills: Vec<drills::Drill>,
 }
 
 // -------------------------------------------------------------- benchmarks
@@ -872,6 +876,20 @@ fn report(o: &Opts, r: &Results) -> String {
         ));
         s.push('\n');
     }
+    if !r.drills.is_empty() {
+        s.push_str(&drills_report(&r.drills));
+        for d in &r.drills {
+            targets.push((
+                format!("fault drill: {}", d.name),
+                match &d.outcome {
+                    drills::Outcome::Passed => "passed".to_string(),
+                    drills::Outcome::Failed(_) => "failed".to_string(),
+                    drills::Outcome::Skipped(why) => format!("skipped ({why})"),
+                },
+                d.passed(),
+            ));
+        }
+    }
     if !targets.is_empty() {
         let _ = writeln!(
             s,
@@ -881,6 +899,55 @@ fn report(o: &Opts, r: &Results) -> String {
             let _ = writeln!(s, "| {t} | {v} | {} |", yes(*ok));
         }
         s.push('\n');
+    }
+    s
+}
+
+/// Markdown cells hold no `|` nor line breaks.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// "## 5. Fault drills": the table, then how each drill was run.
+fn drills_report(all: &[drills::Drill]) -> String {
+    let mut s = String::new();
+    let total: f64 = all.iter().map(|d| d.secs).sum();
+    let _ = writeln!(
+        s,
+        "## 5. Fault drills\n\n\
+         Full-size versions of the drills of `tests/it/drills.rs`: the release daemon as a process, \
+         the harness's own SMTP sink (which records every message's recipients, to count who was \
+         missed and who was reached twice) and webhook receivers, on loopback. {:.0} s in all.\n\n\
+         | drill | what was checked | figures | outcome |\n| --- | --- | --- | --- |",
+        total
+    );
+    for d in all {
+        let checks: Vec<String> = d
+            .checks
+            .iter()
+            .map(|(c, ok)| format!("{} {}", if *ok { "✓" } else { "✗" }, cell(c)))
+            .collect();
+        let outcome = match &d.outcome {
+            drills::Outcome::Passed => format!("**passed** ({:.0} s)", d.secs),
+            drills::Outcome::Failed(why) => format!("**failed** ({:.0} s): {}", d.secs, cell(why)),
+            drills::Outcome::Skipped(why) => format!("skipped ({})", cell(why)),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            d.name,
+            checks.join("<br>"),
+            d.figures
+                .iter()
+                .map(|f| cell(f))
+                .collect::<Vec<_>>()
+                .join("<br>"),
+            outcome
+        );
+    }
+    s.push('\n');
+    for (i, d) in all.iter().enumerate() {
+        let _ = writeln!(s, "**5.{} {}.** {}\n", i + 1, d.name, d.how);
     }
     s
 }
@@ -922,6 +989,15 @@ async fn main() -> Result<()> {
     if b.o.runs("footprint") {
         b.r.loads.push(("footprint".into(), load()));
         b.footprint().await?;
+    }
+    if b.o.runs("drills") {
+        b.r.loads.push(("fault drills".into(), load()));
+        let ctx = drills::Ctx {
+            vigie: &b.o.vigie,
+            out: &b.o.out,
+            http: &b.http,
+        };
+        b.r.drills = drills::run_all(&ctx).await;
     }
     let text = report(&b.o, &b.r);
     println!("{text}");

@@ -30,7 +30,7 @@ impl Arrivals {
         })
     }
 
-    fn add(&self, k: u64, at: Instant) {
+    pub fn add(&self, k: u64, at: Instant) {
         let n = {
             let mut t = self.times.lock().unwrap();
             for _ in 0..k {
@@ -286,6 +286,19 @@ impl Vigie {
 
     pub fn stop(mut self) {
         stop_child(&mut self.child, Duration::from_secs(15));
+    }
+
+    /// Sends a signal (`libc::SIGHUP`, …) to the daemon.
+    pub fn signal(&self, sig: i32) {
+        unsafe {
+            libc::kill(self.pid as i32, sig);
+        }
+    }
+
+    /// `kill -9`, then waits for the process to be gone.
+    pub fn kill9(&mut self) -> Result<std::process::ExitStatus> {
+        self.signal(libc::SIGKILL);
+        Ok(self.child.wait()?)
     }
 }
 
