@@ -10,6 +10,10 @@ pub struct SendError {
     /// Transient (connection refused, timeout, SMTP 4xx, HTTP 5xx/429):
     /// retried. Permanent (SMTP 5xx, HTTP 4xx): failed at once.
     pub retryable: bool,
+    /// The server could not be reached at all (connection refused, no
+    /// route): the channel pauses its other sends and probes until it
+    /// answers again (see [`crate::deliver`]).
+    pub unreachable: bool,
     pub message: String,
 }
 
@@ -17,6 +21,16 @@ impl SendError {
     pub fn transient(m: impl Into<String>) -> Self {
         SendError {
             retryable: true,
+            unreachable: false,
+            message: m.into(),
+        }
+    }
+
+    /// Transient: the server cannot be reached.
+    pub fn unreachable(m: impl Into<String>) -> Self {
+        SendError {
+            retryable: true,
+            unreachable: true,
             message: m.into(),
         }
     }
@@ -24,6 +38,7 @@ impl SendError {
     pub fn permanent(m: impl Into<String>) -> Self {
         SendError {
             retryable: false,
+            unreachable: false,
             message: m.into(),
         }
     }

@@ -211,6 +211,9 @@ impl Channel for EmailChannel {
             Transport::Smtp(pool) => match pool.send(msg.envelope(), &msg.formatted()).await {
                 Ok(()) => Ok(()),
                 Err(e) if e.is_permanent() => Err(SendError::permanent(format!("SMTP: {e}"))),
+                Err(e @ super::smtp::SmtpFailure::Connect(..)) => {
+                    Err(SendError::unreachable(format!("SMTP: {e}")))
+                }
                 Err(e) => Err(SendError::transient(format!("SMTP: {e}"))),
             },
         }

@@ -86,12 +86,13 @@ impl Channel for WebhookChannel {
             .send()
             .await
             .map_err(|e| {
-                let kind = if e.is_timeout() {
-                    "timeout"
+                if e.is_timeout() {
+                    SendError::transient(format!("timeout: {}", error_chain(&e)))
+                } else if e.is_connect() {
+                    SendError::unreachable(format!("connection: {}", error_chain(&e)))
                 } else {
-                    "connection"
-                };
-                SendError::transient(format!("{kind}: {}", error_chain(&e)))
+                    SendError::transient(format!("connection: {}", error_chain(&e)))
+                }
             })?;
         let status = resp.status();
         if status.is_success() {

@@ -311,6 +311,16 @@ pub fn record(c: &Connection, o: &Outcome) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Makes a channel's deliveries waiting for a retry due now (its server
+/// answers again); returns how many.
+pub fn retry_now(c: &Connection, channel: &str, now: DateTime<Utc>) -> rusqlite::Result<usize> {
+    c.prepare_cached(
+        "UPDATE deliveries SET next_attempt_at = ?2 \
+         WHERE channel = ?1 AND state = 'retrying' AND next_attempt_at > ?2",
+    )?
+    .execute(params![channel, ts(now)])
+}
+
 /// Cancels the deliveries of an event not yet handed to a transport.
 pub fn cancel_unsent(c: &Connection, event_id: i64, reason: &str) -> rusqlite::Result<usize> {
     c.prepare_cached(

@@ -25,9 +25,19 @@ pub struct Metrics {
     pub reminder_firings: AtomicU64,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
+    /// Whether each channel's server answers (false while paused after a
+    /// connection failure).
+    channel_up: Mutex<BTreeMap<String, bool>>,
 }
 
 impl Metrics {
+    pub fn set_channel_up(&self, channel: &str, up: bool) {
+        self.channel_up
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(channel.to_string(), up);
+    }
+
     pub fn observe_send(&self, channel: &str, took: Duration, ok: bool) {
         let outcome = if ok { "sent" } else { "error" };
         *self
@@ -51,6 +61,23 @@ impl Metrics {
     /// The in-memory part of the exposition, in Prometheus text format.
     pub fn render(&self, out: &mut String) {
         use std::fmt::Write;
+        let _ = writeln!(
+            out,
+            "# HELP vigie_channel_up Whether the channel's server can be reached (0: sends paused, probing)."
+        );
+        let _ = writeln!(out, "# TYPE vigie_channel_up gauge");
+        for (ch, up) in self
+            .channel_up
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "vigie_channel_up{{channel=\"{ch}\"}} {}",
+                u8::from(*up)
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP vigie_sends_total Send attempts by channel and outcome."

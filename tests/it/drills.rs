@@ -293,6 +293,86 @@ async fn the_sink_stopping_mid_fan_out_delays_but_loses_nothing() {
     d.stop().await;
 }
 
+async fn metrics(d: &TestDaemon) -> String {
+    d.http
+        .get(d.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_mail_server_pauses_the_channel_and_its_return_resumes_everything() {
+    let mut d = TestDaemon::start_setup(true, |dir| many_nurses(dir, 100)).await;
+    d.smtp.stop().await;
+    let ev = d
+        .declare(json!({"scenario": "canicule", "level": "orange"}))
+        .await;
+    let id = ev["id"].as_str().unwrap().to_string();
+    eventually(10, "the channel shows down", || async {
+        metrics(&d)
+            .await
+            .contains("vigie_channel_up{channel=\"email\"} 0")
+    })
+    .await;
+    // Paused: what had not been tried waits without an attempt.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ev = d.event(&id).await;
+    let emails: Vec<_> = ev["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["channel"] == "email" && x["state"] != "skipped")
+        .collect();
+    assert_eq!(emails.len(), 104);
+    let tried = emails.iter().filter(|x| x["attempts"] != 0).count();
+    assert!(
+        (1..=4).contains(&tried),
+        "at most one attempt per connection of the pool (4), not one per delivery: {tried}"
+    );
+    assert!(
+        emails
+            .iter()
+            .filter(|x| x["attempts"] != 0)
+            .all(|x| x["state"] == "retrying"
+                && x["reason"].as_str().unwrap().contains("cannot connect")),
+        "{emails:?}"
+    );
+
+    // The server is back: the first probe (a second after the failure)
+    // goes through and everything leaves at once, including the deliveries
+    // whose own retry is 10 seconds away.
+    d.smtp.restart().await;
+    d.advance(ChronoDuration::seconds(2));
+    eventually(10, "every e-mail sent", || async {
+        d.event(&id).await["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["channel"] == "email" && x["state"] == "sent")
+            .count()
+            == 104
+    })
+    .await;
+    assert!(
+        metrics(&d)
+            .await
+            .contains("vigie_channel_up{channel=\"email\"} 1")
+    );
+    let mut per: HashMap<String, usize> = HashMap::new();
+    for m in d.smtp.messages() {
+        for t in m.to {
+            *per.entry(t).or_default() += 1;
+        }
+    }
+    assert_eq!(per.len(), 104);
+    assert!(per.values().all(|&n| n == 1), "each once");
+    d.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_in_the_middle_of_a_fan_out_misses_nobody() {
     let dir = tempfile::tempdir().unwrap();

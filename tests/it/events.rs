@@ -481,9 +481,10 @@ async fn with_the_smtp_server_down_then_back_everything_is_delivered_once() {
         count(&d.event(&id).await, "retrying") == 4
     })
     .await;
-    // Still down a minute later: retried again, still queued.
+    // Still down 15 s later: the channel is paused and probes with one
+    // delivery at a time; the others wait without another attempt.
     d.advance(Duration::seconds(15));
-    eventually(10, "second attempt", || async {
+    eventually(10, "one probe", || async {
         let ev = d.event(&id).await;
         ev["deliveries"]
             .as_array()
@@ -491,9 +492,19 @@ async fn with_the_smtp_server_down_then_back_everything_is_delivered_once() {
             .iter()
             .filter(|x| x["channel"] == "email" && x["attempts"] == 2)
             .count()
-            == 4
+            == 1
     })
     .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let ev = d.event(&id).await;
+    let attempts: Vec<_> = ev["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["channel"] == "email")
+        .map(|x| x["attempts"].as_u64().unwrap())
+        .collect();
+    assert_eq!(attempts.iter().sum::<u64>(), 5, "{attempts:?}");
     d.smtp.restart().await;
     for _ in 0..10 {
         d.advance(Duration::seconds(60));
