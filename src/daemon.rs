@@ -482,6 +482,11 @@ impl Daemon {
         }
         let clock_for_outbox = clock.clone();
         let outbox = Outbox::new(store.clone(), channels, clock_for_outbox, metrics.clone());
+        // What a crash left mid-send goes back to the queue before anything
+        // can be declared (see Outbox::run).
+        if let Err(e) = outbox.recover().await {
+            tracing::error!(error = %e, "cannot requeue interrupted deliveries");
+        }
 
         let listener = match listener {
             Some(l) => l,

@@ -75,6 +75,11 @@ const CLAIM_AHEAD: usize = 4;
 /// instead of one per dozen (each commit writes every page it touched to
 /// the write-ahead log).
 const AHEAD_WINDOW: Duration = Duration::from_millis(10);
+/// At most this many deliveries per claim: a claim of 700 rows when the
+/// queue holds a dozen (as the claims grow at the start of a fan-out)
+/// stopped the sends for 5 ms; smaller claims, one after the other, keep
+/// the queue fed.
+const MAX_CLAIM: usize = 256;
 const AHEAD_SPAN: usize = 5;
 const MAX_AHEAD: usize = 1024;
 
@@ -203,7 +208,10 @@ impl Lane {
         match self.outage().probe_at {
             Some(at) if now < at => 0,
             Some(_) => usize::from(in_flight + self.queue().len() == 0),
-            None => self.ahead().saturating_sub(in_flight + self.queue().len()),
+            None => self
+                .ahead()
+                .saturating_sub(in_flight + self.queue().len())
+                .min(MAX_CLAIM),
         }
     }
 
@@ -697,11 +705,10 @@ impl Outbox {
 
     /// Runs [`Outbox::step`] whenever woken, and at least every second
     /// (retries come due with time), until `stop`; then waits for sends in
-    /// flight, at most `grace`.
+    /// flight, at most `grace`. [`Outbox::recover`] comes first, before
+    /// anything can declare: a declaration's claims (see [`Handoff`]) are
+    /// `sending` too, and must not be requeued as if a crash had left them.
     pub async fn run(self, stop: CancellationToken, grace: Duration) {
-        if let Err(e) = self.recover().await {
-            tracing::error!(error = %e, "cannot requeue interrupted deliveries");
-        }
         loop {
             if let Err(e) = self.step().await {
                 tracing::error!(error = %e, "outbox step failed");

@@ -105,7 +105,10 @@ impl Channel for WebhookChannel {
             .chars()
             .take(200)
             .collect();
-        let message = format!("HTTP {status}: {}", text.trim());
+        let message = match text.trim() {
+            "" => format!("HTTP {status}"),
+            body => format!("HTTP {status}: {body}"),
+        };
         if status.as_u16() == 429 || status.is_server_error() {
             Err(SendError::transient(message))
         } else {
