@@ -7,7 +7,10 @@
 //! to a task that waits for the channel's rate limit, sends, and leaves its
 //! outcome for the next step; and a thin loop around it, woken by each
 //! finished send. Under load one step records and claims many deliveries:
-//! one commit for many messages instead of two per message.
+//! one commit for many messages instead of two per message. The worker and
+//! its send tasks run on a thread of their own, `vigie-send` (see
+//! `daemon::run_outbox`); the database work on `vigie-db`; a declaration
+//! hands its first claims over directly ([`Handoff`]).
 //!
 //! A failed send is never dropped: a transient failure is retried with
 //! capped exponential backoff and jitter for up to 24 hours, a permanent one
