@@ -392,7 +392,7 @@ impl RecipientSeqs {
                     )?
                     .query_row([self.event_id], |r| r.get(0))?,
             };
-            let mut st = c.prepare_cached(&multi_row_insert(
+            let mut st = c.prepare_cached(&super::many_rows(
                 "INSERT INTO event_recipients (event_id, seq, recipient_id, name) VALUES ",
                 4,
                 SEQ_BATCH,
@@ -428,14 +428,6 @@ impl RecipientSeqs {
 
 /// Recipients numbered per insert by [`RecipientSeqs::get_all`].
 const SEQ_BATCH: usize = 64;
-
-/// `head` followed by `rows` groups of `columns` placeholders, then `tail`:
-/// one statement inserting many rows (far less work per row than one
-/// statement each).
-pub(crate) fn multi_row_insert(head: &str, columns: usize, rows: usize, tail: &str) -> String {
-    let group = format!("({})", vec!["?"; columns].join(", "));
-    format!("{head}{}{tail}", vec![group; rows].join(", "))
-}
 
 /// The number of a recipient within an event (for response links),
 /// allotted on first notification.

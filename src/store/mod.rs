@@ -21,6 +21,14 @@ pub mod reminders;
 
 /// Timestamps are stored as RFC 3339 UTC text with milliseconds and a `Z`,
 /// so that text order is time order.
+/// `head` followed by `rows` groups of `columns` placeholders, then `tail`:
+/// one statement for many rows (`INSERT … VALUES`, `UPDATE … FROM
+/// (VALUES …)`), far less work per row than one statement each.
+pub(crate) fn many_rows(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+    let group = format!("({})", vec!["?"; columns].join(", "));
+    format!("{head}{}{tail}", vec![group; rows].join(", "))
+}
+
 pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -94,8 +94,7 @@ pub fn insert(c: &Connection, items: &[NewDelivery], at: DateTime<Utc>) -> rusql
     let at = ts(at);
     let mut chunks = items.chunks_exact(INSERT_BATCH);
     for chunk in chunks.by_ref() {
-        let mut st =
-            c.prepare_cached(&super::events::multi_row_insert(HEAD, 15, INSERT_BATCH, ""))?;
+        let mut st = c.prepare_cached(&super::many_rows(HEAD, 15, INSERT_BATCH, ""))?;
         let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(15 * INSERT_BATCH);
         let priorities: Vec<i64> = chunk.iter().map(|d| d.priority as i64).collect();
         for (d, priority) in chunk.iter().zip(&priorities) {
@@ -103,7 +102,7 @@ pub fn insert(c: &Connection, items: &[NewDelivery], at: DateTime<Utc>) -> rusql
         }
         st.execute(values.as_slice())?;
     }
-    let mut st = c.prepare_cached(&super::events::multi_row_insert(HEAD, 15, 1, ""))?;
+    let mut st = c.prepare_cached(&super::many_rows(HEAD, 15, 1, ""))?;
     for d in chunks.remainder() {
         let priority = d.priority as i64;
         st.execute(delivery_values(d, &priority, &at).as_slice())?;
@@ -215,18 +214,19 @@ pub fn record_all(c: &Connection, outcomes: &[Outcome]) -> rusqlite::Result<()> 
     }
     let mut chunks = sent.chunks_exact(RECORD_BATCH);
     for chunk in chunks.by_ref() {
-        let groups = vec!["(?, ?)"; RECORD_BATCH].join(", ");
-        let mut up = c.prepare_cached(&format!(
+        let mut up = c.prepare_cached(&super::many_rows(
             "UPDATE deliveries SET state = 'sent', sent_at = v.column2, \
-             attempts = attempts + 1, reason = NULL \
-             FROM (VALUES {groups}) AS v WHERE deliveries.id = v.column1"
+             attempts = attempts + 1, reason = NULL FROM (VALUES ",
+            2,
+            RECORD_BATCH,
+            ") AS v WHERE deliveries.id = v.column1",
         ))?;
         let values: Vec<&dyn rusqlite::ToSql> = chunk
             .iter()
             .flat_map(|(id, at, _)| [id as &dyn rusqlite::ToSql, at])
             .collect();
         up.execute(values.as_slice())?;
-        let mut ins = c.prepare_cached(&super::events::multi_row_insert(
+        let mut ins = c.prepare_cached(&super::many_rows(
             "INSERT INTO attempts (delivery_id, at, ok, duration_ms) VALUES ",
             4,
             RECORD_BATCH,
