@@ -349,14 +349,7 @@ impl RecipientSeqs {
     /// declaration numbers only new recipients): the lookup only when the
     /// recipient already has a number.
     pub fn get(&mut self, c: &Connection, recipient_id: &str, name: &str) -> rusqlite::Result<i64> {
-        let seq = match self.next {
-            Some(n) => n,
-            None => c
-                .prepare_cached(
-                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM event_recipients WHERE event_id = ?1",
-                )?
-                .query_row([self.event_id], |r| r.get(0))?,
-        };
+        let seq = self.next(c)?;
         let inserted = c
             .prepare_cached(
                 "INSERT INTO event_recipients (event_id, seq, recipient_id, name) \
@@ -374,6 +367,18 @@ impl RecipientSeqs {
         .query_row(params![self.event_id, recipient_id], |r| r.get(0))
     }
 
+    /// The next number to allot: one query, the first time.
+    fn next(&self, c: &Connection) -> rusqlite::Result<i64> {
+        match self.next {
+            Some(n) => Ok(n),
+            None => c
+                .prepare_cached(
+                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM event_recipients WHERE event_id = ?1",
+                )?
+                .query_row([self.event_id], |r| r.get(0)),
+        }
+    }
+
     /// The numbers of many recipients `(id, name)`, in order, allotted to
     /// the new ones: [`SEQ_BATCH`] rows per insert.
     pub fn get_all(
@@ -384,14 +389,7 @@ impl RecipientSeqs {
         let mut out = Vec::with_capacity(recipients.len());
         let mut chunks = recipients.chunks_exact(SEQ_BATCH);
         for chunk in chunks.by_ref() {
-            let first = match self.next {
-                Some(n) => n,
-                None => c
-                    .prepare_cached(
-                        "SELECT COALESCE(MAX(seq), 0) + 1 FROM event_recipients WHERE event_id = ?1",
-                    )?
-                    .query_row([self.event_id], |r| r.get(0))?,
-            };
+            let first = self.next(c)?;
             let mut st = c.prepare_cached(&super::many_rows(
                 "INSERT INTO event_recipients (event_id, seq, recipient_id, name) VALUES ",
                 4,

@@ -207,15 +207,7 @@ async fn a_hanging_webhook_times_out_is_retried_and_the_failure_shows() {
     .await;
     // The e-mails are not held up by the hanging channel.
     assert_eq!(count(&d.event(&id).await, "sent"), 4);
-    let metrics = d
-        .http
-        .get(d.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&d).await;
     assert!(
         metrics.contains("vigie_deliveries{channel=\"sms\",state=\"retrying\"} 3"),
         "{metrics}"
@@ -274,15 +266,7 @@ async fn the_sink_stopping_mid_fan_out_delays_but_loses_nothing() {
         twice <= 4,
         "at most the connections in flight are sent twice: {twice}"
     );
-    let metrics = d
-        .http
-        .get(d.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&d).await;
     let retries: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("vigie_send_retries_total "))
