@@ -529,12 +529,17 @@ impl Outbox {
                 deliveries = dropped.len(),
                 "claimed deliveries of resolved events cancelled before sending"
             );
-            self.done
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(dropped);
-            self.wake.notify_one();
+            self.leave_for_next_step(dropped);
         }
+    }
+
+    /// Outcomes for the next step to record, and that step woken.
+    fn leave_for_next_step(&self, outcomes: Vec<Outcome>) {
+        self.done
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(outcomes);
+        self.wake.notify_one();
     }
 
     /// Starts a send task on each free slot of `lane` that has work; each
@@ -608,11 +613,7 @@ impl Outbox {
                 "channel unreachable: its sends are paused, one probe at a time until it answers"
             );
         }
-        self.done
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(returned);
-        self.wake.notify_one();
+        self.leave_for_next_step(returned);
     }
 
     /// A send went through on a paused channel: it resumes, and its
