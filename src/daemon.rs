@@ -206,6 +206,7 @@ impl AppState {
             links: self.links.clone(),
             now: self.clock.now(),
             handoff: Some(self.handoff.clone()),
+            actor: None,
         }
     }
 

@@ -481,6 +481,7 @@ pub fn preview(
         links: crate::engine::links::LinkSigner::new(Vec::new()),
         now,
         handoff: None,
+        actor: None,
     };
     let steps = match crate::engine::preview(&ctx, plan, scenario, level, exercise) {
         Ok(s) => s,

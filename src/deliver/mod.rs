@@ -148,6 +148,13 @@ struct Lane {
     /// Claimed (`sending`) deliveries not yet handed to the channel, most
     /// urgent first.
     queue: std::sync::Mutex<VecDeque<DeliveryRow>>,
+    /// The last claim found fewer due deliveries than it asked for: no
+    /// need to ask again until something new is written or time passes
+    /// (see [`Outbox::run`]).
+    drained: std::sync::atomic::AtomicBool,
+    /// Hand-overs so far: a step's claim that a hand-over overtook does not
+    /// decide `drained`.
+    handed: std::sync::atomic::AtomicU64,
 }
 
 /// Counts sends per [`AHEAD_WINDOW`].
@@ -174,6 +181,24 @@ impl SendWindow {
 }
 
 impl Lane {
+    fn drained(&self) -> bool {
+        self.drained.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Remembers what a claim of `asked` deliveries found.
+    fn claimed(&self, asked: usize, got: usize) {
+        self.set_drained(got < asked);
+    }
+
+    fn handed_over(&self) -> u64 {
+        self.handed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn set_drained(&self, drained: bool) {
+        self.drained
+            .store(drained, std::sync::atomic::Ordering::Relaxed);
+    }
+
     fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<DeliveryRow>> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -253,9 +278,10 @@ impl Lane {
 }
 
 /// Deliveries claimed inside another transaction (a declaration's), to be
-/// handed to the outbox once it is committed: see [`Handoff`].
+/// handed to the outbox once it is committed: see [`Handoff`]. Per
+/// channel: the claimed deliveries and how many were asked for.
 #[derive(Debug, Default)]
-pub struct Claimed(Vec<(String, Vec<DeliveryRow>)>);
+pub struct Claimed(Vec<(String, Vec<DeliveryRow>, usize)>);
 
 /// Lets a declaration claim what the outbox would claim next (its own
 /// crisis deliveries first) in the transaction that writes them, and hand
@@ -272,27 +298,38 @@ impl Handoff {
     pub fn claim(&self, c: &rusqlite::Connection, now: DateTime<Utc>) -> rusqlite::Result<Claimed> {
         let mut out = Vec::new();
         for (name, lane) in self.0.lanes.iter() {
+            // A channel with no room now learns nothing (0 asked).
             let n = lane.wants(now);
-            if n > 0 {
-                let batch = outbox::claim_due(c, name, now, n)?;
-                if !batch.is_empty() {
-                    out.push((name.clone(), batch));
-                }
-            }
+            let batch = if n > 0 {
+                outbox::claim_due(c, name, now, n)?
+            } else {
+                Vec::new()
+            };
+            out.push((name.clone(), batch, n));
         }
         Ok(Claimed(out))
     }
 
-    /// Hands committed claims to the outbox, which sends them at once.
+    /// Hands committed claims to the outbox, which sends them at once. As
+    /// the claim was made after the declaration's writes, it also tells
+    /// which channels have nothing more due: the caller need not wake the
+    /// outbox with [`Outbox::wake`].
     pub fn hand_over(&self, claimed: Claimed) {
-        for (name, batch) in claimed.0 {
+        for (name, batch, asked) in claimed.0 {
             if let Some(lane) = self.0.lanes.get(&name) {
+                lane.handed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                lane.claimed(asked, batch.len());
                 lane.queue().extend(batch);
             }
         }
-        self.0.wake.notify_one();
+        self.0.sent.notify_one();
     }
 }
+
+/// How often every channel claims even if nothing woke the outbox: retries
+/// come due with time.
+const POLL: Duration = Duration::from_secs(1);
 
 /// The first probe of an unreachable channel comes this long after the
 /// failure; each next one doubles the wait, up to [`PROBE_EVERY`].
@@ -332,8 +369,13 @@ pub struct Outbox {
     store: Store,
     lanes: Arc<HashMap<String, Arc<Lane>>>,
     clock: Arc<dyn Clock>,
-    /// Woken when deliveries are queued or a send finishes.
+    /// Woken when deliveries are written (a declaration, an escalation
+    /// tier, a reminder...): every channel claims again.
     pub wake: Arc<Notify>,
+    /// Woken by the outbox itself (a send finished, outcomes to record,
+    /// claimed deliveries handed over): only channels that may have more
+    /// due claim again.
+    sent: Arc<Notify>,
     tracker: TaskTracker,
     metrics: Arc<crate::web::metrics::Metrics>,
     /// Outcomes of finished sends, and claimed deliveries of resolved
@@ -380,6 +422,8 @@ impl Outbox {
                         }),
                         outage: Default::default(),
                         queue: Default::default(),
+                        drained: Default::default(),
+                        handed: Default::default(),
                     }),
                 )
             })
@@ -392,6 +436,7 @@ impl Outbox {
             lanes: Arc::new(lanes),
             clock,
             wake: Arc::new(Notify::new()),
+            sent: Arc::new(Notify::new()),
             tracker: TaskTracker::new(),
             metrics,
             done: Arc::default(),
@@ -422,6 +467,18 @@ impl Outbox {
     /// due on each channel (most urgent first) up to what it can send
     /// soon; then hands work to free slots.
     pub async fn step(&self) -> Result<StepOutcome, crate::store::StoreError> {
+        self.step_after(true).await
+    }
+
+    /// A step; `written` when new deliveries may have been written (or
+    /// time has passed) since the last claim of each channel, else only
+    /// channels whose last claim was full claim again.
+    async fn step_after(&self, written: bool) -> Result<StepOutcome, crate::store::StoreError> {
+        if written {
+            for lane in self.lanes.values() {
+                lane.set_drained(false);
+            }
+        }
         // What a declaration handed over leaves before anything else.
         for lane in self.lanes.values() {
             self.dispatch(lane);
@@ -431,6 +488,7 @@ impl Outbox {
         let wanted: Vec<(String, usize)> = self
             .lanes
             .iter()
+            .filter(|(_, lane)| !lane.drained())
             .map(|(name, lane)| (name.clone(), lane.wants(now)))
             .filter(|(_, n)| *n > 0)
             .collect();
@@ -450,6 +508,10 @@ impl Outbox {
         if outcomes.is_empty() && wanted.is_empty() && waiting.is_empty() && recovered.is_empty() {
             return Ok(StepOutcome::default());
         }
+        let handed: HashMap<String, u64> = wanted
+            .iter()
+            .map(|(name, _)| (name.clone(), self.lanes[name].handed_over()))
+            .collect();
         let recorded = outcomes.clone();
         let retry_now = recovered.clone();
         let result = self
@@ -464,9 +526,7 @@ impl Outbox {
                 let mut claimed = Vec::new();
                 for (name, n) in wanted {
                     let batch = outbox::claim_due(&tx, &name, now, n)?;
-                    if !batch.is_empty() {
-                        claimed.push((name, batch));
-                    }
+                    claimed.push((name, batch, n));
                 }
                 tx.commit()?;
                 Ok((resolved, claimed))
@@ -494,9 +554,15 @@ impl Outbox {
         if !resolved.is_empty() {
             self.drop_resolved(&resolved);
         }
-        for (name, batch) in claimed {
+        for (name, batch, asked) in claimed {
             out.claimed += batch.len();
-            self.lanes[&name].queue().extend(batch);
+            let lane = &self.lanes[&name];
+            if handed.get(&name) == Some(&lane.handed_over()) {
+                lane.claimed(asked, batch.len());
+            } else {
+                lane.set_drained(false);
+            }
+            lane.queue().extend(batch);
         }
         for lane in self.lanes.values() {
             self.dispatch(lane);
@@ -539,7 +605,7 @@ impl Outbox {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .extend(outcomes);
-        self.wake.notify_one();
+        self.sent.notify_one();
     }
 
     /// Starts a send task on each free slot of `lane` that has work; each
@@ -586,11 +652,11 @@ impl Outbox {
                     // Claim more (and record what was sent) while this
                     // task goes on.
                     if lane.low() {
-                        this.wake.notify_one();
+                        this.sent.notify_one();
                     }
                 }
                 drop(permit);
-                this.wake.notify_one();
+                this.sent.notify_one();
             });
         }
     }
@@ -600,6 +666,8 @@ impl Outbox {
     fn channel_down(&self, lane: &Lane) {
         let name = lane.channel.name();
         let was_up = lane.unreachable(self.clock.now());
+        // What goes back is due again at the probe.
+        lane.set_drained(false);
         let returned: Vec<Outcome> = lane
             .queue()
             .drain(..)
@@ -626,7 +694,9 @@ impl Outbox {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(name.to_string());
-        self.wake.notify_one();
+        // Its retrying deliveries are made due: claimed by the next step.
+        lane.set_drained(false);
+        self.sent.notify_one();
     }
 
     fn take_outcomes(&self) -> Vec<Outcome> {
@@ -713,15 +783,25 @@ impl Outbox {
     /// anything can declare: a declaration's claims (see [`Handoff`]) are
     /// `sending` too, and must not be requeued as if a crash had left them.
     pub async fn run(self, stop: CancellationToken, grace: Duration) {
+        // Each wake says what may have changed: deliveries written (`wake`)
+        // or time passed (the poll: retries come due) — every channel
+        // claims; a send finished (`sent`) — only channels that may have
+        // more due. An idle channel costs no transaction per send.
+        let mut poll = tokio::time::Instant::now();
+        let mut written = true;
         loop {
-            if let Err(e) = self.step().await {
+            if written {
+                poll = tokio::time::Instant::now() + POLL;
+            }
+            if let Err(e) = self.step_after(written).await {
                 tracing::error!(error = %e, "outbox step failed");
             }
-            tokio::select! {
+            written = tokio::select! {
                 _ = stop.cancelled() => break,
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
+                _ = self.wake.notified() => true,
+                _ = self.sent.notified() => tokio::time::Instant::now() >= poll,
+                _ = tokio::time::sleep_until(poll) => true,
+            };
         }
         self.stopping
             .store(true, std::sync::atomic::Ordering::Relaxed);

@@ -65,6 +65,26 @@ pub struct Ctx {
     pub now: DateTime<Utc>,
     /// The outbox, when a declaration may claim its deliveries itself.
     pub handoff: Option<crate::deliver::Handoff>,
+    /// Who asks (an operator, `token:NAME`): declarations, level changes
+    /// and resolutions are written to the audit log in their own
+    /// transaction. `None` for what the daemon does by itself.
+    pub actor: Option<String>,
+}
+
+impl Ctx {
+    /// The same operation, on behalf of `actor` (audited).
+    pub fn by(mut self, actor: impl Into<String>) -> Ctx {
+        self.actor = Some(actor.into());
+        self
+    }
+
+    /// The audit log row of this operation, in the caller's transaction.
+    fn audit(&self, c: &Connection, action: &str, detail: &str) -> rusqlite::Result<()> {
+        match &self.actor {
+            Some(actor) => crate::store::audit_row(c, self.now, actor, action, detail),
+            None => Ok(()),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, serde::Deserialize)]
@@ -92,6 +112,12 @@ pub struct Declared {
     pub queued: usize,
     /// The event as committed.
     pub event: EventRow,
+    /// Its deliveries by state as committed (after the first claim: what
+    /// left at once is `sending`).
+    pub by_state: Vec<(String, i64)>,
+    /// The outbox was handed the first deliveries (and told what is left):
+    /// no need to wake it.
+    pub handed_over: bool,
 }
 
 const MAX_NOTE: usize = 4000;
@@ -161,6 +187,8 @@ pub async fn declare(
                         level_changed,
                         queued,
                         event: ev,
+                        by_state: Vec::new(),
+                        handed_over: false,
                     }
                 }
                 None => {
@@ -189,9 +217,12 @@ pub async fn declare(
                         queued,
                         // Tier 0's timer, as set by notify_tier.
                         event: q::get_event(&tx, id)?.expect("just inserted"),
+                        by_state: Vec::new(),
+                        handed_over: false,
                     }
                 }
             };
+            let mut out = out;
             // The outbox's next claim, made here: the first message leaves
             // without waiting for another transaction. Handed over right
             // after the commit, on this thread, whether or not the caller
@@ -200,9 +231,16 @@ pub async fn declare(
                 Some(h) if out.queued > 0 => Some((h, h.claim(&tx, ctx.now)?)),
                 _ => None,
             };
+            out.by_state = q::deliveries_by_state(&tx, out.event_id)?;
+            ctx.audit(
+                &tx,
+                "declare",
+                &format!("event {} {}", out.event_id, req.scenario),
+            )?;
             tx.commit()?;
             if let Some((h, claimed)) = claimed {
                 h.hand_over(claimed);
+                out.handed_over = true;
             }
             Ok(out)
         })
@@ -253,6 +291,8 @@ pub async fn change_level(
                         level_changed: false,
                         queued: 0,
                         event: ev,
+                        by_state: Vec::new(),
+                        handed_over: false,
                     });
                 }
                 q::set_level(&tx, id, &level, None, ctx.now).map_err(StoreError::from)?;
@@ -267,9 +307,12 @@ pub async fn change_level(
                     level_changed: true,
                     queued,
                     event: ev,
+                    by_state: Vec::new(),
+                    handed_over: false,
                 })
             })();
             if out.is_ok() {
+                ctx.audit(&tx, "level", &format!("event {id} {level}"))?;
                 tx.commit()?;
             }
             Ok(out)
@@ -320,6 +363,7 @@ pub async fn resolve(
                 Ok(queued)
             })();
             if out.is_ok() {
+                ctx.audit(&tx, "resolve", &format!("event {id}"))?;
                 tx.commit()?;
             }
             Ok(out)

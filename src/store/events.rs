@@ -136,6 +136,13 @@ pub fn get_event(c: &Connection, id: i64) -> rusqlite::Result<Option<EventRow>> 
 }
 
 /// The unresolved event of a scenario with this key, if any.
+/// An event's deliveries counted by state.
+pub fn deliveries_by_state(c: &Connection, event_id: i64) -> rusqlite::Result<Vec<(String, i64)>> {
+    c.prepare_cached("SELECT state, COUNT(*) FROM deliveries WHERE event_id = ?1 GROUP BY state")?
+        .query_map([event_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
 pub fn unresolved_event(
     c: &Connection,
     scenario: &str,

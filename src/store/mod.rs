@@ -19,8 +19,6 @@ pub mod events;
 pub mod outbox;
 pub mod reminders;
 
-/// Timestamps are stored as RFC 3339 UTC text with milliseconds and a `Z`,
-/// so that text order is time order.
 /// `head` followed by `rows` groups of `columns` placeholders, then `tail`:
 /// one statement for many rows (`INSERT … VALUES`, `UPDATE … FROM
 /// (VALUES …)`), far less work per row than one statement each.
@@ -29,8 +27,23 @@ pub(crate) fn many_rows(head: &str, columns: usize, rows: usize, tail: &str) -> 
     format!("{head}{}{tail}", vec![group; rows].join(", "))
 }
 
+/// Timestamps are stored as RFC 3339 UTC text with milliseconds and a `Z`,
+/// so that text order is time order.
 pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// One row of the audit log, in the caller's transaction.
+pub fn audit_row(
+    c: &Connection,
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    detail: &str,
+) -> rusqlite::Result<()> {
+    c.prepare_cached("INSERT INTO audit_log (at, actor, action, detail) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![at.to_rfc3339(), actor, action, detail])
+        .map(|_| ())
 }
 
 /// Reads a timestamp written by [`ts`].
@@ -350,14 +363,8 @@ impl Store {
         detail: &str,
     ) -> Result<(), StoreError> {
         let (actor, action, detail) = (actor.to_string(), action.to_string(), detail.to_string());
-        self.call(move |c| {
-            c.execute(
-                "INSERT INTO audit_log (at, actor, action, detail) VALUES (?1, ?2, ?3, ?4)",
-                params![at.to_rfc3339(), actor, action, detail],
-            )
-            .map(|_| ())
-        })
-        .await
+        self.call(move |c| audit_row(c, at, &actor, &action, &detail))
+            .await
     }
 
     pub async fn recent_audit(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {

@@ -195,22 +195,20 @@ async fn event_summary(state: &AppState, id: i64) -> Result<Value, ApiError> {
             let Some(ev) = q::get_event(c, id)? else {
                 return Ok(None);
             };
-            let mut st = c.prepare(
-                "SELECT state, COUNT(*) FROM deliveries WHERE event_id = ?1 GROUP BY state",
-            )?;
-            let counts: Vec<(String, i64)> = st
-                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            Ok(Some((ev, counts)))
+            Ok(Some((ev, q::deliveries_by_state(c, id)?)))
         })
         .await?;
     let Some((ev, counts)) = data else {
         return Err(ApiError::NotFound(format!("no event {id}")));
     };
-    let mut v = event_json(&ev);
+    Ok(summary_json(&ev, counts))
+}
+
+fn summary_json(ev: &EventRow, by_state: Vec<(String, i64)>) -> Value {
+    let mut v = event_json(ev);
     v["deliveries_by_state"] =
-        Value::Object(counts.into_iter().map(|(k, n)| (k, json!(n))).collect());
-    Ok(v)
+        Value::Object(by_state.into_iter().map(|(k, n)| (k, json!(n))).collect());
+    v
 }
 
 async fn event_detail(state: &AppState, id: i64) -> Result<Value, ApiError> {
@@ -263,12 +261,12 @@ async fn declare(
     Authenticated(who): Authenticated,
     ApiJson(req): ApiJson<DeclareRequest>,
 ) -> Result<Response, ApiError> {
-    let scenario = req.scenario.clone();
-    let d = engine::declare(&state.store, state.engine_ctx(), req).await?;
-    state.queued();
-    let detail = format!("event {} {scenario}", d.event_id);
-    super::pages::audit(&state, &format!("token:{who}"), "declare", &detail).await;
-    let mut v = event_summary(&state, d.event_id).await?;
+    let ctx = state.engine_ctx().by(format!("token:{who}"));
+    let d = engine::declare(&state.store, ctx, req).await?;
+    if !d.handed_over {
+        state.queued();
+    }
+    let mut v = summary_json(&d.event, d.by_state);
     v["updated"] = json!(d.updated);
     v["level_changed"] = json!(d.level_changed);
     v["queued"] = json!(d.queued);
@@ -333,9 +331,8 @@ async fn level(
     ApiJson(req): ApiJson<LevelRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    let detail = format!("event {id} {}", req.level);
-    let d = engine::change_level(&state.store, state.engine_ctx(), id, req.level).await?;
-    super::pages::audit(&state, &format!("token:{who}"), "level", &detail).await;
+    let ctx = state.engine_ctx().by(format!("token:{who}"));
+    let d = engine::change_level(&state.store, ctx, id, req.level).await?;
     state.queued();
     let mut v = event_summary(&state, id).await?;
     v["level_changed"] = json!(d.level_changed);
@@ -364,14 +361,8 @@ async fn resolve(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?
     };
-    let queued = engine::resolve(&state.store, state.engine_ctx(), id, req.note).await?;
-    super::pages::audit(
-        &state,
-        &format!("token:{who}"),
-        "resolve",
-        &format!("event {id}"),
-    )
-    .await;
+    let ctx = state.engine_ctx().by(format!("token:{who}"));
+    let queued = engine::resolve(&state.store, ctx, id, req.note).await?;
     state.queued();
     let mut v = event_summary(&state, id).await?;
     v["queued"] = json!(queued);

@@ -610,16 +610,11 @@ pub async fn declare(
         exercise: f.exercise.is_some(),
         key: None,
     };
-    match engine::declare(&state.store, state.engine_ctx(), req).await {
+    match engine::declare(&state.store, state.engine_ctx().by(&op.name), req).await {
         Ok(d) => {
-            state.queued();
-            audit(
-                &state,
-                &op.name,
-                "declare",
-                &format!("event {} {}", d.event_id, f.choice),
-            )
-            .await;
+            if !d.handed_over {
+                state.queued();
+            }
             let what = if !d.updated {
                 "declare"
             } else if d.level_changed {
@@ -649,16 +644,9 @@ pub async fn level(
     if !state.sessions.csrf_ok(&op.cookie, &f.csrf) {
         return forbidden();
     }
-    match engine::change_level(&state.store, state.engine_ctx(), id, f.level.clone()).await {
+    match engine::change_level(&state.store, state.engine_ctx().by(&op.name), id, f.level).await {
         Ok(_) => {
             state.queued();
-            audit(
-                &state,
-                &op.name,
-                "level",
-                &format!("event {id} {}", f.level),
-            )
-            .await;
             done("niveau", id)
         }
         Err(e) => form_error(&state, &op, e).await,
@@ -683,10 +671,9 @@ pub async fn resolve(
         return forbidden();
     }
     let note = (!f.note.trim().is_empty()).then(|| f.note.trim().to_string());
-    match engine::resolve(&state.store, state.engine_ctx(), id, note).await {
+    match engine::resolve(&state.store, state.engine_ctx().by(&op.name), id, note).await {
         Ok(_) => {
             state.queued();
-            audit(&state, &op.name, "resolve", &format!("event {id}")).await;
             done("leve", id)
         }
         Err(e) => form_error(&state, &op, e).await,
