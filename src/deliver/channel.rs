@@ -55,4 +55,34 @@ pub trait Channel: Send + Sync + 'static {
     /// The channel's name in plans: `email` or a webhook's name.
     fn name(&self) -> &str;
     async fn send(&self, d: &DeliveryRow) -> Result<(), SendError>;
+
+    /// How many deliveries this channel can send better together than one
+    /// by one (SMTP pipelining on one connection); 1: one at a time.
+    fn chain(&self) -> usize {
+        1
+    }
+
+    /// Sends `ds` in order: one result per delivery tried. After a server
+    /// that cannot be reached the rest are not tried (the outbox puts them
+    /// back).
+    async fn send_chain(&self, ds: &[DeliveryRow]) -> Vec<Result<(), SendError>> {
+        one_by_one(self, ds).await
+    }
+}
+
+/// [`Channel::send_chain`] by [`Channel::send`], one delivery at a time.
+pub async fn one_by_one<C: Channel + ?Sized>(
+    channel: &C,
+    ds: &[DeliveryRow],
+) -> Vec<Result<(), SendError>> {
+    let mut out = Vec::with_capacity(ds.len());
+    for d in ds {
+        let r = channel.send(d).await;
+        let unreachable = r.as_ref().is_err_and(|e| e.unreachable);
+        out.push(r);
+        if unreachable {
+            break;
+        }
+    }
+    out
 }

@@ -208,14 +208,55 @@ impl Channel for EmailChannel {
                     SendError::transient(format!("cannot write {}: {e}", path.display()))
                 })
             }
-            Transport::Smtp(pool) => match pool.send(msg.envelope(), &msg.formatted()).await {
-                Ok(()) => Ok(()),
-                Err(e) if e.is_permanent() => Err(SendError::permanent(format!("SMTP: {e}"))),
-                Err(e @ super::smtp::SmtpFailure::Connect(..)) => {
-                    Err(SendError::unreachable(format!("SMTP: {e}")))
-                }
-                Err(e) => Err(SendError::transient(format!("SMTP: {e}"))),
-            },
+            Transport::Smtp(pool) => pool
+                .send(msg.envelope(), &msg.formatted())
+                .await
+                .map_err(send_error),
         }
+    }
+
+    fn chain(&self) -> usize {
+        match self.transport {
+            Transport::Smtp(_) => CHAIN,
+            Transport::File(_) => 1,
+        }
+    }
+
+    async fn send_chain(&self, ds: &[DeliveryRow]) -> Vec<Result<(), SendError>> {
+        let Transport::Smtp(pool) = &self.transport else {
+            return super::channel::one_by_one(self, ds).await;
+        };
+        let mut built = Vec::with_capacity(ds.len());
+        for d in ds {
+            match self.build(d) {
+                Ok(m) => {
+                    let body = m.formatted();
+                    built.push((m, body));
+                }
+                // Rare (an address the directory let through): no chain.
+                Err(_) => return super::channel::one_by_one(self, ds).await,
+            }
+        }
+        let msgs: Vec<(&lettre::address::Envelope, &[u8])> = built
+            .iter()
+            .map(|(m, b)| (m.envelope(), b.as_slice()))
+            .collect();
+        pool.send_chain(&msgs)
+            .await
+            .into_iter()
+            .map(|r| r.map_err(send_error))
+            .collect()
+    }
+}
+
+/// Messages sent on one SMTP connection one after the other when the
+/// outbox has a backlog (see [`SmtpPool::send_chain`]).
+const CHAIN: usize = 8;
+
+fn send_error(e: super::smtp::SmtpFailure) -> SendError {
+    match e {
+        e if e.is_permanent() => SendError::permanent(format!("SMTP: {e}")),
+        e @ super::smtp::SmtpFailure::Connect(..) => SendError::unreachable(format!("SMTP: {e}")),
+        e => SendError::transient(format!("SMTP: {e}")),
     }
 }

@@ -136,6 +136,9 @@ struct Lane {
     /// Bounds concurrent sends (the SMTP pool size, the webhook concurrency).
     slots: Arc<Semaphore>,
     concurrency: usize,
+    /// Deliveries a send task takes at once when there is a backlog (see
+    /// [`Channel::chain`]).
+    chain: usize,
     rate: Option<RateLimit>,
     /// How many deliveries may be claimed, in flight and waiting, at least
     /// and at most (the rate limit's 50 ms, [`MAX_AHEAD`]).
@@ -272,6 +275,15 @@ impl Lane {
 
     /// Whether the worker should claim more now: the queue is down to half
     /// of what is claimed ahead of the sends.
+    /// The deliveries a send task takes next: one, or a chain's worth when
+    /// there is more than one for each connection.
+    fn take(&self) -> Vec<DeliveryRow> {
+        let mut queue = self.queue();
+        let n = (queue.len() / self.concurrency).clamp(1, self.chain);
+        let n = n.min(queue.len());
+        queue.drain(..n).collect()
+    }
+
     fn low(&self) -> bool {
         self.queue().len() <= self.ahead().saturating_sub(self.concurrency) / 2
     }
@@ -346,6 +358,7 @@ struct Outage {
 }
 
 /// What a send said about its channel's server.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Reach {
     /// The delivery went through.
     Reached,
@@ -405,6 +418,13 @@ impl Outbox {
                     per_second as usize / 20
                 };
                 let max_ahead = MAX_AHEAD.min(by_rate).max(concurrency);
+                // Chains only where the rate limit leaves at most a
+                // millisecond between sends.
+                let chain = if per_second == 0 || per_second >= 1000 {
+                    channel.chain().max(1)
+                } else {
+                    1
+                };
                 let min_ahead = (CLAIM_AHEAD * concurrency).min(max_ahead);
                 (
                     channel.name().to_string(),
@@ -412,6 +432,7 @@ impl Outbox {
                         channel,
                         slots: Arc::new(Semaphore::new(concurrency)),
                         concurrency,
+                        chain,
                         rate: RateLimit::new(per_second),
                         min_ahead,
                         max_ahead,
@@ -625,29 +646,46 @@ impl Outbox {
                     if lane.paused(this.clock.now()) {
                         break;
                     }
-                    let Some(d) = lane.queue().pop_front() else {
+                    let batch = lane.take();
+                    if batch.is_empty() {
                         break;
-                    };
-                    if let Some(at) = lane.rate.as_ref().and_then(|r| r.reserve(Instant::now())) {
+                    }
+                    let mut wait = None;
+                    for _ in &batch {
+                        if let Some(at) = lane.rate.as_ref().and_then(|r| r.reserve(Instant::now()))
+                        {
+                            wait = Some(at);
+                        }
+                    }
+                    if let Some(at) = wait {
                         tokio::time::sleep_until(at.into()).await;
                     }
-                    let (outcome, reach) = this.send_one(lane.channel.as_ref(), &d).await;
-                    lane.sent_one();
-                    this.done
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(outcome);
-                    match reach {
-                        Reach::Reached => {
-                            if lane.reachable() {
-                                this.channel_back(&lane);
-                            }
+                    let sent = this.send_some(lane.channel.as_ref(), &batch).await;
+                    if sent.len() < batch.len() {
+                        // Not tried (the server cannot be reached): back
+                        // in front, for channel_down to give back.
+                        let mut queue = lane.queue();
+                        for d in batch[sent.len()..].iter().rev() {
+                            queue.push_front(d.clone());
                         }
-                        Reach::Unreachable => {
-                            this.channel_down(&lane);
-                            break;
-                        }
-                        Reach::Unknown => {}
+                    }
+                    let mut reached = false;
+                    let mut unreachable = false;
+                    for (outcome, reach) in sent {
+                        lane.sent_one();
+                        this.done
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(outcome);
+                        reached |= reach == Reach::Reached;
+                        unreachable |= reach == Reach::Unreachable;
+                    }
+                    if unreachable {
+                        this.channel_down(&lane);
+                        break;
+                    }
+                    if reached && lane.reachable() {
+                        this.channel_back(&lane);
                     }
                     // Claim more (and record what was sent) while this
                     // task goes on.
@@ -726,10 +764,30 @@ impl Outbox {
             .await
     }
 
-    async fn send_one(&self, channel: &dyn Channel, d: &DeliveryRow) -> (Outcome, Reach) {
+    /// Sends deliveries of one channel (a chain, or one): the outcome of
+    /// each one tried.
+    async fn send_some(&self, channel: &dyn Channel, ds: &[DeliveryRow]) -> Vec<(Outcome, Reach)> {
         let started = Instant::now();
-        let result = channel.send(d).await;
-        let elapsed = started.elapsed();
+        let results = if let [d] = ds {
+            vec![channel.send(d).await]
+        } else {
+            channel.send_chain(ds).await
+        };
+        // A chain's time shared out between its messages.
+        let each = started.elapsed() / results.len().max(1) as u32;
+        results
+            .into_iter()
+            .zip(ds)
+            .map(|(result, d)| self.outcome(d, result, each))
+            .collect()
+    }
+
+    fn outcome(
+        &self,
+        d: &DeliveryRow,
+        result: Result<(), SendError>,
+        elapsed: Duration,
+    ) -> (Outcome, Reach) {
         let ms = elapsed.as_millis() as u64;
         let now = self.clock.now();
         let id = d.id;

@@ -17,8 +17,11 @@
 //! local relay, smtp-sink), MAIL, RCPT and DATA go in one write and the
 //! message with its final dot in another: two round trips per message
 //! instead of four (lettre has no pipelining; its connection reads the
-//! answers, we write through the socket we gave it). Over TLS the
-//! commands go one by one through lettre.
+//! answers, we write through the socket we gave it). When the outbox has
+//! more deliveries than connections, a send task takes several and
+//! [`SmtpPool::send_chain`] sends them on one connection, each message's
+//! final dot and the next envelope in one write: one round trip per
+//! message. Over TLS the commands go one by one through lettre.
 //!
 //! Concurrency is bounded by the outbox (one send per slot of the channel);
 //! the pool keeps at most `max_idle` connections open between sends.
@@ -155,6 +158,57 @@ impl SmtpPool {
                 }
             }
         }
+    }
+
+    /// Sends messages in order. On a pipelined session they go one after
+    /// the other on one connection, each message's end and the next one's
+    /// envelope in one write: one round trip per message instead of two.
+    /// Whatever stops the chain (a refused envelope, a broken connection)
+    /// ends that connection; the messages after it are sent one by one
+    /// with [`send`](Self::send). One result per message tried: after a
+    /// server that cannot be reached, the rest are not tried.
+    pub async fn send_chain(&self, msgs: &[(&Envelope, &[u8])]) -> Vec<Result<(), SmtpFailure>> {
+        let mut results = Vec::with_capacity(msgs.len());
+        if msgs.len() > 1 {
+            let (mut session, reused) = match self.take().await {
+                Some(s) => (s, true),
+                None => match self.timed(self.open()).await {
+                    Ok(s) => (s, false),
+                    Err(e) => return vec![Err(e)],
+                },
+            };
+            if session.pipe.is_none() {
+                self.put(session).await;
+            } else {
+                match chain(&mut session, msgs, self.timeout, &mut results).await {
+                    Ok(()) => self.put(session).await,
+                    Err((stage, e)) => {
+                        session.abort().await;
+                        // The first envelope on a connection idle in the
+                        // pool: most likely closed meanwhile; `send` tries
+                        // the message again on a new one.
+                        let stale = reused
+                            && results.is_empty()
+                            && stage == Stage::Envelope
+                            && !e.is_permanent();
+                        if stale {
+                            tracing::debug!(error = %e, "pooled SMTP connection failed, retrying on a new one");
+                        } else {
+                            results.push(Err(e));
+                        }
+                    }
+                }
+            }
+        }
+        for (envelope, body) in &msgs[results.len()..] {
+            let r = self.send(envelope, body).await;
+            let unreachable = matches!(r, Err(SmtpFailure::Connect(..)));
+            results.push(r);
+            if unreachable {
+                break;
+            }
+        }
+        results
     }
 
     async fn timed<T, E: From<SmtpFailure>>(
@@ -311,15 +365,13 @@ impl From<SmtpFailure> for (Stage, SmtpFailure) {
     }
 }
 
-/// MAIL, RCPT, DATA, then the message: what lettre's `send` does, with the
-/// stage of a failure known; pipelined when the session allows it.
-async fn transaction(
-    session: &mut Session,
+/// The MAIL command for a message, once checked that this server can take
+/// it (a refusal is a failure before anything was handed over).
+fn mail_command(
+    conn: &AsyncSmtpConnection,
     envelope: &Envelope,
     body: &[u8],
-) -> Result<(), (Stage, SmtpFailure)> {
-    let conn = &mut session.conn;
-    let env = |e: lettre::transport::smtp::Error| (Stage::Envelope, SmtpFailure::Smtp(e));
+) -> Result<Mail, SmtpFailure> {
     let mut options = Vec::new();
     let non_ascii_address = envelope
         .from()
@@ -328,24 +380,93 @@ async fn transaction(
         .any(|a: &Address| !AsRef::<str>::as_ref(a).is_ascii());
     if non_ascii_address {
         if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
-            return Err((
-                Stage::Envelope,
-                SmtpFailure::Refused("non-ASCII address and the server lacks SMTPUTF8".into()),
+            return Err(SmtpFailure::Refused(
+                "non-ASCII address and the server lacks SMTPUTF8".into(),
             ));
         }
         options.push(MailParameter::SmtpUtfEight);
     }
     if !body.is_ascii() {
         if !conn.server_info().supports_feature(Extension::EightBitMime) {
-            return Err((
-                Stage::Envelope,
-                SmtpFailure::Refused("8-bit message and the server lacks 8BITMIME".into()),
+            return Err(SmtpFailure::Refused(
+                "8-bit message and the server lacks 8BITMIME".into(),
             ));
         }
         options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
-    let mail = Mail::new(envelope.from().cloned(), options);
+    Ok(Mail::new(envelope.from().cloned(), options))
+}
+
+/// MAIL, RCPT and DATA as one pipelined write.
+fn envelope_commands(mail: Mail, envelope: &Envelope) -> String {
+    let mut commands = mail.to_string();
+    for to in envelope.to() {
+        let _ = write!(commands, "{}", Rcpt::new(to.clone(), vec![]));
+    }
+    let _ = write!(commands, "{Data}");
+    commands
+}
+
+/// Reads the answers to a pipelined envelope, one per command, every one
+/// even after a refusal (the first refusal is the error). After a refusal
+/// the server may be waiting for the message (it accepted DATA): the
+/// session is no longer in a known state.
+async fn read_envelope(session: &mut Session, recipients: usize) -> Result<(), SmtpFailure> {
+    let mut refused = None;
+    for _ in 0..recipients + 2 {
+        if let Err(e) = session.conn.read_response().await {
+            let broken = !e.is_transient() && !e.is_permanent();
+            refused.get_or_insert(e);
+            if broken {
+                break;
+            }
+        }
+    }
+    match refused {
+        Some(e) => {
+            session.in_step = false;
+            Err(SmtpFailure::Smtp(e))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Writes on a pipelined session's socket; a failed write leaves the session
+/// in an unknown state.
+async fn write_pipe(session: &mut Session, bytes: &[u8]) -> Result<(), SmtpFailure> {
+    use tokio::io::AsyncWriteExt;
     let Some(pipe) = &session.pipe else {
+        return Err(SmtpFailure::Refused("not a pipelined session".into()));
+    };
+    let written = pipe.lock().await.write_all(bytes).await;
+    written.map_err(|e| {
+        session.in_step = false;
+        SmtpFailure::Io(e)
+    })
+}
+
+/// The message, dot-stuffed, and its final dot.
+fn message_data(body: &[u8]) -> Vec<u8> {
+    let mut data = Vec::with_capacity(body.len() + body.len() / 64 + 8);
+    dot_stuff(body, &mut data);
+    data.extend_from_slice(b"\r\n.\r\n");
+    data
+}
+
+/// MAIL, RCPT, DATA, then the message: what lettre's `send` does, with the
+/// stage of a failure known; pipelined when the session allows it (the
+/// envelope in one write, then the message with its final dot in another:
+/// two round trips).
+async fn transaction(
+    session: &mut Session,
+    envelope: &Envelope,
+    body: &[u8],
+) -> Result<(), (Stage, SmtpFailure)> {
+    let env = |e: SmtpFailure| (Stage::Envelope, e);
+    let mail = mail_command(&session.conn, envelope, body).map_err(env)?;
+    if session.pipe.is_none() {
+        let conn = &mut session.conn;
+        let env = |e: lettre::transport::smtp::Error| (Stage::Envelope, SmtpFailure::Smtp(e));
         conn.command(mail).await.map_err(env)?;
         for to in envelope.to() {
             conn.command(Rcpt::new(to.clone(), vec![]))
@@ -357,53 +478,78 @@ async fn transaction(
             .await
             .map_err(|e| (Stage::Message, SmtpFailure::Smtp(e)))?;
         return Ok(());
-    };
-    // Pipelined: the envelope in one write, then one answer per command.
-    let mut commands = mail.to_string();
-    for to in envelope.to() {
-        let _ = write!(commands, "{}", Rcpt::new(to.clone(), vec![]));
     }
-    let _ = write!(commands, "{Data}");
-    {
-        use tokio::io::AsyncWriteExt;
-        let mut w = pipe.lock().await;
-        if let Err(e) = w.write_all(commands.as_bytes()).await {
-            drop(w);
-            session.in_step = false;
-            return Err((Stage::Envelope, SmtpFailure::Io(e)));
-        }
-    }
-    // Every answer is read, even after a refusal, before giving up.
-    let mut refused = None;
-    for _ in 0..envelope.to().len() + 2 {
-        if let Err(e) = conn.read_response().await {
-            let broken = !e.is_transient() && !e.is_permanent();
-            refused.get_or_insert(e);
-            if broken {
-                break;
-            }
-        }
-    }
-    if let Some(e) = refused {
-        session.in_step = false;
-        return Err(env(e));
-    }
-    // The message, dot-stuffed, and its final dot in one write.
-    let mut data = Vec::with_capacity(body.len() + body.len() / 64 + 8);
-    dot_stuff(body, &mut data);
-    data.extend_from_slice(b"\r\n.\r\n");
-    {
-        use tokio::io::AsyncWriteExt;
-        let mut w = pipe.lock().await;
-        if let Err(e) = w.write_all(&data).await {
-            drop(w);
-            session.in_step = false;
-            return Err((Stage::Message, SmtpFailure::Io(e)));
-        }
-    }
-    conn.read_response()
+    write_pipe(session, envelope_commands(mail, envelope).as_bytes())
+        .await
+        .map_err(env)?;
+    read_envelope(session, envelope.to().len())
+        .await
+        .map_err(env)?;
+    write_pipe(session, &message_data(body))
+        .await
+        .map_err(|e| (Stage::Message, e))?;
+    session
+        .conn
+        .read_response()
         .await
         .map_err(|e| (Stage::Message, SmtpFailure::Smtp(e)))?;
+    Ok(())
+}
+
+/// Messages one after the other on a pipelined session, each message's end
+/// and the next one's envelope in one write (RFC 2920 lets message content
+/// open a group of commands): one round trip per message. Pushes one result
+/// per message done; the error that stops the chain belongs to the next
+/// message, with its stage. A message this server cannot take (see
+/// [`mail_command`]) ends the chain without an error: the caller sends the
+/// rest one by one.
+async fn chain(
+    session: &mut Session,
+    msgs: &[(&Envelope, &[u8])],
+    timeout: Duration,
+    results: &mut Vec<Result<(), SmtpFailure>>,
+) -> Result<(), (Stage, SmtpFailure)> {
+    let timed = |t: Result<Result<(), SmtpFailure>, tokio::time::error::Elapsed>, stage| match t {
+        Ok(r) => r.map_err(|e| (stage, e)),
+        Err(_) => Err((Stage::Message, SmtpFailure::Timeout(timeout))),
+    };
+    let Some((envelope, body)) = msgs.first() else {
+        return Ok(());
+    };
+    let mail = mail_command(&session.conn, envelope, body).map_err(|e| (Stage::Envelope, e))?;
+    let first = async {
+        write_pipe(session, envelope_commands(mail, envelope).as_bytes()).await?;
+        read_envelope(session, envelope.to().len()).await
+    };
+    timed(tokio::time::timeout(timeout, first).await, Stage::Envelope)?;
+    for (i, (_, body)) in msgs.iter().enumerate() {
+        let mut data = message_data(body);
+        let next = msgs.get(i + 1).and_then(|(envelope, body)| {
+            let mail = mail_command(&session.conn, envelope, body).ok()?;
+            data.extend_from_slice(envelope_commands(mail, envelope).as_bytes());
+            Some(envelope.to().len())
+        });
+        let end = async {
+            write_pipe(session, &data).await?;
+            // A refusal of this message (a 4xx or 5xx answer to its dot)
+            // leaves the session in step: the chain goes on.
+            match session.conn.read_response().await {
+                Ok(_) => Ok(Ok(())),
+                Err(e) if e.is_transient() || e.is_permanent() => Ok(Err(SmtpFailure::Smtp(e))),
+                Err(e) => Err(SmtpFailure::Smtp(e)),
+            }
+        };
+        match tokio::time::timeout(timeout, end).await {
+            Ok(Ok(r)) => results.push(r),
+            Ok(Err(e)) => return Err((Stage::Message, e)),
+            Err(_) => return Err((Stage::Message, SmtpFailure::Timeout(timeout))),
+        }
+        let Some(recipients) = next else {
+            return Ok(());
+        };
+        let answers = tokio::time::timeout(timeout, read_envelope(session, recipients)).await;
+        timed(answers, Stage::Envelope)?;
+    }
     Ok(())
 }
 

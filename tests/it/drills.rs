@@ -17,7 +17,7 @@ use crate::webhook::Receiver;
 
 /// Replaces the fixture directory with `n` nurses (the orange broadcast's
 /// audience) plus the referents and the bureau.
-fn many_nurses(dir: &Path, n: usize) {
+pub fn many_nurses(dir: &Path, n: usize) {
     let path = dir.join("config/directory.toml");
     let mut text = std::fs::read_to_string(&path).unwrap();
     let groups = text.find("[group.").unwrap();

@@ -636,3 +636,58 @@ async fn a_server_without_pipelining_gets_the_commands_one_by_one() {
     assert_eq!(count(&d.event(&id).await, "failed"), 1);
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_goes_out_chained_each_message_once_to_its_own_recipient() {
+    // 300 nurses and a pool of 4: more deliveries than connections, so the
+    // messages go out chained (each one's end with the next envelope). One
+    // recipient refused in the middle fails alone.
+    let d = TestDaemon::start_setup(true, |dir| crate::drills::many_nurses(dir, 300)).await;
+    d.smtp
+        .set_mode(Mode::RejectRecipient("idel150@example.org".into()));
+    let ev = d
+        .declare(json!({"scenario": "canicule", "level": "orange"}))
+        .await;
+    let id = ev["id"].as_str().unwrap().to_string();
+    eventually(20, "settled", || all_sent(&d, &id)).await;
+    let ev = d.event(&id).await;
+    let failed: Vec<_> = ev["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["state"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["recipient_id"], "idel150");
+    assert_eq!(failed[0]["attempts"], 1);
+    assert!(failed[0]["reason"].as_str().unwrap().contains("550"));
+    let emails = ev["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["channel"] == "email" && x["state"] == "sent")
+        .count();
+    assert_eq!(
+        emails,
+        300 + 2 + 2 - 1,
+        "the new nurses, 2 fixture nurses with e-mail, 2 referents, less the refused one"
+    );
+    // Each message once, and to the person its envelope names.
+    let messages = d.smtp.messages();
+    assert_eq!(messages.len(), emails);
+    let mut per: HashMap<String, usize> = HashMap::new();
+    for m in &messages {
+        assert_eq!(m.to.len(), 1);
+        let to = m.header("To").unwrap_or_default();
+        assert!(to.contains(&m.to[0]), "envelope {} but To: {to}", m.to[0]);
+        *per.entry(m.to[0].clone()).or_default() += 1;
+    }
+    assert_eq!(per.len(), emails);
+    assert!(per.values().all(|&n| n == 1));
+    let chained = d.smtp.chained.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        chained >= emails / 2,
+        "most messages chained on their connection: {chained} of {emails}"
+    );
+    d.stop().await;
+}

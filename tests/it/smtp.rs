@@ -124,6 +124,9 @@ pub struct SmtpServer {
     pub delay: Arc<Mutex<std::time::Duration>>,
     /// Whether EHLO offers PIPELINING (RFC 2920), as Postfix does.
     pub pipelining: Arc<std::sync::atomic::AtomicBool>,
+    /// Messages whose final dot came in the same read as the next MAIL
+    /// FROM (the client chains messages on one connection).
+    pub chained: Arc<std::sync::atomic::AtomicUsize>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -137,6 +140,7 @@ impl SmtpServer {
             mode: Arc::new(Mutex::new(Mode::Accept)),
             delay: Arc::default(),
             pipelining: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            chained: Arc::default(),
             task: None,
         };
         s.serve(listener);
@@ -148,6 +152,7 @@ impl SmtpServer {
         let mode = self.mode.clone();
         let delay = self.delay.clone();
         let pipelining = self.pipelining.clone();
+        let chained = self.chained.clone();
         self.task = Some(tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
             loop {
@@ -161,6 +166,7 @@ impl SmtpServer {
                     mode.clone(),
                     delay.clone(),
                     pipelining,
+                    chained.clone(),
                 ));
             }
         }));
@@ -215,6 +221,7 @@ async fn session(
     mode: Arc<Mutex<Mode>>,
     delay: Arc<Mutex<std::time::Duration>>,
     pipelining: bool,
+    chained: Arc<std::sync::atomic::AtomicUsize>,
 ) {
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
@@ -262,6 +269,9 @@ async fn session(
                     Ok(_) => {}
                 }
                 if l == ".\r\n" {
+                    if r.buffer().to_ascii_uppercase().starts_with(b"MAIL FROM:") {
+                        chained.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     break;
                 }
                 let l = l.strip_prefix('.').map(str::to_string).unwrap_or(l);
