@@ -273,8 +273,6 @@ impl Lane {
         was_down
     }
 
-    /// Whether the worker should claim more now: the queue is down to half
-    /// of what is claimed ahead of the sends.
     /// The deliveries a send task takes next: one, or a chain's worth when
     /// there is more than one for each connection.
     fn take(&self) -> Vec<DeliveryRow> {
@@ -284,6 +282,8 @@ impl Lane {
         queue.drain(..n).collect()
     }
 
+    /// Whether the worker should claim more now: the queue is down to half
+    /// of what is claimed ahead of the sends.
     fn low(&self) -> bool {
         self.queue().len() <= self.ahead().saturating_sub(self.concurrency) / 2
     }
@@ -662,8 +662,9 @@ impl Outbox {
                     }
                     let sent = this.send_some(lane.channel.as_ref(), &batch).await;
                     if sent.len() < batch.len() {
-                        // Not tried (the server cannot be reached): back
-                        // in front, for channel_down to give back.
+                        // Not tried (no connection could be opened): back
+                        // in front, sent next or, if the server cannot be
+                        // reached, given back by channel_down.
                         let mut queue = lane.queue();
                         for d in batch[sent.len()..].iter().rev() {
                             queue.push_front(d.clone());

@@ -605,9 +605,9 @@ fn deliver(
     priority: Priority,
     note: &str,
 ) -> rusqlite::Result<usize> {
-    let compiled = Compiled::new(template).or_else(|e| {
+    let compiled = Compiled::cached(template).or_else(|e| {
         tracing::error!(event = ev.id, error = %e, "template does not compile, using the built-in one");
-        Compiled::new(&Builtin::Mobilisation.source())
+        Compiled::cached(&Builtin::Mobilisation.source())
     });
     let compiled = match compiled {
         Ok(c) => c,
@@ -623,7 +623,7 @@ fn deliver(
         let vctx = render::context_on(&base, recipient, url);
         compiled.render(&vctx, ev.exercise).unwrap_or_else(|e| {
             tracing::error!(event = ev.id, error = %e, "template failed to render, using the built-in one");
-            Compiled::new(&Builtin::Information.source())
+            Compiled::cached(&Builtin::Information.source())
                 .and_then(|b| b.render(&vctx, ev.exercise))
                 .unwrap_or(render::Rendered { subject: ev.title.clone(), text: ev.title.clone(), html: None })
         })

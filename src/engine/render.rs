@@ -1,6 +1,9 @@
 //! Rendering messages: the template context of SPEC §7, the built-in French
 //! templates, and the exercise marking that no template can remove.
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
 use minijinja::{Environment, Value};
 use serde_json::json;
 
@@ -9,7 +12,7 @@ use crate::config::{ConfigSet, Plan, Professional};
 use crate::store::events::EventRow;
 
 /// A template's three parts, as source text.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TemplateSource {
     pub subject: String,
     pub text: String,
@@ -94,7 +97,10 @@ pub struct Rendered {
     pub html: Option<String>,
 }
 
-/// A template compiled once for a step, rendered once per recipient.
+/// Distinct template sources kept compiled by [`Compiled::cached`].
+const CACHED: usize = 256;
+
+/// A template compiled once, rendered once per recipient.
 pub struct Compiled {
     env: Environment<'static>,
     has_html: bool,
@@ -115,6 +121,26 @@ impl Compiled {
             env,
             has_html: src.html.is_some(),
         })
+    }
+
+    /// [`Compiled::new`], once per distinct source: the same few templates
+    /// serve every declaration, escalation tier and reminder (compiling
+    /// one is most of the cost of a small step). Kept until more than
+    /// [`CACHED`] distinct sources were seen (reloads), then started over.
+    pub fn cached(src: &TemplateSource) -> Result<Arc<Compiled>, String> {
+        static CACHE: LazyLock<Mutex<HashMap<TemplateSource, Arc<Compiled>>>> =
+            LazyLock::new(Default::default);
+        let cache = || CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = cache().get(src) {
+            return Ok(c.clone());
+        }
+        let compiled = Arc::new(Compiled::new(src)?);
+        let mut all = cache();
+        if all.len() >= CACHED {
+            all.clear();
+        }
+        all.insert(src.clone(), compiled.clone());
+        Ok(compiled)
     }
 
     pub fn render(&self, ctx: &Value, exercise: bool) -> Result<Rendered, String> {

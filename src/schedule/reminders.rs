@@ -348,7 +348,8 @@ fn deliveries(
     job: &str,
     _now: DateTime<Utc>,
 ) -> Vec<NewDelivery> {
-    let compiled = Compiled::new(src).or_else(|_| Compiled::new(&Builtin::Information.source()));
+    let compiled =
+        Compiled::cached(src).or_else(|_| Compiled::cached(&Builtin::Information.source()));
     let Ok(compiled) = compiled else {
         return Vec::new();
     };
