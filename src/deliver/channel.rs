@@ -62,27 +62,27 @@ pub trait Channel: Send + Sync + 'static {
         1
     }
 
-    /// Sends `ds` in order: one result per delivery tried. After a server
+    /// Sends `ds` in order, telling `each` the result of every delivery
+    /// tried (its index in `ds`) as soon as it is known. After a server
     /// that cannot be reached the rest are not tried (the outbox puts them
     /// back).
-    async fn send_chain(&self, ds: &[DeliveryRow]) -> Vec<Result<(), SendError>> {
-        one_by_one(self, ds).await
+    async fn send_chain(&self, ds: &[DeliveryRow], each: Each<'_>) {
+        one_by_one(self, ds, each).await
     }
 }
 
+/// Told of each delivery of a chain as soon as it is done: its index in the
+/// chain and the result.
+pub type Each<'a> = &'a mut (dyn FnMut(usize, Result<(), SendError>) + Send);
+
 /// [`Channel::send_chain`] by [`Channel::send`], one delivery at a time.
-pub async fn one_by_one<C: Channel + ?Sized>(
-    channel: &C,
-    ds: &[DeliveryRow],
-) -> Vec<Result<(), SendError>> {
-    let mut out = Vec::with_capacity(ds.len());
-    for d in ds {
+pub async fn one_by_one<C: Channel + ?Sized>(channel: &C, ds: &[DeliveryRow], each: Each<'_>) {
+    for (i, d) in ds.iter().enumerate() {
         let r = channel.send(d).await;
         let unreachable = r.as_ref().is_err_and(|e| e.unreachable);
-        out.push(r);
+        each(i, r);
         if unreachable {
             break;
         }
     }
-    out
 }

@@ -222,9 +222,9 @@ impl Channel for EmailChannel {
         }
     }
 
-    async fn send_chain(&self, ds: &[DeliveryRow]) -> Vec<Result<(), SendError>> {
+    async fn send_chain(&self, ds: &[DeliveryRow], each: super::channel::Each<'_>) {
         let Transport::Smtp(pool) = &self.transport else {
-            return super::channel::one_by_one(self, ds).await;
+            return super::channel::one_by_one(self, ds, each).await;
         };
         let mut built = Vec::with_capacity(ds.len());
         for d in ds {
@@ -234,18 +234,15 @@ impl Channel for EmailChannel {
                     built.push((m, body));
                 }
                 // Rare (an address the directory let through): no chain.
-                Err(_) => return super::channel::one_by_one(self, ds).await,
+                Err(_) => return super::channel::one_by_one(self, ds, each).await,
             }
         }
         let msgs: Vec<(&lettre::address::Envelope, &[u8])> = built
             .iter()
             .map(|(m, b)| (m.envelope(), b.as_slice()))
             .collect();
-        pool.send_chain(&msgs)
+        pool.send_chain(&msgs, &mut |i, r| each(i, r.map_err(send_error)))
             .await
-            .into_iter()
-            .map(|r| r.map_err(send_error))
-            .collect()
     }
 }
 

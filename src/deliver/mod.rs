@@ -158,6 +158,8 @@ struct Lane {
     /// Hand-overs so far: a step's claim that a hand-over overtook does not
     /// decide `drained`.
     handed: std::sync::atomic::AtomicU64,
+    /// Deliveries taken from `queue` by send tasks and not yet done.
+    held: std::sync::atomic::AtomicUsize,
 }
 
 /// Counts sends per [`AHEAD_WINDOW`].
@@ -220,8 +222,9 @@ impl Lane {
         (w.previous.max(w.count) * AHEAD_SPAN).clamp(self.min_ahead, self.max_ahead)
     }
 
+    /// Deliveries taken by send tasks and not yet done.
     fn in_flight(&self) -> usize {
-        self.concurrency - self.slots.available_permits().min(self.concurrency)
+        self.held.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn outage(&self) -> std::sync::MutexGuard<'_, Outage> {
@@ -279,6 +282,7 @@ impl Lane {
         let mut queue = self.queue();
         let n = (queue.len() / self.concurrency).clamp(1, self.chain);
         let n = n.min(queue.len());
+        self.held.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
         queue.drain(..n).collect()
     }
 
@@ -338,6 +342,11 @@ impl Handoff {
         self.0.sent.notify_one();
     }
 }
+
+/// Outcomes waiting to be recorded that wake the outbox to record them: what
+/// a crash can leave sent but not marked sent (sent again at the restart)
+/// is about this many, plus what is in flight.
+const RECORD_EVERY: usize = 64;
 
 /// How often every channel claims even if nothing woke the outbox: retries
 /// come due with time.
@@ -445,6 +454,7 @@ impl Outbox {
                         queue: Default::default(),
                         drained: Default::default(),
                         handed: Default::default(),
+                        held: Default::default(),
                     }),
                 )
             })
@@ -660,26 +670,17 @@ impl Outbox {
                     if let Some(at) = wait {
                         tokio::time::sleep_until(at.into()).await;
                     }
-                    let sent = this.send_some(lane.channel.as_ref(), &batch).await;
-                    if sent.len() < batch.len() {
+                    let (tried, reached, unreachable) = this.send_some(&lane, &batch).await;
+                    if tried < batch.len() {
                         // Not tried (no connection could be opened): back
                         // in front, sent next or, if the server cannot be
                         // reached, given back by channel_down.
                         let mut queue = lane.queue();
-                        for d in batch[sent.len()..].iter().rev() {
+                        for d in batch[tried..].iter().rev() {
                             queue.push_front(d.clone());
                         }
-                    }
-                    let mut reached = false;
-                    let mut unreachable = false;
-                    for (outcome, reach) in sent {
-                        lane.sent_one();
-                        this.done
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(outcome);
-                        reached |= reach == Reach::Reached;
-                        unreachable |= reach == Reach::Unreachable;
+                        lane.held
+                            .fetch_sub(batch.len() - tried, std::sync::atomic::Ordering::Relaxed);
                     }
                     if unreachable {
                         this.channel_down(&lane);
@@ -765,22 +766,39 @@ impl Outbox {
             .await
     }
 
-    /// Sends deliveries of one channel (a chain, or one): the outcome of
-    /// each one tried.
-    async fn send_some(&self, channel: &dyn Channel, ds: &[DeliveryRow]) -> Vec<(Outcome, Reach)> {
-        let started = Instant::now();
-        let results = if let [d] = ds {
-            vec![channel.send(d).await]
-        } else {
-            channel.send_chain(ds).await
+    /// Sends deliveries of one channel (a chain, or one), leaving each
+    /// outcome for the next step as soon as it is known (a chain's first
+    /// messages are recorded while it goes on; after [`RECORD_EVERY`]
+    /// outcomes the step is woken). Returns how many were tried, whether
+    /// one reached the server and whether the server could not be reached.
+    async fn send_some(&self, lane: &Lane, ds: &[DeliveryRow]) -> (usize, bool, bool) {
+        let (mut tried, mut reached, mut unreachable) = (0, false, false);
+        let mut last = Instant::now();
+        let mut each = |i: usize, result: Result<(), SendError>| {
+            let now = Instant::now();
+            let (outcome, reach) = self.outcome(&ds[i], result, now - last);
+            last = now;
+            tried += 1;
+            reached |= reach == Reach::Reached;
+            unreachable |= reach == Reach::Unreachable;
+            lane.sent_one();
+            lane.held.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            let waiting = {
+                let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+                done.push(outcome);
+                done.len()
+            };
+            if waiting >= RECORD_EVERY {
+                self.sent.notify_one();
+            }
         };
-        // A chain's time shared out between its messages.
-        let each = started.elapsed() / results.len().max(1) as u32;
-        results
-            .into_iter()
-            .zip(ds)
-            .map(|(result, d)| self.outcome(d, result, each))
-            .collect()
+        if let [d] = ds {
+            let result = lane.channel.send(d).await;
+            each(0, result);
+        } else {
+            lane.channel.send_chain(ds, &mut each).await;
+        }
+        (tried, reached, unreachable)
     }
 
     fn outcome(

@@ -165,50 +165,53 @@ impl SmtpPool {
     /// envelope in one write: one round trip per message instead of two.
     /// Whatever stops the chain (a refused envelope, a broken connection)
     /// ends that connection; the messages after it are sent one by one
-    /// with [`send`](Self::send). One result per message tried: after a
-    /// server that cannot be reached, the rest are not tried.
-    pub async fn send_chain(&self, msgs: &[(&Envelope, &[u8])]) -> Vec<Result<(), SmtpFailure>> {
-        let mut results = Vec::with_capacity(msgs.len());
+    /// with [`send`](Self::send). `each` is told each message's result
+    /// (its index) as soon as it is known; after a server that cannot be
+    /// reached, the rest are not tried.
+    pub async fn send_chain(
+        &self,
+        msgs: &[(&Envelope, &[u8])],
+        each: &mut (dyn FnMut(usize, Result<(), SmtpFailure>) + Send),
+    ) {
+        let mut done = 0;
         if msgs.len() > 1 {
             let (mut session, reused) = match self.take().await {
                 Some(s) => (s, true),
                 None => match self.timed(self.open()).await {
                     Ok(s) => (s, false),
-                    Err(e) => return vec![Err(e)],
+                    Err(e) => return each(0, Err(e)),
                 },
             };
             if session.pipe.is_none() {
                 self.put(session).await;
             } else {
-                match chain(&mut session, msgs, self.timeout, &mut results).await {
+                match chain(&mut session, msgs, self.timeout, &mut done, each).await {
                     Ok(()) => self.put(session).await,
                     Err((stage, e)) => {
                         session.abort().await;
                         // The first envelope on a connection idle in the
                         // pool: most likely closed meanwhile; `send` tries
                         // the message again on a new one.
-                        let stale = reused
-                            && results.is_empty()
-                            && stage == Stage::Envelope
-                            && !e.is_permanent();
+                        let stale =
+                            reused && done == 0 && stage == Stage::Envelope && !e.is_permanent();
                         if stale {
                             tracing::debug!(error = %e, "pooled SMTP connection failed, retrying on a new one");
                         } else {
-                            results.push(Err(e));
+                            each(done, Err(e));
+                            done += 1;
                         }
                     }
                 }
             }
         }
-        for (envelope, body) in &msgs[results.len()..] {
+        for (i, (envelope, body)) in msgs.iter().enumerate().skip(done) {
             let r = self.send(envelope, body).await;
             let unreachable = matches!(r, Err(SmtpFailure::Connect(..)));
-            results.push(r);
+            each(i, r);
             if unreachable {
                 break;
             }
         }
-        results
     }
 
     async fn timed<T, E: From<SmtpFailure>>(
@@ -498,16 +501,17 @@ async fn transaction(
 
 /// Messages one after the other on a pipelined session, each message's end
 /// and the next one's envelope in one write (RFC 2920 lets message content
-/// open a group of commands): one round trip per message. Pushes one result
-/// per message done; the error that stops the chain belongs to the next
-/// message, with its stage. A message this server cannot take (see
+/// open a group of commands): one round trip per message. Tells `each` the
+/// result of each message done, in order, counting them in `done`; the
+/// error that stops the chain belongs to the next message, with its stage. A message this server cannot take (see
 /// [`mail_command`]) ends the chain without an error: the caller sends the
 /// rest one by one.
 async fn chain(
     session: &mut Session,
     msgs: &[(&Envelope, &[u8])],
     timeout: Duration,
-    results: &mut Vec<Result<(), SmtpFailure>>,
+    done: &mut usize,
+    each: &mut (dyn FnMut(usize, Result<(), SmtpFailure>) + Send),
 ) -> Result<(), (Stage, SmtpFailure)> {
     let timed = |t: Result<Result<(), SmtpFailure>, tokio::time::error::Elapsed>, stage| match t {
         Ok(r) => r.map_err(|e| (stage, e)),
@@ -540,7 +544,10 @@ async fn chain(
             }
         };
         match tokio::time::timeout(timeout, end).await {
-            Ok(Ok(r)) => results.push(r),
+            Ok(Ok(r)) => {
+                each(i, r);
+                *done += 1;
+            }
             Ok(Err(e)) => return Err((Stage::Message, e)),
             Err(_) => return Err((Stage::Message, SmtpFailure::Timeout(timeout))),
         }

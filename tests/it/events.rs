@@ -686,8 +686,8 @@ async fn a_backlog_goes_out_chained_each_message_once_to_its_own_recipient() {
     assert!(per.values().all(|&n| n == 1));
     let chained = d.smtp.chained.load(std::sync::atomic::Ordering::Relaxed);
     assert!(
-        chained >= emails / 2,
-        "most messages chained on their connection: {chained} of {emails}"
+        chained >= emails / 4,
+        "a good share of the messages chained on their connection: {chained} of {emails}"
     );
     d.stop().await;
 }
