@@ -25,6 +25,27 @@ async fn all_sent(d: &TestDaemon, id: &str) -> bool {
     count(&ev, "pending") + count(&ev, "sending") + count(&ev, "retrying") == 0
 }
 
+/// Declares the orange heatwave and waits (up to `secs`) until every
+/// delivery is sent or failed: the event as it then is.
+async fn orange_settled(d: &TestDaemon, secs: u64) -> serde_json::Value {
+    let ev = d
+        .declare(json!({"scenario": "canicule", "level": "orange"}))
+        .await;
+    let id = ev["id"].as_str().unwrap().to_string();
+    eventually(secs, "settled", || all_sent(d, &id)).await;
+    d.event(&id).await
+}
+
+/// The deliveries of `ev` that failed for good.
+fn failed(ev: &serde_json::Value) -> Vec<&serde_json::Value> {
+    ev["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["state"] == "failed")
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declaration_reaches_exactly_the_audience_on_every_channel() {
     let d = TestDaemon::start().await;
@@ -582,18 +603,8 @@ async fn a_permanent_refusal_fails_at_once_and_says_why() {
     d.smtp
         .set_mode(Mode::RejectRecipient("claire.martin@example.org".into()));
     d.sms.answer_with(&[400]);
-    let ev = d
-        .declare(json!({"scenario": "canicule", "level": "orange"}))
-        .await;
-    let id = ev["id"].as_str().unwrap().to_string();
-    eventually(10, "settled", || all_sent(&d, &id)).await;
-    let ev = d.event(&id).await;
-    let failed: Vec<_> = ev["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|x| x["state"] == "failed")
-        .collect();
+    let ev = orange_settled(&d, 10).await;
+    let failed = failed(&ev);
     assert_eq!(failed.len(), 2, "{failed:?}");
     let mail = failed.iter().find(|x| x["channel"] == "email").unwrap();
     assert_eq!(mail["recipient_id"], "ref1");
@@ -611,11 +622,7 @@ async fn a_server_without_pipelining_gets_the_commands_one_by_one() {
     d.smtp.set_pipelining(false);
     d.smtp
         .set_mode(Mode::RejectRecipient("claire.martin@example.org".into()));
-    let ev = d
-        .declare(json!({"scenario": "canicule", "level": "orange"}))
-        .await;
-    let id = ev["id"].as_str().unwrap().to_string();
-    eventually(10, "settled", || all_sent(&d, &id)).await;
+    let ev = orange_settled(&d, 10).await;
     // The same messages as with PIPELINING (the first test), less the
     // refused recipient, whose delivery failed for good.
     let expected: BTreeSet<String> = [
@@ -633,7 +640,7 @@ async fn a_server_without_pipelining_gets_the_commands_one_by_one() {
             .iter()
             .all(|m| m.header("Auto-Submitted").as_deref() == Some("auto-generated"))
     );
-    assert_eq!(count(&d.event(&id).await, "failed"), 1);
+    assert_eq!(count(&ev, "failed"), 1);
     d.stop().await;
 }
 
@@ -645,18 +652,8 @@ async fn a_backlog_goes_out_chained_each_message_once_to_its_own_recipient() {
     let d = TestDaemon::start_setup(true, |dir| crate::drills::many_nurses(dir, 300)).await;
     d.smtp
         .set_mode(Mode::RejectRecipient("idel150@example.org".into()));
-    let ev = d
-        .declare(json!({"scenario": "canicule", "level": "orange"}))
-        .await;
-    let id = ev["id"].as_str().unwrap().to_string();
-    eventually(20, "settled", || all_sent(&d, &id)).await;
-    let ev = d.event(&id).await;
-    let failed: Vec<_> = ev["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|x| x["state"] == "failed")
-        .collect();
+    let ev = orange_settled(&d, 20).await;
+    let failed = failed(&ev);
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0]["recipient_id"], "idel150");
     assert_eq!(failed[0]["attempts"], 1);
