@@ -523,10 +523,12 @@ impl Outbox {
             .map(|(name, lane)| (name.clone(), lane.wants(now)))
             .filter(|(_, n)| *n > 0)
             .collect();
-        // Events of the claimed deliveries still waiting for a slot.
+        // Events of the claimed deliveries still waiting for a slot (none
+        // while a connection is free: what was handed over is being sent).
         let waiting: BTreeSet<i64> = self
             .lanes
             .values()
+            .filter(|l| l.slots.available_permits() == 0)
             .flat_map(|l| {
                 l.queue()
                     .iter()
@@ -642,13 +644,17 @@ impl Outbox {
     /// Starts a send task on each free slot of `lane` that has work; each
     /// task goes on with the lane's queue until it is empty.
     fn dispatch(&self, lane: &Arc<Lane>) {
+        // One new task per delivery at most: a delivery alone does not
+        // start a task on every free connection.
+        let mut left = lane.queue().len();
         loop {
-            if lane.queue().is_empty() {
+            if left == 0 {
                 return;
             }
             let Ok(permit) = lane.slots.clone().try_acquire_owned() else {
                 return;
             };
+            left -= 1;
             let this = self.clone();
             let lane = lane.clone();
             self.tracker.spawn(async move {
