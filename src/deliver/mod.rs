@@ -3,11 +3,16 @@
 //! The worker is a [`Outbox::step`] that, in one transaction, records the
 //! outcomes of the sends finished since the last step and claims due
 //! deliveries, most urgent first (crisis, then broadcasts, then reminders),
-//! as many per channel as the channel has free connections; it hands each
-//! to a task that waits for the channel's rate limit, sends, and leaves its
-//! outcome for the next step; and a thin loop around it, woken by each
-//! finished send. Under load one step records and claims many deliveries:
-//! one commit for many messages instead of two per message. The worker and
+//! about what the channel sends in 50 ms; it hands them to one task per
+//! connection, which waits for the channel's rate limit, sends (one
+//! delivery, or with a backlog a chain of them on one SMTP connection, see
+//! [`Channel::chain`]) and leaves each outcome for the next step as soon as
+//! it is known; and a thin loop around it, woken when deliveries are
+//! written ([`Outbox::wake`]), by finished sends, and every second (retries
+//! come due). A channel whose last claim came back short is not asked again
+//! until something is written or the second has passed. Under load one
+//! step records and claims many deliveries: one commit for many messages
+//! instead of two per message. The worker and
 //! its send tasks run on a thread of their own, `vigie-send` (see
 //! `daemon::run_outbox`); the database work on `vigie-db`; a declaration
 //! hands its first claims over directly ([`Handoff`]).
