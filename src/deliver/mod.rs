@@ -163,7 +163,7 @@ struct Lane {
     /// Hand-overs so far: a step's claim that a hand-over overtook does not
     /// decide `drained`.
     handed: std::sync::atomic::AtomicU64,
-    /// Deliveries taken from `queue` by send tasks and not yet done.
+    /// Deliveries taken from `queue` by send tasks (see [`Held`]).
     held: std::sync::atomic::AtomicUsize,
 }
 
@@ -282,19 +282,32 @@ impl Lane {
     }
 
     /// The deliveries a send task takes next: one, or a chain's worth when
-    /// there is more than one for each connection.
-    fn take(&self) -> Vec<DeliveryRow> {
+    /// there is more than one for each connection; counted in flight until
+    /// the [`Held`] is dropped.
+    fn take(&self) -> (Vec<DeliveryRow>, Held<'_>) {
         let mut queue = self.queue();
         let n = (queue.len() / self.concurrency).clamp(1, self.chain);
         let n = n.min(queue.len());
         self.held.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-        queue.drain(..n).collect()
+        (queue.drain(..n).collect(), Held(self, n))
     }
 
     /// Whether the worker should claim more now: the queue is down to half
     /// of what is claimed ahead of the sends.
     fn low(&self) -> bool {
         self.queue().len() <= self.ahead().saturating_sub(self.concurrency) / 2
+    }
+}
+
+/// Deliveries a send task took from its lane's queue: in flight until this
+/// is dropped (when the task is done with them, or if it panics).
+struct Held<'a>(&'a Lane, usize);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0
+            .held
+            .fetch_sub(self.1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -667,7 +680,7 @@ impl Outbox {
                     if lane.paused(this.clock.now()) {
                         break;
                     }
-                    let batch = lane.take();
+                    let (batch, _held) = lane.take();
                     if batch.is_empty() {
                         break;
                     }
@@ -690,8 +703,6 @@ impl Outbox {
                         for d in batch[tried..].iter().rev() {
                             queue.push_front(d.clone());
                         }
-                        lane.held
-                            .fetch_sub(batch.len() - tried, std::sync::atomic::Ordering::Relaxed);
                     }
                     if unreachable {
                         this.channel_down(&lane);
@@ -793,7 +804,6 @@ impl Outbox {
             reached |= reach == Reach::Reached;
             unreachable |= reach == Reach::Unreachable;
             lane.sent_one();
-            lane.held.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             let waiting = {
                 let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
                 done.push(outcome);

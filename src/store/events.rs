@@ -135,7 +135,6 @@ pub fn get_event(c: &Connection, id: i64) -> rusqlite::Result<Option<EventRow>> 
         .optional()
 }
 
-/// The unresolved event of a scenario with this key, if any.
 /// An event's deliveries counted by state.
 pub fn deliveries_by_state(c: &Connection, event_id: i64) -> rusqlite::Result<Vec<(String, i64)>> {
     c.prepare_cached("SELECT state, COUNT(*) FROM deliveries WHERE event_id = ?1 GROUP BY state")?
@@ -143,6 +142,7 @@ pub fn deliveries_by_state(c: &Connection, event_id: i64) -> rusqlite::Result<Ve
         .collect()
 }
 
+/// The unresolved event of a scenario with this key, if any.
 pub fn unresolved_event(
     c: &Connection,
     scenario: &str,
