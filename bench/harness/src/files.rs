@@ -167,30 +167,14 @@ ids = ["p000006"]
 "#,
     );
     s.push_str(TEMPLATE);
+    s.push_str(&broadcast(DIFFUSION, "tous", r#""email""#));
+    s.push_str(&broadcast(
+        ("diffusion_sms", "Vague de chaleur — SMS à tous"),
+        "tous",
+        r#""sms""#,
+    ));
     s.push_str(
         r#"
-[[scenario]]
-id = "diffusion"
-title = "Vague de chaleur — diffusion générale"
-levels = ["orange"]
-notify_on_resolve = false
-
-[[scenario.broadcast]]
-audience = ["tous"]
-channels = ["email"]
-template = "diffusion"
-
-[[scenario]]
-id = "diffusion_sms"
-title = "Vague de chaleur — SMS à tous"
-levels = ["orange"]
-notify_on_resolve = false
-
-[[scenario.broadcast]]
-audience = ["tous"]
-channels = ["sms"]
-template = "diffusion"
-
 [[scenario]]
 id = "latence"
 title = "Activation de la cellule de crise"
@@ -208,6 +192,30 @@ timeout = "15m"
 "#,
     );
     s
+}
+
+/// The scenario every professional gets by e-mail, in the benchmark's and
+/// the drills' plans.
+const DIFFUSION: (&str, &str) = ("diffusion", "Vague de chaleur — diffusion générale");
+
+/// A scenario `(id, title)` of one orange level whose broadcast sends the
+/// `diffusion` template to `audience` on `channels` (TOML strings, comma
+/// separated).
+fn broadcast((id, title): (&str, &str), audience: &str, channels: &str) -> String {
+    format!(
+        r#"
+[[scenario]]
+id = "{id}"
+title = "{title}"
+levels = ["orange"]
+notify_on_resolve = false
+
+[[scenario.broadcast]]
+audience = ["{audience}"]
+channels = [{channels}]
+template = "diffusion"
+"#
+    )
 }
 
 /// The plan of the fault drills: `diffusion` (every professional by
@@ -229,42 +237,20 @@ roles = ["referent_crise"]
 "#,
     );
     s.push_str(TEMPLATE);
+    s.push_str(&broadcast(DIFFUSION, "tous", r#""email""#));
+    s.push_str(&broadcast(
+        ("webhook_500", "Vague de chaleur — passerelle SMS en panne"),
+        "bureau",
+        r#""flaky""#,
+    ));
+    s.push_str(&broadcast(
+        ("webhook_hang", "Vague de chaleur — passerelle SMS muette"),
+        "bureau",
+        r#""email", "hang""#,
+    ));
     let _ = write!(
         s,
         r#"
-[[scenario]]
-id = "diffusion"
-title = "Vague de chaleur — diffusion générale"
-levels = ["orange"]
-notify_on_resolve = false
-
-[[scenario.broadcast]]
-audience = ["tous"]
-channels = ["email"]
-template = "diffusion"
-
-[[scenario]]
-id = "webhook_500"
-title = "Vague de chaleur — passerelle SMS en panne"
-levels = ["orange"]
-notify_on_resolve = false
-
-[[scenario.broadcast]]
-audience = ["bureau"]
-channels = ["flaky"]
-template = "diffusion"
-
-[[scenario]]
-id = "webhook_hang"
-title = "Vague de chaleur — passerelle SMS muette"
-levels = ["orange"]
-notify_on_resolve = false
-
-[[scenario.broadcast]]
-audience = ["bureau"]
-channels = ["email", "hang"]
-template = "diffusion"
-
 [[scenario]]
 id = "escalade"
 title = "Activation de la cellule de crise"
