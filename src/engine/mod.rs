@@ -684,10 +684,16 @@ fn deliver(
             .collect();
         let seqs = q::RecipientSeqs::new(ev.id).get_all(c, &ids)?;
         let numbered: Vec<(&Professional, i64)> = recipients.iter().copied().zip(seqs).collect();
-        if numbered.len() < PARALLEL_RENDER {
+        // Rendered and written on this thread, chunk by chunk.
+        let here = || -> rusqlite::Result<usize> {
+            let mut queued = 0;
             for chunk in numbered.chunks(CHUNK) {
                 queued += outbox::insert(c, &build(chunk), ctx.now)?;
             }
+            Ok(queued)
+        };
+        if numbered.len() < PARALLEL_RENDER {
+            queued += here()?;
         } else {
             // A big step: rendered on a second thread while this one
             // writes, a few chunks ahead (a step to 50 000 recipients never
@@ -705,14 +711,11 @@ fn deliver(
                             }
                         }
                     });
-                let mut queued = 0;
                 if let Err(e) = renderer {
                     tracing::warn!(error = %e, "cannot start a rendering thread: rendering here");
-                    for chunk in numbered.chunks(CHUNK) {
-                        queued += outbox::insert(c, &build(chunk), ctx.now)?;
-                    }
-                    return Ok(queued);
+                    return here();
                 }
+                let mut queued = 0;
                 // (A panic while rendering ends this loop early; the scope
                 // then panics, and the transaction is rolled back.)
                 for items in rx {
