@@ -154,20 +154,13 @@ Message envoyé par Vigie au titre du {{ plan.title }} (version {{ plan.version 
 /// through the per-recipient webhook) and `latence` (one referent, e-mail
 /// and webhook, escalation tier 0).
 pub fn bench_plan() -> String {
-    let mut s = PLAN_HEAD
-        .replace("{ID}", "banc")
-        .replace("{TITLE}", "Plan de gestion de crise — banc d'essai");
-    s.push_str(
-        r#"
-[audience.tous]
-all = true
-
-[audience.premier]
+    let mut s = diffusion_plan(
+        "banc",
+        "Plan de gestion de crise — banc d'essai",
+        r#"[audience.premier]
 ids = ["p000006"]
 "#,
     );
-    s.push_str(TEMPLATE);
-    s.push_str(&broadcast(DIFFUSION, "tous", r#""email""#));
     s.push_str(&broadcast(
         ("diffusion_sms", "Vague de chaleur — SMS à tous"),
         "tous",
@@ -194,8 +187,24 @@ timeout = "15m"
     s
 }
 
-/// The scenario every professional gets by e-mail, in the benchmark's and
-/// the drills' plans.
+/// The `[plan]` table of a plan file.
+fn plan_head(id: &str, title: &str) -> String {
+    PLAN_HEAD.replace("{ID}", id).replace("{TITLE}", title)
+}
+
+/// The start of the benchmark's and the drills' plans: the `[plan]` table,
+/// the audience `tous` (everyone), `more_audiences` (TOML tables), the
+/// `diffusion` template and the `diffusion` scenario (everyone by e-mail).
+fn diffusion_plan(id: &str, title: &str, more_audiences: &str) -> String {
+    let mut s = plan_head(id, title);
+    s.push_str("\n[audience.tous]\nall = true\n\n");
+    s.push_str(more_audiences);
+    s.push_str(TEMPLATE);
+    s.push_str(&broadcast(DIFFUSION, "tous", r#""email""#));
+    s
+}
+
+/// The scenario every professional gets by e-mail (see [`diffusion_plan`]).
 const DIFFUSION: (&str, &str) = ("diffusion", "Vague de chaleur — diffusion générale");
 
 /// A scenario `(id, title)` of one orange level whose broadcast sends the
@@ -224,20 +233,13 @@ template = "diffusion"
 /// webhook) and `escalade` (tier 0: the three crisis referents, quorum 1,
 /// timeout `tier0_timeout`; tier 1: the bureau).
 pub fn drills_plan(tier0_timeout: &str) -> String {
-    let mut s = PLAN_HEAD
-        .replace("{ID}", "exercices")
-        .replace("{TITLE}", "Plan de gestion de crise — exercices de panne");
-    s.push_str(
-        r#"
-[audience.tous]
-all = true
-
-[audience.referents]
+    let mut s = diffusion_plan(
+        "exercices",
+        "Plan de gestion de crise — exercices de panne",
+        r#"[audience.referents]
 roles = ["referent_crise"]
 "#,
     );
-    s.push_str(TEMPLATE);
-    s.push_str(&broadcast(DIFFUSION, "tous", r#""email""#));
     s.push_str(&broadcast(
         ("webhook_500", "Vague de chaleur — passerelle SMS en panne"),
         "bureau",
@@ -280,9 +282,10 @@ timeout = "15m"
 /// Plan file number `k` of the footprint set: three scenarios with
 /// broadcasts and a two-tier escalation, local audiences and templates.
 pub fn footprint_plan(k: usize) -> String {
-    let mut s = PLAN_HEAD
-        .replace("{ID}", &format!("plan-{k:02}"))
-        .replace("{TITLE}", &format!("Plan de gestion de crise n° {k}"));
+    let mut s = plan_head(
+        &format!("plan-{k:02}"),
+        &format!("Plan de gestion de crise n° {k}"),
+    );
     let commune = COMMUNES[k % COMMUNES.len()];
     let _ = write!(
         s,
