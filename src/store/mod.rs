@@ -129,6 +129,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_events.sql"),
     // 3: reminder firings, so each scheduled instant fires once across restarts.
     include_str!("migrations/0003_reminders.sql"),
+    // 4: exercise and real events kept apart, per-event link secrets,
+    // server-side operator sessions.
+    include_str!("migrations/0004_safety.sql"),
 ];
 
 /// The current schema version.
