@@ -182,6 +182,8 @@ pub struct AppState {
     /// The unresolved events and delivery counts the pages and the status
     /// show, kept while the database does not change.
     pub situation: crate::web::SituationCache,
+    /// The dashboard's one-shot messages, per session.
+    pub flashes: crate::web::pages::Flashes,
 }
 
 impl AppState {
@@ -526,6 +528,7 @@ impl Daemon {
             generated_operator,
             heartbeat: std::sync::Mutex::new(std::time::Instant::now()),
             situation: Default::default(),
+            flashes: Default::default(),
         });
         store.record_config_load(now, true, "start").await?;
         store

@@ -65,6 +65,9 @@ pub enum Command {
         /// Tells two events of the same scenario apart (e.g. a commune).
         #[arg(long)]
         key: Option<String>,
+        /// Allows lowering the level of the event already open (refused otherwise).
+        #[arg(long)]
+        downgrade: bool,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -185,15 +188,19 @@ pub fn run(cli: Cli) -> i32 {
             note,
             exercise,
             key,
+            downgrade,
             api,
         } => {
-            let body = client::declare_body(
+            let mut body = client::declare_body(
                 &scenario,
                 level.as_deref(),
                 note.as_deref(),
                 exercise,
                 key.as_deref(),
             );
+            if downgrade {
+                body["downgrade"] = serde_json::json!(true);
+            }
             api_command(
                 &path,
                 &api,
@@ -213,15 +220,20 @@ pub fn run(cli: Cli) -> i32 {
                     } else if v["level_changed"].as_bool() == Some(true) {
                         let _ = writeln!(
                             out,
-                            "event {id} already open for this scenario and key: level changed to {} ({} deliveries queued)",
+                            "event {id} ({}) already open for this scenario and key: level changed to {} ({} deliveries queued)",
+                            describe(v),
                             v["level"].as_str().unwrap_or("-"),
                             queued
                         );
                     } else {
                         let _ = writeln!(
                             out,
-                            "event {id} already open for this scenario and key, level unchanged: nothing sent"
+                            "event {id} ({}) already open for this scenario and key, level unchanged: nothing sent",
+                            describe(v)
                         );
+                    }
+                    if let Some(w) = v["warning"].as_str() {
+                        let _ = writeln!(out, "WARNING: {w}");
                     }
                 },
             )

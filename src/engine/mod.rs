@@ -9,9 +9,10 @@
 //!
 //! Decisions made where SPEC is silent:
 //! - An event without `key` uses the empty key: declaring the same
-//!   scenario again updates the unresolved event (a level change).
+//!   scenario again updates the unresolved event of the same kind (a level
+//!   change); an exercise and a real event are never the same event.
 //! - A scenario with levels declared without `level` starts at its first
-//!   level.
+//!   level; an update without `level` keeps the event's level.
 //! - Quorum counts the distinct recipients of the event (any step) whose
 //!   latest response is one of the scenario's `ack` responses, against the
 //!   quorum of the tier in progress. An exhausted event that later reaches
@@ -35,7 +36,7 @@ use crate::schedule::oncall;
 use crate::store::events::{self as q, EventRow, EventState, NewEvent, NewStep};
 use crate::store::outbox::{self, NewDelivery, Priority};
 use crate::store::{Store, StoreError};
-use links::LinkSigner;
+use links::{LinkClaim, LinkSigner};
 use render::{Builtin, Compiled, TemplateSource};
 
 #[derive(Debug, thiserror::Error)]
@@ -99,12 +100,16 @@ pub struct DeclareRequest {
     pub exercise: bool,
     #[serde(default)]
     pub key: Option<String>,
+    /// Allows a re-declaration to lower the running event's level.
+    #[serde(default)]
+    pub downgrade: bool,
 }
 
 #[derive(Clone, Debug)]
 pub struct Declared {
     pub event_id: i64,
-    /// An unresolved event with the same scenario and key existed.
+    /// An unresolved event with the same scenario, key and exercise flag
+    /// existed.
     pub updated: bool,
     /// The level changed (and the new level's broadcasts were queued).
     pub level_changed: bool,
@@ -118,6 +123,10 @@ pub struct Declared {
     /// The outbox was handed the first deliveries (and told what is left):
     /// no need to wake it.
     pub handed_over: bool,
+    /// Unresolved events of the same scenario of the other kind (the
+    /// exercises beside a real event, or the real events beside an
+    /// exercise), oldest first: never merged, always said.
+    pub beside: Vec<EventRow>,
 }
 
 const MAX_NOTE: usize = 4000;
@@ -126,7 +135,14 @@ const MAX_NOTE: usize = 4000;
 /// `/metrics`).
 pub static TIER_NOTIFICATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Declares an event, or updates the unresolved one with the same key.
+/// Declares an event, or updates the unresolved one with the same scenario,
+/// key and exercise flag.
+///
+/// An exercise and a real event never merge (a real alert must never go
+/// out as `[EXERCICE]`, nor a drill move a real event's level); the other
+/// kind running beside is reported in [`Declared::beside`]. Re-declaring
+/// without a level keeps the running event's level; re-declaring at a lower
+/// level is refused (409) unless `downgrade` is set.
 pub async fn declare(
     store: &Store,
     ctx: Ctx,
@@ -139,14 +155,13 @@ pub async fn declare(
         .plans_in_force(today)
         .into_iter()
         .find(|p| p.scenario(&req.scenario).is_some())
-        .ok_or_else(|| {
-            EngineError::NotFound(format!(
-                "no plan in force today has a scenario `{}`",
-                req.scenario
-            ))
-        })?;
+        .ok_or_else(|| unknown_scenario(&ctx.set, today, &req.scenario))?;
     let scenario = plan.scenario(&req.scenario).expect("found above");
-    let level = checked_level(scenario, req.level.as_deref())?;
+    // The level asked for, checked; `None` when not given.
+    let asked = match req.level.as_deref() {
+        Some(l) => checked_level(scenario, Some(l))?,
+        None => None,
+    };
     let note = req.note.clone().unwrap_or_default();
     if note.chars().count() > MAX_NOTE {
         return Err(EngineError::Invalid(format!(
@@ -170,8 +185,25 @@ pub async fn declare(
                 .find(|p| p.id.value == plan_id && p.version.value.0 == plan_version)
                 .expect("plan of the snapshot");
             let scenario = plan.scenario(&req.scenario).expect("checked");
-            let out = match q::unresolved_event(&tx, &req.scenario, &key)? {
+            let existing = q::unresolved_event(&tx, &req.scenario, &key, req.exercise)?;
+            let out = match existing {
                 Some(ev) => {
+                    let level = match &asked {
+                        Some(l) => Some(l.clone()),
+                        // No level: the event stays where it is.
+                        None => ev.level.clone(),
+                    };
+                    if !req.downgrade && is_lower(scenario, level.as_deref(), ev.level.as_deref()) {
+                        return Ok(Err(EngineError::Conflict(format!(
+                            "event {} of `{}` is at level `{}`: declaring `{}` would lower it; \
+                             send \"downgrade\": true (vigie declare --downgrade) to lower it, \
+                             or change its level explicitly",
+                            ev.id,
+                            req.scenario,
+                            ev.level.as_deref().unwrap_or_default(),
+                            level.as_deref().unwrap_or_default()
+                        ))));
+                    }
                     let level_changed = level.is_some() && ev.level != level;
                     let (queued, ev) = if level_changed {
                         let level = level.as_deref().unwrap_or_default();
@@ -189,9 +221,14 @@ pub async fn declare(
                         event: ev,
                         by_state: Vec::new(),
                         handed_over: false,
+                        beside: Vec::new(),
                     }
                 }
                 None => {
+                    // A new event starts at the level asked for, else the
+                    // scenario's first.
+                    let level = asked.or_else(|| scenario.levels.first().map(|l| l.value.clone()));
+                    let secret = links::new_event_secret();
                     let id = q::insert_event(
                         &tx,
                         &NewEvent {
@@ -205,6 +242,7 @@ pub async fn declare(
                             plan_version: &plan.version.value.0,
                             plan_sha256: &plan.sha256,
                             at: ctx.now,
+                            link_secret: &secret,
                         },
                     )?;
                     let ev = q::get_event(&tx, id)?.expect("just inserted");
@@ -219,10 +257,12 @@ pub async fn declare(
                         event: q::get_event(&tx, id)?.expect("just inserted"),
                         by_state: Vec::new(),
                         handed_over: false,
+                        beside: Vec::new(),
                     }
                 }
             };
             let mut out = out;
+            out.beside = q::unresolved_of_kind(&tx, &req.scenario, !req.exercise)?;
             // The outbox's next claim, made here: the first message leaves
             // without waiting for another transaction. Handed over right
             // after the commit, on this thread, whether or not the caller
@@ -235,17 +275,55 @@ pub async fn declare(
             ctx.audit(
                 &tx,
                 "declare",
-                &format!("event {} {}", out.event_id, req.scenario),
+                &format!(
+                    "event {} {}{}",
+                    out.event_id,
+                    req.scenario,
+                    if req.exercise { " (exercice)" } else { "" }
+                ),
             )?;
             tx.commit()?;
             if let Some((h, claimed)) = claimed {
                 h.hand_over(claimed);
                 out.handed_over = true;
             }
-            Ok(out)
+            Ok(Ok(out))
         })
-        .await?;
+        .await??;
+    if !result.beside.is_empty() {
+        tracing::warn!(
+            event = result.event_id,
+            exercise = result.event.exercise,
+            beside = ?result.beside.iter().map(|e| e.id).collect::<Vec<_>>(),
+            scenario = %result.event.scenario,
+            "an exercise and a real event of the same scenario run side by side (kept apart)"
+        );
+    }
     Ok(result)
+}
+
+/// Whether `new` is a lower level than `current` in the scenario's order
+/// (unknown or missing levels never count as lower).
+fn is_lower(scenario: &Scenario, new: Option<&str>, current: Option<&str>) -> bool {
+    let rank = |l: Option<&str>| l.and_then(|l| scenario.levels.iter().position(|x| x.value == l));
+    matches!((rank(new), rank(current)), (Some(n), Some(c)) if n < c)
+}
+
+/// 404 for a scenario that no plan in force has, naming the ones it has.
+fn unknown_scenario(set: &ConfigSet, today: chrono::NaiveDate, id: &str) -> EngineError {
+    let known: Vec<&str> = set
+        .plans_in_force(today)
+        .into_iter()
+        .flat_map(|p| p.scenarios.iter().map(|s| s.id.value.as_str()))
+        .collect();
+    EngineError::NotFound(if known.is_empty() {
+        format!("no plan in force today has a scenario `{id}` (no plan is in force)")
+    } else {
+        format!(
+            "no plan in force today has a scenario `{id}` (scenarios: {})",
+            known.join(", ")
+        )
+    })
 }
 
 fn checked_level(scenario: &Scenario, level: Option<&str>) -> Result<Option<String>, EngineError> {
@@ -293,6 +371,7 @@ pub async fn change_level(
                         event: ev,
                         by_state: Vec::new(),
                         handed_over: false,
+                        beside: Vec::new(),
                     });
                 }
                 q::set_level(&tx, id, &level, None, ctx.now).map_err(StoreError::from)?;
@@ -309,6 +388,7 @@ pub async fn change_level(
                     event: ev,
                     by_state: Vec::new(),
                     handed_over: false,
+                    beside: Vec::new(),
                 })
             })();
             if out.is_ok() {
@@ -640,7 +720,10 @@ fn deliver(
     let build = |chunk: &[(&Professional, i64)]| -> Vec<NewDelivery> {
         let mut items = Vec::with_capacity(chunk.len() * per_recipient.len());
         for &(p, seq) in chunk {
-            let url = format!("{public}/r/{}", ctx.links.token(ev.id, seq));
+            let url = format!(
+                "{public}/r/{}",
+                ctx.links.token(ev.id, seq, &ev.link_secret)
+            );
             let r = render_for(render::recipient_json(p), &url);
             for ch in &per_recipient {
                 let (address, skipped) = match p.contact_for(ch) {
@@ -1004,20 +1087,24 @@ pub struct LinkView {
 /// Looks a response link up without changing anything (mail scanners open
 /// links).
 pub async fn link(store: &Store, ctx: Ctx, token: String) -> Result<LinkView, EngineError> {
-    let (event_id, seq) = ctx
-        .links
-        .verify(&token)
-        .ok_or_else(|| EngineError::NotFound("unknown link".into()))?;
-    store
-        .call(move |c| Ok(link_view(c, &ctx, event_id, seq)))
-        .await?
+    let claim = ctx.links.parse(&token).ok_or_else(unknown_link)?;
+    store.call(move |c| Ok(link_view(c, &ctx, &claim))).await?
 }
 
-fn link_view(c: &Connection, ctx: &Ctx, event_id: i64, seq: i64) -> Result<LinkView, EngineError> {
-    let ev =
-        q::get_event(c, event_id)?.ok_or_else(|| EngineError::NotFound("unknown link".into()))?;
-    let (rid, name) = q::recipient_by_seq(c, event_id, seq)?
-        .ok_or_else(|| EngineError::NotFound("unknown link".into()))?;
+fn unknown_link() -> EngineError {
+    EngineError::NotFound("unknown link".into())
+}
+
+/// The event and recipient of a link, once its signature is checked against
+/// the event's own secret (a link of an event lost in a database restore
+/// does not open the event that took its number).
+fn link_view(c: &Connection, ctx: &Ctx, claim: &LinkClaim) -> Result<LinkView, EngineError> {
+    let (event_id, seq) = (claim.event_id, claim.seq);
+    let ev = q::get_event(c, event_id)?.ok_or_else(unknown_link)?;
+    if !ctx.links.verify(claim, &ev.link_secret) {
+        return Err(unknown_link());
+    }
+    let (rid, name) = q::recipient_by_seq(c, event_id, seq)?.ok_or_else(unknown_link)?;
     let (plan, scenario) = plan_of(&ctx.set, &ev)?;
     let current = q::latest_responses(c, event_id)?.remove(&rid);
     let view = LinkView {
@@ -1045,15 +1132,13 @@ pub async fn respond(
     token: String,
     response: String,
 ) -> Result<LinkView, EngineError> {
-    let (event_id, seq) = ctx
-        .links
-        .verify(&token)
-        .ok_or_else(|| EngineError::NotFound("unknown link".into()))?;
+    let claim = ctx.links.parse(&token).ok_or_else(unknown_link)?;
+    let event_id = claim.event_id;
     store
         .call(move |c| {
             let tx = c.transaction()?;
             let out = (|| {
-                let view = link_view(&tx, &ctx, event_id, seq)?;
+                let view = link_view(&tx, &ctx, &claim)?;
                 if !view.choices.contains(&response) {
                     return Err(EngineError::Invalid(format!(
                         "unknown response `{response}` (choices: {})",
@@ -1071,7 +1156,7 @@ pub async fn respond(
                         tracing::info!(event = event_id, "quorum reached: event acknowledged");
                     }
                 }
-                link_view(&tx, &ctx, event_id, seq)
+                link_view(&tx, &ctx, &claim)
             })();
             if out.is_ok() {
                 tx.commit()?;
@@ -1124,6 +1209,7 @@ pub fn preview(
         tier: 0,
         round: 0,
         escalation_due_at: None,
+        link_secret: String::new(),
     };
     let mut steps: Vec<(String, &Step, Builtin)> = Vec::new();
     for b in &scenario.broadcasts {

@@ -59,11 +59,14 @@ pub struct EventRow {
     pub tier: u32,
     pub round: u32,
     pub escalation_due_at: Option<DateTime<Utc>>,
+    /// The random secret bound into every link minted for this event (empty
+    /// for events declared before links carried one).
+    pub link_secret: String,
 }
 
 const EVENT_COLUMNS: &str = "id, scenario, dedup_key, title, level, note, exercise, state, \
     plan_id, plan_version, plan_sha256, declared_at, updated_at, acknowledged_at, exhausted_at, \
-    resolved_at, resolve_note, tier, round, escalation_due_at";
+    resolved_at, resolve_note, tier, round, escalation_due_at, link_secret";
 
 fn opt_ts(v: Option<String>) -> Option<DateTime<Utc>> {
     v.as_deref().map(parse_ts)
@@ -92,6 +95,7 @@ fn event_row(r: &Row<'_>) -> rusqlite::Result<EventRow> {
         tier: r.get(17)?,
         round: r.get(18)?,
         escalation_due_at: opt_ts(r.get(19)?),
+        link_secret: r.get(20)?,
     })
 }
 
@@ -106,13 +110,15 @@ pub struct NewEvent<'a> {
     pub plan_version: &'a str,
     pub plan_sha256: &'a str,
     pub at: DateTime<Utc>,
+    /// See [`EventRow::link_secret`].
+    pub link_secret: &'a str,
 }
 
 pub fn insert_event(c: &Connection, e: &NewEvent<'_>) -> rusqlite::Result<i64> {
     c.prepare_cached(
         "INSERT INTO events (scenario, dedup_key, title, level, note, exercise, state, plan_id, \
-         plan_version, plan_sha256, declared_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?8, ?9, ?10, ?10)",
+         plan_version, plan_sha256, declared_at, updated_at, link_secret) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?8, ?9, ?10, ?10, ?11)",
     )?
     .execute(params![
         e.scenario,
@@ -124,7 +130,8 @@ pub fn insert_event(c: &Connection, e: &NewEvent<'_>) -> rusqlite::Result<i64> {
         e.plan_id,
         e.plan_version,
         e.plan_sha256,
-        ts(e.at)
+        ts(e.at),
+        e.link_secret
     ])?;
     Ok(c.last_insert_rowid())
 }
@@ -142,18 +149,35 @@ pub fn deliveries_by_state(c: &Connection, event_id: i64) -> rusqlite::Result<Ve
         .collect()
 }
 
-/// The unresolved event of a scenario with this key, if any.
+/// The unresolved event of a scenario with this key and this exercise flag,
+/// if any: an exercise and a real event are never the same event.
 pub fn unresolved_event(
     c: &Connection,
     scenario: &str,
     key: &str,
+    exercise: bool,
 ) -> rusqlite::Result<Option<EventRow>> {
     c.prepare_cached(&format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE scenario = ?1 AND dedup_key = ?2 \
-             AND state <> 'resolved'"
+             AND exercise = ?3 AND state <> 'resolved'"
     ))?
-    .query_row([scenario, key], event_row)
+    .query_row(params![scenario, key, exercise], event_row)
     .optional()
+}
+
+/// The unresolved events of a scenario (any key) whose exercise flag is
+/// `exercise`, oldest first: what runs beside a declaration of the other kind.
+pub fn unresolved_of_kind(
+    c: &Connection,
+    scenario: &str,
+    exercise: bool,
+) -> rusqlite::Result<Vec<EventRow>> {
+    c.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE scenario = ?1 AND exercise = ?2 \
+             AND state <> 'resolved' ORDER BY id"
+    ))?
+    .query_map(params![scenario, exercise], event_row)?
+    .collect()
 }
 
 /// Events, newest first; `state` filters (`"unresolved"` is every state but

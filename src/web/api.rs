@@ -5,7 +5,10 @@
 //! `level_changed` and `queued`, not the detail: an event sent to 50 000
 //! professionals would answer 50 000 deliveries (15 MB of JSON, 0.35 s and
 //! 250 MB of memory while the outbox starts sending). The detail, with
-//! tiers, deliveries and responses, is `GET /api/v1/events/{id}`.
+//! tiers, deliveries and responses, is `GET /api/v1/events/{id}`. It also
+//! answers `beside`, the unresolved events of the same scenario of the
+//! other kind (exercise or real), with a `warning` when there is one: they
+//! are never merged, and whoever declared must know both are running.
 
 use std::sync::Arc;
 
@@ -51,9 +54,11 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or(ApiError::Unauthorized)?;
+        // The scheme is case-insensitive (RFC 9110 §11.1): `bearer` too.
         let token = header
-            .strip_prefix("Bearer ")
-            .map(str::trim)
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized)?;
         let hash = token_sha256(token);
@@ -270,6 +275,33 @@ async fn declare(
     v["updated"] = json!(d.updated);
     v["level_changed"] = json!(d.level_changed);
     v["queued"] = json!(d.queued);
+    // Never merged, always said: the events of the other kind (exercise or
+    // real) of this scenario that run beside this one.
+    v["beside"] = json!(
+        d.beside
+            .iter()
+            .map(|e| json!({
+                "id": e.id.to_string(),
+                "exercise": e.exercise,
+                "level": e.level,
+                "key": e.dedup_key,
+                "state": e.state.as_str(),
+            }))
+            .collect::<Vec<_>>()
+    );
+    if let Some(other) = d.beside.first() {
+        v["warning"] = json!(if d.event.exercise {
+            format!(
+                "a REAL event of this scenario is running (event {}): this declaration is an exercise, kept apart from it",
+                other.id
+            )
+        } else {
+            format!(
+                "an EXERCISE of this scenario is running (event {}): this declaration is REAL, kept apart from it",
+                other.id
+            )
+        });
+    }
     let status = if d.updated {
         StatusCode::OK
     } else {

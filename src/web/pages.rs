@@ -2,12 +2,13 @@
 //! the login form, the bureau's dashboard and event pages with their forms.
 //! Server-side templates (minijinja, HTML auto-escaping), no JavaScript.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::Form;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -303,25 +304,115 @@ fn forbidden() -> Response {
 
 // ---------------------------------------------------------------- dashboard
 
-#[derive(Deserialize, Default)]
-pub struct FlashQuery {
-    fait: Option<String>,
-    n: Option<String>,
+/// One-shot messages shown on top of the dashboard after a form, kept here
+/// per session (never taken from the address: a crafted link must not make
+/// an operator read "Alerte n° 5 levée").
+#[derive(Default)]
+pub struct Flashes {
+    by_session: Mutex<HashMap<String, (Instant, Value)>>,
 }
 
-fn flash_text(q: &FlashQuery) -> Option<Value> {
-    let n = q.n.clone().unwrap_or_default();
-    let text = match q.fait.as_deref()? {
-        "declare" => format!("Événement n° {n} déclenché : les messages partent."),
-        "maj" => format!("Événement n° {n} déjà en cours pour ce scénario : niveau mis à jour."),
-        "inchange" => {
-            format!("Événement n° {n} déjà en cours au même niveau : rien n'a été renvoyé.")
+/// A message not read within this time is dropped.
+const FLASH_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+/// At most this many messages wait (one per open session at most).
+const FLASH_MAX: usize = 1000;
+
+impl Flashes {
+    /// Leaves `text` (`kind`: "ok", "warn", "bad") for the next dashboard of
+    /// this session.
+    pub fn put(&self, session: &str, kind: &str, text: String) {
+        let mut map = self.by_session.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, (at, _)| at.elapsed() < FLASH_TTL);
+        if map.len() >= FLASH_MAX {
+            return;
         }
-        "niveau" => format!("Niveau de l'événement n° {n} modifié."),
-        "leve" => format!("Alerte n° {n} levée."),
-        _ => return None,
+        map.insert(
+            session.to_string(),
+            (Instant::now(), context! { kind, text }),
+        );
+    }
+
+    /// The message left for this session, once.
+    pub fn take(&self, session: &str) -> Option<Value> {
+        let mut map = self.by_session.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(session)
+            .filter(|(at, _)| at.elapsed() < FLASH_TTL)
+            .map(|(_, v)| v)
+    }
+}
+
+/// The dashboard's message after a declaration, in plain French; says so
+/// when an exercise and a real event of the scenario now run side by side.
+fn declared_text(d: &engine::Declared) -> (&'static str, String) {
+    let n = d.event_id;
+    let kind = if d.event.exercise {
+        "l'exercice"
+    } else {
+        "l'alerte"
     };
-    Some(context! { kind => "ok", text })
+    let mut text = if !d.updated {
+        if d.event.exercise {
+            format!("Exercice n° {n} déclenché : les messages partent avec la mention [EXERCICE].")
+        } else {
+            format!("Alerte réelle n° {n} déclenchée : les messages partent.")
+        }
+    } else if d.level_changed {
+        format!(
+            "N° {n} : {kind} était déjà en cours pour ce scénario ; son niveau passe à {}.",
+            d.event.level.as_deref().unwrap_or("—")
+        )
+    } else {
+        format!(
+            "N° {n} : {kind} était déjà en cours pour ce scénario au même niveau ; rien n'a été renvoyé."
+        )
+    };
+    let Some(other) = d.beside.first() else {
+        return ("ok", text);
+    };
+    if d.event.exercise {
+        text.push_str(&format!(
+            " Attention : une alerte RÉELLE de ce scénario est en cours (n° {}). L'exercice reste séparé d'elle.",
+            other.id
+        ));
+    } else {
+        text.push_str(&format!(
+            " Attention : un exercice de ce scénario est en cours (n° {}). Cette alerte est RÉELLE et reste séparée de l'exercice : ses messages ne portent pas la mention [EXERCICE].",
+            other.id
+        ));
+    }
+    ("warn", text)
+}
+
+/// Scenarios with an exercise and a real event unresolved at the same time,
+/// one sentence each, for the top of the dashboard.
+fn side_by_side(all: &[EventRow]) -> Vec<String> {
+    let open: Vec<&EventRow> = all
+        .iter()
+        .filter(|e| e.state != EventState::Resolved)
+        .collect();
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for e in &open {
+        if !seen.insert(e.scenario.as_str()) {
+            continue;
+        }
+        let ids = |exercise: bool| {
+            open.iter()
+                .filter(|o| o.scenario == e.scenario && o.exercise == exercise)
+                .map(|o| format!("n° {}", o.id))
+                .collect::<Vec<_>>()
+        };
+        let (real, drills) = (ids(false), ids(true));
+        if !real.is_empty() && !drills.is_empty() {
+            out.push(format!(
+                "« {} » : une alerte RÉELLE ({}) et un exercice ({}) sont en cours en même temps. Ils restent séparés : seuls les messages de l'exercice portent la mention [EXERCICE].",
+                e.title,
+                real.join(", "),
+                drills.join(", ")
+            ));
+        }
+    }
+    out
 }
 
 struct EventData {
@@ -506,21 +597,18 @@ async fn dashboard(state: &AppState, op: &Operator, flash: Option<Value>) -> Val
         .collect();
     let reload = state.reload_status();
     let (gaps, gaps_empty) = super::extras::roster_gaps(&set, today);
+    let side_by_side = side_by_side(&all);
     context! {
         cpts => set.daemon.name.clone(), operator => op.name.clone(), csrf => state.sessions.csrf(&op.cookie),
-        flash, plan => in_force.first().map(|p| p.title.clone()), review => review_warnings(&set, today),
+        flash, side_by_side, plan => in_force.first().map(|p| p.title.clone()), review => review_warnings(&set, today),
         reload => context! { ok => reload.ok, at => fr_time(&set, reload.last_attempt_at), errors => reload.errors },
         scenarios, events, resolved, failed => crate::config::templates::json_value(serde_json::to_value(&failed).unwrap_or_default()), directory => directory_summary(&set),
         gaps, gaps_empty, reminders => super::extras::upcoming_reminders(&set, now),
     }
 }
 
-pub async fn bureau(
-    State(state): State<Arc<AppState>>,
-    op: Operator,
-    Query(q): Query<FlashQuery>,
-) -> Response {
-    let ctx = dashboard(&state, &op, flash_text(&q)).await;
+pub async fn bureau(State(state): State<Arc<AppState>>, op: Operator) -> Response {
+    let ctx = dashboard(&state, &op, state.flashes.take(&op.cookie)).await;
     state.pages.render("bureau.html", ctx)
 }
 
@@ -590,8 +678,10 @@ async fn form_error(state: &AppState, op: &Operator, e: EngineError) -> Response
     r
 }
 
-fn done(what: &str, id: i64) -> Response {
-    Redirect::to(&format!("/bureau?fait={what}&n={id}")).into_response()
+/// Back to the dashboard, with `text` on top of it.
+fn done(state: &AppState, op: &Operator, kind: &str, text: String) -> Response {
+    state.flashes.put(&op.cookie, kind, text);
+    Redirect::to("/bureau").into_response()
 }
 
 pub async fn declare(
@@ -609,20 +699,22 @@ pub async fn declare(
         note: (!f.note.trim().is_empty()).then(|| f.note.trim().to_string()),
         exercise: f.exercise.is_some(),
         key: None,
+        downgrade: false,
     };
     match engine::declare(&state.store, state.engine_ctx().by(&op.name), req).await {
         Ok(d) => {
             if !d.handed_over {
                 state.queued();
             }
-            let what = if !d.updated {
-                "declare"
-            } else if d.level_changed {
-                "maj"
-            } else {
-                "inchange"
-            };
-            done(what, d.event_id)
+            let (kind, text) = declared_text(&d);
+            done(&state, &op, kind, text)
+        }
+        Err(EngineError::Conflict(_)) => {
+            let text = "Ce scénario est déjà en cours à un niveau plus élevé : une nouvelle déclaration ne baisse pas son niveau. Pour le baisser, utilisez « Changer de niveau » sur la page de l'événement.".to_string();
+            let ctx = dashboard(&state, &op, Some(context! { kind => "bad", text })).await;
+            let mut r = state.pages.render("bureau.html", ctx);
+            *r.status_mut() = StatusCode::CONFLICT;
+            r
         }
         Err(e) => form_error(&state, &op, e).await,
     }
@@ -647,7 +739,12 @@ pub async fn level(
     match engine::change_level(&state.store, state.engine_ctx().by(&op.name), id, f.level).await {
         Ok(_) => {
             state.queued();
-            done("niveau", id)
+            done(
+                &state,
+                &op,
+                "ok",
+                format!("Niveau de l'événement n° {id} modifié."),
+            )
         }
         Err(e) => form_error(&state, &op, e).await,
     }
@@ -674,7 +771,7 @@ pub async fn resolve(
     match engine::resolve(&state.store, state.engine_ctx().by(&op.name), id, note).await {
         Ok(_) => {
             state.queued();
-            done("leve", id)
+            done(&state, &op, "ok", format!("Événement n° {id} levé."))
         }
         Err(e) => form_error(&state, &op, e).await,
     }

@@ -15,6 +15,7 @@ mod import;
 mod pages;
 mod reminders;
 mod rosters;
+mod safety;
 mod smtp;
 mod support;
 mod systemd;
