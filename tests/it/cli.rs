@@ -43,12 +43,45 @@ fn a_coordinator_declares_follows_and_resolves_an_exercise_from_the_command_line
         "{out}"
     );
 
-    let (code, out, _) = run_vigie(&["declare", "canicule", "--level", "rouge", "-c", c]);
+    let (code, out, _) = run_vigie(&[
+        "declare",
+        "canicule",
+        "--level",
+        "rouge",
+        "--exercise",
+        "-c",
+        c,
+    ]);
     assert_eq!(code, 0);
     assert!(
-        out.contains("event 1 already open") && out.contains("level changed to rouge"),
+        out.contains("event 1 (Vague de chaleur, level rouge, EXERCISE) already open")
+            && out.contains("level changed to rouge"),
         "{out}"
     );
+    // Lowering it by declaring again is refused without --downgrade.
+    let (code, _, err) = run_vigie(&[
+        "declare",
+        "canicule",
+        "--level",
+        "orange",
+        "--exercise",
+        "-c",
+        c,
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("would lower it"), "{err}");
+    let (code, out, err) = run_vigie(&[
+        "declare",
+        "canicule",
+        "--level",
+        "orange",
+        "--exercise",
+        "--downgrade",
+        "-c",
+        c,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("level changed to orange"), "{out}");
 
     let (code, out, _) = run_vigie(&["events", "-c", c]);
     assert_eq!(code, 0);
@@ -93,6 +126,18 @@ fn a_coordinator_declares_follows_and_resolves_an_exercise_from_the_command_line
     assert_eq!(code, 0);
     assert!(
         out.contains("plan in force: pgc 2026.1") && out.contains("unresolved events: 0"),
+        "{out}"
+    );
+
+    // A real alert while an exercise runs: a real event, and a warning.
+    let (code, out, _) = run_vigie(&["declare", "cellule_crise", "--exercise", "-c", c]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = run_vigie(&["declare", "cellule_crise", "-c", c]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("event 3 declared"), "{out}");
+    assert!(!out.lines().next().unwrap().contains("EXERCISE"), "{out}");
+    assert!(
+        out.contains("WARNING: an EXERCISE of this scenario is running (event 2)"),
         "{out}"
     );
 

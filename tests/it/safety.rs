@@ -338,3 +338,27 @@ async fn the_dashboard_message_cannot_be_written_by_a_link() {
     );
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let d = TestDaemon::start().await;
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let r = d
+            .http
+            .get(d.url("/api/v1/status"))
+            .header("Authorization", format!("{scheme} {}", d.token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{scheme}");
+    }
+    let r = d
+        .http
+        .get(d.url("/api/v1/status"))
+        .header("Authorization", format!("Basic {}", d.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    d.stop().await;
+}
