@@ -171,8 +171,10 @@ pub struct AppState {
     pub generated_token: Option<String>,
     /// Compiled page templates.
     pub pages: crate::web::pages::Pages,
-    /// Signs session cookies and CSRF tokens.
+    /// Operators' sessions (stored in the database) and CSRF tokens.
     pub sessions: crate::web::auth::Sessions,
+    /// Login attempts per address and name, and the password-checking
+    /// threads (bounded: argon2id takes 19 MiB per check).
     pub login_limiter: crate::web::auth::LoginLimiter,
     /// (name, password) of the operator generated at first start, used
     /// while the configuration names no operator.
@@ -349,6 +351,19 @@ impl AppState {
             }
             st.clone()
         };
+        if status.ok {
+            // Sessions of operators removed, or whose password changed, end
+            // now (they are refused at their next request anyway).
+            let valid = crate::web::auth::operator_credentials(
+                &self.config(),
+                self.generated_operator.as_ref(),
+            );
+            match self.sessions.forget_stale(valid).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sessions = n, "sessions ended by the reload"),
+                Err(e) => tracing::error!(error = %e, "cannot end the sessions of the reload"),
+            }
+        }
         let summary = if status.ok {
             format!(
                 "generation {}, {} warnings",
@@ -523,8 +538,12 @@ impl Daemon {
             metrics,
             generated_token,
             pages: crate::web::pages::Pages::default(),
-            sessions: crate::web::auth::Sessions::new(session_key.into_bytes(), secure_cookies),
-            login_limiter: Default::default(),
+            sessions: crate::web::auth::Sessions::new(
+                session_key.into_bytes(),
+                secure_cookies,
+                store.clone(),
+            ),
+            login_limiter: crate::web::auth::LoginLimiter::new(),
             generated_operator,
             heartbeat: std::sync::Mutex::new(std::time::Instant::now()),
             situation: Default::default(),

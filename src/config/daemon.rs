@@ -31,6 +31,9 @@ pub struct DaemonConfig {
     /// Base of the links put in messages, without a trailing `/`.
     pub public_url: String,
     pub listen: SocketAddr,
+    /// `[http] trusted_proxies`: peers whose `X-Forwarded-For` is believed
+    /// (addresses or CIDR networks). Empty: the peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub email: EmailConfig,
     pub webhooks: BTreeMap<String, WebhookConfig>,
     pub auth: AuthConfig,
@@ -230,7 +233,9 @@ fn read(
     });
     d.finish();
 
+    let mut trusted_proxies = Some(Vec::new());
     let listen = http.and_then(|h| {
+        trusted_proxies = read_trusted_proxies(ctx, &h);
         let l = h.req_str("listen").and_then(|l| {
             l.value
                 .parse::<SocketAddr>()
@@ -281,10 +286,47 @@ fn read(
         reminders,
         public_url: public_url?,
         listen: listen?,
+        trusted_proxies: trusted_proxies?,
         email: email?,
         webhooks: hooks,
         auth,
     })
+}
+
+/// `[http] trusted_proxies`: a list of IP addresses (`"127.0.0.1"`,
+/// `"::1"`) or networks (`"10.0.0.0/8"`). `None` after an error (reported).
+fn read_trusted_proxies(ctx: &Ctx<'_>, h: &Table<'_, '_>) -> Option<Vec<ipnet::IpNet>> {
+    let Some(items) = h.str_list("trusted_proxies") else {
+        return Some(Vec::new());
+    };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in items {
+        match parse_proxy(&item.value) {
+            Some(net) => out.push(net),
+            None => {
+                ok = false;
+                ctx.error(
+                    &item.loc,
+                    format!(
+                        "invalid trusted proxy \"{}\": an IP address (\"127.0.0.1\", \"::1\") or a network (\"10.0.0.0/8\")",
+                        item.value.escape_debug()
+                    ),
+                );
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// An address is a network of one; a network is written with its prefix
+/// length, host bits cleared.
+fn parse_proxy(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Some(ipnet::IpNet::from(ip.to_canonical()));
+    }
+    s.parse::<ipnet::IpNet>().ok().map(|n| n.trunc())
 }
 
 fn read_email(ctx: &Ctx<'_>, t: Table<'_, '_>, base: &Path) -> Option<EmailConfig> {
@@ -501,7 +543,26 @@ fn read_auth(ctx: &Ctx<'_>, t: Table<'_, '_>) -> AuthConfig {
 
 #[cfg(test)]
 mod tests {
-    use super::check_smtp_url;
+    use super::{check_smtp_url, parse_proxy};
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let n = parse_proxy("10.1.2.3/8").unwrap();
+        assert_eq!(n.to_string(), "10.0.0.0/8");
+        assert!(n.contains(&"10.200.0.1".parse::<std::net::IpAddr>().unwrap()));
+        assert_eq!(parse_proxy("::1").unwrap().to_string(), "::1/128");
+        assert_eq!(
+            parse_proxy("127.0.0.1").unwrap().to_string(),
+            "127.0.0.1/32"
+        );
+        assert_eq!(
+            parse_proxy("::ffff:192.0.2.1").unwrap().to_string(),
+            "192.0.2.1/32"
+        );
+        assert!(parse_proxy("localhost").is_none());
+        assert!(parse_proxy("10.0.0.0/33").is_none());
+        assert!(parse_proxy("").is_none());
+    }
 
     #[test]
     fn smtp_urls_refuse_cleartext_unless_allowed() {

@@ -18,6 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub mod events;
 pub mod outbox;
 pub mod reminders;
+pub mod sessions;
 
 /// `head` followed by `rows` groups of `columns` placeholders, then `tail`:
 /// one statement for many rows (`INSERT … VALUES`, `UPDATE … FROM

@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use minijinja::{Environment, Value, context};
 use serde::Deserialize;
 
-use super::auth::{self, verify_password};
+use super::auth;
 use super::respond::response_label;
 use crate::config::ConfigSet;
 use crate::daemon::AppState;
@@ -122,7 +122,7 @@ pub async fn index(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Re
             }
         })
         .collect();
-    let operator = current_operator(&state, &headers);
+    let operator = current_operator(&state, &headers).await;
     state.pages.render(
         "index.html",
         context! {
@@ -138,26 +138,38 @@ pub async fn index(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Re
 /// A logged-in operator.
 pub struct Operator {
     pub name: String,
+    /// The session's cookie value (its id).
     pub cookie: String,
 }
 
-fn current_operator(state: &AppState, headers: &HeaderMap) -> Option<Operator> {
+/// The operator of the request's session: stored, unexpired, and still an
+/// operator with the same credential in the configuration in force (a
+/// session that is no longer is deleted on the way).
+async fn current_operator(state: &AppState, headers: &HeaderMap) -> Option<Operator> {
     let cookie = auth::cookie_value(headers.get(header::COOKIE).and_then(|v| v.to_str().ok()))?;
-    let name = state.sessions.verify(&cookie, state.clock.now())?;
-    // An operator removed from the configuration loses access at once.
-    operator_exists(state, &name).then_some(Operator { name, cookie })
-}
-
-fn operator_exists(state: &AppState, name: &str) -> bool {
-    let set = state.config();
-    if set.daemon.auth.operators.is_empty() {
-        state
-            .generated_operator
-            .as_ref()
-            .is_some_and(|(n, _)| n == name)
-    } else {
-        set.daemon.auth.operators.iter().any(|o| o.name == name)
+    let row = match state.sessions.find(&cookie, state.clock.now()).await {
+        Ok(row) => row?,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the sessions");
+            return None;
+        }
+    };
+    let current = auth::credential_of(
+        &state.config(),
+        state.generated_operator.as_ref(),
+        &row.operator,
+    );
+    if current.as_deref() != Some(row.credential.as_str()) {
+        // Removed, or its password changed: this session is over.
+        if let Err(e) = state.sessions.close(&cookie).await {
+            tracing::error!(error = %e, "cannot delete a stale session");
+        }
+        return None;
     }
+    Some(Operator {
+        name: row.operator,
+        cookie,
+    })
 }
 
 impl FromRequestParts<Arc<AppState>> for Operator {
@@ -168,6 +180,7 @@ impl FromRequestParts<Arc<AppState>> for Operator {
         state: &Arc<AppState>,
     ) -> Result<Self, Response> {
         current_operator(state, &parts.headers)
+            .await
             .ok_or_else(|| Redirect::to("/login").into_response())
     }
 }
@@ -188,14 +201,18 @@ pub struct LoginForm {
     password: String,
 }
 
+/// `POST /login`: the limits of [`auth::LoginLimiter`] first (429 without
+/// hashing), then the password check on the hashing threads (503 when too
+/// many wait), then a new session.
 pub async fn login(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let set = state.config();
-    let ip = peer.ip();
-    let page = |status: StatusCode, error: String| {
+    let ip = auth::client_ip(peer.ip(), &headers, &set.daemon.trusted_proxies);
+    let page = |status: StatusCode, error: &str| {
         let mut r = state.pages.render(
             "login.html",
             context! { cpts => set.daemon.name.clone(), name => form.name.clone(), error },
@@ -203,47 +220,74 @@ pub async fn login(
         *r.status_mut() = status;
         r
     };
-    if let Some(wait) = state.login_limiter.blocked(ip, &form.name) {
-        let minutes = wait.as_secs().div_ceil(60);
-        tracing::warn!(%ip, "login refused: too many failures");
-        return page(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("Trop de tentatives de connexion. Réessayez dans {minutes} minute(s)."),
-        );
-    }
-    let name = form.name.clone();
-    let password = form.password.clone();
-    let operators = set.daemon.auth.operators.clone();
-    let generated = state.generated_operator.clone();
-    // argon2 is deliberately slow: off the async threads.
-    let ok = tokio::task::spawn_blocking(move || {
-        if operators.is_empty() {
-            generated.is_some_and(|(n, pw)| {
-                n == name && constant_time_eq(pw.as_bytes(), password.as_bytes())
-            })
-        } else {
-            operators
-                .iter()
-                .any(|o| o.name == name && verify_password(&password, &o.password_hash))
+    let attempt = match state.login_limiter.begin(ip, &form.name) {
+        Ok(a) => a,
+        Err(auth::Refused::TooMany(wait)) => {
+            let minutes = wait.as_secs().div_ceil(60).max(1);
+            tracing::debug!(%ip, "login refused: too many failures from this address");
+            let text = if minutes == 1 {
+                "Trop de tentatives de connexion depuis cette adresse. Réessayez dans une minute."
+                    .to_string()
+            } else {
+                format!(
+                    "Trop de tentatives de connexion depuis cette adresse. Réessayez dans {minutes} minutes."
+                )
+            };
+            return page(StatusCode::TOO_MANY_REQUESTS, &text);
         }
-    })
-    .await
-    .unwrap_or(false);
-    if !ok {
-        state.login_limiter.failed(ip, &form.name);
-        tracing::warn!(%ip, name = %form.name, "failed login");
+    };
+    if !attempt.delay.is_zero() {
+        tokio::time::sleep(attempt.delay).await;
+    }
+    let credential = auth::Credential::of(&set, state.generated_operator.as_ref(), &form.name);
+    let known = credential.is_known();
+    let fingerprint = auth::credential_of(&set, state.generated_operator.as_ref(), &form.name);
+    let Some(ok) = state
+        .login_limiter
+        .check(credential, form.password.clone())
+        .await
+    else {
+        attempt.abandoned();
+        tracing::warn!(%ip, "login not checked: too many password checks waiting");
+        let mut r = page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Le service reçoit trop de demandes de connexion. Réessayez dans quelques secondes.",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        return r;
+    };
+    let (true, Some(fingerprint)) = (ok, fingerprint) else {
+        let blocked = attempt.failed();
+        // The name is logged only when it is an operator's: anything else
+        // may be a password typed in the wrong field.
+        if known {
+            tracing::warn!(%ip, operator = %auth::log_safe(&form.name), "failed login");
+        } else {
+            tracing::warn!(%ip, name_chars = form.name.chars().count(), "failed login: unknown operator name");
+        }
+        if blocked {
+            tracing::warn!(%ip, minutes = auth::WINDOW.as_secs() / 60, "login refused from this address for a while: too many failures");
+        }
         return page(
             StatusCode::UNAUTHORIZED,
-            "Identifiant ou mot de passe incorrect.".into(),
+            "Identifiant ou mot de passe incorrect.",
         );
-    }
-    state.login_limiter.succeeded(ip, &form.name);
+    };
+    attempt.succeeded();
     let now = state.clock.now();
-    let cookie = state.sessions.issue(&form.name, now);
-    let _ = state
-        .store
-        .audit(now, &form.name, "login", &ip.to_string())
-        .await;
+    let cookie = match state.sessions.open(&form.name, &fingerprint, now).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record a session");
+            return page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Erreur interne : la connexion n'a pas pu être enregistrée. Réessayez.",
+            );
+        }
+    };
+    tracing::info!(%ip, operator = %auth::log_safe(&form.name), "operator logged in");
+    audit(&state, &form.name, "login", &ip.to_string()).await;
     (
         StatusCode::SEE_OTHER,
         [
@@ -254,16 +298,14 @@ pub async fn login(
         .into_response()
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 #[derive(Deserialize)]
 pub struct CsrfForm {
     #[serde(default)]
     csrf: String,
 }
 
+/// `POST /logout`: ends the session server-side, so a copy of the cookie
+/// is worth nothing after.
 pub async fn logout(
     State(state): State<Arc<AppState>>,
     op: Operator,
@@ -272,6 +314,15 @@ pub async fn logout(
     if !state.sessions.csrf_ok(&op.cookie, &f.csrf) {
         return forbidden();
     }
+    if let Err(e) = state.sessions.close(&op.cookie).await {
+        tracing::error!(error = %e, "cannot end a session");
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Html("<p>Erreur interne : la déconnexion n'a pas pu être enregistrée. Réessayez.</p>"),
+        )
+            .into_response();
+    }
+    audit(&state, &op.name, "logout", "").await;
     (
         StatusCode::SEE_OTHER,
         [

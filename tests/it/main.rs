@@ -12,6 +12,7 @@ mod events;
 mod fuzz;
 mod harness;
 mod import;
+mod login;
 mod pages;
 mod reminders;
 mod rosters;
