@@ -166,8 +166,8 @@ async fn a_coordinator_runs_an_exercise_from_the_browser() {
         .click()
         .await
         .unwrap();
-    let body = main_text(&c, "Événement n° 1 déclenché").await;
-    assert!(body.contains("Événement n° 1 déclenché"), "{body}");
+    let body = main_text(&c, "Exercice n° 1 déclenché").await;
+    assert!(body.contains("Exercice n° 1 déclenché"), "{body}");
     assert!(
         body.contains("Vague de chaleur") && body.contains("Exercice"),
         "{body}"
