@@ -72,7 +72,7 @@ pub fn generated_secret(
         path: path.to_path_buf(),
         source,
     };
-    match std::fs::read_to_string(path) {
+    match config::source::read_text(path) {
         Ok(v) => return Ok((v.trim().to_string(), false)),
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(err(e)),
         Err(_) => {}

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use super::diag::{Diagnostics, Loc, SourceText};
+use super::diag::{Diagnostics, Loc};
 use super::directory::merge;
 use super::reader::{Ctx, Table};
 use crate::model::{DurationValue, EmailAddress, parse_slug};
@@ -143,17 +143,7 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
 
 /// Loads `vigie.toml`. Returns `None` when the file cannot be used at all.
 pub fn load(path: &Path, diags: &mut Diagnostics) -> Option<DaemonConfig> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            diags.error(
-                &Loc::file_start(path),
-                format!("cannot read the configuration: {e}"),
-            );
-            return None;
-        }
-    };
-    let src = SourceText::new(path, text);
+    let src = super::source::read_source(path, "configuration", diags)?;
     let ctx = Ctx::new(&src);
     let cfg = ctx.parse().and_then(|doc| read(&ctx, &doc, path));
     let had_errors = {

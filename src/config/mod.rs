@@ -14,6 +14,7 @@ pub mod reader;
 pub mod reminders;
 pub mod roster;
 pub mod selector;
+pub mod source;
 pub mod templates;
 mod validate;
 

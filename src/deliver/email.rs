@@ -167,7 +167,7 @@ fn smtp_transport(s: &SmtpConfig) -> Result<SmtpPool, EmailSetupError> {
     if let (Some(user), Some(pw)) = (&s.username, &s.password_file) {
         let path = secret_path(pw);
         let password =
-            std::fs::read_to_string(&path).map_err(|source| EmailSetupError::Password {
+            crate::config::source::read_text(&path).map_err(|source| EmailSetupError::Password {
                 path: path.clone(),
                 source,
             })?;

@@ -45,7 +45,7 @@ impl WebhookChannel {
     pub fn new(cfg: &WebhookConfig) -> Result<WebhookChannel, WebhookSetupError> {
         let path = secret_path(&cfg.secret_file);
         let secret =
-            std::fs::read_to_string(&path).map_err(|source| WebhookSetupError::Secret {
+            crate::config::source::read_text(&path).map_err(|source| WebhookSetupError::Secret {
                 name: cfg.name.clone(),
                 path: path.clone(),
                 source,
