@@ -78,10 +78,17 @@ impl EmailChannel {
         let domain = from.email.domain().to_string();
         let transport = match &cfg.transport {
             EmailTransport::File { dir } => {
-                std::fs::create_dir_all(dir).map_err(|source| EmailSetupError::Dir {
-                    path: dir.clone(),
-                    source,
-                })?;
+                use std::os::unix::fs::DirBuilderExt;
+                // The messages carry names, addresses and response links:
+                // for the daemon's user only, whatever the umask.
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(|source| EmailSetupError::Dir {
+                        path: dir.clone(),
+                        source,
+                    })?;
                 Transport::File(dir.clone())
             }
             EmailTransport::Smtp(s) => Transport::Smtp(smtp_transport(s)?),
@@ -139,7 +146,7 @@ fn quote_name(name: &str) -> String {
 }
 
 fn smtp_transport(s: &SmtpConfig) -> Result<SmtpPool, EmailSetupError> {
-    let bad = || EmailSetupError::Url(s.url.clone());
+    let bad = || EmailSetupError::Url(crate::config::daemon::redact_url(&s.url));
     let (scheme, rest) = s.url.split_once("://").ok_or_else(bad)?;
     let (hostport, query) = rest.split_once('?').unwrap_or((rest, ""));
     let hostport = hostport.trim_end_matches('/');
@@ -199,9 +206,20 @@ impl Channel for EmailChannel {
                 let path = dir.join(format!("{}.eml", d.id));
                 let tmp = dir.join(format!(".{}.eml.tmp", d.id));
                 let bytes = msg.formatted();
-                // Written then renamed: a reader never sees half a message.
+                // Written (mode 0600) then renamed: a reader never sees
+                // half a message.
                 let write = async {
-                    tokio::fs::write(&tmp, &bytes).await?;
+                    use tokio::io::AsyncWriteExt;
+                    let mut f = tokio::fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .mode(0o600)
+                        .open(&tmp)
+                        .await?;
+                    f.write_all(&bytes).await?;
+                    f.flush().await?;
+                    drop(f);
                     tokio::fs::rename(&tmp, &path).await
                 };
                 write.await.map_err(|e| {
