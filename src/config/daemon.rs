@@ -611,7 +611,13 @@ mod redact_tests {
         let url = "https://vigie:s3cret-pass@sms.example.org/send?apikey=K3Y-123456&to=fr";
         let text = format!("error for url ({url}): server says bad key K3Y-123456 for s3cret-pass");
         let out = scrub_url(&text, url);
-        assert!(!out.contains("s3cret-pass") && !out.contains("K3Y-123456"), "{out}");
-        assert!(out.contains("https://***@sms.example.org/send?apikey=***&to=***"), "{out}");
+        assert!(
+            !out.contains("s3cret-pass") && !out.contains("K3Y-123456"),
+            "{out}"
+        );
+        assert!(
+            out.contains("https://***@sms.example.org/send?apikey=***&to=***"),
+            "{out}"
+        );
     }
 }

@@ -114,7 +114,10 @@ pub fn read_source(path: &Path, what: &str, diags: &mut Diagnostics) -> Option<S
     let bytes = match read_bytes(path) {
         Ok(b) => b,
         Err(e) => {
-            diags.error(&Loc::file_start(path), format!("cannot read the {what}: {e}"));
+            diags.error(
+                &Loc::file_start(path),
+                format!("cannot read the {what}: {e}"),
+            );
             return None;
         }
     };
@@ -164,7 +167,10 @@ mod tests {
         let p = dir.path().join("big.toml");
         let f = File::create(&p).unwrap();
         f.set_len(MAX_FILE_SIZE + 1).unwrap();
-        assert_eq!(read_bytes(&p).unwrap_err().to_string(), "larger than 16 MiB");
+        assert_eq!(
+            read_bytes(&p).unwrap_err().to_string(),
+            "larger than 16 MiB"
+        );
         f.set_len(MAX_FILE_SIZE).unwrap();
         assert_eq!(read_bytes(&p).unwrap().len() as u64, MAX_FILE_SIZE);
     }

@@ -50,12 +50,13 @@ pub fn signature(secret: &[u8], t: i64, body: &str) -> String {
 impl WebhookChannel {
     pub fn new(cfg: &WebhookConfig) -> Result<WebhookChannel, WebhookSetupError> {
         let path = secret_path(&cfg.secret_file);
-        let secret =
-            crate::config::source::read_text(&path).map_err(|source| WebhookSetupError::Secret {
+        let secret = crate::config::source::read_text(&path).map_err(|source| {
+            WebhookSetupError::Secret {
                 name: cfg.name.clone(),
                 path: path.clone(),
                 source,
-            })?;
+            }
+        })?;
         let client = reqwest::Client::builder()
             .timeout(cfg.timeout.as_std())
             .user_agent(concat!("Vigie/", env!("CARGO_PKG_VERSION")))
