@@ -72,7 +72,7 @@ pub fn generated_secret(
         path: path.to_path_buf(),
         source,
     };
-    match std::fs::read_to_string(path) {
+    match config::source::read_text(path) {
         Ok(v) => return Ok((v.trim().to_string(), false)),
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(err(e)),
         Err(_) => {}
@@ -87,6 +87,37 @@ pub fn generated_secret(
     f.write_all(format!("{value}\n").as_bytes()).map_err(err)?;
     f.sync_all().map_err(err)?;
     Ok((value, true))
+}
+
+/// Creates `data_dir` (mode 0700) and an empty database file (mode 0600)
+/// when they do not exist, whatever the umask: SQLite gives its `-wal` and
+/// `-shm` files the mode of the database. Warns when `data_dir` is open to
+/// other users (made by hand or by an older version): it holds the
+/// database and the generated secrets.
+fn prepare_data_dir(data_dir: &Path, db: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)?;
+    let mode = std::fs::metadata(data_dir)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            path = %data_dir.display(),
+            mode = format!("{mode:o}"),
+            "the data directory is readable by other users; it holds the database and the generated secrets: chmod 700 it"
+        );
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(db)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -448,11 +479,12 @@ impl Daemon {
         }
 
         let data_dir = set.daemon.data_dir.clone();
-        std::fs::create_dir_all(&data_dir).map_err(|source| DaemonError::DataDir {
+        let db_path = data_dir.join("vigie.db");
+        prepare_data_dir(&data_dir, &db_path).map_err(|source| DaemonError::DataDir {
             path: data_dir.clone(),
             source,
         })?;
-        let store = Store::open(&data_dir.join("vigie.db"))?;
+        let store = Store::open(&db_path)?;
 
         // Secrets generated at first start, never logged.
         let (link_key, _) = generated_secret(&data_dir.join("link.key"), || random_hex(32))?;
@@ -651,13 +683,27 @@ pub async fn run(config_path: &Path, clock: Arc<dyn Clock>) -> Result<(), Daemon
     let watchdog = crate::sdnotify::watchdog_interval();
     let mut ping =
         tokio::time::interval(watchdog.map(|w| w / 2).unwrap_or(Duration::from_secs(3600)));
+    // Reloads run in a task of their own, one at a time: a slow one (a
+    // large directory, a slow disk) must not hold SIGTERM. A SIGHUP during
+    // a reload asks for one more after it (the files may have changed
+    // since it read them); more SIGHUPs meanwhile fold into that one.
+    let reload_wanted = Arc::new(Notify::new());
+    let reloader = tokio::spawn({
+        let (state, wanted) = (daemon.state.clone(), reload_wanted.clone());
+        async move {
+            loop {
+                wanted.notified().await;
+                notify_systemd("RELOADING=1");
+                state.reload().await;
+                notify_systemd("READY=1");
+            }
+        }
+    });
     loop {
         tokio::select! {
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading the configuration");
-                notify_systemd("RELOADING=1");
-                daemon.state.reload().await;
-                notify_systemd("READY=1");
+                reload_wanted.notify_one();
             }
             _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
             _ = int.recv() => { tracing::info!("SIGINT: stopping"); break; }
@@ -672,6 +718,9 @@ pub async fn run(config_path: &Path, clock: Arc<dyn Clock>) -> Result<(), Daemon
         }
     }
     notify_systemd("STOPPING=1");
+    // A reload in progress is dropped: the files it reads stay as they are
+    // (its blocking part may go on until the process exits).
+    reloader.abort();
     daemon.stop().await;
     Ok(())
 }

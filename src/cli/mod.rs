@@ -553,7 +553,17 @@ pub fn preview(
     0
 }
 
+/// `vigie run`. What the daemon creates (data_dir, the database and its
+/// journal, secrets, `.eml` files) is for its user only, whatever the
+/// umask it was started with: systemd sets `UMask=0077`, a shell or
+/// another supervisor usually 022. The other commands write nothing but
+/// their output.
 fn run_daemon(path: &Path) -> i32 {
+    // SAFETY: umask(2) only sets the process's file creation mask; it is
+    // set before any thread is started.
+    unsafe {
+        libc::umask(0o077);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -564,7 +574,12 @@ fn run_daemon(path: &Path) -> i32 {
             return 1;
         }
     };
-    match rt.block_on(crate::daemon::run(path, Arc::new(SystemClock))) {
+    let result = rt.block_on(crate::daemon::run(path, Arc::new(SystemClock)));
+    // A reload cut short by SIGTERM may still be reading files on a
+    // blocking thread: exit without waiting for it (dropping the runtime
+    // would).
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => 0,
         Err(e) => {
             tracing::error!("{e}");

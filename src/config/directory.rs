@@ -194,17 +194,7 @@ pub fn unknown_group(name: &str, dir: &Directory) -> String {
 
 /// Loads the directory from a `.toml` or `.csv` file.
 pub fn load(path: &Path, diags: &mut Diagnostics) -> Option<Directory> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            diags.error(
-                &Loc::file_start(path),
-                format!("cannot read the directory: {e}"),
-            );
-            return None;
-        }
-    };
-    let src = SourceText::new(path, text);
+    let src = super::source::read_source(path, "directory", diags)?;
     let is_csv = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));

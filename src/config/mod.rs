@@ -5,6 +5,10 @@
 //! the diagnostics come back either way, so `vigie check` lists every
 //! problem at once and a reload can keep the last good set. Nothing here
 //! touches the database or sends anything.
+//!
+//! Every file is read through [`source`]: regular files of at most 16 MiB,
+//! opened without waiting, so a FIFO or a device in `plans/` is an error
+//! naming it, never a read that hangs a reload.
 
 pub mod daemon;
 pub mod diag;
@@ -14,6 +18,7 @@ pub mod reader;
 pub mod reminders;
 pub mod roster;
 pub mod selector;
+pub mod source;
 pub mod templates;
 mod validate;
 

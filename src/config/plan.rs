@@ -140,26 +140,9 @@ pub fn load_file(path: &Path, diags: &mut Diagnostics) -> Option<Plan> {
 
 /// One plan file as read, and whether it had no error.
 fn read_file(path: &Path, diags: &mut Diagnostics) -> Option<(Plan, bool)> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => {
-            diags.error(&Loc::file_start(path), format!("cannot read the plan: {e}"));
-            return None;
-        }
-    };
-    let sha256 = hex::encode(Sha256::digest(&bytes));
-    let text = match String::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(e) => {
-            let src = SourceText::new(path, String::from_utf8_lossy(e.as_bytes()).into_owned());
-            diags.error(
-                &src.loc(e.utf8_error().valid_up_to()),
-                "the file is not valid UTF-8",
-            );
-            return None;
-        }
-    };
-    let src = SourceText::new(path, text);
+    let src = super::source::read_source(path, "plan", diags)?;
+    // The text is the file's bytes (it is valid UTF-8): same digest.
+    let sha256 = hex::encode(Sha256::digest(src.text.as_bytes()));
     parse_as_read(&src, sha256, diags)
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::diag::{Diagnostics, Loc, Located, SourceText};
+use super::diag::{Diagnostics, Loc, Located};
 use super::directory::merge;
 use super::reader::{Ctx, Table};
 use super::selector::Selector;
@@ -32,17 +32,7 @@ pub struct Reminder {
 /// and templates that could be read (the errors in `diags` refuse the set);
 /// `None` when the file cannot be read or parsed at all.
 pub fn load(path: &Path, diags: &mut Diagnostics) -> Option<Reminders> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            diags.error(
-                &Loc::file_start(path),
-                format!("cannot read the reminders: {e}"),
-            );
-            return None;
-        }
-    };
-    let src = SourceText::new(path, text);
+    let src = super::source::read_source(path, "reminders", diags)?;
     let ctx = Ctx::new(&src);
     let out = ctx.parse().map(|doc| read(&ctx, &doc));
     merge(diags, ctx.into_diagnostics());

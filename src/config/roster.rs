@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, Weekday};
 
-use super::diag::{Diagnostics, Loc, Located, SourceText};
+use super::diag::{Diagnostics, Loc, Located};
 use super::directory::merge;
 use super::reader::{Ctx, Table};
 use super::selector::Selector;
@@ -80,17 +80,7 @@ pub fn load_dir(dir: &Path, diags: &mut Diagnostics) -> Vec<Roster> {
 /// `diags` refuse the whole set anyway, and other files that name the roster
 /// (`on_call = "…"`) are then not also told that it does not exist.
 pub fn load_file(path: &Path, diags: &mut Diagnostics) -> Option<Roster> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            diags.error(
-                &Loc::file_start(path),
-                format!("cannot read the roster: {e}"),
-            );
-            return None;
-        }
-    };
-    let src = SourceText::new(path, text);
+    let src = super::source::read_source(path, "roster", diags)?;
     let ctx = Ctx::new(&src);
     let roster = ctx.parse().and_then(|doc| read(&ctx, &doc, path));
     merge(diags, ctx.into_diagnostics());

@@ -5,6 +5,14 @@
 //! `Message-ID` derived from the delivery id (and the installation id, so
 //! two installations never collide) and `Auto-Submitted: auto-generated`
 //! (RFC 3834: out-of-office robots do not answer them).
+//!
+//! Header text comes from files and forms (a name in the directory, a
+//! subject rendered with an operator's note): it is put on one line
+//! (control characters and line breaks become spaces, so nothing can add a
+//! header) and cut with an ellipsis — subjects at 200 characters, names at
+//! 128 — so that no header line exceeds RFC 5322's 998 octets even where
+//! lettre cannot fold (one long word); lettre encodes (RFC 2047) and folds
+//! the rest at 78.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -78,10 +86,17 @@ impl EmailChannel {
         let domain = from.email.domain().to_string();
         let transport = match &cfg.transport {
             EmailTransport::File { dir } => {
-                std::fs::create_dir_all(dir).map_err(|source| EmailSetupError::Dir {
-                    path: dir.clone(),
-                    source,
-                })?;
+                use std::os::unix::fs::DirBuilderExt;
+                // The messages carry names, addresses and response links:
+                // for the daemon's user only, whatever the umask.
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(|source| EmailSetupError::Dir {
+                        path: dir.clone(),
+                        source,
+                    })?;
                 Transport::File(dir.clone())
             }
             EmailTransport::Smtp(s) => Transport::Smtp(smtp_transport(s)?),
@@ -110,7 +125,7 @@ impl EmailChannel {
         let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(d.subject.clone())
+            .subject(header_text(&d.subject, SUBJECT_MAX))
             .message_id(Some(self.message_id(d.id)))
             .header(AutoSubmitted);
         let text = SinglePart::builder()
@@ -130,8 +145,33 @@ impl EmailChannel {
     }
 }
 
+/// The longest subject sent, in characters: far more than a mail client
+/// shows, short enough that a subject made of one word still fits a header
+/// line (200 characters of at most 4 octets).
+const SUBJECT_MAX: usize = 200;
+/// The longest recipient name put in `To`, in characters.
+const NAME_MAX: usize = 128;
+
+/// `s` as one line of header text: control characters (CR, LF, tab…) and
+/// runs of white space become one space; longer than `max` characters, it
+/// is cut and ends with `…`.
+fn header_text(s: &str, max: usize) -> String {
+    let line = s
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if line.chars().count() <= max {
+        return line;
+    }
+    let mut cut: String = line.chars().take(max.saturating_sub(1)).collect();
+    cut.truncate(cut.trim_end().len());
+    cut.push('…');
+    cut
+}
+
 fn quote_name(name: &str) -> String {
-    let clean: String = name
+    let clean: String = header_text(name, NAME_MAX)
         .chars()
         .filter(|c| !matches!(c, '"' | '\\' | '<' | '>' | '\r' | '\n'))
         .collect();
@@ -139,7 +179,7 @@ fn quote_name(name: &str) -> String {
 }
 
 fn smtp_transport(s: &SmtpConfig) -> Result<SmtpPool, EmailSetupError> {
-    let bad = || EmailSetupError::Url(s.url.clone());
+    let bad = || EmailSetupError::Url(crate::config::daemon::redact_url(&s.url));
     let (scheme, rest) = s.url.split_once("://").ok_or_else(bad)?;
     let (hostport, query) = rest.split_once('?').unwrap_or((rest, ""));
     let hostport = hostport.trim_end_matches('/');
@@ -166,11 +206,12 @@ fn smtp_transport(s: &SmtpConfig) -> Result<SmtpPool, EmailSetupError> {
     let mut credentials = None;
     if let (Some(user), Some(pw)) = (&s.username, &s.password_file) {
         let path = secret_path(pw);
-        let password =
-            std::fs::read_to_string(&path).map_err(|source| EmailSetupError::Password {
+        let password = crate::config::source::read_text(&path).map_err(|source| {
+            EmailSetupError::Password {
                 path: path.clone(),
                 source,
-            })?;
+            }
+        })?;
         credentials = Some(Credentials::new(
             user.clone(),
             password.trim_end_matches(['\r', '\n']).to_string(),
@@ -199,9 +240,20 @@ impl Channel for EmailChannel {
                 let path = dir.join(format!("{}.eml", d.id));
                 let tmp = dir.join(format!(".{}.eml.tmp", d.id));
                 let bytes = msg.formatted();
-                // Written then renamed: a reader never sees half a message.
+                // Written (mode 0600) then renamed: a reader never sees
+                // half a message.
                 let write = async {
-                    tokio::fs::write(&tmp, &bytes).await?;
+                    use tokio::io::AsyncWriteExt;
+                    let mut f = tokio::fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .mode(0o600)
+                        .open(&tmp)
+                        .await?;
+                    f.write_all(&bytes).await?;
+                    f.flush().await?;
+                    drop(f);
                     tokio::fs::rename(&tmp, &path).await
                 };
                 write.await.map_err(|e| {
@@ -255,5 +307,23 @@ fn send_error(e: super::smtp::SmtpFailure) -> SendError {
         e if e.is_permanent() => SendError::permanent(format!("SMTP: {e}")),
         e @ super::smtp::SmtpFailure::Connect(..) => SendError::unreachable(format!("SMTP: {e}")),
         e => SendError::transient(format!("SMTP: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::header_text;
+
+    #[test]
+    fn header_text_is_one_line_and_cut_with_an_ellipsis() {
+        assert_eq!(
+            header_text("Canicule\r\nBcc: x@example.net\tfin", 200),
+            "Canicule Bcc: x@example.net fin"
+        );
+        assert_eq!(header_text("  Claire   Martin ", 200), "Claire Martin");
+        let long = header_text(&"é".repeat(500), 200);
+        assert_eq!(long.chars().count(), 200);
+        assert!(long.ends_with('…'));
+        assert_eq!(header_text("abc def", 5), "abc…");
     }
 }

@@ -5,6 +5,12 @@
 //! `Vigie-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 //! 2xx is success; 429, 5xx, timeouts and connection errors are retried;
 //! other 4xx fail at once.
+//!
+//! The URL may hold the gateway's credentials (`?apikey=`, `user:pass@`):
+//! no failure message carries it. reqwest's errors are taken without their
+//! URL, and every message this channel gives the outbox (recorded as the
+//! delivery's reason, logged, shown on the pages and in the API) is
+//! scrubbed of the URL's secrets, in case a receiver echoes them back.
 
 use std::path::PathBuf;
 
@@ -12,7 +18,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::channel::{Channel, SendError};
-use crate::config::daemon::{WebhookConfig, secret_path};
+use crate::config::daemon::{WebhookConfig, scrub_url, secret_path};
 use crate::store::outbox::DeliveryRow;
 
 pub struct WebhookChannel {
@@ -44,12 +50,13 @@ pub fn signature(secret: &[u8], t: i64, body: &str) -> String {
 impl WebhookChannel {
     pub fn new(cfg: &WebhookConfig) -> Result<WebhookChannel, WebhookSetupError> {
         let path = secret_path(&cfg.secret_file);
-        let secret =
-            std::fs::read_to_string(&path).map_err(|source| WebhookSetupError::Secret {
+        let secret = crate::config::source::read_text(&path).map_err(|source| {
+            WebhookSetupError::Secret {
                 name: cfg.name.clone(),
                 path: path.clone(),
                 source,
-            })?;
+            }
+        })?;
         let client = reqwest::Client::builder()
             .timeout(cfg.timeout.as_std())
             .user_agent(concat!("Vigie/", env!("CARGO_PKG_VERSION")))
@@ -86,12 +93,14 @@ impl Channel for WebhookChannel {
             .send()
             .await
             .map_err(|e| {
+                let e = e.without_url();
+                let chain = scrub_url(&error_chain(&e), &self.url);
                 if e.is_timeout() {
-                    SendError::transient(format!("timeout: {}", error_chain(&e)))
+                    SendError::transient(format!("timeout: {chain}"))
                 } else if e.is_connect() {
-                    SendError::unreachable(format!("connection: {}", error_chain(&e)))
+                    SendError::unreachable(format!("connection: {chain}"))
                 } else {
-                    SendError::transient(format!("connection: {}", error_chain(&e)))
+                    SendError::transient(format!("connection: {chain}"))
                 }
             })?;
         let status = resp.status();
@@ -107,7 +116,7 @@ impl Channel for WebhookChannel {
             .collect();
         let message = match text.trim() {
             "" => format!("HTTP {status}"),
-            body => format!("HTTP {status}: {body}"),
+            body => format!("HTTP {status}: {}", scrub_url(body, &self.url)),
         };
         if status.as_u16() == 429 || status.is_server_error() {
             Err(SendError::transient(message))

@@ -9,6 +9,7 @@ mod crash;
 mod daemon;
 mod drills;
 mod events;
+mod files_secrets;
 mod fuzz;
 mod harness;
 mod import;

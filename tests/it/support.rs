@@ -113,10 +113,15 @@ pub struct DaemonProcess {
 impl DaemonProcess {
     /// Starts `vigie run -c CONFIG` and waits until it says where it serves.
     pub fn start(config: &Path) -> DaemonProcess {
+        DaemonProcess::start_log_level(config, "info")
+    }
+
+    /// [`DaemonProcess::start`] with `RUST_LOG` set to `level`.
+    pub fn start_log_level(config: &Path, level: &str) -> DaemonProcess {
         let mut child = Command::new(vigie_bin())
             .args(["run", "-c"])
             .arg(config)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", level)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
