@@ -94,7 +94,7 @@ impl Client {
 
 fn read_token(token_file: Option<&Path>, data_dir: &Path) -> Result<String, ClientError> {
     let from_file = |p: &Path| {
-        std::fs::read_to_string(p)
+        crate::config::source::read_text(p)
             .map(|t| t.trim().to_string())
             .map_err(|e| {
                 ClientError::Setup(format!("cannot read the token file {}: {e}", p.display()))

@@ -172,7 +172,7 @@ pub fn import_csv(
     let Some(r) = find(&set, id, err) else {
         return 2;
     };
-    let text = match std::fs::read_to_string(file) {
+    let text = match crate::config::source::read_text(file) {
         Ok(t) => t,
         Err(e) => {
             let _ = writeln!(err, "{}:1:1: cannot read the file: {e}", file.display());
