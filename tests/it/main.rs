@@ -11,6 +11,7 @@ mod drills;
 mod events;
 mod fuzz;
 mod harness;
+mod http_hardening;
 mod import;
 mod pages;
 mod reminders;
