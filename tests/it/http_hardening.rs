@@ -213,6 +213,34 @@ async fn a_connection_whose_request_is_being_answered_is_never_evicted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_that_does_not_arrive_within_30_seconds_is_refused() {
+    let d = TestDaemon::start().await;
+    // A login announcing 100 bytes of form and sending 10 (slow POST).
+    let mut s = TcpStream::connect(d.daemon().addr).await.unwrap();
+    let head = format!(
+        "POST /login HTTP/1.1\r\nHost: {}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n",
+        d.daemon().addr
+    );
+    let sent = Instant::now();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(b"name=burea").await.unwrap();
+
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(90), s.read_to_end(&mut answer)).await;
+    let took = sent.elapsed();
+    assert!(read.is_ok(), "no answer 90 s later");
+    let answer = String::from_utf8_lossy(&answer);
+    println!(
+        "slow body cut after {took:?}: {}",
+        answer.lines().next().unwrap_or("")
+    );
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(took >= Duration::from_secs(25), "cut after {took:?}");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_with_a_broken_directory_says_only_that_the_reload_failed() {
     let d = TestDaemon::start().await;
     // A directory entry with a broken address: the reload's error quotes
