@@ -590,15 +590,17 @@ impl Daemon {
         let tracker = TaskTracker::new();
         let app = crate::web::router(state.clone());
         let stop = shutdown.clone();
-        tracker.spawn(async move {
-            let app = app.into_make_service_with_connect_info::<SocketAddr>();
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "HTTP server stopped");
-            }
-        });
+        // Header and body timeouts, a connection cap that evicts idle
+        // clients, a bounded drain: web::server says why.
+        let nofile = crate::web::server::raise_nofile_limit();
+        let limits = crate::web::server::ServerLimits::new(&state.config().daemon.http, nofile);
+        tracing::debug!(?limits, ?nofile, "HTTP limits");
+        tracker.spawn(crate::web::server::serve(
+            listener,
+            app,
+            limits,
+            async move { stop.cancelled().await },
+        ));
         tracker.spawn(run_outbox(outbox, shutdown.clone()));
         // The scheduler's history begins at the first start: reminders of
         // the past are neither fired nor recorded missed.

@@ -34,9 +34,33 @@ pub struct DaemonConfig {
     /// `[http] trusted_proxies`: peers whose `X-Forwarded-For` is believed
     /// (addresses or CIDR networks). Empty: the peer is the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// What slow or idle HTTP clients are allowed (`[http]`, see `web::server`).
+    pub http: HttpConfig,
     pub email: EmailConfig,
     pub webhooks: BTreeMap<String, WebhookConfig>,
     pub auth: AuthConfig,
+}
+
+/// The `[http]` limits beside `listen`. Read at start only: a reload does
+/// not rebind the listener nor change the limits of the running server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// A connection must send a complete request head within this time of
+    /// opening, and within this time of its previous response (keep-alive);
+    /// otherwise it is closed. `header_timeout`, default 10 s.
+    pub header_timeout: std::time::Duration,
+    /// Open connections at most (`max_connections`, default 4096; also
+    /// bounded by the file-descriptor limit at start).
+    pub max_connections: u32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_timeout: std::time::Duration::from_secs(10),
+            max_connections: 4096,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -301,8 +325,10 @@ fn read(
     d.finish();
 
     let mut trusted_proxies = Some(Vec::new());
+    let mut http_limits = Some(HttpConfig::default());
     let listen = http.and_then(|h| {
         trusted_proxies = read_trusted_proxies(ctx, &h);
+        http_limits = read_http_limits(ctx, &h);
         let l = h.req_str("listen").and_then(|l| {
             l.value
                 .parse::<SocketAddr>()
@@ -354,6 +380,7 @@ fn read(
         public_url: public_url?,
         listen: listen?,
         trusted_proxies: trusted_proxies?,
+        http: http_limits?,
         email: email?,
         webhooks: hooks,
         auth,
@@ -394,6 +421,38 @@ fn parse_proxy(s: &str) -> Option<ipnet::IpNet> {
         return Some(ipnet::IpNet::from(ip.to_canonical()));
     }
     s.parse::<ipnet::IpNet>().ok().map(|n| n.trunc())
+}
+
+/// `header_timeout` (a duration, 1 s to 1 h) and `max_connections` (16 to
+/// 1 000 000) of `[http]`, with their defaults when absent.
+fn read_http_limits(ctx: &Ctx<'_>, h: &Table<'_, '_>) -> Option<HttpConfig> {
+    let default = HttpConfig::default();
+    let header_timeout = match h.str("header_timeout") {
+        None => Some(default.header_timeout),
+        Some(s) => match DurationValue::parse(&s.value) {
+            Ok(d) if (1..=3600).contains(&d.as_std().as_secs()) => Some(d.as_std()),
+            Ok(_) => {
+                ctx.error(&s.loc, "`header_timeout` must be between 1s and 1h");
+                None
+            }
+            Err(e) => {
+                ctx.error(&s.loc, e);
+                None
+            }
+        },
+    };
+    let max_connections = match h.int("max_connections") {
+        None => Some(default.max_connections),
+        Some(n) if (16..=1_000_000).contains(&n.value) => Some(n.value as u32),
+        Some(n) => {
+            ctx.error(&n.loc, "`max_connections` must be between 16 and 1000000");
+            None
+        }
+    };
+    Some(HttpConfig {
+        header_timeout: header_timeout?,
+        max_connections: max_connections?,
+    })
 }
 
 fn read_email(ctx: &Ctx<'_>, t: Table<'_, '_>, base: &Path) -> Option<EmailConfig> {

@@ -1,9 +1,19 @@
 //! The HTTP interface (SPEC §9). This module only reads the daemon's state
 //! and the store; it never decides anything itself.
 //!
-//! Served so far: `GET /healthz` (liveness: the process answers) and
+//! Served here: `GET /healthz` (liveness: the process answers) and
 //! `GET /readyz` (readiness: the database answers and a valid configuration
-//! is loaded).
+//! is loaded). `/readyz` is public, so it says only *whether* the last
+//! reload was accepted: a refused reload's errors may quote the directory
+//! (names, addresses), and they are on the authenticated
+//! `GET /api/v1/status` (`reload`), the dashboard and `vigie status`.
+//!
+//! Every response (pages, API, errors, 404) carries [`SECURITY_HEADERS`]
+//! unless its handler set them itself. The pages use no script, no frame,
+//! no external resource; their CSS is inline (`<style>` and a few `style`
+//! attributes), hence `style-src 'unsafe-inline'` and nothing else allowed.
+//! The connection-level defences (timeouts, connection cap) are in
+//! [`server`].
 
 use std::sync::Arc;
 
@@ -21,6 +31,7 @@ pub mod extras;
 pub mod metrics;
 pub mod pages;
 pub mod respond;
+pub mod server;
 use serde_json::json;
 
 use crate::daemon::AppState;
@@ -81,7 +92,32 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .merge(api::routes())
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
+}
+
+/// Headers put on every response. No script may run, nothing may frame the
+/// pages (clickjacking of the bureau's forms), no `Referer` leaves with a
+/// click (a response link `/r/…` is a credential), no MIME sniffing.
+pub const SECURITY_HEADERS: [(&str, &str); 4] = [
+    (
+        "content-security-policy",
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    ("x-content-type-options", "nosniff"),
+];
+
+async fn security_headers(mut res: Response) -> Response {
+    let headers = res.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers
+            .entry(axum::http::HeaderName::from_static(name))
+            .or_insert(axum::http::HeaderValue::from_static(value));
+    }
+    res
 }
 
 /// Prometheus text format; answered on loopback only (it tells how busy the
@@ -160,24 +196,17 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// Readiness, public: ready or not, reload accepted or not, nothing more
+/// (see the module docs).
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let db = state.store.ping().await;
-    let config = state.config();
-    let reload = state.reload_status();
-    let today = state.today();
-    let plans: Vec<_> = config
-        .plans_in_force(today)
-        .iter()
-        .map(|p| json!({"id": p.id.value, "version": p.version.value.0}))
-        .collect();
+    if let Err(e) = &db {
+        tracing::warn!(error = %e, "readiness: the database does not answer");
+    }
     let body = json!({
         "status": if db.is_ok() { "ready" } else { "unavailable" },
-        "database": match &db { Ok(()) => "ok".to_string(), Err(e) => e.to_string() },
-        "configuration": {
-            "loaded_at": reload.last_good_at.to_rfc3339(),
-            "plans_in_force": plans,
-        },
-        "reload": reload.to_json(),
+        "database": if db.is_ok() { "ok" } else { "unavailable" },
+        "reload": { "ok": state.reload_status().ok },
     });
     let status = if db.is_ok() {
         StatusCode::OK

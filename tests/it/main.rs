@@ -12,6 +12,7 @@ mod events;
 mod files_secrets;
 mod fuzz;
 mod harness;
+mod http_hardening;
 mod import;
 mod login;
 mod pages;

@@ -1015,13 +1015,27 @@ async fn broken_reload(c: &Ctx<'_>, d: &mut Drill) -> Result<()> {
     Ok(())
 }
 
+/// `/readyz` (public: ready or not, reload ok or not) with its `reload`
+/// replaced by the detail of the authenticated `/api/v1/status` (errors,
+/// attempt time), which `/readyz` no longer shows.
 async fn readyz(c: &Ctx<'_>, v: &Vigie) -> Result<Value> {
-    Ok(c.http
+    let mut ready: Value = c
+        .http
         .get(format!("{}/readyz", v.base))
         .send()
         .await?
         .json()
-        .await?)
+        .await?;
+    let status: Value = c
+        .http
+        .get(format!("{}/api/v1/status", v.base))
+        .bearer_auth(&v.token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    ready["reload"] = status["reload"].clone();
+    Ok(ready)
 }
 
 /// "5s" → 5.0 (the drills' own constants only).
