@@ -149,6 +149,17 @@ fn a_reload_with_a_fifo_in_plans_is_refused_naming_it_and_sigterm_still_stops() 
         .expect("the reload finishes, refused");
     let (status, body) = http_get(d.addr, "/readyz");
     assert_eq!(status, 200, "still ready on the last good set: {body}");
+    // Why it was refused is for the authenticated status, not /readyz.
+    let token = sb.read("var/api-token");
+    let auth = format!("Bearer {}", token.trim());
+    let (status, body) = crate::support::http_request(
+        d.addr,
+        "GET",
+        "/api/v1/status",
+        &[("Authorization", auth.as_str())],
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     let errors = v["reload"]["errors"].to_string();
     assert!(
