@@ -10,7 +10,8 @@
 //!   client behind `declare`, `events`, `show`, `level`, `resolve`, `status`.
 //! - [`config`]: the files a CPTS writes (daemon config, directory, plans,
 //!   rosters, reminders), read into typed values with `file:line:col`
-//!   diagnostics.
+//!   diagnostics; `config::source` is the one reader of files by name
+//!   (regular files of at most 16 MiB, never a FIFO or a device).
 //! - [`import`]: outside registers (the Annuaire Santé extract) turned into
 //!   directory TOML, read as a stream.
 //! - [`model`]: typed domain values with `parse` constructors (durations,
@@ -23,9 +24,12 @@
 //!   is on call, routine reminders fired once per instant.
 //! - [`roster`]: on-call rosters at work: dated occurrences, coverage check,
 //!   iCalendar export, CSV import of assignments.
-//! - [`store`]: SQLite (WAL, embedded migrations); the only place with SQL.
-//! - [`web`]: the axum router: public and bureau pages (login, CSRF), the
-//!   JSON API with bearer tokens, response pages, calendar feeds, metrics.
+//! - [`store`]: SQLite (WAL, embedded migrations); the only place with SQL
+//!   (events, outbox, reminders, operators' sessions).
+//! - [`web`]: the axum router: public and bureau pages (login, server-side
+//!   sessions, CSRF), the JSON API with bearer tokens, response pages,
+//!   calendar feeds, metrics, security headers; `web::server` serves it with
+//!   header timeouts and a connection cap that evicts the idlest.
 //! - [`sdnotify`]: the systemd notification protocol (`READY=1`, watchdog).
 //! - [`daemon`]: wiring: load, store, serve, reload on SIGHUP, stop on
 //!   SIGTERM/SIGINT.
