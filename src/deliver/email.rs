@@ -2,8 +2,9 @@
 //! ([`super::smtp`]), or `.eml` files in a folder (the embedded default).
 //!
 //! Messages are multipart text (+ HTML when the template has it), carry a
-//! `Message-ID` derived from the delivery id (and the installation id, so
-//! two installations never collide) and `Auto-Submitted: auto-generated`
+//! `Message-ID` derived from the delivery id and its creation instant (and
+//! the installation id, so two installations never collide) and
+//! `Auto-Submitted: auto-generated`
 //! (RFC 3834: out-of-office robots do not answer them).
 //!
 //! Header text comes from files and forms (a name in the directory, a
@@ -109,8 +110,19 @@ impl EmailChannel {
         })
     }
 
-    pub fn message_id(&self, delivery_id: i64) -> String {
-        format!("<vigie.{}.{delivery_id}@{}>", self.install_id, self.domain)
+    /// `<vigie.INSTALL.ID.CREATED@domain>`: the same for every attempt of a
+    /// delivery (a receiver drops a message sent twice after a crash), and
+    /// never the same for two deliveries, even when a database restored
+    /// from an older copy hands a delivery id out again: mail systems drop
+    /// a message whose Message-ID they have already seen, and a new alert
+    /// must not be dropped as a copy of a lost one. CREATED is the digits
+    /// of the delivery's creation instant.
+    pub fn message_id(&self, d: &DeliveryRow) -> String {
+        let created: String = d.created_at.chars().filter(char::is_ascii_digit).collect();
+        format!(
+            "<vigie.{}.{}.{created}@{}>",
+            self.install_id, d.id, self.domain
+        )
     }
 
     fn build(&self, d: &DeliveryRow) -> Result<Message, SendError> {
@@ -126,7 +138,7 @@ impl EmailChannel {
             .from(self.from.clone())
             .to(to)
             .subject(header_text(&d.subject, SUBJECT_MAX))
-            .message_id(Some(self.message_id(d.id)))
+            .message_id(Some(self.message_id(d)))
             .header(AutoSubmitted);
         let text = SinglePart::builder()
             .header(header::ContentType::TEXT_PLAIN)

@@ -232,6 +232,17 @@ async fn a_link_of_an_event_lost_in_a_restore_does_not_open_the_newer_event_with
     assert_eq!(ev["responses"].as_array().unwrap().len(), 0, "{ev}");
     assert_eq!(ev["state"], "active");
 
+    // Her two messages carry two Message-IDs, though the restored database
+    // gave the newer delivery the lost one's number: a mail system that
+    // drops a Message-ID it has seen does not drop the newer alert.
+    let to_her = d.smtp.to("claire.martin@example.org");
+    assert_eq!(to_her.len(), 2);
+    let (a, b) = (
+        to_her[0].header("Message-ID").unwrap(),
+        to_her[1].header("Message-ID").unwrap(),
+    );
+    assert_ne!(a, b);
+
     // The newer event's own link works.
     let link = d.link_for("claire.martin@example.org");
     assert_ne!(link, lost_link);
