@@ -4,8 +4,10 @@
 
 mod contact;
 mod schedule;
+mod secret;
 mod values;
 
 pub use contact::{EmailAddress, Phone, Rpps, RppsCheck};
 pub use schedule::CronSchedule;
+pub use secret::constant_time_eq;
 pub use values::{DurationValue, TimeOfDay, Version, fold, fold_eq, parse_slug, parse_weekday};

@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use crate::daemon::{AppState, token_sha256};
 use crate::engine::{self, DeclareRequest};
+use crate::model::constant_time_eq;
 use crate::store::events::{self as q, EventRow, EventState};
 use crate::store::outbox;
 
@@ -71,13 +72,6 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
         }
         found.map(Authenticated).ok_or(ApiError::Unauthorized)
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// `Json<T>` whose rejections are JSON errors with the right status.

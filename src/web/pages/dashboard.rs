@@ -1,0 +1,365 @@
+//! The bureau's dashboard (`GET /bureau`), its one-shot messages
+//! ([`Flashes`]) and the forms posted from it: declare, change a level,
+//! resolve.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Duration;
+use minijinja::{Value, context};
+use serde::Deserialize;
+
+use super::event::{event_view, load_events};
+use super::{Operator, forbidden, fr_time, profession_label};
+use crate::config::ConfigSet;
+use crate::daemon::AppState;
+use crate::engine::{self, DeclareRequest, EngineError};
+use crate::store::events::{self as q, EventRow, EventState};
+use crate::store::outbox;
+
+// ---------------------------------------------------------------- dashboard
+
+/// One-shot messages shown on top of the dashboard after a form, kept here
+/// per session (never taken from the address: a crafted link must not make
+/// an operator read "Alerte n° 5 levée").
+#[derive(Default)]
+pub struct Flashes {
+    by_session: Mutex<HashMap<String, (Instant, Value)>>,
+}
+
+/// A message not read within this time is dropped.
+const FLASH_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+/// At most this many messages wait (one per open session at most).
+const FLASH_MAX: usize = 1000;
+
+impl Flashes {
+    /// Leaves `text` (`kind`: "ok", "warn", "bad") for the next dashboard of
+    /// this session.
+    pub fn put(&self, session: &str, kind: &str, text: String) {
+        let mut map = self.by_session.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, (at, _)| at.elapsed() < FLASH_TTL);
+        if map.len() >= FLASH_MAX {
+            return;
+        }
+        map.insert(
+            session.to_string(),
+            (Instant::now(), context! { kind, text }),
+        );
+    }
+
+    /// The message left for this session, once.
+    pub fn take(&self, session: &str) -> Option<Value> {
+        let mut map = self.by_session.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(session)
+            .filter(|(at, _)| at.elapsed() < FLASH_TTL)
+            .map(|(_, v)| v)
+    }
+}
+
+/// The dashboard's message after a declaration, in plain French; says so
+/// when an exercise and a real event of the scenario now run side by side.
+fn declared_text(d: &engine::Declared) -> (&'static str, String) {
+    let n = d.event_id;
+    let kind = if d.event.exercise {
+        "l'exercice"
+    } else {
+        "l'alerte"
+    };
+    let mut text = if !d.updated {
+        if d.event.exercise {
+            format!("Exercice n° {n} déclenché : les messages partent avec la mention [EXERCICE].")
+        } else {
+            format!("Alerte réelle n° {n} déclenchée : les messages partent.")
+        }
+    } else if d.level_changed {
+        format!(
+            "N° {n} : {kind} était déjà en cours pour ce scénario ; son niveau passe à {}.",
+            d.event.level.as_deref().unwrap_or("—")
+        )
+    } else {
+        format!(
+            "N° {n} : {kind} était déjà en cours pour ce scénario au même niveau ; rien n'a été renvoyé."
+        )
+    };
+    let Some(other) = d.beside.first() else {
+        return ("ok", text);
+    };
+    if d.event.exercise {
+        text.push_str(&format!(
+            " Attention : une alerte RÉELLE de ce scénario est en cours (n° {}). L'exercice reste séparé d'elle.",
+            other.id
+        ));
+    } else {
+        text.push_str(&format!(
+            " Attention : un exercice de ce scénario est en cours (n° {}). Cette alerte est RÉELLE et reste séparée de l'exercice : ses messages ne portent pas la mention [EXERCICE].",
+            other.id
+        ));
+    }
+    ("warn", text)
+}
+
+/// Scenarios with an exercise and a real event unresolved at the same time,
+/// one sentence each, for the top of the dashboard.
+fn side_by_side(all: &[EventRow]) -> Vec<String> {
+    let open: Vec<&EventRow> = all
+        .iter()
+        .filter(|e| e.state != EventState::Resolved)
+        .collect();
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for e in &open {
+        if !seen.insert(e.scenario.as_str()) {
+            continue;
+        }
+        let ids = |exercise: bool| {
+            open.iter()
+                .filter(|o| o.scenario == e.scenario && o.exercise == exercise)
+                .map(|o| format!("n° {}", o.id))
+                .collect::<Vec<_>>()
+        };
+        let (real, drills) = (ids(false), ids(true));
+        if !real.is_empty() && !drills.is_empty() {
+            out.push(format!(
+                "« {} » : une alerte RÉELLE ({}) et un exercice ({}) sont en cours en même temps. Ils restent séparés : seuls les messages de l'exercice portent la mention [EXERCICE].",
+                e.title,
+                real.join(", "),
+                drills.join(", ")
+            ));
+        }
+    }
+    out
+}
+
+fn directory_summary(set: &ConfigSet) -> Value {
+    let mut per: BTreeMap<String, usize> = BTreeMap::new();
+    let active: Vec<_> = set
+        .directory
+        .professionals
+        .iter()
+        .filter(|p| p.active)
+        .collect();
+    for p in &active {
+        *per.entry(p.profession.clone()).or_default() += 1;
+    }
+    context! {
+        active => active.len(),
+        inactive => set.directory.professionals.len() - active.len(),
+        professions => per.iter().map(|(p, n)| context! { label => profession_label(p), count => *n }).collect::<Vec<_>>(),
+        no_email => active.iter().filter(|p| p.email.is_none()).map(|p| p.name.clone()).collect::<Vec<_>>(),
+        no_phone => active.iter().filter(|p| p.phone.is_none()).map(|p| p.name.clone()).collect::<Vec<_>>(),
+    }
+}
+
+fn review_warnings(set: &ConfigSet, today: chrono::NaiveDate) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in set.plans_in_force(today) {
+        let newer = set.plans.iter().any(|o| {
+            o.id.value == p.id.value
+                && o.version.value > p.version.value
+                && o.valid_from.value > today
+        });
+        let days = (p.review_by.value - today).num_days();
+        if newer || days > 30 {
+            continue;
+        }
+        out.push(if days >= 0 {
+            format!(
+                "La révision annuelle du plan « {} » (version {}) est attendue d'ici le {} ({} jours) : aucune nouvelle version n'est encore écrite.",
+                p.title, p.version.value, p.review_by.value.format("%d/%m/%Y"), days
+            )
+        } else {
+            format!(
+                "La révision annuelle du plan « {} » (version {}) est en retard depuis le {}.",
+                p.title, p.version.value, p.review_by.value.format("%d/%m/%Y")
+            )
+        });
+    }
+    out
+}
+
+/// The dashboard's context; `flash` is a message to show on top.
+async fn dashboard(state: &AppState, op: &Operator, flash: Option<Value>) -> Value {
+    let set = state.config();
+    let now = state.clock.now();
+    let today = state.today();
+    let all = state
+        .store
+        .call(|c| q::list_events(c, None, 200))
+        .await
+        .unwrap_or_default();
+    let unresolved: Vec<i64> = all
+        .iter()
+        .filter(|e| e.state != EventState::Resolved)
+        .map(|e| e.id)
+        .collect();
+    let week_ago = now - Duration::days(7);
+    let resolved: Vec<Value> = all
+        .iter()
+        .filter(|e| e.resolved_at.is_some_and(|t| t >= week_ago))
+        .map(|e| context! { id => e.id, title => e.title.clone(), exercise => e.exercise, resolved => e.resolved_at.map(|t| fr_time(&set, t)) })
+        .collect();
+    let events: Vec<Value> = load_events(state, unresolved)
+        .await
+        .iter()
+        .map(|d| event_view(&set, d))
+        .collect();
+    let since = now - Duration::hours(24);
+    let failed = state
+        .store
+        .call(move |c| outbox::failed_since(c, since))
+        .await
+        .unwrap_or_default();
+    let in_force = set.plans_in_force(today);
+    let scenarios: Vec<Value> = in_force
+        .iter()
+        .flat_map(|p| p.scenarios.iter())
+        .map(|s| context! { id => s.id.value.clone(), title => s.title.clone(), levels => s.levels.iter().map(|l| l.value.clone()).collect::<Vec<_>>() })
+        .collect();
+    let reload = state.reload_status();
+    let (gaps, gaps_empty) = crate::web::extras::roster_gaps(&set, today);
+    let side_by_side = side_by_side(&all);
+    context! {
+        cpts => set.daemon.name.clone(), operator => op.name.clone(), csrf => state.sessions.csrf(&op.cookie),
+        flash, side_by_side, plan => in_force.first().map(|p| p.title.clone()), review => review_warnings(&set, today),
+        reload => context! { ok => reload.ok, at => fr_time(&set, reload.last_attempt_at), errors => reload.errors },
+        scenarios, events, resolved, failed => crate::config::templates::json_value(serde_json::to_value(&failed).unwrap_or_default()), directory => directory_summary(&set),
+        gaps, gaps_empty, reminders => crate::web::extras::upcoming_reminders(&set, now),
+    }
+}
+
+pub async fn bureau(State(state): State<Arc<AppState>>, op: Operator) -> Response {
+    let ctx = dashboard(&state, &op, state.flashes.take(&op.cookie)).await;
+    state.pages.render("bureau.html", ctx)
+}
+
+// ---------------------------------------------------------------- forms
+
+#[derive(Deserialize)]
+pub struct DeclareForm {
+    #[serde(default)]
+    csrf: String,
+    /// `SCENARIO:LEVEL` (level empty for a scenario without levels).
+    choice: String,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    exercise: Option<String>,
+}
+
+async fn form_error(state: &AppState, op: &Operator, e: EngineError) -> Response {
+    let text = match e {
+        EngineError::Store(err) => {
+            tracing::error!(error = %err, "dashboard form failed");
+            "Erreur interne : l'action n'a pas été enregistrée.".to_string()
+        }
+        other => format!("Action refusée : {other}"),
+    };
+    let ctx = dashboard(state, op, Some(context! { kind => "bad", text })).await;
+    let mut r = state.pages.render("bureau.html", ctx);
+    *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    r
+}
+
+/// Back to the dashboard, with `text` on top of it.
+fn done(state: &AppState, op: &Operator, kind: &str, text: String) -> Response {
+    state.flashes.put(&op.cookie, kind, text);
+    Redirect::to("/bureau").into_response()
+}
+
+pub async fn declare(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Form(f): Form<DeclareForm>,
+) -> Response {
+    if !state.sessions.csrf_ok(&op.cookie, &f.csrf) {
+        return forbidden();
+    }
+    let (scenario, level) = f.choice.split_once(':').unwrap_or((f.choice.as_str(), ""));
+    let req = DeclareRequest {
+        scenario: scenario.to_string(),
+        level: (!level.is_empty()).then(|| level.to_string()),
+        note: (!f.note.trim().is_empty()).then(|| f.note.trim().to_string()),
+        exercise: f.exercise.is_some(),
+        key: None,
+        downgrade: false,
+    };
+    match engine::declare(&state.store, state.engine_ctx().by(&op.name), req).await {
+        Ok(d) => {
+            if !d.handed_over {
+                state.queued();
+            }
+            let (kind, text) = declared_text(&d);
+            done(&state, &op, kind, text)
+        }
+        Err(EngineError::Conflict(_)) => {
+            let text = "Ce scénario est déjà en cours à un niveau plus élevé : une nouvelle déclaration ne baisse pas son niveau. Pour le baisser, utilisez « Changer de niveau » sur la page de l'événement.".to_string();
+            let ctx = dashboard(&state, &op, Some(context! { kind => "bad", text })).await;
+            let mut r = state.pages.render("bureau.html", ctx);
+            *r.status_mut() = StatusCode::CONFLICT;
+            r
+        }
+        Err(e) => form_error(&state, &op, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LevelForm {
+    #[serde(default)]
+    csrf: String,
+    level: String,
+}
+
+pub async fn level(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Path(id): Path<i64>,
+    Form(f): Form<LevelForm>,
+) -> Response {
+    if !state.sessions.csrf_ok(&op.cookie, &f.csrf) {
+        return forbidden();
+    }
+    match engine::change_level(&state.store, state.engine_ctx().by(&op.name), id, f.level).await {
+        Ok(_) => {
+            state.queued();
+            done(
+                &state,
+                &op,
+                "ok",
+                format!("Niveau de l'événement n° {id} modifié."),
+            )
+        }
+        Err(e) => form_error(&state, &op, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ResolveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    note: String,
+}
+
+pub async fn resolve(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Path(id): Path<i64>,
+    Form(f): Form<ResolveForm>,
+) -> Response {
+    if !state.sessions.csrf_ok(&op.cookie, &f.csrf) {
+        return forbidden();
+    }
+    let note = (!f.note.trim().is_empty()).then(|| f.note.trim().to_string());
+    match engine::resolve(&state.store, state.engine_ctx().by(&op.name), id, note).await {
+        Ok(_) => {
+            state.queued();
+            done(&state, &op, "ok", format!("Événement n° {id} levé."))
+        }
+        Err(e) => form_error(&state, &op, e).await,
+    }
+}

@@ -1,0 +1,151 @@
+//! The event page (`GET /bureau/events/{id}`) and the view of an event
+//! that the dashboard shows too: tiers, deliveries, responses.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use minijinja::{Value, context};
+
+use super::{Operator, delivery_label, fr_time, state_label};
+use crate::config::ConfigSet;
+use crate::daemon::AppState;
+use crate::engine;
+use crate::store::events::{self as q, EventRow};
+use crate::store::outbox::{self, DeliveryRow};
+use crate::web::respond::response_label;
+
+pub(super) struct EventData {
+    ev: EventRow,
+    steps: Vec<q::StepRow>,
+    deliveries: Vec<DeliveryRow>,
+    responses: Vec<q::ResponseRow>,
+}
+
+pub(super) async fn load_events(state: &AppState, ids: Vec<i64>) -> Vec<EventData> {
+    state
+        .store
+        .call(move |c| {
+            let mut out = Vec::new();
+            for id in ids {
+                if let Some(ev) = q::get_event(c, id)? {
+                    out.push(EventData {
+                        steps: q::steps(c, id)?,
+                        deliveries: outbox::for_event(c, id)?,
+                        responses: q::responses(c, id)?,
+                        ev,
+                    });
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .unwrap_or_default()
+}
+
+fn step_label(s: Option<&q::StepRow>) -> String {
+    match s {
+        Some(s) if s.kind == "escalation" => format!(
+            "palier {}{}",
+            s.tier.unwrap_or(0) + 1,
+            if s.round > 0 {
+                format!(" (tour {})", s.round + 1)
+            } else {
+                String::new()
+            }
+        ),
+        Some(s) if s.kind == "broadcast" => "diffusion".into(),
+        Some(s) if s.kind == "resolve" => "fin d'alerte".into(),
+        Some(s) if s.kind == "exhausted" => "alerte sans réponse".into(),
+        _ => "—".into(),
+    }
+}
+
+pub(super) fn event_view(set: &ConfigSet, d: &EventData) -> Value {
+    let e = &d.ev;
+    let scenario = engine::plan_of(set, e).ok().map(|(_, s)| s);
+    let latest: HashMap<&str, &str> = d
+        .responses
+        .iter()
+        .map(|r| (r.recipient_id.as_str(), r.response.as_str()))
+        .collect();
+    let acks: Vec<&str> = scenario
+        .map(|s| s.ack.iter().map(|a| a.as_str()).collect())
+        .unwrap_or_default();
+    let ack_count = latest.values().filter(|r| acks.contains(r)).count();
+    let quorum = scenario
+        .and_then(|s| s.escalation.get(e.tier as usize))
+        .map(|t| t.quorum);
+    let tiers = scenario.map(|s| s.escalation.len()).unwrap_or(0);
+    let steps: HashMap<i64, &q::StepRow> = d.steps.iter().map(|s| (s.id, s)).collect();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for x in &d.deliveries {
+        *counts.entry(x.state.as_str()).or_default() += 1;
+    }
+    let recipients: Vec<Value> = d
+        .deliveries
+        .iter()
+        .map(|x| {
+            context! {
+                name => x.recipient_name.clone(),
+                step => step_label(x.step_id.and_then(|s| steps.get(&s).copied())),
+                channel => if x.channel == "email" { "e-mail".to_string() } else { x.channel.clone() },
+                state => x.state.clone(), state_label => delivery_label(&x.state),
+                reason => x.reason.clone().unwrap_or_default(), attempts => x.attempts,
+                response => x.recipient_id.as_deref().and_then(|r| latest.get(r)).map(|r| response_label(r)).unwrap_or_default(),
+            }
+        })
+        .collect();
+    context! {
+        id => e.id, title => e.title.clone(), level => e.level.clone(), state => e.state.as_str(),
+        state_label => state_label(e.state), exercise => e.exercise, note => e.note.clone(),
+        scenario => e.scenario.clone(), plan => format!("{} {}", e.plan_id, e.plan_version),
+        since => fr_time(set, e.declared_at), resolved => e.resolved_at.map(|t| fr_time(set, t)),
+        next => e.escalation_due_at.map(|t| fr_time(set, t)),
+        tier_label => if tiers == 0 { "aucun".to_string() } else { format!("{} sur {tiers}", e.tier + 1) },
+        acks => ack_count, quorum,
+        levels => scenario.map(|s| s.levels.iter().map(|l| l.value.clone()).collect::<Vec<_>>()).unwrap_or_default(),
+        counts => counts.iter().map(|(s, n)| context! { state => *s, label => delivery_label(s), count => *n }).collect::<Vec<_>>(),
+        recipients,
+    }
+}
+
+pub async fn event_page(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Path(id): Path<String>,
+) -> Response {
+    let set = state.config();
+    let Ok(id) = id.parse::<i64>() else {
+        return (StatusCode::NOT_FOUND, Html("<p>Événement inconnu.</p>")).into_response();
+    };
+    let Some(d) = load_events(&state, vec![id]).await.pop() else {
+        return (StatusCode::NOT_FOUND, Html("<p>Événement inconnu.</p>")).into_response();
+    };
+    let tiers: Vec<Value> = d
+        .steps
+        .iter()
+        .filter(|s| s.kind == "escalation")
+        .map(|s| {
+            context! {
+                tier => s.tier.map(|t| t + 1), round => s.round + 1, audience => s.audience.clone(), quorum => s.quorum,
+                timeout => s.timeout_secs.map(|t| humantime::format_duration(std::time::Duration::from_secs(t)).to_string()),
+                at => fr_time(&set, crate::store::parse_ts(&s.created_at)),
+            }
+        })
+        .collect();
+    let responses: Vec<Value> = d
+        .responses
+        .iter()
+        .map(|r| context! { at => fr_time(&set, crate::store::parse_ts(&r.at)), name => r.name.clone(), label => response_label(&r.response) })
+        .collect();
+    state.pages.render(
+        "event.html",
+        context! {
+            cpts => set.daemon.name.clone(), operator => op.name.clone(), csrf => state.sessions.csrf(&op.cookie),
+            e => event_view(&set, &d), tiers, responses,
+        },
+    )
+}

@@ -1,0 +1,149 @@
+//! The HTML pages (SPEC §9): the public situation page (no personal data),
+//! the login form, the bureau's dashboard and event pages with their forms.
+//! Server-side templates (minijinja, HTML auto-escaping), no JavaScript.
+//!
+//! This module owns the compiled templates ([`Pages`]), the French labels
+//! shared by the pages, and the public page `GET /`. The login and the
+//! operator's session are in [`login`], the dashboard and its forms in
+//! [`dashboard`], the event page in [`event`].
+
+mod dashboard;
+mod event;
+mod login;
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use minijinja::{Environment, Value, context};
+
+use super::respond::response_label;
+use crate::config::ConfigSet;
+use crate::daemon::AppState;
+use crate::store::events::{self as q, EventState};
+
+pub use dashboard::{
+    DeclareForm, Flashes, LevelForm, ResolveForm, bureau, declare, level, resolve,
+};
+pub use event::event_page;
+use login::current_operator;
+pub use login::{CsrfForm, LoginForm, Operator, login, login_form, logout};
+
+/// The compiled page templates.
+pub struct Pages {
+    env: Environment<'static>,
+}
+
+impl Default for Pages {
+    fn default() -> Self {
+        let mut env = Environment::new();
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+        for (name, src) in [
+            ("layout.html", include_str!("../templates/layout.html")),
+            ("index.html", include_str!("../templates/index.html")),
+            ("login.html", include_str!("../templates/login.html")),
+            ("bureau.html", include_str!("../templates/bureau.html")),
+            ("event.html", include_str!("../templates/event.html")),
+        ] {
+            env.add_template(name, src).expect("page templates compile");
+        }
+        Pages { env }
+    }
+}
+
+impl Pages {
+    pub fn render(&self, name: &str, ctx: Value) -> Response {
+        match self.env.get_template(name).and_then(|t| t.render(ctx)) {
+            Ok(html) => Html(html).into_response(),
+            Err(e) => {
+                tracing::error!(page = name, error = %e, "page failed to render");
+                (StatusCode::INTERNAL_SERVER_ERROR, "Erreur interne").into_response()
+            }
+        }
+    }
+}
+
+pub fn state_label(s: EventState) -> &'static str {
+    match s {
+        EventState::Active => "En cours",
+        EventState::Acknowledged => "Pris en charge",
+        EventState::Exhausted => "Sans réponse suffisante",
+        EventState::Resolved => "Terminé",
+    }
+}
+
+fn delivery_label(s: &str) -> &'static str {
+    match s {
+        "pending" => "en attente",
+        "sending" => "en cours d'envoi",
+        "sent" => "envoyé",
+        "retrying" => "nouvel essai prévu",
+        "failed" => "échec",
+        "skipped" => "non envoyé",
+        "cancelled" => "annulé",
+        _ => "?",
+    }
+}
+
+fn profession_label(p: &str) -> String {
+    match p {
+        "medecin" => "Médecins".into(),
+        "pharmacien" => "Pharmaciens".into(),
+        "infirmier" => "Infirmiers".into(),
+        "masseur_kinesitherapeute" => "Masseurs-kinésithérapeutes".into(),
+        "sage_femme" => "Sages-femmes".into(),
+        "chirurgien_dentiste" => "Chirurgiens-dentistes".into(),
+        "orthophoniste" => "Orthophonistes".into(),
+        "orthoptiste" => "Orthoptistes".into(),
+        "pedicure_podologue" => "Pédicures-podologues".into(),
+        other => response_label(other),
+    }
+}
+
+fn fr_time(set: &ConfigSet, t: DateTime<Utc>) -> String {
+    t.with_timezone(&set.daemon.timezone)
+        .format("%d/%m/%Y à %H:%M")
+        .to_string()
+}
+
+// ---------------------------------------------------------------- public
+
+/// `GET /`: the situation, for anyone. No name, no address, no note.
+pub async fn index(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let set = state.config();
+    let now = state.clock.now();
+    let situation = super::situation(&state).await.ok();
+    let events: &[q::EventRow] = situation.as_ref().map_or(&[], |s| &s.events);
+    let events = &events[..events.len().min(100)];
+    let plan = set.plans_in_force(state.today()).first().map(|p| {
+        context! { title => p.title.clone(), version => p.version.value.0.clone(), valid_until => p.valid_until.value.format("%d/%m/%Y").to_string() }
+    });
+    let events: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            context! {
+                title => e.title.clone(), level => e.level.clone(), exercise => e.exercise,
+                state_label => state_label(e.state), since => fr_time(&set, e.declared_at),
+            }
+        })
+        .collect();
+    let operator = current_operator(&state, &headers).await;
+    state.pages.render(
+        "index.html",
+        context! {
+            cpts => set.daemon.name.clone(), plan, events, updated => fr_time(&set, now),
+            operator => operator.as_ref().map(|o| o.name.clone()),
+            csrf => operator.as_ref().map(|o| state.sessions.csrf(&o.cookie)),
+        },
+    )
+}
+
+fn forbidden() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Html("<p>Formulaire expiré ou invalide : rechargez la page et recommencez.</p>"),
+    )
+        .into_response()
+}
