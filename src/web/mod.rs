@@ -131,21 +131,9 @@ async fn metrics_page(
     }
     let counts = state
         .store
-        .call(|c| {
-            let mut st = c.prepare("SELECT state, COUNT(*) FROM events GROUP BY state")?;
-            let events: Vec<(String, i64)> = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            let mut st = c.prepare(
-                "SELECT channel, state, COUNT(*) FROM deliveries GROUP BY channel, state",
-            )?;
-            let deliveries: Vec<(String, String, i64)> = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<_, _>>()?;
-            Ok((events, deliveries))
-        })
+        .call(|c| crate::store::counts::for_metrics(c))
         .await;
-    let Ok((events, deliveries)) = counts else {
+    let Ok(crate::store::counts::MetricsCounts { events, deliveries }) = counts else {
         return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response();
     };
     use std::fmt::Write;
