@@ -490,7 +490,7 @@ async fn roster_check(
     let from = q.from.unwrap_or_else(|| state.today());
     let report = crate::roster::check(&set, roster, from, days);
     Ok(Json(
-        serde_json::to_value(report).map_err(|e| ApiError::Internal(e.to_string()))?,
+        serde_json::to_value(report).map_err(|e| ApiError::Internal(e.into()))?,
     ))
 }
 

@@ -1,5 +1,11 @@
 //! The one HTTP error type: each variant's status, a JSON body
-//! `{"error": {"code", "message"}}`. Internal errors are logged, never shown.
+//! `{"error": {"code", "message"}}`. Internal errors keep their source;
+//! they are logged once, with their whole chain of causes, where they are
+//! answered ([`ApiError::log`]), and never shown to the client.
+//!
+//! It is also the one mapping of an [`EngineError`] for the HTML pages
+//! ([`for_page`]): the response pages and the dashboard's forms say in
+//! French what the API says in JSON, from the same variant.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -39,10 +45,13 @@ pub enum ApiError {
     #[error(
         "the disk holding Vigie's database is full: nothing was recorded, free some space and try again"
     )]
-    DiskFull,
-    /// 500: logged, not shown.
+    DiskFull(#[source] StoreError),
+    /// 500: the database failed; logged, not shown.
     #[error("internal error")]
-    Internal(String),
+    Store(#[source] StoreError),
+    /// 500: anything else of ours; logged, not shown.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl ApiError {
@@ -56,8 +65,8 @@ impl ApiError {
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::DiskFull(_) => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -71,17 +80,42 @@ impl ApiError {
             ApiError::TooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unprocessable(_) => "unprocessable",
-            ApiError::DiskFull => "disk_full",
-            ApiError::Internal(_) => "internal",
+            ApiError::DiskFull(_) => "disk_full",
+            ApiError::Store(_) | ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// Whether the error is ours (5xx): logged, never shown.
+    pub fn is_internal(&self) -> bool {
+        self.status().is_server_error()
+    }
+
+    /// Logs an internal error once, with its whole chain of causes
+    /// (`error.sources` in the log line); `what` names the request.
+    pub fn log(&self, what: &str) {
+        if !self.is_internal() {
+            return;
+        }
+        let error: &(dyn std::error::Error + 'static) = self;
+        if matches!(self, ApiError::DiskFull(_)) {
+            tracing::error!(error, what, "the disk of data_dir is full");
+        } else {
+            tracing::error!(error, what, "internal error");
         }
     }
 }
 
+/// An engine error as an HTML page tells it: the API's mapping
+/// ([`ApiError::from`]), an internal one logged here with its causes.
+pub fn for_page(e: EngineError, what: &str) -> ApiError {
+    let e = ApiError::from(e);
+    e.log(what);
+    e
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(detail) = &self {
-            tracing::error!(error = %detail, "internal error");
-        }
+        self.log("API request");
         let mut resp = (
             self.status(),
             Json(json!({"error": {"code": self.code(), "message": self.to_string()}})),
@@ -112,10 +146,9 @@ impl From<EngineError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         if e.is_disk_full() {
-            tracing::error!(error = %e, "the disk of data_dir is full");
-            ApiError::DiskFull
+            ApiError::DiskFull(e)
         } else {
-            ApiError::Internal(e.to_string())
+            ApiError::Store(e)
         }
     }
 }

@@ -12,6 +12,7 @@ use axum::response::{Html, IntoResponse, Response};
 use minijinja::context;
 use serde::Deserialize;
 
+use super::error::{ApiError, for_page};
 use crate::daemon::AppState;
 use crate::engine::{self, EngineError, LinkView};
 use crate::store::events::EventState;
@@ -85,34 +86,31 @@ fn page(state: &AppState, v: &LinkView, recorded: Option<&str>) -> Response {
 
 fn error_page(state: &AppState, e: EngineError) -> Response {
     let cpts = state.config().daemon.name.clone();
-    let (status, kind, heading, message) = match e {
-        EngineError::Gone(m) => (
+    let (status, kind, heading, message) = match for_page(e, "response page") {
+        ApiError::Gone(m) => (
             StatusCode::GONE,
             "gone",
             "Événement terminé",
             format!("{m} : il n'attend plus de réponse. Merci de votre mobilisation."),
         ),
-        EngineError::NotFound(_) => (
+        ApiError::NotFound(_) => (
             StatusCode::NOT_FOUND,
             "missing",
             "Lien inconnu",
             "Ce lien de réponse n'est pas valide. Vérifiez qu'il a été copié en entier depuis le message reçu.".to_string(),
         ),
-        EngineError::Invalid(_) | EngineError::Conflict(_) => (
+        e if !e.is_internal() => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid",
             "Réponse non reconnue",
             "Cette réponse ne fait pas partie des choix proposés. Revenez à la page précédente et choisissez un bouton.".to_string(),
         ),
-        EngineError::Store(err) => {
-            tracing::error!(error = %err, "response page: store error");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "error",
-                "Erreur momentanée",
-                "Votre réponse n'a pas pu être lue ou enregistrée. Réessayez dans un instant.".to_string(),
-            )
-        }
+        _ => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "error",
+            "Erreur momentanée",
+            "Votre réponse n'a pas pu être lue ou enregistrée. Réessayez dans un instant.".to_string(),
+        ),
     };
     let html = render(context! { kind, cpts, heading, message });
     (status, Html(html)).into_response()

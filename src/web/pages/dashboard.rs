@@ -21,6 +21,7 @@ use crate::daemon::AppState;
 use crate::engine::{self, DeclareRequest, EngineError};
 use crate::store::events::{self as q, EventRow, EventState};
 use crate::store::outbox;
+use crate::web::error::for_page;
 
 // ---------------------------------------------------------------- dashboard
 
@@ -252,12 +253,11 @@ pub struct DeclareForm {
 }
 
 async fn form_error(state: &AppState, op: &Operator, e: EngineError) -> Response {
-    let text = match e {
-        EngineError::Store(err) => {
-            tracing::error!(error = %err, "dashboard form failed");
-            "Erreur interne : l'action n'a pas été enregistrée.".to_string()
-        }
-        other => format!("Action refusée : {other}"),
+    let e = for_page(e, "dashboard form");
+    let text = if e.is_internal() {
+        "Erreur interne : l'action n'a pas été enregistrée.".to_string()
+    } else {
+        format!("Action refusée : {e}")
     };
     let ctx = dashboard(state, op, Some(context! { kind => "bad", text })).await;
     let mut r = state.pages.render("bureau.html", ctx);

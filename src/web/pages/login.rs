@@ -219,7 +219,7 @@ pub async fn logout(
 
 /// Records an operator's action in the audit log (a failure to record is
 /// logged, the action stands).
-pub async fn audit(state: &AppState, who: &str, action: &str, detail: &str) {
+async fn audit(state: &AppState, who: &str, action: &str, detail: &str) {
     if let Err(e) = state
         .store
         .audit(state.clock.now(), who, action, detail)
