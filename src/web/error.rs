@@ -152,3 +152,32 @@ impl From<StoreError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+
+    #[test]
+    fn an_internal_error_keeps_its_cause_and_shows_none_of_it() {
+        let e = ApiError::from(EngineError::Store(StoreError::Join(
+            "the thread stopped".into(),
+        )));
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.to_string(), "internal error");
+        let cause = e.source().expect("the store error is kept as the source");
+        assert_eq!(
+            cause.to_string(),
+            "database task failed: the thread stopped"
+        );
+    }
+
+    #[test]
+    fn a_refusal_of_the_engine_is_the_users_with_its_message() {
+        let e = for_page(EngineError::Gone("event 3 is resolved".into()), "test");
+        assert!(!e.is_internal());
+        assert_eq!(e.status(), StatusCode::GONE);
+        assert_eq!(e.to_string(), "event 3 is resolved");
+    }
+}
