@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use super::fanout::{deliver, notify_tier};
 use super::render::Builtin;
 use super::{Ctx, EngineError, plan_of};
-use crate::config::{Plan, Scenario};
+use crate::config::{ConfigSet, Plan, Scenario};
 use crate::schedule::oncall;
 use crate::store::Store;
 use crate::store::events::{self as q, EventRow, EventState, NewStep};
@@ -42,16 +42,47 @@ pub async fn tick(store: &Store, ctx: Ctx) -> Result<usize, EngineError> {
     Ok(moved)
 }
 
-pub(super) fn ack_count(
-    c: &Connection,
-    ev: &EventRow,
-    scenario: &Scenario,
-) -> rusqlite::Result<u32> {
+/// Where an event stands against its quorum (SPEC §7).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Quorum {
+    /// Distinct recipients of the event (any step) whose latest response
+    /// is one of the scenario's `ack` responses.
+    pub acks: u32,
+    /// The quorum of the tier in progress (the last tier when the plan now
+    /// has fewer); `None` when the scenario has no escalation.
+    pub needed: Option<u32>,
+}
+
+impl Quorum {
+    /// The quorum is reached: the event is acknowledged.
+    pub fn met(&self) -> bool {
+        self.needed.is_some_and(|n| self.acks >= n)
+    }
+}
+
+/// The one count of an event's quorum: used to acknowledge it (on a
+/// response, on a timer) and shown by the API and the pages.
+pub fn quorum(c: &Connection, ev: &EventRow, scenario: &Scenario) -> rusqlite::Result<Quorum> {
     let acks: HashSet<&str> = scenario.ack.iter().map(|a| a.as_str()).collect();
-    Ok(q::latest_responses(c, ev.id)?
+    let count = q::latest_responses(c, ev.id)?
         .values()
         .filter(|r| acks.contains(r.as_str()))
-        .count() as u32)
+        .count() as u32;
+    let tiers = scenario.escalation.len();
+    let needed = (tiers > 0).then(|| scenario.escalation[(ev.tier as usize).min(tiers - 1)].quorum);
+    Ok(Quorum {
+        acks: count,
+        needed,
+    })
+}
+
+/// [`quorum`] for an event whose plan may no longer be loaded (no `ack`
+/// responses then, no quorum): for what shows an event.
+pub fn event_quorum(c: &Connection, set: &ConfigSet, ev: &EventRow) -> rusqlite::Result<Quorum> {
+    match plan_of(set, ev) {
+        Ok((_, scenario)) => quorum(c, ev, scenario),
+        Err(_) => Ok(Quorum::default()),
+    }
 }
 
 /// One timer: quorum met → acknowledged; else the next tier, a new round,
@@ -64,12 +95,7 @@ fn advance(c: &Connection, ctx: &Ctx, id: i64) -> Result<bool, EngineError> {
         return Ok(false);
     }
     let (plan, scenario) = plan_of(&ctx.set, &ev)?;
-    let quorum = scenario
-        .escalation
-        .get(ev.tier as usize)
-        .map(|t| t.quorum)
-        .unwrap_or(1);
-    if ack_count(c, &ev, scenario)? >= quorum {
+    if quorum(c, &ev, scenario)?.met() {
         q::set_state(c, id, EventState::Acknowledged, None, ctx.now)?;
         return Ok(true);
     }

@@ -15,8 +15,11 @@
 //!   level; an update without `level` keeps the event's level.
 //! - Quorum counts the distinct recipients of the event (any step) whose
 //!   latest response is one of the scenario's `ack` responses, against the
-//!   quorum of the tier in progress. An exhausted event that later reaches
-//!   the quorum becomes acknowledged.
+//!   quorum of the tier in progress (the last tier when a reloaded plan
+//!   has fewer). A scenario without escalation has no quorum: it is never
+//!   acknowledged by responses. An exhausted event that later reaches the
+//!   quorum becomes acknowledged. One function counts it
+//!   ([`quorum`]), for the engine, the API and the pages.
 //! - The "exhausted" alert goes to the plan's owners by e-mail.
 
 mod declare;
@@ -38,7 +41,7 @@ use crate::store::events::EventRow;
 use links::LinkSigner;
 
 pub use declare::{change_level, declare, resolve};
-pub use escalation::tick;
+pub use escalation::{Quorum, event_quorum, quorum, tick};
 pub use fanout::audience;
 pub use preview::{PreviewStep, preview};
 pub use respond::{LinkView, link, respond};

@@ -4,7 +4,7 @@
 
 use rusqlite::Connection;
 
-use super::escalation::ack_count;
+use super::escalation::quorum;
 use super::links::LinkClaim;
 use super::{Ctx, EngineError, plan_of};
 use crate::store::Store;
@@ -86,9 +86,7 @@ pub async fn respond(
                 let ev = &view.event;
                 if matches!(ev.state, EventState::Active | EventState::Exhausted) {
                     let (_, scenario) = plan_of(&ctx.set, ev)?;
-                    let tier = (ev.tier as usize).min(scenario.escalation.len().saturating_sub(1));
-                    let quorum = scenario.escalation.get(tier).map(|t| t.quorum).unwrap_or(1);
-                    if !scenario.escalation.is_empty() && ack_count(&tx, ev, scenario)? >= quorum {
+                    if quorum(&tx, ev, scenario)?.met() {
                         q::set_state(&tx, event_id, EventState::Acknowledged, None, ctx.now)?;
                         tracing::info!(event = event_id, "quorum reached: event acknowledged");
                     }
