@@ -6,13 +6,13 @@ use std::collections::HashSet;
 
 use rusqlite::Connection;
 
-use super::fanout::{deliver, notify_tier};
+use super::fanout::{deliver, notify_tier, open_step};
 use super::render::Builtin;
 use super::{Ctx, EngineError, plan_of};
 use crate::config::{ConfigSet, Plan, Scenario};
 use crate::schedule::oncall;
 use crate::store::Store;
-use crate::store::events::{self as q, EventRow, EventState, NewStep};
+use crate::store::events::{self as q, EventRow, EventState};
 use crate::store::outbox::Priority;
 
 /// Advances every escalation timer that is due. Returns how many events
@@ -127,19 +127,14 @@ fn exhausted_alert(
     };
     let on_call = |roster: &str| oncall::on_call(&ctx.set, roster, ctx.now);
     let people = ctx.set.directory.select(owners, &on_call);
-    let step_id = q::insert_step(
+    let step_id = open_step(
         c,
-        &NewStep {
-            event_id: ev.id,
-            kind: "exhausted",
-            tier: None,
-            round: ev.round,
-            level: ev.level.as_deref(),
-            audience: "responsables du plan",
-            quorum: None,
-            timeout_secs: None,
-            at: ctx.now,
-        },
+        ctx,
+        ev,
+        "exhausted",
+        ev.round,
+        "responsables du plan",
+        None,
     )?;
     deliver(
         c,

@@ -11,11 +11,39 @@ use serde_json::json;
 use super::render::{self, Builtin, Compiled, TemplateSource};
 use super::{Ctx, TIER_NOTIFICATIONS};
 use crate::config::daemon::WebhookConfig;
-use crate::config::plan::Step;
+use crate::config::plan::{Step, Tier};
 use crate::config::{Plan, Professional, Scenario, Selector};
 use crate::schedule::oncall;
 use crate::store::events::{self as q, EventRow, NewStep};
 use crate::store::outbox::{self, NewDelivery, Priority};
+
+/// Writes the row of one step of `ev` (its deliveries follow, with its
+/// id): `kind` is `broadcast`, `escalation` (with its tier), `resolve` or
+/// `exhausted`.
+pub(super) fn open_step(
+    c: &Connection,
+    ctx: &Ctx,
+    ev: &EventRow,
+    kind: &str,
+    round: u32,
+    audience: &str,
+    tier: Option<(u32, &Tier)>,
+) -> rusqlite::Result<i64> {
+    q::insert_step(
+        c,
+        &NewStep {
+            event_id: ev.id,
+            kind,
+            tier: tier.map(|(i, _)| i),
+            round,
+            level: ev.level.as_deref(),
+            audience,
+            quorum: tier.map(|(_, t)| t.quorum),
+            timeout_secs: tier.map(|(_, t)| t.timeout.as_std().as_secs()),
+            at: ctx.now,
+        },
+    )
+}
 
 /// Queues the broadcasts of the event's current level.
 pub(super) fn broadcasts(
@@ -36,20 +64,7 @@ pub(super) fn broadcasts(
             continue;
         }
         let recipients = audience(ctx, plan, &b.step.audience, None);
-        let step_id = q::insert_step(
-            c,
-            &NewStep {
-                event_id: ev.id,
-                kind: "broadcast",
-                tier: None,
-                round: 0,
-                level: ev.level.as_deref(),
-                audience: &label(&b.step),
-                quorum: None,
-                timeout_secs: None,
-                at: ctx.now,
-            },
-        )?;
+        let step_id = open_step(c, ctx, ev, "broadcast", 0, &label(&b.step), None)?;
         let template = template_for(plan, &b.step, Builtin::Information);
         queued += deliver(
             c,
@@ -89,19 +104,14 @@ pub(super) fn notify_tier(
         None
     };
     let recipients = audience(ctx, plan, &t.step.audience, answered.as_ref());
-    let step_id = q::insert_step(
+    let step_id = open_step(
         c,
-        &NewStep {
-            event_id: ev.id,
-            kind: "escalation",
-            tier: Some(tier),
-            round,
-            level: ev.level.as_deref(),
-            audience: &label(&t.step),
-            quorum: Some(t.quorum),
-            timeout_secs: Some(t.timeout.as_std().as_secs()),
-            at: ctx.now,
-        },
+        ctx,
+        ev,
+        "escalation",
+        round,
+        &label(&t.step),
+        Some((tier, t)),
     )?;
     let template = template_for(plan, &t.step, Builtin::Mobilisation);
     let queued = deliver(
@@ -409,20 +419,7 @@ pub(super) fn resolve_notice(
     notified: &[q::Notified],
     note: &str,
 ) -> rusqlite::Result<usize> {
-    let step_id = q::insert_step(
-        c,
-        &NewStep {
-            event_id: ev.id,
-            kind: "resolve",
-            tier: None,
-            round: 0,
-            level: ev.level.as_deref(),
-            audience: "personnes notifiées",
-            quorum: None,
-            timeout_secs: None,
-            at: ctx.now,
-        },
-    )?;
+    let step_id = open_step(c, ctx, ev, "resolve", 0, "personnes notifiées", None)?;
     let template = Builtin::Fin.source();
     let mut by_person: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut order: Vec<&str> = Vec::new();
