@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use rusqlite::Connection;
 use serde_json::json;
 
+use super::message::{self, Origin};
 use super::render::{self, Builtin, Compiled, TemplateSource};
 use super::{Ctx, TIER_NOTIFICATIONS};
 use crate::config::daemon::WebhookConfig;
@@ -245,12 +246,12 @@ pub(super) fn deliver(
     };
     let mut items = Vec::new();
     let mut queued = 0;
-    let per_recipient: Vec<&String> = channels
-        .iter()
-        .filter(|ch| {
-            ch.as_str() == "email" || webhooks.get(ch.as_str()).is_none_or(|w| w.per_recipient)
-        })
-        .collect();
+    let per_recipient = message::per_recipient(webhooks, channels);
+    let origin = Origin {
+        event_id: Some(ev.id),
+        step_id: Some(step_id),
+        priority,
+    };
     // The deliveries of some recipients, numbered.
     let build = |chunk: &[(&Professional, i64)]| -> Vec<NewDelivery> {
         let mut items = Vec::with_capacity(chunk.len() * per_recipient.len());
@@ -260,38 +261,17 @@ pub(super) fn deliver(
                 ctx.links.token(ev.id, seq, &ev.link_secret)
             );
             let r = render_for(render::recipient_json(p), &url);
-            for ch in &per_recipient {
-                let (address, skipped) = match p.contact_for(ch) {
-                    Ok(a) => (Some(a), None),
-                    Err(why) => (None, Some(why.to_string())),
-                };
-                let payload = webhooks.get(ch.as_str()).map(|w| {
-                    webhook_payload(
-                        ctx,
-                        ev,
-                        step_id,
-                        priority,
-                        w,
-                        Some((p, address.as_deref())),
-                        &r,
-                        &url,
-                    )
-                });
-                items.push(NewDelivery {
-                    event_id: Some(ev.id),
-                    step_id: Some(step_id),
-                    recipient_id: Some(p.id.clone()),
-                    recipient_name: p.name.clone(),
-                    channel: ch.to_string(),
-                    address,
-                    priority,
-                    skipped,
-                    subject: r.subject.clone(),
-                    body_text: r.text.clone(),
-                    body_html: r.html.clone(),
-                    payload,
-                });
-            }
+            items.extend(message::person_deliveries(
+                p,
+                &per_recipient,
+                &r,
+                origin,
+                |ch, address| {
+                    webhooks.get(ch).map(|w| {
+                        webhook_payload(ctx, ev, step_id, priority, w, Some((p, address)), &r, &url)
+                    })
+                },
+            ));
         }
         items
     };

@@ -26,6 +26,7 @@ mod declare;
 mod escalation;
 mod fanout;
 pub mod links;
+pub mod message;
 mod preview;
 pub mod render;
 mod respond;

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::declare::checked_level;
 use super::fanout::{audience, label, template_for};
+use super::message;
 use super::render::{self, Builtin, Compiled};
 use super::{Ctx, EngineError};
 use crate::config::plan::Step;
@@ -88,35 +89,20 @@ pub fn preview(
     for (title, step, builtin) in steps {
         let people = audience(ctx, plan, &step.audience, None);
         let channels = step.channels_str();
+        let per_recipient = message::per_recipient(&ctx.set.daemon.webhooks, &channels);
         let per_step_hooks: Vec<&String> = channels
             .iter()
-            .filter(|c| {
-                ctx.set
-                    .daemon
-                    .webhooks
-                    .get(c.as_str())
-                    .is_some_and(|w| !w.per_recipient)
-            })
+            .filter(|c| !per_recipient.contains(c))
             .collect();
         let mut skipped = Vec::new();
-        for ch in &channels {
-            let lacking: Vec<String> = if ch == "email" {
-                people
-                    .iter()
-                    .filter(|p| p.email.is_none())
-                    .map(|p| p.name.clone())
-                    .collect()
-            } else if per_step_hooks.contains(&ch) {
-                Vec::new()
-            } else {
-                people
-                    .iter()
-                    .filter(|p| p.phone.is_none())
-                    .map(|p| p.name.clone())
-                    .collect()
-            };
+        for ch in &per_recipient {
+            let lacking: Vec<String> = people
+                .iter()
+                .filter(|p| message::lacks_contact(p, ch))
+                .map(|p| p.name.clone())
+                .collect();
             if !lacking.is_empty() {
-                skipped.push((ch.clone(), lacking));
+                skipped.push((ch.to_string(), lacking));
             }
         }
         let compiled =
