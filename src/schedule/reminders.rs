@@ -20,7 +20,8 @@ use super::cron::instants_between;
 use super::oncall::{local_to_utc, occurrence, on_call};
 use crate::config::templates::json_value;
 use crate::config::{ConfigSet, Plan, Professional};
-use crate::engine::render::{Builtin, Compiled, Rendered, TemplateSource};
+use crate::engine::message::{self, Origin};
+use crate::engine::render::{self, Builtin, Compiled, Rendered, TemplateSource};
 use crate::store::outbox::{self, NewDelivery, Priority};
 use crate::store::{Store, StoreError, reminders as q};
 
@@ -353,13 +354,20 @@ fn deliveries(
     let Ok(compiled) = compiled else {
         return Vec::new();
     };
+    let channels: Vec<&String> = channels.iter().collect();
+    let origin = Origin {
+        event_id: None,
+        step_id: None,
+        priority: Priority::Reminder,
+    };
+    let base = json_value(base.clone());
     let mut out = Vec::new();
     for p in people {
-        let mut ctx = base.clone();
-        ctx["recipient"] =
-            json!({"name": p.name, "profession": p.profession, "commune": p.commune});
         let r = compiled
-            .render(&json_value(ctx), false)
+            .render(
+                &render::context_on(&base, render::recipient_json(p), ""),
+                false,
+            )
             .unwrap_or_else(|e| {
                 tracing::error!(job, error = %e, "reminder template failed to render");
                 Rendered {
@@ -368,34 +376,21 @@ fn deliveries(
                     html: None,
                 }
             });
-        for ch in channels {
-            let webhook = set.daemon.webhooks.get(ch);
-            let (address, skipped) = match p.contact_for(ch) {
-                Ok(a) => (Some(a), None),
-                Err(why) => (None, Some(why.to_string())),
-            };
-            let payload = webhook.map(|_| {
-                json!({
-                    "cpts": set.daemon.name, "reminder": job, "subject": r.subject, "text": r.text,
-                    "recipient": {"id": p.id, "name": p.name, "phone": address},
+        out.extend(message::person_deliveries(
+            p,
+            &channels,
+            &r,
+            origin,
+            |ch, address| {
+                set.daemon.webhooks.get(ch).map(|_| {
+                    json!({
+                        "cpts": set.daemon.name, "reminder": job, "subject": r.subject, "text": r.text,
+                        "recipient": {"id": p.id, "name": p.name, "phone": address},
+                    })
+                    .to_string()
                 })
-                .to_string()
-            });
-            out.push(NewDelivery {
-                event_id: None,
-                step_id: None,
-                recipient_id: Some(p.id.clone()),
-                recipient_name: p.name.clone(),
-                channel: ch.clone(),
-                address,
-                priority: Priority::Reminder,
-                skipped,
-                subject: r.subject.clone(),
-                body_text: r.text.clone(),
-                body_html: r.html.clone(),
-                payload,
-            });
-        }
+            },
+        ));
     }
     out
 }

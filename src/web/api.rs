@@ -221,17 +221,13 @@ async fn event_detail(state: &AppState, id: i64) -> Result<Value, ApiError> {
             let steps = q::steps(c, id)?;
             let deliveries = outbox::for_event(c, id)?;
             let responses = q::responses(c, id)?;
-            let latest = q::latest_responses(c, id)?;
-            Ok(Some((ev, steps, deliveries, responses, latest)))
+            let quorum = engine::event_quorum(c, &set, &ev)?;
+            Ok(Some((ev, steps, deliveries, responses, quorum)))
         })
         .await?;
-    let Some((ev, steps, deliveries, responses, latest)) = data else {
+    let Some((ev, steps, deliveries, responses, quorum)) = data else {
         return Err(ApiError::NotFound(format!("no event {id}")));
     };
-    let acks: Vec<String> = engine::plan_of(&set, &ev)
-        .map(|(_, s)| s.ack.iter().map(|a| a.value.clone()).collect())
-        .unwrap_or_default();
-    let ack_count = latest.values().filter(|r| acks.contains(r)).count();
     let tiers: Vec<Value> = steps
         .iter()
         .filter(|s| s.kind == "escalation")
@@ -247,7 +243,7 @@ async fn event_detail(state: &AppState, id: i64) -> Result<Value, ApiError> {
         })
         .collect();
     let mut v = event_json(&ev);
-    v["acks"] = json!(ack_count);
+    v["acks"] = json!(quorum.acks);
     v["tiers"] = json!(tiers);
     v["steps"] = json!(steps);
     v["deliveries"] = json!(deliveries);

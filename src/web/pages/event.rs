@@ -22,9 +22,11 @@ pub(super) struct EventData {
     steps: Vec<q::StepRow>,
     deliveries: Vec<DeliveryRow>,
     responses: Vec<q::ResponseRow>,
+    quorum: engine::Quorum,
 }
 
 pub(super) async fn load_events(state: &AppState, ids: Vec<i64>) -> Vec<EventData> {
+    let set = state.config();
     state
         .store
         .call(move |c| {
@@ -35,6 +37,7 @@ pub(super) async fn load_events(state: &AppState, ids: Vec<i64>) -> Vec<EventDat
                         steps: q::steps(c, id)?,
                         deliveries: outbox::for_event(c, id)?,
                         responses: q::responses(c, id)?,
+                        quorum: engine::event_quorum(c, &set, &ev)?,
                         ev,
                     });
                 }
@@ -71,13 +74,6 @@ pub(super) fn event_view(set: &ConfigSet, d: &EventData) -> Value {
         .iter()
         .map(|r| (r.recipient_id.as_str(), r.response.as_str()))
         .collect();
-    let acks: Vec<&str> = scenario
-        .map(|s| s.ack.iter().map(|a| a.as_str()).collect())
-        .unwrap_or_default();
-    let ack_count = latest.values().filter(|r| acks.contains(r)).count();
-    let quorum = scenario
-        .and_then(|s| s.escalation.get(e.tier as usize))
-        .map(|t| t.quorum);
     let tiers = scenario.map(|s| s.escalation.len()).unwrap_or(0);
     let steps: HashMap<i64, &q::StepRow> = d.steps.iter().map(|s| (s.id, s)).collect();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
@@ -105,7 +101,7 @@ pub(super) fn event_view(set: &ConfigSet, d: &EventData) -> Value {
         since => fr_time(set, e.declared_at), resolved => e.resolved_at.map(|t| fr_time(set, t)),
         next => e.escalation_due_at.map(|t| fr_time(set, t)),
         tier_label => if tiers == 0 { "aucun".to_string() } else { format!("{} sur {tiers}", e.tier + 1) },
-        acks => ack_count, quorum,
+        acks => d.quorum.acks, quorum => d.quorum.needed,
         levels => scenario.map(|s| s.levels.iter().map(|l| l.value.clone()).collect::<Vec<_>>()).unwrap_or_default(),
         counts => counts.iter().map(|(s, n)| context! { state => *s, label => delivery_label(s), count => *n }).collect::<Vec<_>>(),
         recipients,

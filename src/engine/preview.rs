@@ -1,0 +1,147 @@
+//! `vigie plan preview`: what a scenario's steps would send, to whom,
+//! rendered for their first recipient, without writing or sending anything.
+
+use serde_json::json;
+
+use super::declare::checked_level;
+use super::fanout::{audience, label, template_for};
+use super::message;
+use super::render::{self, Builtin, Compiled};
+use super::{Ctx, EngineError};
+use crate::config::plan::Step;
+use crate::config::{Plan, Scenario};
+use crate::store::events::{EventRow, EventState};
+
+/// One step of a preview: who would receive what, on which channel.
+#[derive(Debug)]
+pub struct PreviewStep {
+    pub title: String,
+    pub channels: Vec<String>,
+    /// (name, "profession, commune").
+    pub recipients: Vec<(String, String)>,
+    /// (channel, people lacking the contact it needs).
+    pub skipped: Vec<(String, Vec<String>)>,
+    pub first: Option<(String, render::Rendered)>,
+}
+
+/// `vigie plan preview`: the broadcasts of `level` and every escalation
+/// tier, rendered for their first recipient, sending nothing.
+pub fn preview(
+    ctx: &Ctx,
+    plan: &Plan,
+    scenario: &Scenario,
+    level: Option<&str>,
+    exercise: bool,
+) -> Result<Vec<PreviewStep>, EngineError> {
+    let level = checked_level(scenario, level)?;
+    let ev = EventRow {
+        id: 0,
+        scenario: scenario.id.value.clone(),
+        dedup_key: String::new(),
+        title: scenario.title.clone(),
+        level: level.clone(),
+        note: String::new(),
+        exercise,
+        state: EventState::Active,
+        plan_id: plan.id.value.clone(),
+        plan_version: plan.version.value.0.clone(),
+        plan_sha256: plan.sha256.clone(),
+        declared_at: ctx.now,
+        updated_at: ctx.now,
+        acknowledged_at: None,
+        exhausted_at: None,
+        resolved_at: None,
+        resolve_note: None,
+        tier: 0,
+        round: 0,
+        escalation_due_at: None,
+        link_secret: String::new(),
+    };
+    let mut steps: Vec<(String, &Step, Builtin)> = Vec::new();
+    for b in &scenario.broadcasts {
+        let applies = b.levels.is_empty()
+            || level
+                .as_deref()
+                .is_some_and(|l| b.levels.iter().any(|bl| bl.value == l));
+        if applies {
+            steps.push((
+                format!("Broadcast → {}", label(&b.step)),
+                &b.step,
+                Builtin::Information,
+            ));
+        }
+    }
+    for (i, t) in scenario.escalation.iter().enumerate() {
+        steps.push((
+            format!(
+                "Tier {i} → {} (quorum {}, then after {} the next tier)",
+                label(&t.step),
+                t.quorum,
+                t.timeout
+            ),
+            &t.step,
+            Builtin::Mobilisation,
+        ));
+    }
+    let base = render::event_json(&ctx.set, plan, &ev, "");
+    let url = format!("{}/r/<lien-personnel>", ctx.set.daemon.public_url);
+    let mut out = Vec::new();
+    for (title, step, builtin) in steps {
+        let people = audience(ctx, plan, &step.audience, None);
+        let channels = step.channels_str();
+        let per_recipient = message::per_recipient(&ctx.set.daemon.webhooks, &channels);
+        let per_step_hooks: Vec<&String> = channels
+            .iter()
+            .filter(|c| !per_recipient.contains(c))
+            .collect();
+        let mut skipped = Vec::new();
+        for ch in &per_recipient {
+            let lacking: Vec<String> = people
+                .iter()
+                .filter(|p| message::lacks_contact(p, ch))
+                .map(|p| p.name.clone())
+                .collect();
+            if !lacking.is_empty() {
+                skipped.push((ch.to_string(), lacking));
+            }
+        }
+        let compiled =
+            Compiled::new(&template_for(plan, step, builtin)).map_err(EngineError::Invalid)?;
+        let first = match people.first() {
+            Some(p) => {
+                let vctx = render::context(&base, render::recipient_json(p), &url);
+                Some((
+                    p.name.clone(),
+                    compiled
+                        .render(&vctx, exercise)
+                        .map_err(EngineError::Invalid)?,
+                ))
+            }
+            None if !per_step_hooks.is_empty() => {
+                let vctx = render::context(
+                    &base,
+                    json!({"name": label(step), "profession": "", "commune": ""}),
+                    &url,
+                );
+                Some((
+                    label(step),
+                    compiled
+                        .render(&vctx, exercise)
+                        .map_err(EngineError::Invalid)?,
+                ))
+            }
+            None => None,
+        };
+        out.push(PreviewStep {
+            title,
+            channels,
+            recipients: people
+                .iter()
+                .map(|p| (p.name.clone(), format!("{}, {}", p.profession, p.commune)))
+                .collect(),
+            skipped,
+            first,
+        });
+    }
+    Ok(out)
+}
