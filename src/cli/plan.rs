@@ -202,11 +202,7 @@ pub fn plan_list(path: &Path, date: Option<NaiveDate>, out: &mut dyn Write) -> i
 fn plan_status(p: &Plan, all: &[Plan], in_force: &[&Plan], today: NaiveDate) -> String {
     if in_force.iter().any(|f| std::ptr::eq(*f, p)) {
         let notice = p.review_by.value - Duration::days(30);
-        let newer = all.iter().any(|o| {
-            o.id.value == p.id.value
-                && o.version.value > p.version.value
-                && o.valid_from.value > today
-        });
+        let newer = plan::newer_version(all, p, today).is_some();
         let days = (p.review_by.value - today).num_days();
         if newer {
             "in force (next version written)".to_string()
