@@ -1,5 +1,10 @@
-//! The command line (SPEC §10): clap definitions, and the commands that work
-//! from the files alone (`check`, `plan list`).
+//! The command line (SPEC §10): the clap definitions, the dispatch of a
+//! parsed command line ([`run`]), and the small commands that need no other
+//! home: `run` (the daemon), `check`, `token new`, `hash-password`.
+//!
+//! The other commands live in submodules: [`events`] (the API-backed event
+//! commands), [`plan`] (`plan list`, `plan preview`), [`roster`],
+//! [`directory`]; [`client`] is the API client they share.
 //!
 //! Commands print for people on standard output and return the process exit
 //! code; `main` only parses, sets up logging and calls [`run`].
@@ -8,15 +13,19 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 
-use crate::config::{self, Diagnostics, Plan, plan};
+use crate::config;
 use crate::schedule::clock::SystemClock;
 
 pub mod client;
 pub mod directory;
+pub mod events;
+pub mod plan;
 pub mod roster;
+
+pub use plan::{plan_list, preview};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -190,153 +199,29 @@ pub fn run(cli: Cli) -> i32 {
             key,
             downgrade,
             api,
-        } => {
-            let mut body = client::declare_body(
-                &scenario,
-                level.as_deref(),
-                note.as_deref(),
+        } => events::declare(
+            &path,
+            events::Declare {
+                scenario,
+                level,
+                note,
                 exercise,
-                key.as_deref(),
-            );
-            if downgrade {
-                body["downgrade"] = serde_json::json!(true);
-            }
-            api_command(
-                &path,
-                &api,
-                reqwest::Method::POST,
-                "/api/v1/events".into(),
-                Some(body),
-                |out, status, v| {
-                    let id = v["id"].as_str().unwrap_or("?");
-                    let queued = v["queued"].as_u64().unwrap_or(0);
-                    if status == 201 {
-                        let _ = writeln!(
-                            out,
-                            "event {id} declared: {} ({} deliveries queued)",
-                            describe(v),
-                            queued
-                        );
-                    } else if v["level_changed"].as_bool() == Some(true) {
-                        let _ = writeln!(
-                            out,
-                            "event {id} ({}) already open for this scenario and key: level changed to {} ({} deliveries queued)",
-                            describe(v),
-                            v["level"].as_str().unwrap_or("-"),
-                            queued
-                        );
-                    } else {
-                        let _ = writeln!(
-                            out,
-                            "event {id} ({}) already open for this scenario and key, level unchanged: nothing sent",
-                            describe(v)
-                        );
-                    }
-                    if let Some(w) = v["warning"].as_str() {
-                        let _ = writeln!(out, "WARNING: {w}");
-                    }
-                },
-            )
-        }
-        Command::Events { all, api } => {
-            let path_q = if all {
-                "/api/v1/events"
-            } else {
-                "/api/v1/events?state=unresolved"
-            };
-            api_command(
-                &path,
-                &api,
-                reqwest::Method::GET,
-                path_q.into(),
-                None,
-                |out, _, v| {
-                    client::print_events(
-                        out,
-                        v["events"].as_array().map(Vec::as_slice).unwrap_or(&[]),
-                    );
-                },
-            )
-        }
-        Command::Show { id, api } => api_command(
-            &path,
-            &api,
-            reqwest::Method::GET,
-            format!("/api/v1/events/{id}"),
-            None,
-            |out, _, v| {
-                client::print_event(out, v);
+                key,
+                downgrade,
             },
-        ),
-        Command::Level { id, level, api } => api_command(
-            &path,
             &api,
-            reqwest::Method::POST,
-            format!("/api/v1/events/{id}/level"),
-            Some(serde_json::json!({"level": level})),
-            |out, _, v| {
-                if v["level_changed"].as_bool() == Some(true) {
-                    let _ = writeln!(
-                        out,
-                        "event {id}: level {} ({} deliveries queued)",
-                        v["level"].as_str().unwrap_or("-"),
-                        v["queued"].as_u64().unwrap_or(0)
-                    );
-                } else {
-                    let _ = writeln!(
-                        out,
-                        "event {id}: already at level {}",
-                        v["level"].as_str().unwrap_or("-")
-                    );
-                }
-            },
         ),
-        Command::Resolve { id, note, api } => api_command(
-            &path,
-            &api,
-            reqwest::Method::POST,
-            format!("/api/v1/events/{id}/resolve"),
-            Some(match note {
-                Some(n) => serde_json::json!({"note": n}),
-                None => serde_json::json!({}),
-            }),
-            |out, _, v| {
-                let _ = writeln!(
-                    out,
-                    "event {id} resolved ({} end-of-alert notices queued)",
-                    v["queued"].as_u64().unwrap_or(0)
-                );
-            },
-        ),
-        Command::Status { api } => api_command(
-            &path,
-            &api,
-            reqwest::Method::GET,
-            "/api/v1/status".into(),
-            None,
-            |out, _, v| {
-                client::print_status(out, v);
-            },
-        ),
+        Command::Events { all, api } => events::events(&path, all, &api),
+        Command::Show { id, api } => events::show(&path, &id, &api),
+        Command::Level { id, level, api } => events::level(&path, &id, &level, &api),
+        Command::Resolve { id, note, api } => events::resolve(&path, &id, note, &api),
+        Command::Status { api } => events::status(&path, &api),
         Command::Token(TokenCommand::New { name }) => token_new(&name, &mut std::io::stdout()),
         Command::HashPassword => hash_password(),
         Command::Directory(cmd) => {
             directory::run(cmd, &mut std::io::stdout().lock(), &mut std::io::stderr())
         }
-        Command::Reload { api } => api_command(
-            &path,
-            &api,
-            reqwest::Method::POST,
-            "/api/v1/reload".into(),
-            None,
-            |out, _, v| {
-                let _ = writeln!(
-                    out,
-                    "configuration reloaded (generation {})",
-                    v["generation"]
-                );
-            },
-        ),
+        Command::Reload { api } => events::reload(&path, &api),
     }
 }
 
@@ -390,169 +275,6 @@ fn hash_password() -> i32 {
         }
     }
 }
-
-fn describe(v: &serde_json::Value) -> String {
-    let mut s = v["title"].as_str().unwrap_or("").to_string();
-    if let Some(l) = v["level"].as_str() {
-        s.push_str(&format!(", level {l}"));
-    }
-    if v["exercise"].as_bool() == Some(true) {
-        s.push_str(", EXERCISE");
-    }
-    s
-}
-
-/// Runs one API call and prints its answer (text, or JSON with --json).
-/// Exit 0 on success, 1 when the API refuses, 2 when it cannot be reached.
-fn api_command(
-    path: &Path,
-    api: &ApiArgs,
-    method: reqwest::Method,
-    route: String,
-    body: Option<serde_json::Value>,
-    print: impl FnOnce(&mut dyn Write, u16, &serde_json::Value),
-) -> i32 {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("vigie: {e}");
-            return 2;
-        }
-    };
-    let result = rt.block_on(async {
-        let c = client::Client::from_config(path, api.token_file.as_deref())?;
-        c.call(method, &route, body).await
-    });
-    let mut out = std::io::stdout();
-    match result {
-        Ok((status, v)) => {
-            if api.json {
-                let _ = writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string_pretty(&v).unwrap_or_default()
-                );
-            } else {
-                print(&mut out, status, &v);
-            }
-            0
-        }
-        Err(client::ClientError::Api { status, message }) => {
-            eprintln!("vigie: {message} (HTTP {status})");
-            1
-        }
-        Err(e) => {
-            eprintln!("vigie: {e}");
-            2
-        }
-    }
-}
-
-/// `vigie plan preview`: works from the files alone.
-pub fn preview(
-    path: &Path,
-    scenario_id: &str,
-    level: Option<&str>,
-    exercise: bool,
-    date: Option<NaiveDate>,
-    out: &mut dyn Write,
-) -> i32 {
-    let loaded = config::load(path, today_in(date));
-    let Some(set) = loaded.set else {
-        for d in loaded.diagnostics.errors() {
-            let _ = writeln!(out, "{d}");
-        }
-        return 1;
-    };
-    let tz = set.daemon.timezone;
-    let now = match date {
-        Some(d) => {
-            crate::schedule::oncall::local_to_utc(tz, d.and_hms_opt(12, 0, 0).unwrap_or_default())
-        }
-        None => Utc::now(),
-    };
-    let today = now.with_timezone(&tz).date_naive();
-    let set = Arc::new(set);
-    let Some(plan) = set
-        .plans_in_force(today)
-        .into_iter()
-        .find(|p| p.scenario(scenario_id).is_some())
-    else {
-        let _ = writeln!(
-            out,
-            "no plan in force on {today} has a scenario `{scenario_id}`"
-        );
-        return 1;
-    };
-    let scenario = plan.scenario(scenario_id).expect("found");
-    let ctx = crate::engine::Ctx {
-        set: set.clone(),
-        links: crate::engine::links::LinkSigner::new(Vec::new()),
-        now,
-        handoff: None,
-        actor: None,
-    };
-    let steps = match crate::engine::preview(&ctx, plan, scenario, level, exercise) {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = writeln!(out, "{e}");
-            return 1;
-        }
-    };
-    let _ = writeln!(
-        out,
-        "{} — {} (plan {} {}){}",
-        scenario.id.value,
-        scenario.title,
-        plan.id.value,
-        plan.version.value,
-        match level.or(scenario.levels.first().map(|l| l.as_str())) {
-            Some(l) => format!(", level {l}"),
-            None => String::new(),
-        }
-    );
-    let _ = writeln!(
-        out,
-        "Nothing is sent. Responses offered: {}.",
-        scenario.responses.join(", ")
-    );
-    for s in steps {
-        let _ = writeln!(out, "\n== {} ==", s.title);
-        let _ = writeln!(
-            out,
-            "channels: {}; {} recipients",
-            s.channels.join(", "),
-            s.recipients.len()
-        );
-        for (name, detail) in &s.recipients {
-            let _ = writeln!(out, "  - {name} ({detail})");
-        }
-        for (ch, lacking) in &s.skipped {
-            let _ = writeln!(
-                out,
-                "  skipped on {ch} (no contact): {}",
-                lacking.join(", ")
-            );
-        }
-        match &s.first {
-            Some((to, r)) => {
-                let _ = writeln!(out, "first message, to {to}:");
-                let _ = writeln!(out, "  Subject: {}", r.subject);
-                for line in r.text.lines() {
-                    let _ = writeln!(out, "  | {line}");
-                }
-            }
-            None => {
-                let _ = writeln!(out, "  (nobody: this step would send nothing)");
-            }
-        }
-    }
-    0
-}
-
 /// `vigie run`. What the daemon creates (data_dir, the database and its
 /// journal, secrets, `.eml` files) is for its user only, whatever the
 /// umask it was started with: systemd sets `UMask=0077`, a shell or
@@ -653,115 +375,5 @@ fn plural(n: usize, word: &str) -> String {
         format!("1 {word}")
     } else {
         format!("{n} {word}s")
-    }
-}
-
-/// `vigie plan list`: reads the daemon config and the plans only, so it
-/// works even when another file is broken.
-pub fn plan_list(path: &Path, date: Option<NaiveDate>, out: &mut dyn Write) -> i32 {
-    let mut diags = Diagnostics::default();
-    let Some(daemon) = config::daemon::load(path, &mut diags) else {
-        for d in diags.iter() {
-            let _ = writeln!(out, "{d}");
-        }
-        return 1;
-    };
-    let today = today_in(date)(daemon.timezone);
-    let mut plans = plan::load_dir(&daemon.plans, &mut diags);
-    plans.sort_by(|a, b| (a.id.as_str(), &a.version.value).cmp(&(b.id.as_str(), &b.version.value)));
-    let in_force: Vec<&Plan> = plan::in_force(&plans, today);
-    let base = path.parent().unwrap_or(Path::new("."));
-    let rows: Vec<[String; 8]> = plans
-        .iter()
-        .map(|p| {
-            let status = plan_status(p, &plans, &in_force, today);
-            let file = p
-                .path
-                .strip_prefix(base)
-                .unwrap_or(&p.path)
-                .display()
-                .to_string();
-            [
-                p.id.value.clone(),
-                p.version.value.0.clone(),
-                p.valid_from.value.to_string(),
-                p.valid_until.value.to_string(),
-                p.approved
-                    .map(|d| d.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                p.review_by.value.to_string(),
-                status,
-                file,
-            ]
-        })
-        .collect();
-    let header = [
-        "PLAN",
-        "VERSION",
-        "VALID FROM",
-        "VALID UNTIL",
-        "APPROVED",
-        "REVIEW BY",
-        "STATUS",
-        "FILE",
-    ];
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r.iter()) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| -> String {
-        let mut s = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(c);
-            } else {
-                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
-            }
-        }
-        s
-    };
-    let _ = writeln!(out, "as of {today}");
-    let _ = writeln!(out, "{}", line(header.to_vec()));
-    for r in &rows {
-        let _ = writeln!(out, "{}", line(r.iter().map(String::as_str).collect()));
-    }
-    if plans.is_empty() {
-        let _ = writeln!(out, "(no plan in {})", daemon.plans.display());
-    }
-    if in_force.is_empty() {
-        let _ = writeln!(out, "warning: no plan is in force on {today}");
-    }
-    for d in diags.iter() {
-        let _ = writeln!(out, "{d}");
-    }
-    if diags.has_errors() { 1 } else { 0 }
-}
-
-fn plan_status(p: &Plan, all: &[Plan], in_force: &[&Plan], today: NaiveDate) -> String {
-    if in_force.iter().any(|f| std::ptr::eq(*f, p)) {
-        let notice = p.review_by.value - Duration::days(30);
-        let newer = all.iter().any(|o| {
-            o.id.value == p.id.value
-                && o.version.value > p.version.value
-                && o.valid_from.value > today
-        });
-        let days = (p.review_by.value - today).num_days();
-        if newer {
-            "in force (next version written)".to_string()
-        } else if days < 0 {
-            format!("in force, review overdue by {} days", -days)
-        } else if today >= notice {
-            format!("in force, review due in {days} days")
-        } else {
-            "in force".to_string()
-        }
-    } else if p.valid_until.value < today {
-        "expired".to_string()
-    } else if p.valid_from.value > today {
-        "upcoming".to_string()
-    } else {
-        "superseded".to_string()
     }
 }

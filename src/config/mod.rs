@@ -77,6 +77,12 @@ impl ConfigSet {
         plan::in_force(&self.plans, date)
     }
 
+    /// The next version of `plan` that exists on `today`, if any: see
+    /// [`plan::newer_version`], the one rule of "a newer version exists".
+    pub fn newer_version(&self, plan: &Plan, today: NaiveDate) -> Option<&Plan> {
+        plan::newer_version(&self.plans, plan, today)
+    }
+
     pub fn roster(&self, id: &str) -> Option<&Roster> {
         self.rosters.iter().find(|r| r.id.value == id)
     }

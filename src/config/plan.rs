@@ -104,6 +104,31 @@ pub fn in_force(plans: &[Plan], date: NaiveDate) -> Vec<&Plan> {
     best.into_values().collect()
 }
 
+/// A newer version of `plan` that exists on `today`: a version of the same
+/// plan id, higher than `plan`'s, whose validity has not ended
+/// (`valid_until` is today or later), whether it is already in force or
+/// only written for later. The lowest such version (the next one) when
+/// there are several.
+///
+/// This is the one rule of "a newer version exists" (SPEC §4 and §6 leave
+/// it open; SPEC §6 says the review reminder runs "weekly until a newer
+/// version is in force"): the yearly review is done once the next version
+/// is written, even if it only takes effect later, so `vigie check`'s
+/// warning, `plan list`, the review reminder and the bureau's warnings all
+/// stop then. A newer version that has already expired does not count: it
+/// reviews nothing that is still ahead. When the newer version is in force
+/// the old one is not, so the reminder stops for that reason as well.
+pub fn newer_version<'a>(plans: &'a [Plan], plan: &Plan, today: NaiveDate) -> Option<&'a Plan> {
+    plans
+        .iter()
+        .filter(|o| {
+            o.id.value == plan.id.value
+                && o.version.value > plan.version.value
+                && o.valid_until.value >= today
+        })
+        .min_by(|a, b| a.version.value.cmp(&b.version.value))
+}
+
 /// Loads every `*.toml` of the plans directory, in name order. Only the
 /// plans without error are returned.
 pub fn load_dir(dir: &Path, diags: &mut Diagnostics) -> Vec<Plan> {
@@ -408,4 +433,101 @@ fn read_scenario(ctx: &Ctx<'_>, t: Table<'_, '_>) -> Option<Scenario> {
         broadcasts,
         escalation,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+
+    use chrono::NaiveDate;
+
+    use super::{Plan, newer_version};
+    use crate::config::diag::{Loc, Located};
+    use crate::model::Version;
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn at<T>(v: T) -> Located<T> {
+        Located::new(v, Loc::file_start(Path::new("plans/p.toml")))
+    }
+
+    fn plan(id: &str, version: &str, from: NaiveDate, until: NaiveDate) -> Plan {
+        Plan {
+            path: PathBuf::from(format!("plans/{id}-{version}.toml")),
+            sha256: String::new(),
+            id: at(id.to_string()),
+            version: at(Version(version.to_string())),
+            title: id.to_string(),
+            valid_from: at(from),
+            valid_until: at(until),
+            approved: None,
+            review_by: at(until),
+            owners: None,
+            audiences: BTreeMap::new(),
+            templates: BTreeMap::new(),
+            scenarios: Vec::new(),
+        }
+    }
+
+    fn versions(found: Option<&Plan>) -> Option<&str> {
+        found.map(|p| p.version.value.0.as_str())
+    }
+
+    #[test]
+    fn a_newer_version_exists_from_when_it_is_written_until_its_validity_ends() {
+        let plans = vec![
+            plan("pcs", "2026.1", day(2026, 1, 1), day(2026, 12, 31)),
+            // Written in November for next year: the review is done.
+            plan("pcs", "2027.1", day(2027, 1, 1), day(2027, 12, 31)),
+            plan("pcs", "2027.2", day(2027, 6, 1), day(2027, 12, 31)),
+            // Another plan id is never a newer version.
+            plan("other", "2030.1", day(2026, 1, 1), day(2030, 12, 31)),
+        ];
+        let today = day(2026, 11, 15);
+        // The next version, not the latest, and although not yet in force.
+        assert_eq!(
+            versions(newer_version(&plans, &plans[0], today)),
+            Some("2027.1")
+        );
+        assert_eq!(
+            versions(newer_version(&plans, &plans[1], today)),
+            Some("2027.2")
+        );
+        assert_eq!(versions(newer_version(&plans, &plans[2], today)), None);
+        assert_eq!(versions(newer_version(&plans, &plans[3], today)), None);
+        // Versions compare as numbers, not as text.
+        let plans = vec![
+            plan("pcs", "2026.9", day(2026, 1, 1), day(2026, 12, 31)),
+            plan("pcs", "2026.10", day(2026, 6, 1), day(2026, 12, 31)),
+        ];
+        assert_eq!(
+            versions(newer_version(&plans, &plans[0], today)),
+            Some("2026.10")
+        );
+        assert_eq!(versions(newer_version(&plans, &plans[1], today)), None);
+    }
+
+    #[test]
+    fn a_newer_version_that_has_expired_does_not_count() {
+        // 2.0 was valid in spring only; 1.0 is in force again after it.
+        let plans = vec![
+            plan("pcs", "1.0", day(2026, 1, 1), day(2026, 12, 31)),
+            plan("pcs", "2.0", day(2026, 3, 1), day(2026, 5, 31)),
+        ];
+        assert_eq!(
+            versions(newer_version(&plans, &plans[0], day(2026, 4, 1))),
+            Some("2.0")
+        );
+        assert_eq!(
+            versions(newer_version(&plans, &plans[0], day(2026, 5, 31))),
+            Some("2.0")
+        );
+        assert_eq!(
+            versions(newer_version(&plans, &plans[0], day(2026, 6, 1))),
+            None
+        );
+    }
 }

@@ -10,7 +10,7 @@ use chrono::{Datelike, Duration, NaiveDate};
 use super::ConfigSet;
 use super::diag::{Diagnostics, Loc, Located};
 use super::directory::{Directory, Professional, unknown_group};
-use super::plan::{Plan, Step, in_force};
+use super::plan::{Plan, Step, in_force, newer_version};
 use super::selector::Selector;
 use super::templates::{self, TemplateDef, TemplateKind};
 
@@ -364,11 +364,7 @@ impl Validator<'_> {
         }
         for p in now_in_force {
             let notice = p.review_by.value - Duration::days(REVIEW_NOTICE_DAYS);
-            let newer = plans.iter().any(|o| {
-                o.id.value == p.id.value
-                    && o.version.value > p.version.value
-                    && o.valid_from.value > today
-            });
+            let newer = newer_version(plans, p, today).is_some();
             if today >= notice && !newer {
                 let days = (p.review_by.value - today).num_days();
                 let when = match days {

@@ -161,11 +161,7 @@ pub fn due_between(set: &ConfigSet, from: DateTime<Utc>, to: DateTime<Utc>) -> V
 
 fn review_pending(set: &ConfigSet, p: &Plan, day: chrono::NaiveDate) -> bool {
     let in_force = set.plans_in_force(day).iter().any(|f| std::ptr::eq(*f, p));
-    let newer = set.plans.iter().any(|o| {
-        o.id.value == p.id.value
-            && o.version.value > p.version.value
-            && o.valid_from.value > p.valid_from.value
-    });
+    let newer = set.newer_version(p, day).is_some();
     in_force && !newer
 }
 

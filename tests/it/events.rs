@@ -185,7 +185,9 @@ async fn tier_1_is_called_when_tier_0_misses_its_quorum_in_time_and_not_before()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn escalation_stops_when_the_quorum_is_reached() {
-    let d = TestDaemon::start().await;
+    // Timers tick only by hand: the tick below is the only one that can
+    // escalate, so "not escalated" is read once it has run, not raced.
+    let d = TestDaemon::start_manual().await;
     let ev = d
         .declare(json!({"scenario": "canicule", "level": "jaune"}))
         .await;
@@ -219,7 +221,17 @@ async fn escalation_stops_when_the_quorum_is_reached() {
         vigie::engine::tick(&state.store, state.engine_ctx())
             .await
             .unwrap(),
-        0
+        0,
+        "the tier timed out long ago, but its quorum is reached: nothing moves"
+    );
+    let ev = d.event(&id).await;
+    assert_eq!(ev["state"], "acknowledged");
+    assert_eq!(ev["tier"], 0, "{ev}");
+    assert_eq!(ev["tiers"].as_array().unwrap().len(), 1, "{ev}");
+    assert_eq!(
+        ev["deliveries"].as_array().unwrap().len(),
+        2,
+        "only tier 0's two deliveries: {ev}"
     );
     assert!(
         d.smtp.to("olivier.bilger@example.org").is_empty(),

@@ -14,6 +14,7 @@ mod fuzz;
 mod harness;
 mod http_hardening;
 mod import;
+mod layering;
 mod login;
 mod pages;
 mod reminders;

@@ -435,15 +435,42 @@ fn roster_check_exits_0_when_covered_1_when_not_and_2_on_bad_input() {
 
 #[test]
 fn roster_check_starts_today_in_the_daemon_time_zone_by_default() {
-    let today = Utc::now()
-        .with_timezone(&chrono_tz::Europe::Paris)
-        .date_naive();
-    let (code, out, err) = vigie_check(&fixture(ALSACE), &["garde-thann"]);
-    assert!(code == 0 || code == 1, "{out}{err}");
+    // A fixed start: 14 days by default, and the one exit code of that
+    // fortnight (the evening of 16 November is uncovered).
+    let (code, out, err) = vigie_check(&fixture(ALSACE), &["garde-thann", "--from", "2026-11-16"]);
+    assert_eq!(code, 1, "{out}{err}");
     assert!(
-        out.contains(&format!("{today} to ")) && out.contains("(14 days, Europe/Paris)"),
+        out.contains("Mon 2026-11-16 to Sun 2026-11-29 (14 days, Europe/Paris)"),
         "{out}"
     );
+
+    // Without --from: exactly the report of `--from <today in Paris>`, exit
+    // code included (run again if midnight passed in between).
+    let paris_today = || {
+        Utc::now()
+            .with_timezone(&chrono_tz::Europe::Paris)
+            .date_naive()
+    };
+    for _ in 0..3 {
+        let today = paris_today();
+        let default = vigie_check(&fixture(ALSACE), &["garde-thann"]);
+        let explicit = vigie_check(
+            &fixture(ALSACE),
+            &["garde-thann", "--from", &today.to_string()],
+        );
+        if paris_today() != today {
+            continue;
+        }
+        assert_eq!(default, explicit, "no --from is --from {today}");
+        assert!(
+            default.1.contains(&format!("{today} to "))
+                && default.1.contains("(14 days, Europe/Paris)"),
+            "{}",
+            default.1
+        );
+        return;
+    }
+    panic!("the day changed during every attempt");
 }
 
 #[test]

@@ -1,0 +1,343 @@
+//! The daemon configuration, `vigie.toml` (SPEC §2).
+//!
+//! Every relative path in the file is relative to the file itself. Secrets
+//! are never in this file: it names files that hold them, which may also be
+//! found in `$CREDENTIALS_DIRECTORY` (systemd's `LoadCredential=`).
+//!
+//! This module owns [`DaemonConfig`] and reads `[daemon]`, `[webhook.*]`
+//! and `[auth]`; `[http]` is read in `http`, `[email]` in `email`, and the
+//! handling of secret files and secret-bearing URLs is in `redact` (all
+//! re-exported here).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use super::diag::Diagnostics;
+use super::directory::merge;
+use super::reader::{Ctx, Table};
+use crate::model::{DurationValue, parse_slug};
+use crate::schedule::holidays::HolidayCalendar;
+
+mod email;
+mod http;
+mod redact;
+
+use email::read_email;
+pub use email::{EmailConfig, EmailTransport, SmtpConfig, check_smtp_url};
+pub use http::HttpConfig;
+use http::{read_http_limits, read_trusted_proxies};
+pub use redact::{redact_url, scrub_url, secret_path, url_secrets};
+
+#[derive(Clone, Debug)]
+pub struct DaemonConfig {
+    /// The configuration file itself.
+    pub path: PathBuf,
+    /// Shown on pages and in messages.
+    pub name: String,
+    pub timezone: chrono_tz::Tz,
+    pub holidays: HolidayCalendar,
+    /// SQLite database `vigie.db` and generated secrets.
+    pub data_dir: PathBuf,
+    pub plans: PathBuf,
+    pub directory: PathBuf,
+    pub rosters: Option<PathBuf>,
+    pub reminders: Option<PathBuf>,
+    /// Base of the links put in messages, without a trailing `/`.
+    pub public_url: String,
+    pub listen: SocketAddr,
+    /// `[http] trusted_proxies`: peers whose `X-Forwarded-For` is believed
+    /// (addresses or CIDR networks). Empty: the peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// What slow or idle HTTP clients are allowed (`[http]`, see `web::server`).
+    pub http: HttpConfig,
+    pub email: EmailConfig,
+    pub webhooks: BTreeMap<String, WebhookConfig>,
+    pub auth: AuthConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    pub name: String,
+    pub url: String,
+    /// HMAC-SHA256 key for `Vigie-Signature`.
+    pub secret_file: PathBuf,
+    /// One call per recipient (SMS gateway) or one per step (chat room).
+    pub per_recipient: bool,
+    pub timeout: DurationValue,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct AuthConfig {
+    pub operators: Vec<Operator>,
+    pub tokens: Vec<TokenEntry>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Operator {
+    pub name: String,
+    /// An argon2id PHC string.
+    pub password_hash: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct TokenEntry {
+    pub name: String,
+    /// SHA-256 of the token, lower-case hex.
+    pub sha256: String,
+}
+
+/// Resolves a path of the configuration relative to the file's folder, and
+/// folds `..` lexically so messages show `plans/x.toml`, not
+/// `config/../plans/x.toml`.
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    use std::path::Component;
+    let joined = base.join(p);
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
+    }
+}
+
+/// Loads `vigie.toml`. Returns `None` when the file cannot be used at all.
+pub fn load(path: &Path, diags: &mut Diagnostics) -> Option<DaemonConfig> {
+    let src = super::source::read_source(path, "configuration", diags)?;
+    let ctx = Ctx::new(&src);
+    let cfg = ctx.parse().and_then(|doc| read(&ctx, &doc, path));
+    let had_errors = {
+        let d = ctx.into_diagnostics();
+        let e = d.has_errors();
+        merge(diags, d);
+        e
+    };
+    if had_errors { None } else { cfg }
+}
+
+fn read(
+    ctx: &Ctx<'_>,
+    doc: &toml::Spanned<toml::de::DeTable<'_>>,
+    path: &Path,
+) -> Option<DaemonConfig> {
+    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let root = Table::root(ctx, doc);
+    let d = root.req_table("daemon");
+    let http = root.req_table("http");
+    let email = root.req_table("email");
+    let webhooks = root.entries("webhook");
+    let auth = root.table("auth");
+    root.finish();
+
+    let d = d?;
+    let name = d.req_str("name");
+    let timezone = d.str("timezone").and_then(|tz| {
+        tz.value
+            .parse::<chrono_tz::Tz>()
+            .map_err(|_| {
+                ctx.error(
+                    &tz.loc,
+                    format!(
+                        "unknown time zone \"{}\" (an IANA name such as \"Europe/Paris\")",
+                        tz.value
+                    ),
+                )
+            })
+            .ok()
+    });
+    let timezone = if d.has("timezone") {
+        timezone
+    } else {
+        Some(chrono_tz::Europe::Paris)
+    };
+    let holidays = match d.str("holidays") {
+        None => Some(HolidayCalendar::France),
+        Some(h) => HolidayCalendar::parse(&h.value)
+            .map_err(|e| ctx.error(&h.loc, e))
+            .ok(),
+    };
+    let data_dir = d.req_str("data_dir").map(|v| resolve(&base, &v));
+    let plans = d.req_str("plans").map(|v| resolve(&base, &v));
+    let directory = d.req_str("directory").map(|v| resolve(&base, &v));
+    let rosters = d.str("rosters").map(|v| resolve(&base, &v));
+    let reminders = d.str("reminders").map(|v| resolve(&base, &v));
+    let public_url = d.req_str("public_url").and_then(|u| {
+        let ok = (u.starts_with("http://") || u.starts_with("https://"))
+            && u.len() > "https://".len()
+            && !u.contains(char::is_whitespace);
+        if ok {
+            Some(u.trim_end_matches('/').to_string())
+        } else {
+            ctx.error(
+                &u.loc,
+                format!(
+                    "invalid public_url \"{}\": an http:// or https:// address",
+                    u.value
+                ),
+            );
+            None
+        }
+    });
+    d.finish();
+
+    let mut trusted_proxies = Some(Vec::new());
+    let mut http_limits = Some(HttpConfig::default());
+    let listen = http.and_then(|h| {
+        trusted_proxies = read_trusted_proxies(ctx, &h);
+        http_limits = read_http_limits(ctx, &h);
+        let l = h.req_str("listen").and_then(|l| {
+            l.value
+                .parse::<SocketAddr>()
+                .map_err(|_| {
+                    ctx.error(
+                        &l.loc,
+                        format!(
+                            "invalid listen address \"{}\" (e.g. \"127.0.0.1:8640\")",
+                            l.value
+                        ),
+                    )
+                })
+                .ok()
+        });
+        h.finish();
+        l
+    });
+
+    let email = email.and_then(|t| read_email(ctx, t, &base));
+
+    let mut hooks = BTreeMap::new();
+    for (name, t) in webhooks {
+        if let Err(e) = parse_slug(&name.value, "webhook name") {
+            ctx.error(&name.loc, e);
+        }
+        if name.value == "email" {
+            ctx.error(
+                &name.loc,
+                "a webhook cannot be named `email`: it is the e-mail channel",
+            );
+        }
+        if let Some(w) = read_webhook(ctx, t, &base, &name.value) {
+            hooks.insert(name.value, w);
+        }
+    }
+
+    let auth = auth.map(|t| read_auth(ctx, t)).unwrap_or_default();
+
+    Some(DaemonConfig {
+        path: path.to_path_buf(),
+        name: name?.value,
+        timezone: timezone?,
+        holidays: holidays?,
+        data_dir: data_dir?,
+        plans: plans?,
+        directory: directory?,
+        rosters,
+        reminders,
+        public_url: public_url?,
+        listen: listen?,
+        trusted_proxies: trusted_proxies?,
+        http: http_limits?,
+        email: email?,
+        webhooks: hooks,
+        auth,
+    })
+}
+
+fn read_webhook(ctx: &Ctx<'_>, t: Table<'_, '_>, base: &Path, name: &str) -> Option<WebhookConfig> {
+    let url = t.req_str("url").and_then(|u| {
+        let ok = (u.starts_with("http://") || u.starts_with("https://"))
+            && !u.contains(char::is_whitespace);
+        if ok {
+            Some(u.value.clone())
+        } else {
+            ctx.error(
+                &u.loc,
+                format!("invalid webhook url \"{}\"", redact_url(&u.value)),
+            );
+            None
+        }
+    });
+    let secret_file = t.req_str("secret_file").map(|s| {
+        let p = resolve(base, &s.value);
+        if !secret_path(&p).exists() {
+            ctx.warning(
+                &s.loc,
+                format!(
+                    "secret file {} not found (nor in $CREDENTIALS_DIRECTORY): webhook `{name}` cannot sign its calls",
+                    p.display()
+                ),
+            );
+        }
+        p
+    });
+    let per_recipient = t.bool("per_recipient").map(|b| b.value).unwrap_or(true);
+    let timeout = match t.str("timeout") {
+        None => Some(DurationValue(std::time::Duration::from_secs(10))),
+        Some(s) => DurationValue::parse(&s.value)
+            .map_err(|e| ctx.error(&s.loc, e))
+            .ok(),
+    };
+    t.finish();
+    Some(WebhookConfig {
+        name: name.to_string(),
+        url: url?,
+        secret_file: secret_file?,
+        per_recipient,
+        timeout: timeout?,
+    })
+}
+
+fn read_auth(ctx: &Ctx<'_>, t: Table<'_, '_>) -> AuthConfig {
+    let mut auth = AuthConfig::default();
+    for op in t.tables("operators") {
+        let name = op.req_str("name");
+        let hash = op.req_str("password_hash");
+        if let Some(h) = &hash
+            && !h.starts_with("$argon2id$")
+        {
+            ctx.error(
+                &h.loc,
+                "`password_hash` must be an argon2id hash made by `vigie hash-password`",
+            );
+        }
+        op.finish();
+        if let (Some(n), Some(h)) = (name, hash) {
+            auth.operators.push(Operator {
+                name: n.value,
+                password_hash: h.value,
+            });
+        }
+    }
+    for tok in t.tables("tokens") {
+        let name = tok.req_str("name");
+        let sha = tok.req_str("sha256");
+        if let Some(s) = &sha
+            && (s.len() != 64 || !s.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            ctx.error(
+                &s.loc,
+                "`sha256` must be 64 hexadecimal characters, as printed by `vigie token new`",
+            );
+        }
+        tok.finish();
+        if let (Some(n), Some(s)) = (name, sha) {
+            auth.tokens.push(TokenEntry {
+                name: n.value,
+                sha256: s.value.to_ascii_lowercase(),
+            });
+        }
+    }
+    t.finish();
+    auth
+}
