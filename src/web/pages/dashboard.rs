@@ -159,11 +159,7 @@ fn directory_summary(set: &ConfigSet) -> Value {
 fn review_warnings(set: &ConfigSet, today: chrono::NaiveDate) -> Vec<String> {
     let mut out = Vec::new();
     for p in set.plans_in_force(today) {
-        let newer = set.plans.iter().any(|o| {
-            o.id.value == p.id.value
-                && o.version.value > p.version.value
-                && o.valid_from.value > today
-        });
+        let newer = set.newer_version(p, today).is_some();
         let days = (p.review_by.value - today).num_days();
         if newer || days > 30 {
             continue;
