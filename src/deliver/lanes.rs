@@ -245,6 +245,11 @@ impl Lane {
         (queue.drain(..n).collect(), Held(self, n))
     }
 
+    /// No send in flight and nothing claimed waiting for one.
+    pub(super) fn idle(&self) -> bool {
+        self.queue().is_empty() && self.slots.available_permits() == self.concurrency
+    }
+
     /// Whether the worker should claim more now: the queue is down to half
     /// of what is claimed ahead of the sends.
     pub(super) fn low(&self) -> bool {

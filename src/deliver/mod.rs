@@ -15,7 +15,11 @@
 //! instead of two per message. The worker and
 //! its send tasks run on a thread of their own, `vigie-send` (see
 //! `daemon::run_outbox`); the database work on `vigie-db`; a declaration
-//! hands its first claims over directly ([`Handoff`]).
+//! hands its first claims over directly ([`Handoff`]). A step returns
+//! what it did ([`StepOutcome`]: claimed, and recorded sent, retrying,
+//! failed...); tests drive the worker without its loop, `step`, then
+//! [`Outbox::settled`] (the sends it started are over), then `step` again
+//! to see their outcomes.
 //!
 //! A failed send is never dropped: a transient failure is retried with
 //! capped exponential backoff and jitter for up to 24 hours, a permanent one
@@ -34,9 +38,9 @@
 //! between leaves it `sending`, and the next start sends it again (twice at
 //! worst, never zero times).
 //!
-//! Layout: [`outbox`] the worker (step, send tasks, run loop), [`lanes`]
-//! one channel's limits, queue and outage, [`handoff`] claims made in a
-//! declaration's transaction, [`retry`] the retry policy, [`rate`] the
+//! Layout: `outbox` the worker (step, send tasks, run loop), `lanes`
+//! one channel's limits, queue and outage, `handoff` claims made in a
+//! declaration's transaction, `retry` the retry policy, `rate` the
 //! rate limit; [`channel`] the trait every channel implements, [`email`]
 //! (with its SMTP pool, [`smtp`]) and [`webhook`] the channels. Every item
 //! other modules use is re-exported here (`deliver::Outbox`,

@@ -44,13 +44,48 @@ enum Reach {
     Unknown,
 }
 
-/// What one [`Outbox::step`] did.
-#[derive(Debug, Default, PartialEq, Eq)]
+/// What one [`Outbox::step`] did: the outcomes it recorded (of the sends
+/// finished since the step before) and what it claimed (now being sent;
+/// their outcomes are recorded by a later step). All zero: nothing was
+/// due and nothing had finished ([`StepOutcome::nothing_due`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct StepOutcome {
-    /// Deliveries claimed.
+    /// Deliveries claimed, handed to the send tasks.
     pub claimed: usize,
-    /// Outcomes of sends recorded.
-    pub recorded: usize,
+    /// Recorded sent.
+    pub sent: usize,
+    /// Recorded failed and due again later (`next_attempt_at`).
+    pub retrying: usize,
+    /// Recorded failed for good.
+    pub failed: usize,
+    /// Recorded cancelled (their event was resolved before the send).
+    pub cancelled: usize,
+    /// Put back in the queue without an attempt (an unreachable channel).
+    pub requeued: usize,
+}
+
+impl StepOutcome {
+    /// Counts what `outcomes` record.
+    fn recording(outcomes: &[Outcome]) -> StepOutcome {
+        let mut out = StepOutcome::default();
+        for o in outcomes {
+            match o {
+                Outcome::Sent { .. } => out.sent += 1,
+                Outcome::Failed {
+                    retry_at: Some(_), ..
+                } => out.retrying += 1,
+                Outcome::Failed { retry_at: None, .. } => out.failed += 1,
+                Outcome::Cancelled { .. } => out.cancelled += 1,
+                Outcome::Unclaimed { .. } => out.requeued += 1,
+            }
+        }
+        out
+    }
+
+    /// The step found nothing to record and nothing due.
+    pub fn nothing_due(&self) -> bool {
+        *self == StepOutcome::default()
+    }
 }
 
 #[derive(Clone)]
@@ -133,6 +168,24 @@ impl Outbox {
         self.step_after(true).await
     }
 
+    /// Waits, at most `limit`, until no send is in flight and nothing
+    /// claimed waits for one: every outcome is then left for the next
+    /// [`Outbox::step`]. Returns whether that happened in time. For who
+    /// drives the outbox step by step instead of [`Outbox::run`] (tests):
+    /// `step`, `settled`, `step` records what the first one claimed.
+    pub async fn settled(&self, limit: Duration) -> bool {
+        let until = Instant::now() + limit;
+        loop {
+            if self.lanes.values().all(|l| l.idle()) {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
     /// A step; `written` when new deliveries may have been written (or
     /// time has passed) since the last claim of each channel, else only
     /// channels whose last claim was full claim again.
@@ -212,10 +265,7 @@ impl Outbox {
                 return Err(e);
             }
         };
-        let mut out = StepOutcome {
-            recorded: outcomes.len(),
-            ..Default::default()
-        };
+        let mut out = StepOutcome::recording(&outcomes);
         if !resolved.is_empty() {
             self.drop_resolved(&resolved);
         }

@@ -15,6 +15,7 @@ mod harness;
 mod http_hardening;
 mod import;
 mod login;
+mod outbox;
 mod pages;
 mod reminders;
 mod rosters;
