@@ -70,7 +70,7 @@ pub enum EmailSetupError {
     #[error("invalid SMTP url \"{0}\"")]
     Url(String),
     #[error("SMTP setup: {0}")]
-    Smtp(String),
+    Smtp(#[source] lettre::transport::smtp::Error),
     #[error("cannot create the outbox folder {path}: {source}")]
     Dir {
         path: PathBuf,
@@ -205,8 +205,7 @@ fn smtp_transport(s: &SmtpConfig) -> Result<SmtpPool, EmailSetupError> {
         .to_string();
     let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
     let tls_none = query.split('&').any(|p| p == "tls=none");
-    let params =
-        || TlsParameters::new(host.clone()).map_err(|e| EmailSetupError::Smtp(e.to_string()));
+    let params = || TlsParameters::new(host.clone()).map_err(EmailSetupError::Smtp);
     let tls = match scheme {
         "smtps" => Tls::Wrapper(params()?),
         _ if tls_none && s.allow_insecure => Tls::None,

@@ -653,6 +653,13 @@ async fn a_server_without_pipelining_gets_the_commands_one_by_one() {
             .all(|m| m.header("Auto-Submitted").as_deref() == Some("auto-generated"))
     );
     assert_eq!(count(&ev, "failed"), 1);
+    // What the test is about: each command waited for the answer to the
+    // one before (the server did not offer PIPELINING).
+    assert_eq!(
+        d.smtp.pipelined.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "commands sent before the previous one was answered"
+    );
     d.stop().await;
 }
 

@@ -16,6 +16,7 @@ mod http_hardening;
 mod import;
 mod layering;
 mod login;
+mod outbox;
 mod pages;
 mod reminders;
 mod rosters;

@@ -1,7 +1,8 @@
 //! A real SMTP server on loopback for the tests: speaks enough of RFC 5321
 //! for lettre (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT), with PIPELINING
 //! (its answers come line by line as it reads), records every accepted
-//! message, and can refuse (4xx), reject (5xx) or go down.
+//! message and whether commands came pipelined, and can refuse (4xx),
+//! reject (5xx) or go down.
 
 #![allow(dead_code)]
 
@@ -127,6 +128,10 @@ pub struct SmtpServer {
     /// Messages whose final dot came in the same read as the next MAIL
     /// FROM (the client chains messages on one connection).
     pub chained: Arc<std::sync::atomic::AtomicUsize>,
+    /// Commands that arrived before the one ahead of them was answered
+    /// (in the same read): the client pipelined (RFC 2920), which it may
+    /// only do when EHLO offered PIPELINING.
+    pub pipelined: Arc<std::sync::atomic::AtomicUsize>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -141,6 +146,7 @@ impl SmtpServer {
             delay: Arc::default(),
             pipelining: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             chained: Arc::default(),
+            pipelined: Arc::default(),
             task: None,
         };
         s.serve(listener);
@@ -153,6 +159,7 @@ impl SmtpServer {
         let delay = self.delay.clone();
         let pipelining = self.pipelining.clone();
         let chained = self.chained.clone();
+        let pipelined = self.pipelined.clone();
         self.task = Some(tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
             loop {
@@ -167,6 +174,7 @@ impl SmtpServer {
                     delay.clone(),
                     pipelining,
                     chained.clone(),
+                    pipelined.clone(),
                 ));
             }
         }));
@@ -222,6 +230,7 @@ async fn session(
     delay: Arc<Mutex<std::time::Duration>>,
     pipelining: bool,
     chained: Arc<std::sync::atomic::AtomicUsize>,
+    pipelined: Arc<std::sync::atomic::AtomicUsize>,
 ) {
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
@@ -234,6 +243,11 @@ async fn session(
         match r.read_line(&mut line).await {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
+        }
+        // More bytes already read: the next command came before this one
+        // was answered.
+        if !r.buffer().is_empty() {
+            pipelined.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         let cmd = line.trim_end().to_string();
         let upper = cmd.to_ascii_uppercase();
@@ -271,6 +285,9 @@ async fn session(
                 if l == ".\r\n" {
                     if r.buffer().to_ascii_uppercase().starts_with(b"MAIL FROM:") {
                         chained.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    if !r.buffer().is_empty() {
+                        pipelined.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     break;
                 }
