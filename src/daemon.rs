@@ -1,31 +1,30 @@
-//! Wiring: loads the configuration, opens the store, serves HTTP, reloads
-//! on request and stops on shutdown.
-//!
-//! The daemon owns the current [`ConfigSet`] behind a lock and swaps it
-//! whole on reload; an invalid set is refused whole and the last good one
-//! stays, with the failure kept for the pages and `/readyz`.
+//! Wiring: loads the configuration, opens the store, generates the secrets
+//! of a first start, builds the application core ([`crate::app::App`]) and
+//! the web's state around it, serves HTTP, runs the outbox and the timers,
+//! reloads on SIGHUP and stops when the caller's shutdown future completes
+//! ([`run`]; [`shutdown_signal`] is SIGTERM or SIGINT).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use tokio::sync::Notify;
 
-use crate::config::{self, ConfigSet, Diagnostics};
+use crate::app::{App, AppParts};
+use crate::config;
 use crate::deliver::email::EmailChannel;
 use crate::deliver::webhook::WebhookChannel;
 use crate::deliver::{Channel, Outbox};
-use crate::engine::{self, links::LinkSigner};
+use crate::engine::links::LinkSigner;
+use crate::metrics::Metrics;
 use crate::schedule::clock::Clock;
 use crate::store::{Store, StoreError};
-use crate::web::metrics::Metrics;
+use crate::web::WebState;
 
 /// The operator name of the password generated at first start.
 pub const GENERATED_OPERATOR: &str = "bureau";
@@ -127,309 +126,11 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(b)
 }
 
-/// SHA-256 (hex) of an API token, as written in `[auth] tokens`.
-pub fn token_sha256(token: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// Gives back to the system the memory freed after a load: parsing a
-/// directory of 10 000 professionals peaks at several times what the
-/// loaded set keeps, and glibc keeps freed memory in the arena of the
-/// thread that parsed.
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks glibc's own arenas.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-/// The outcome of the last configuration load, for `/readyz` and the pages.
-#[derive(Clone, Debug)]
-pub struct ReloadStatus {
-    /// When the configuration in use was loaded.
-    pub last_good_at: DateTime<Utc>,
-    /// When the last attempt (start, SIGHUP or API) happened.
-    pub last_attempt_at: DateTime<Utc>,
-    /// Whether the last attempt was accepted.
-    pub ok: bool,
-    /// The errors that made the last attempt fail (empty when it succeeded).
-    pub errors: Vec<String>,
-    /// Warnings of the configuration in use.
-    pub warnings: Vec<String>,
-    /// Incremented at each accepted reload.
-    pub generation: u64,
-}
-
-impl ReloadStatus {
-    pub fn to_json(&self) -> serde_json::Value {
-        json!({
-            "ok": self.ok,
-            "last_attempt_at": self.last_attempt_at.to_rfc3339(),
-            "last_good_at": self.last_good_at.to_rfc3339(),
-            "generation": self.generation,
-            "errors": self.errors,
-            "warnings": self.warnings,
-        })
-    }
-}
-
-/// What every part of the running daemon shares.
-pub struct AppState {
-    /// The configuration file, re-read on each reload.
-    pub config_path: PathBuf,
-    /// The valid configuration in use; swapped whole on reload.
-    current: RwLock<Arc<ConfigSet>>,
-    /// The outcome of the last load attempt.
-    reload: RwLock<ReloadStatus>,
-    pub store: Store,
-    /// Wall time: the system clock, or a manual one in tests.
-    pub clock: Arc<dyn Clock>,
-    /// Serialises reloads (SIGHUP and API may arrive together).
-    reload_lock: tokio::sync::Mutex<()>,
-    /// Signs and checks response links.
-    pub links: LinkSigner,
-    /// Wakes the outbox worker when deliveries are queued.
-    pub outbox_wake: Arc<Notify>,
-    /// Hands a declaration's claimed deliveries to the outbox.
-    pub handoff: crate::deliver::Handoff,
-    /// Wakes the escalation loop (a test moved the clock, a declaration).
-    pub escalation_wake: Arc<Notify>,
-    pub metrics: Arc<Metrics>,
-    /// SHA-256 (hex) of the token generated at first start, accepted while
-    /// the configuration names no token.
-    pub generated_token: Option<String>,
-    /// Compiled page templates.
-    pub pages: crate::web::pages::Pages,
-    /// Operators' sessions (stored in the database) and CSRF tokens.
-    pub sessions: crate::web::auth::Sessions,
-    /// Login attempts per address and name, and the password-checking
-    /// threads (bounded: argon2id takes 19 MiB per check).
-    pub login_limiter: crate::web::auth::LoginLimiter,
-    /// (name, password) of the operator generated at first start, used
-    /// while the configuration names no operator.
-    pub generated_operator: Option<(String, String)>,
-    /// When the timer loop last went round (for the systemd watchdog).
-    heartbeat: std::sync::Mutex<std::time::Instant>,
-    /// The unresolved events and delivery counts the pages and the status
-    /// show, kept while the database does not change.
-    pub situation: crate::web::SituationCache,
-    /// The dashboard's one-shot messages, per session.
-    pub flashes: crate::web::pages::Flashes,
-}
-
-impl AppState {
-    pub fn config(&self) -> Arc<ConfigSet> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    pub fn reload_status(&self) -> ReloadStatus {
-        self.reload
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// What an engine operation needs, with `now` taken once.
-    pub fn engine_ctx(&self) -> engine::Ctx {
-        engine::Ctx {
-            set: self.config(),
-            links: self.links.clone(),
-            now: self.clock.now(),
-            handoff: Some(self.handoff.clone()),
-            actor: None,
-        }
-    }
-
-    /// Wakes the outbox worker: deliveries were written. (The escalation
-    /// loop reads its timers every second; waking it too made its database
-    /// calls race the outbox's claim of a crisis alert.)
-    pub fn queued(&self) {
-        self.outbox_wake.notify_one();
-    }
-
-    /// Wakes the background loops (new deliveries, moved clock).
-    pub fn kick(&self) {
-        self.outbox_wake.notify_one();
-        self.escalation_wake.notify_one();
-    }
-
-    /// (name, SHA-256) of the API tokens accepted now: the configured ones
-    /// (re-read at each reload), else the generated one.
-    pub fn token_hashes(&self) -> Vec<(String, String)> {
-        let set = self.config();
-        if set.daemon.auth.tokens.is_empty() {
-            self.generated_token
-                .iter()
-                .map(|h| ("generated".to_string(), h.clone()))
-                .collect()
-        } else {
-            set.daemon
-                .auth
-                .tokens
-                .iter()
-                .map(|t| (t.name.clone(), t.sha256.clone()))
-                .collect()
-        }
-    }
-
-    /// The timer loop says it is alive.
-    fn beat(&self) {
-        *self.heartbeat.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
-    }
-
-    /// How long since the timer loop last went round.
-    pub fn heartbeat_age(&self) -> Duration {
-        self.heartbeat
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .elapsed()
-    }
-
-    /// Fires the routine reminders due now (SPEC §6).
-    pub async fn reminder_tick(
-        &self,
-    ) -> Result<crate::schedule::reminders::TickOutcome, StoreError> {
-        let report: crate::schedule::reminders::CheckReport = Arc::new(|set, i, instant| {
-            let roster = set.rosters.get(i)?;
-            let check = roster.check.as_ref()?;
-            let from = instant.with_timezone(&set.daemon.timezone).date_naive();
-            let days = check.horizon.as_std().as_secs().div_ceil(86_400).max(1) as u32;
-            Some(crate::roster::check(set, roster, from, days).mail_fr(&set.daemon.name))
-        });
-        let out = crate::schedule::reminders::tick(
-            &self.store,
-            self.config(),
-            self.clock.now(),
-            Some(report),
-        )
-        .await?;
-        self.metrics
-            .reminder_firings
-            .fetch_add(out.fired as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(out)
-    }
-
-    /// Today in the daemon's time zone.
-    pub fn today(&self) -> NaiveDate {
-        let tz = self.config().daemon.timezone;
-        self.clock.now().with_timezone(&tz).date_naive()
-    }
-
-    /// Reloads every file. An invalid set is refused whole: the last good
-    /// one stays in use and the failure is recorded.
-    pub async fn reload(&self) -> ReloadStatus {
-        let _guard = self.reload_lock.lock().await;
-        let path = self.config_path.clone();
-        let now = self.clock.now();
-        let loaded = tokio::task::spawn_blocking(move || {
-            let loaded = config::load(&path, |tz| now.with_timezone(&tz).date_naive());
-            release_free_memory();
-            loaded
-        })
-        .await;
-        let (set, diags) = match loaded {
-            Ok(l) => (l.set, l.diagnostics),
-            Err(e) => {
-                let mut d = Diagnostics::default();
-                d.error(
-                    &config::Loc::file_start(&self.config_path),
-                    format!("reload task failed: {e}"),
-                );
-                (None, d)
-            }
-        };
-        let status = {
-            let mut st = self.reload.write().unwrap_or_else(|e| e.into_inner());
-            st.last_attempt_at = now;
-            match set {
-                Some(set) => {
-                    let old = self.config();
-                    warn_restart_needed(&old, &set);
-                    *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
-                    st.ok = true;
-                    st.errors.clear();
-                    st.warnings = diags.warnings().map(|d| d.to_string()).collect();
-                    st.last_good_at = now;
-                    st.generation += 1;
-                    self.metrics
-                        .reloads_ok
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tracing::info!(
-                        generation = st.generation,
-                        warnings = st.warnings.len(),
-                        "configuration reloaded"
-                    );
-                }
-                None => {
-                    st.ok = false;
-                    self.metrics
-                        .reloads_failed
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    st.errors = diags.errors().map(|d| d.to_string()).collect();
-                    tracing::error!(
-                        errors = st.errors.len(),
-                        "reload refused, keeping the last good configuration"
-                    );
-                    for e in &st.errors {
-                        tracing::error!("{e}");
-                    }
-                }
-            }
-            st.clone()
-        };
-        if status.ok {
-            // Sessions of operators removed, or whose password changed, end
-            // now (they are refused at their next request anyway).
-            let valid = crate::web::auth::operator_credentials(
-                &self.config(),
-                self.generated_operator.as_ref(),
-            );
-            match self.sessions.forget_stale(valid).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(sessions = n, "sessions ended by the reload"),
-                Err(e) => tracing::error!(error = %e, "cannot end the sessions of the reload"),
-            }
-        }
-        let summary = if status.ok {
-            format!(
-                "generation {}, {} warnings",
-                status.generation,
-                status.warnings.len()
-            )
-        } else {
-            status.errors.join("\n")
-        };
-        if let Err(e) = self
-            .store
-            .record_config_load(now, status.ok, &summary)
-            .await
-        {
-            tracing::error!(error = %e, "cannot record the reload in the database");
-        }
-        status
-    }
-}
-
-/// Settings that only take effect at start: say so instead of ignoring them.
-fn warn_restart_needed(old: &ConfigSet, new: &ConfigSet) {
-    let (a, b) = (&old.daemon, &new.daemon);
-    if a.listen != b.listen {
-        tracing::warn!(old = %a.listen, new = %b.listen, "http.listen changed: restart Vigie to apply it");
-    }
-    if a.data_dir != b.data_dir {
-        tracing::warn!("daemon.data_dir changed: restart Vigie to apply it");
-    }
-}
-
 /// A started daemon: its shared state, the address it serves, and the
 /// handles to stop it.
 pub struct Daemon {
-    pub state: Arc<AppState>,
+    /// The web's state, and through it the application core.
+    pub state: Arc<WebState>,
     pub addr: SocketAddr,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -460,7 +161,7 @@ impl Daemon {
         let path = config_path.to_path_buf();
         let loaded = tokio::task::spawn_blocking(move || {
             let loaded = config::load(&path, |tz| now.with_timezone(&tz).date_naive());
-            release_free_memory();
+            crate::app::release_free_memory();
             loaded
         })
         .await
@@ -498,7 +199,7 @@ impl Daemon {
             } else {
                 tracing::info!(path = %path.display(), "no API token configured: using the generated one");
             }
-            Some(token_sha256(&token))
+            Some(crate::web::auth::token_sha256(&token))
         } else {
             None
         };
@@ -549,26 +250,18 @@ impl Daemon {
         };
         let addr = listener.local_addr().map_err(DaemonError::Serve)?;
 
-        let state = Arc::new(AppState {
+        let app = Arc::new(App::new(AppParts {
             config_path: config_path.to_path_buf(),
-            current: RwLock::new(Arc::new(set)),
-            reload: RwLock::new(ReloadStatus {
-                last_good_at: now,
-                last_attempt_at: now,
-                ok: true,
-                errors: Vec::new(),
-                warnings,
-                generation: 1,
-            }),
+            set,
+            warnings,
             store: store.clone(),
             clock,
-            reload_lock: tokio::sync::Mutex::new(()),
             links: LinkSigner::new(link_key.into_bytes()),
-            outbox_wake: outbox.wake.clone(),
-            handoff: outbox.handoff(),
-            escalation_wake: Arc::new(Notify::new()),
+            outbox: Arc::new(outbox.handoff()),
             metrics,
-            generated_token,
+        }));
+        let state = Arc::new(WebState {
+            app: app.clone(),
             pages: crate::web::pages::Pages::default(),
             sessions: crate::web::auth::Sessions::new(
                 session_key.into_bytes(),
@@ -576,8 +269,8 @@ impl Daemon {
                 store.clone(),
             ),
             login_limiter: crate::web::auth::LoginLimiter::new(),
+            generated_token,
             generated_operator,
-            heartbeat: std::sync::Mutex::new(std::time::Instant::now()),
             situation: Default::default(),
             flashes: Default::default(),
         });
@@ -588,7 +281,7 @@ impl Daemon {
 
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let app = crate::web::router(state.clone());
+        let router = crate::web::router(state.clone());
         let stop = shutdown.clone();
         // Header and body timeouts, a connection cap that evicts idle
         // clients, a bounded drain: web::server says why.
@@ -597,7 +290,7 @@ impl Daemon {
         tracing::debug!(?limits, ?nofile, "HTTP limits");
         tracker.spawn(crate::web::server::serve(
             listener,
-            app,
+            router,
             limits,
             async move { stop.cancelled().await },
         ));
@@ -613,7 +306,7 @@ impl Daemon {
             })
             .await?;
         if timers {
-            tracker.spawn(timer_loop(state.clone(), shutdown.clone()));
+            tracker.spawn(timer_loop(app, shutdown.clone()));
         }
         tracker.close();
         tracing::info!(%addr, name = %state.config().daemon.name, "vigie is serving");
@@ -646,41 +339,51 @@ impl Daemon {
 /// time (checked every second, or at once when woken), until shutdown.
 /// Timers and firings live in the database, so a restart finds them; an
 /// overdue escalation fires at once.
-async fn timer_loop(state: Arc<AppState>, stop: CancellationToken) {
+async fn timer_loop(app: Arc<App>, stop: CancellationToken) {
     loop {
-        state.beat();
-        match engine::tick(&state.store, state.engine_ctx()).await {
-            Ok(n) if n > 0 => state.outbox_wake.notify_one(),
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "escalation tick failed"),
-        }
-        match state.reminder_tick().await {
-            Ok(o) if o.deliveries > 0 => state.outbox_wake.notify_one(),
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "reminder tick failed"),
-        }
+        app.timers_turn().await;
         tokio::select! {
             _ = stop.cancelled() => break,
-            _ = state.escalation_wake.notified() => {}
+            _ = app.timers_wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }
 }
 
-/// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads.
+/// SIGTERM or SIGINT, as a future to give [`run`]. The handlers are
+/// installed when this is called (before the daemon starts: a signal that
+/// arrives during start-up then stops it, instead of killing it).
+pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+        }
+    })
+}
+
+/// Runs the daemon until `shutdown` completes; SIGHUP reloads. `listener`
+/// overrides `http.listen` (tests bind port 0).
 ///
 /// Under systemd (`Type=notify`) it says `READY=1` once it serves, pings
 /// the watchdog at half its interval while the timer loop is alive (a stuck
 /// loop stops the pings and systemd restarts the service), and says
 /// `STOPPING=1` on the way out.
-pub async fn run(config_path: &Path, clock: Arc<dyn Clock>) -> Result<(), DaemonError> {
+pub async fn run(
+    config_path: &Path,
+    clock: Arc<dyn Clock>,
+    listener: Option<TcpListener>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), DaemonError> {
     use tokio::signal::unix::{SignalKind, signal};
-    // Handlers first: a SIGHUP or SIGTERM that arrives during start-up is
-    // then handled, not fatal.
+    // The handler first: a SIGHUP that arrives during start-up is then
+    // handled, not fatal.
     let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Serve)?;
-    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Serve)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Serve)?;
-    let daemon = Daemon::start(config_path, clock, None).await?;
+    let daemon = Daemon::start(config_path, clock, listener).await?;
+    let mut shutdown = std::pin::pin!(shutdown);
     notify_systemd("READY=1");
     let watchdog = crate::sdnotify::watchdog_interval();
     let mut ping =
@@ -707,8 +410,7 @@ pub async fn run(config_path: &Path, clock: Arc<dyn Clock>) -> Result<(), Daemon
                 tracing::info!("SIGHUP: reloading the configuration");
                 reload_wanted.notify_one();
             }
-            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
-            _ = int.recv() => { tracing::info!("SIGINT: stopping"); break; }
+            _ = &mut shutdown => break,
             _ = ping.tick(), if watchdog.is_some() => {
                 let limit = watchdog.unwrap_or_default();
                 if daemon.state.heartbeat_age() < limit {

@@ -38,12 +38,14 @@
 //! (outbox) → deliver → channels; web and CLI only read the store or ask the
 //! engine.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod deliver;
 pub mod engine;
 pub mod import;
+pub mod metrics;
 pub mod model;
 pub mod roster;
 pub mod schedule;

@@ -239,7 +239,7 @@ pub fn token_new(name: &str, out: &mut dyn Write) -> i32 {
     let _ = writeln!(
         out,
         "# add to [auth] tokens in vigie.toml, then reload; keep the token above secret:\n{{ name = \"{name}\", sha256 = \"{}\" }}",
-        crate::daemon::token_sha256(&token)
+        crate::web::auth::token_sha256(&token)
     );
     0
 }
@@ -296,7 +296,11 @@ fn run_daemon(path: &Path) -> i32 {
             return 1;
         }
     };
-    let result = rt.block_on(crate::daemon::run(path, Arc::new(SystemClock)));
+    let result = rt.block_on(async {
+        let shutdown =
+            crate::daemon::shutdown_signal().map_err(crate::daemon::DaemonError::Serve)?;
+        crate::daemon::run(path, Arc::new(SystemClock), None, shutdown).await
+    });
     // A reload cut short by SIGTERM may still be reading files on a
     // blocking thread: exit without waiting for it (dropping the runtime
     // would).

@@ -55,7 +55,8 @@ pub fn preview(
         set: set.clone(),
         links: crate::engine::links::LinkSigner::new(Vec::new()),
         now,
-        handoff: None,
+        outbox: None,
+        metrics: Default::default(),
         actor: None,
     };
     let steps = match crate::engine::preview(&ctx, plan, scenario, level, exercise) {

@@ -55,3 +55,22 @@ impl Handoff {
         self.0.sent.notify_one();
     }
 }
+
+/// The outbox as the engine sees it: a declaration claims its first
+/// deliveries in its own transaction and hands them over after the commit;
+/// anything else that writes deliveries wakes the outbox.
+impl crate::engine::OutboxPort for Handoff {
+    fn claim(
+        &self,
+        tx: &rusqlite::Connection,
+        now: DateTime<Utc>,
+    ) -> rusqlite::Result<Box<dyn FnOnce() + Send>> {
+        let claimed = Handoff::claim(self, tx, now)?;
+        let me = self.clone();
+        Ok(Box::new(move || me.hand_over(claimed)))
+    }
+
+    fn wake(&self) {
+        self.0.wake.notify_one();
+    }
+}

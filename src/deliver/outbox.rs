@@ -101,7 +101,7 @@ pub struct Outbox {
     /// due claim again.
     pub(super) sent: Arc<Notify>,
     tracker: TaskTracker,
-    metrics: Arc<crate::web::metrics::Metrics>,
+    metrics: Arc<crate::metrics::Metrics>,
     /// Outcomes of finished sends, and claimed deliveries of resolved
     /// events, recorded by the next step.
     done: Arc<std::sync::Mutex<Vec<Outcome>>>,
@@ -117,7 +117,7 @@ impl Outbox {
         store: Store,
         channels: Vec<(Arc<dyn Channel>, usize, u32)>,
         clock: Arc<dyn Clock>,
-        metrics: Arc<crate::web::metrics::Metrics>,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Outbox {
         let lanes = channels
             .into_iter()

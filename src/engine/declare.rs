@@ -145,8 +145,8 @@ pub async fn declare(
             // without waiting for another transaction. Handed over right
             // after the commit, on this thread, whether or not the caller
             // still waits for the answer.
-            let claimed = match &ctx.handoff {
-                Some(h) if out.queued > 0 => Some((h, h.claim(&tx, ctx.now)?)),
+            let hand_over = match &ctx.outbox {
+                Some(o) if out.queued > 0 => Some(o.claim(&tx, ctx.now)?),
                 _ => None,
             };
             out.by_state = q::deliveries_by_state(&tx, out.event_id)?;
@@ -161,8 +161,8 @@ pub async fn declare(
                 ),
             )?;
             tx.commit()?;
-            if let Some((h, claimed)) = claimed {
-                h.hand_over(claimed);
+            if let Some(hand_over) = hand_over {
+                hand_over();
                 out.handed_over = true;
             }
             Ok(Ok(out))

@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, HashSet};
 use rusqlite::Connection;
 use serde_json::json;
 
+use super::Ctx;
 use super::message::{self, Origin};
 use super::render::{self, Builtin, Compiled, TemplateSource};
-use super::{Ctx, TIER_NOTIFICATIONS};
 use crate::config::daemon::WebhookConfig;
 use crate::config::plan::{Step, Tier};
 use crate::config::{Plan, Professional, Scenario, Selector};
@@ -136,7 +136,9 @@ pub(super) fn notify_tier(
         Some(ctx.now + t.timeout.as_chrono()),
         ctx.now,
     )?;
-    TIER_NOTIFICATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ctx.metrics
+        .tier_notifications
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     tracing::info!(
         event = ev.id,
         tier,

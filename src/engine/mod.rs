@@ -73,11 +73,31 @@ pub struct Ctx {
     pub links: LinkSigner,
     pub now: DateTime<Utc>,
     /// The outbox, when a declaration may claim its deliveries itself.
-    pub handoff: Option<crate::deliver::Handoff>,
+    pub outbox: Option<Arc<dyn OutboxPort>>,
     /// Who asks (an operator, `token:NAME`): declarations, level changes
     /// and resolutions are written to the audit log in their own
     /// transaction. `None` for what the daemon does by itself.
     pub actor: Option<String>,
+    /// Counters every operation may add to (tiers notified…).
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+/// The outbox as the engine needs it, declared here and implemented by
+/// [`crate::deliver`] (the engine never reaches into the sender's state).
+pub trait OutboxPort: Send + Sync {
+    /// Claims, in the caller's transaction, what the outbox will send
+    /// first (a declaration's first messages leave without waiting for
+    /// another transaction). Returns what hands the claim over to the
+    /// sender: to be called once the transaction is committed, never
+    /// before (nothing is sent that is not committed).
+    fn claim(
+        &self,
+        tx: &rusqlite::Connection,
+        now: DateTime<Utc>,
+    ) -> rusqlite::Result<Box<dyn FnOnce() + Send>>;
+
+    /// Deliveries were written: look for them now.
+    fn wake(&self);
 }
 
 impl Ctx {
@@ -136,10 +156,6 @@ pub struct Declared {
     /// exercise), oldest first: never merged, always said.
     pub beside: Vec<EventRow>,
 }
-
-/// Escalation tiers notified since start, every event together (for
-/// `/metrics`).
-pub static TIER_NOTIFICATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl From<rusqlite::Error> for EngineError {
     fn from(e: rusqlite::Error) -> Self {

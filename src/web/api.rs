@@ -22,14 +22,15 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::WebState;
+use super::auth::token_sha256;
 use super::error::ApiError;
-use crate::daemon::{AppState, token_sha256};
 use crate::engine::{self, DeclareRequest};
 use crate::model::constant_time_eq;
 use crate::store::events::{self as q, EventRow, EventState};
 use crate::store::outbox;
 
-pub fn routes() -> Router<Arc<AppState>> {
+pub fn routes() -> Router<Arc<WebState>> {
     Router::new()
         .route("/api/v1/events", post(declare).get(list))
         .route("/api/v1/events/{id}", get(detail))
@@ -43,12 +44,12 @@ pub fn routes() -> Router<Arc<AppState>> {
 /// A caller that presented a valid API token; holds the token's name.
 pub struct Authenticated(pub String);
 
-impl FromRequestParts<Arc<AppState>> for Authenticated {
+impl FromRequestParts<Arc<WebState>> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &Arc<AppState>,
+        state: &Arc<WebState>,
     ) -> Result<Self, ApiError> {
         let header = parts
             .headers
@@ -187,7 +188,7 @@ impl<'a> From<&'a EventRow> for EventOut<'a> {
 /// An event with its delivery counts by state: what the write routes
 /// answer (the full list of deliveries of a large event is only in the
 /// detail route).
-async fn event_summary(state: &AppState, id: i64) -> Result<Value, ApiError> {
+async fn event_summary(state: &WebState, id: i64) -> Result<Value, ApiError> {
     let data = state
         .store
         .call(move |c| {
@@ -210,7 +211,7 @@ fn summary_json(ev: &EventRow, by_state: Vec<(String, i64)>) -> Value {
     v
 }
 
-async fn event_detail(state: &AppState, id: i64) -> Result<Value, ApiError> {
+async fn event_detail(state: &WebState, id: i64) -> Result<Value, ApiError> {
     let set = state.config();
     let data = state
         .store
@@ -252,15 +253,11 @@ async fn event_detail(state: &AppState, id: i64) -> Result<Value, ApiError> {
 }
 
 async fn declare(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<WebState>>,
     Authenticated(who): Authenticated,
     ApiJson(req): ApiJson<DeclareRequest>,
 ) -> Result<Response, ApiError> {
-    let ctx = state.engine_ctx().by(format!("token:{who}"));
-    let d = engine::declare(&state.store, ctx, req).await?;
-    if !d.handed_over {
-        state.queued();
-    }
+    let d = state.declare(&format!("token:{who}"), req).await?;
     let mut v = summary_json(&d.event, d.by_state);
     v["updated"] = json!(d.updated);
     v["level_changed"] = json!(d.level_changed);
@@ -307,7 +304,7 @@ struct ListQuery {
 }
 
 async fn list(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<WebState>>,
     _auth: Authenticated,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -333,7 +330,7 @@ async fn list(
 }
 
 async fn detail(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<WebState>>,
     _auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -347,15 +344,15 @@ struct LevelRequest {
 }
 
 async fn level(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<WebState>>,
     Authenticated(who): Authenticated,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<LevelRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    let ctx = state.engine_ctx().by(format!("token:{who}"));
-    let d = engine::change_level(&state.store, ctx, id, req.level).await?;
-    state.queued();
+    let d = state
+        .change_level(&format!("token:{who}"), id, req.level)
+        .await?;
     let mut v = event_summary(&state, id).await?;
     v["level_changed"] = json!(d.level_changed);
     v["queued"] = json!(d.queued);
@@ -370,7 +367,7 @@ struct ResolveRequest {
 }
 
 async fn resolve(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<WebState>>,
     Authenticated(who): Authenticated,
     Path(id): Path<String>,
     body: axum::body::Bytes,
@@ -383,16 +380,14 @@ async fn resolve(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?
     };
-    let ctx = state.engine_ctx().by(format!("token:{who}"));
-    let queued = engine::resolve(&state.store, ctx, id, req.note).await?;
-    state.queued();
+    let queued = state.resolve(&format!("token:{who}"), id, req.note).await?;
     let mut v = event_summary(&state, id).await?;
     v["queued"] = json!(queued);
     Ok(Json(v))
 }
 
 async fn status(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<WebState>>,
     _auth: Authenticated,
 ) -> Result<Response, ApiError> {
     let set = state.config();
@@ -446,7 +441,7 @@ async fn status(
 }
 
 async fn reload(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<WebState>>,
     _auth: Authenticated,
 ) -> Result<Response, ApiError> {
     let st = state.reload().await;
@@ -467,7 +462,7 @@ struct DaysQuery {
 /// `GET /api/v1/rosters/{id}/check?days=N[&from=DATE]`: the roster check
 /// as JSON (the same report as `vigie roster check --json`).
 async fn roster_check(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<WebState>>,
     _auth: Authenticated,
     Path(id): Path<String>,
     query: Result<Query<DaysQuery>, axum::extract::rejection::QueryRejection>,
@@ -499,7 +494,7 @@ pub struct TokenQuery {
 /// (30 days back, 90 ahead). Calendar apps cannot send headers, so the API
 /// token is in the query.
 pub async fn calendar(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<WebState>>,
     Path(file): Path<String>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, ApiError> {

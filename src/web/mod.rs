@@ -28,13 +28,82 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod extras;
-pub mod metrics;
 pub mod pages;
 pub mod respond;
 pub mod server;
 use serde_json::json;
 
-use crate::daemon::AppState;
+/// The web's own state beside the application core: compiled pages,
+/// operators' sessions, the login limiter, caches, and the credentials
+/// generated at first start. It reads the app through `Deref` (so a
+/// handler says `state.config()`, `state.store`, `state.declare(…)`); the
+/// app never reads it.
+pub struct WebState {
+    pub app: Arc<crate::app::App>,
+    /// Compiled page templates.
+    pub pages: pages::Pages,
+    /// Operators' sessions (stored in the database) and CSRF tokens.
+    pub sessions: auth::Sessions,
+    /// Login attempts per address and name, and the password-checking
+    /// threads (bounded: argon2id takes 19 MiB per check).
+    pub login_limiter: auth::LoginLimiter,
+    /// SHA-256 (hex) of the token generated at first start, accepted while
+    /// the configuration names no token.
+    pub generated_token: Option<String>,
+    /// (name, password) of the operator generated at first start, used
+    /// while the configuration names no operator.
+    pub generated_operator: Option<(String, String)>,
+    /// The unresolved events and delivery counts the pages and the status
+    /// show, kept while the database does not change.
+    pub situation: SituationCache,
+    /// The dashboard's one-shot messages, per session.
+    pub flashes: pages::Flashes,
+}
+
+impl std::ops::Deref for WebState {
+    type Target = crate::app::App;
+    fn deref(&self) -> &crate::app::App {
+        &self.app
+    }
+}
+
+impl WebState {
+    /// (name, SHA-256) of the API tokens accepted now: the configured ones
+    /// (re-read at each reload), else the generated one.
+    pub fn token_hashes(&self) -> Vec<(String, String)> {
+        let set = self.config();
+        if set.daemon.auth.tokens.is_empty() {
+            self.generated_token
+                .iter()
+                .map(|h| ("generated".to_string(), h.clone()))
+                .collect()
+        } else {
+            set.daemon
+                .auth
+                .tokens
+                .iter()
+                .map(|t| (t.name.clone(), t.sha256.clone()))
+                .collect()
+        }
+    }
+
+    /// Reloads every file ([`crate::app::App::reload`]); an accepted reload
+    /// also ends the sessions of operators removed or whose password
+    /// changed (they would be refused at their next request anyway).
+    pub async fn reload(&self) -> crate::app::ReloadStatus {
+        let status = self.app.reload().await;
+        if status.ok {
+            let valid =
+                auth::operator_credentials(&self.config(), self.generated_operator.as_ref());
+            match self.sessions.forget_stale(valid).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sessions = n, "sessions ended by the reload"),
+                Err(e) => tracing::error!(error = %e, "cannot end the sessions of the reload"),
+            }
+        }
+        status
+    }
+}
 
 /// Request bodies over this size are refused (413).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -54,7 +123,7 @@ pub type SituationCache = std::sync::Mutex<Option<(u64, Arc<Situation>)>>;
 
 /// The situation now: read again only when the database changed since the
 /// last read (50 clients refreshing a page during a crisis cost one query).
-pub async fn situation(state: &AppState) -> Result<Arc<Situation>, crate::store::StoreError> {
+pub async fn situation(state: &WebState) -> Result<Arc<Situation>, crate::store::StoreError> {
     state
         .store
         .read_cached(&state.situation, |c| {
@@ -66,7 +135,7 @@ pub async fn situation(state: &AppState) -> Result<Arc<Situation>, crate::store:
         .await
 }
 
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router(state: Arc<WebState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -123,7 +192,7 @@ async fn security_headers(mut res: Response) -> Response {
 /// Prometheus text format; answered on loopback only (it tells how busy the
 /// CPTS is, not who is who, but it has no business on the internet).
 async fn metrics_page(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<WebState>>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
 ) -> Response {
     if !peer.ip().is_loopback() {
@@ -186,7 +255,7 @@ async fn healthz() -> &'static str {
 
 /// Readiness, public: ready or not, reload accepted or not, nothing more
 /// (see the module docs).
-async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+async fn readyz(State(state): State<Arc<WebState>>) -> Response {
     let db = state.store.ping().await;
     if let Err(e) = &db {
         tracing::warn!(error = %e, "readiness: the database does not answer");

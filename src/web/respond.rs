@@ -13,9 +13,9 @@ use minijinja::context;
 use serde::Deserialize;
 
 use super::error::{ApiError, for_page};
-use crate::daemon::AppState;
-use crate::engine::{self, EngineError, LinkView};
+use crate::engine::{EngineError, LinkView};
 use crate::store::events::EventState;
+use crate::web::WebState;
 
 const PAGE: &str = include_str!("templates/response.html");
 
@@ -59,7 +59,7 @@ fn render(ctx: minijinja::Value) -> String {
         })
 }
 
-fn page(state: &AppState, v: &LinkView, recorded: Option<&str>) -> Response {
+fn page(state: &WebState, v: &LinkView, recorded: Option<&str>) -> Response {
     let tz = state.config().daemon.timezone;
     let choices: Vec<_> = v
         .choices
@@ -84,7 +84,7 @@ fn page(state: &AppState, v: &LinkView, recorded: Option<&str>) -> Response {
     Html(html).into_response()
 }
 
-fn error_page(state: &AppState, e: EngineError) -> Response {
+fn error_page(state: &WebState, e: EngineError) -> Response {
     let cpts = state.config().daemon.name.clone();
     let (status, kind, heading, message) = match for_page(e, "response page") {
         ApiError::Gone(m) => (
@@ -116,8 +116,8 @@ fn error_page(state: &AppState, e: EngineError) -> Response {
     (status, Html(html)).into_response()
 }
 
-pub async fn get_page(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
-    match engine::link(&state.store, state.engine_ctx(), token).await {
+pub async fn get_page(State(state): State<Arc<WebState>>, Path(token): Path<String>) -> Response {
+    match state.link(token).await {
         Ok(v) => page(&state, &v, None),
         Err(e) => error_page(&state, e),
     }
@@ -129,7 +129,7 @@ pub struct ResponseForm {
 }
 
 pub async fn post_page(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<WebState>>,
     Path(token): Path<String>,
     form: Result<Form<ResponseForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
@@ -139,18 +139,8 @@ pub async fn post_page(
             EngineError::Invalid("missing field `response`".into()),
         );
     };
-    match engine::respond(
-        &state.store,
-        state.engine_ctx(),
-        token,
-        form.response.clone(),
-    )
-    .await
-    {
-        Ok(v) => {
-            state.queued();
-            page(&state, &v, Some(&form.response))
-        }
+    match state.respond(token, form.response.clone()).await {
+        Ok(v) => page(&state, &v, Some(&form.response)),
         Err(e) => error_page(&state, e),
     }
 }

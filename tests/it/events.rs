@@ -157,9 +157,7 @@ async fn tier_1_is_called_when_tier_0_misses_its_quorum_in_time_and_not_before()
     // One second before the 15-minute timeout: nothing moves.
     d.advance(Duration::minutes(15) - Duration::seconds(1));
     let state = &d.daemon().state;
-    let moved = vigie::engine::tick(&state.store, state.engine_ctx())
-        .await
-        .unwrap();
+    let moved = state.escalation_tick().await.unwrap();
     assert_eq!(moved, 0);
     assert_eq!(d.event(&id).await["tier"], 0);
     assert!(d.smtp.to("olivier.bilger@example.org").is_empty());
@@ -218,9 +216,7 @@ async fn escalation_stops_when_the_quorum_is_reached() {
     d.advance(Duration::hours(2));
     let state = &d.daemon().state;
     assert_eq!(
-        vigie::engine::tick(&state.store, state.engine_ctx())
-            .await
-            .unwrap(),
+        state.escalation_tick().await.unwrap(),
         0,
         "the tier timed out long ago, but its quorum is reached: nothing moves"
     );

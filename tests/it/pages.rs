@@ -217,7 +217,7 @@ async fn configured_operators_and_tokens_replace_the_generated_ones_at_reload() 
     let d = TestDaemon::start().await;
     let hash = vigie::web::auth::hash_password("mot de passe du bureau").unwrap();
     let token = "vigie_configured_token_for_tests";
-    let sha = vigie::daemon::token_sha256(token);
+    let sha = vigie::web::auth::token_sha256(token);
     let config = d.dir.path().join("config/vigie.toml");
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(&format!(

@@ -137,6 +137,12 @@ pub fn log_safe(s: &str) -> String {
     }
     out
 }
+/// SHA-256 (hex) of an API token, as written in `[auth] tokens`.
+pub fn token_sha256(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

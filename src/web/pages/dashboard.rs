@@ -17,10 +17,10 @@ use serde::Deserialize;
 use super::event::{event_view, load_events};
 use super::{Operator, forbidden, fr_time, profession_label};
 use crate::config::ConfigSet;
-use crate::daemon::AppState;
 use crate::engine::{self, DeclareRequest, EngineError};
 use crate::store::events::{self as q, EventRow, EventState};
 use crate::store::outbox;
+use crate::web::WebState;
 use crate::web::error::for_page;
 
 // ---------------------------------------------------------------- dashboard
@@ -180,7 +180,7 @@ fn review_warnings(set: &ConfigSet, today: chrono::NaiveDate) -> Vec<String> {
 }
 
 /// The dashboard's context; `flash` is a message to show on top.
-async fn dashboard(state: &AppState, op: &Operator, flash: Option<Value>) -> Value {
+async fn dashboard(state: &WebState, op: &Operator, flash: Option<Value>) -> Value {
     let set = state.config();
     let now = state.clock.now();
     let today = state.today();
@@ -229,7 +229,7 @@ async fn dashboard(state: &AppState, op: &Operator, flash: Option<Value>) -> Val
     }
 }
 
-pub async fn bureau(State(state): State<Arc<AppState>>, op: Operator) -> Response {
+pub async fn bureau(State(state): State<Arc<WebState>>, op: Operator) -> Response {
     let ctx = dashboard(&state, &op, state.flashes.take(&op.cookie)).await;
     state.pages.render("bureau.html", ctx)
 }
@@ -248,7 +248,7 @@ pub struct DeclareForm {
     exercise: Option<String>,
 }
 
-async fn form_error(state: &AppState, op: &Operator, e: EngineError) -> Response {
+async fn form_error(state: &WebState, op: &Operator, e: EngineError) -> Response {
     let e = for_page(e, "dashboard form");
     let text = if e.is_internal() {
         "Erreur interne : l'action n'a pas été enregistrée.".to_string()
@@ -262,13 +262,13 @@ async fn form_error(state: &AppState, op: &Operator, e: EngineError) -> Response
 }
 
 /// Back to the dashboard, with `text` on top of it.
-fn done(state: &AppState, op: &Operator, kind: &str, text: String) -> Response {
+fn done(state: &WebState, op: &Operator, kind: &str, text: String) -> Response {
     state.flashes.put(&op.cookie, kind, text);
     Redirect::to("/bureau").into_response()
 }
 
 pub async fn declare(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<WebState>>,
     op: Operator,
     Form(f): Form<DeclareForm>,
 ) -> Response {
@@ -284,11 +284,8 @@ pub async fn declare(
         key: None,
         downgrade: false,
     };
-    match engine::declare(&state.store, state.engine_ctx().by(&op.name), req).await {
+    match state.declare(&op.name, req).await {
         Ok(d) => {
-            if !d.handed_over {
-                state.queued();
-            }
             let (kind, text) = declared_text(&d);
             done(&state, &op, kind, text)
         }
@@ -311,7 +308,7 @@ pub struct LevelForm {
 }
 
 pub async fn level(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<WebState>>,
     op: Operator,
     Path(id): Path<i64>,
     Form(f): Form<LevelForm>,
@@ -319,16 +316,13 @@ pub async fn level(
     if !state.sessions.csrf_ok(&op.cookie, &f.csrf) {
         return forbidden();
     }
-    match engine::change_level(&state.store, state.engine_ctx().by(&op.name), id, f.level).await {
-        Ok(_) => {
-            state.queued();
-            done(
-                &state,
-                &op,
-                "ok",
-                format!("Niveau de l'événement n° {id} modifié."),
-            )
-        }
+    match state.change_level(&op.name, id, f.level).await {
+        Ok(_) => done(
+            &state,
+            &op,
+            "ok",
+            format!("Niveau de l'événement n° {id} modifié."),
+        ),
         Err(e) => form_error(&state, &op, e).await,
     }
 }
@@ -342,7 +336,7 @@ pub struct ResolveForm {
 }
 
 pub async fn resolve(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<WebState>>,
     op: Operator,
     Path(id): Path<i64>,
     Form(f): Form<ResolveForm>,
@@ -351,11 +345,8 @@ pub async fn resolve(
         return forbidden();
     }
     let note = (!f.note.trim().is_empty()).then(|| f.note.trim().to_string());
-    match engine::resolve(&state.store, state.engine_ctx().by(&op.name), id, note).await {
-        Ok(_) => {
-            state.queued();
-            done(&state, &op, "ok", format!("Événement n° {id} levé."))
-        }
+    match state.resolve(&op.name, id, note).await {
+        Ok(_) => done(&state, &op, "ok", format!("Événement n° {id} levé.")),
         Err(e) => form_error(&state, &op, e).await,
     }
 }

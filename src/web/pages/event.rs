@@ -11,10 +11,10 @@ use minijinja::{Value, context};
 
 use super::{Operator, delivery_label, fr_time, state_label};
 use crate::config::ConfigSet;
-use crate::daemon::AppState;
 use crate::engine;
 use crate::store::events::{self as q, EventRow};
 use crate::store::outbox::{self, DeliveryRow};
+use crate::web::WebState;
 use crate::web::respond::response_label;
 
 pub(super) struct EventData {
@@ -25,7 +25,7 @@ pub(super) struct EventData {
     quorum: engine::Quorum,
 }
 
-pub(super) async fn load_events(state: &AppState, ids: Vec<i64>) -> Vec<EventData> {
+pub(super) async fn load_events(state: &WebState, ids: Vec<i64>) -> Vec<EventData> {
     let set = state.config();
     state
         .store
@@ -109,7 +109,7 @@ pub(super) fn event_view(set: &ConfigSet, d: &EventData) -> Value {
 }
 
 pub async fn event_page(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<WebState>>,
     op: Operator,
     Path(id): Path<String>,
 ) -> Response {

@@ -14,7 +14,7 @@ use minijinja::context;
 use serde::Deserialize;
 
 use super::forbidden;
-use crate::daemon::AppState;
+use crate::web::WebState;
 use crate::web::auth;
 
 // ---------------------------------------------------------------- login
@@ -29,7 +29,7 @@ pub struct Operator {
 /// The operator of the request's session: stored, unexpired, and still an
 /// operator with the same credential in the configuration in force (a
 /// session that is no longer is deleted on the way).
-pub(super) async fn current_operator(state: &AppState, headers: &HeaderMap) -> Option<Operator> {
+pub(super) async fn current_operator(state: &WebState, headers: &HeaderMap) -> Option<Operator> {
     let cookie = auth::cookie_value(headers.get(header::COOKIE).and_then(|v| v.to_str().ok()))?;
     let row = match state.sessions.find(&cookie, state.clock.now()).await {
         Ok(row) => row?,
@@ -56,12 +56,12 @@ pub(super) async fn current_operator(state: &AppState, headers: &HeaderMap) -> O
     })
 }
 
-impl FromRequestParts<Arc<AppState>> for Operator {
+impl FromRequestParts<Arc<WebState>> for Operator {
     type Rejection = Response;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &Arc<AppState>,
+        state: &Arc<WebState>,
     ) -> Result<Self, Response> {
         current_operator(state, &parts.headers)
             .await
@@ -69,7 +69,7 @@ impl FromRequestParts<Arc<AppState>> for Operator {
     }
 }
 
-pub async fn login_form(State(state): State<Arc<AppState>>) -> Response {
+pub async fn login_form(State(state): State<Arc<WebState>>) -> Response {
     let set = state.config();
     state.pages.render(
         "login.html",
@@ -89,7 +89,7 @@ pub struct LoginForm {
 /// hashing), then the password check on the hashing threads (503 when too
 /// many wait), then a new session.
 pub async fn login(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<WebState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
@@ -191,7 +191,7 @@ pub struct CsrfForm {
 /// `POST /logout`: ends the session server-side, so a copy of the cookie
 /// is worth nothing after.
 pub async fn logout(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<WebState>>,
     op: Operator,
     Form(f): Form<CsrfForm>,
 ) -> Response {
@@ -219,7 +219,7 @@ pub async fn logout(
 
 /// Records an operator's action in the audit log (a failure to record is
 /// logged, the action stands).
-async fn audit(state: &AppState, who: &str, action: &str, detail: &str) {
+async fn audit(state: &WebState, who: &str, action: &str, detail: &str) {
     if let Err(e) = state
         .store
         .audit(state.clock.now(), who, action, detail)

@@ -21,8 +21,8 @@ use minijinja::{Environment, Value, context};
 
 use super::respond::response_label;
 use crate::config::ConfigSet;
-use crate::daemon::AppState;
 use crate::store::events::{self as q, EventState};
+use crate::web::WebState;
 
 pub use dashboard::{
     DeclareForm, Flashes, LevelForm, ResolveForm, bureau, declare, level, resolve,
@@ -111,7 +111,7 @@ fn fr_time(set: &ConfigSet, t: DateTime<Utc>) -> String {
 // ---------------------------------------------------------------- public
 
 /// `GET /`: the situation, for anyone. No name, no address, no note.
-pub async fn index(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+pub async fn index(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
     let set = state.config();
     let now = state.clock.now();
     let situation = super::situation(&state).await.ok();

@@ -1,5 +1,9 @@
 //! Prometheus metrics kept in memory by the daemon; counts that live in the
 //! database (events by state, deliveries by state) are read at scrape time.
+//!
+//! At crate level: every layer may count (the engine its tiers, the outbox
+//! its sends); only `web` renders them (`/metrics`). One instance per
+//! daemon, so that two daemons in one process (the tests) count apart.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -22,6 +26,8 @@ pub struct Metrics {
     sends: Mutex<BTreeMap<(String, &'static str), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
     pub retries: AtomicU64,
+    /// Escalation tiers notified since start (every event together).
+    pub tier_notifications: AtomicU64,
     pub reminder_firings: AtomicU64,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
@@ -132,7 +138,7 @@ impl Metrics {
             (
                 "vigie_escalation_tier_notifications_total",
                 "Escalation tiers notified.",
-                &crate::engine::TIER_NOTIFICATIONS,
+                &self.tier_notifications,
             ),
             (
                 "vigie_reloads_ok_total",

@@ -1,0 +1,391 @@
+//! The application core: the one door into the engine for the API, the
+//! pages, the CLI's daemon commands and the timers (issue 13).
+//!
+//! [`App`] owns what every part of the running daemon shares: the
+//! configuration snapshot and its reload, the store, the clock, the link
+//! key, the metrics and the outbox. Its operations ("declare as this
+//! actor", "change the level", "resolve", "answer through a link", "tick
+//! the timers") build the engine's context with `now` taken once, let the
+//! engine claim the first deliveries inside its own transaction through
+//! the [`engine::OutboxPort`] the outbox implements, and wake the outbox
+//! when deliveries were written and not handed over. No handler knows
+//! about hand-overs or wake-ups.
+//!
+//! What only the web needs (pages, sessions, the login limiter, caches) is
+//! the web's own state ([`crate::web::WebState`]); the wiring that starts
+//! and stops everything is [`crate::daemon`].
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::json;
+use tokio::sync::Notify;
+
+use crate::config::{self, ConfigSet, Diagnostics};
+use crate::engine::{self, DeclareRequest, Declared, EngineError, LinkView, links::LinkSigner};
+use crate::metrics::Metrics;
+use crate::schedule::clock::Clock;
+use crate::store::{Store, StoreError};
+
+/// The outcome of the last configuration load, for `/readyz` and the pages.
+#[derive(Clone, Debug)]
+pub struct ReloadStatus {
+    /// When the configuration in use was loaded.
+    pub last_good_at: DateTime<Utc>,
+    /// When the last attempt (start, SIGHUP or API) happened.
+    pub last_attempt_at: DateTime<Utc>,
+    /// Whether the last attempt was accepted.
+    pub ok: bool,
+    /// The errors that made the last attempt fail (empty when it succeeded).
+    pub errors: Vec<String>,
+    /// Warnings of the configuration in use.
+    pub warnings: Vec<String>,
+    /// Incremented at each accepted reload.
+    pub generation: u64,
+}
+
+impl ReloadStatus {
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "ok": self.ok,
+            "last_attempt_at": self.last_attempt_at.to_rfc3339(),
+            "last_good_at": self.last_good_at.to_rfc3339(),
+            "generation": self.generation,
+            "errors": self.errors,
+            "warnings": self.warnings,
+        })
+    }
+}
+
+/// The application core (see the module docs).
+pub struct App {
+    /// The configuration file, re-read on each reload.
+    pub config_path: PathBuf,
+    /// The valid configuration in use; swapped whole on reload.
+    current: RwLock<Arc<ConfigSet>>,
+    /// The outcome of the last load attempt.
+    reload: RwLock<ReloadStatus>,
+    pub store: Store,
+    /// Wall time: the system clock, or a manual one in tests.
+    pub clock: Arc<dyn Clock>,
+    /// Serialises reloads (SIGHUP and API may arrive together).
+    reload_lock: tokio::sync::Mutex<()>,
+    /// Signs and checks response links.
+    pub links: LinkSigner,
+    /// The outbox as the engine sees it: the in-transaction claim of a
+    /// declaration's first deliveries, and the wake-up.
+    outbox: Arc<dyn engine::OutboxPort>,
+    /// Wakes the timer loop (a test moved the clock).
+    pub timers_wake: Arc<Notify>,
+    pub metrics: Arc<Metrics>,
+    /// When the timer loop last went round (for the systemd watchdog).
+    heartbeat: std::sync::Mutex<std::time::Instant>,
+}
+
+/// What [`App::new`] takes.
+pub struct AppParts {
+    pub config_path: PathBuf,
+    pub set: ConfigSet,
+    pub warnings: Vec<String>,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub links: LinkSigner,
+    pub outbox: Arc<dyn engine::OutboxPort>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// What one turn of the timers did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TimerTurn {
+    /// Escalation steps taken (tiers notified, chains restarted, exhausted).
+    pub escalations: usize,
+    /// Reminder deliveries written.
+    pub reminder_deliveries: usize,
+}
+
+impl App {
+    pub fn new(p: AppParts) -> App {
+        let now = p.clock.now();
+        App {
+            config_path: p.config_path,
+            current: RwLock::new(Arc::new(p.set)),
+            reload: RwLock::new(ReloadStatus {
+                last_good_at: now,
+                last_attempt_at: now,
+                ok: true,
+                errors: Vec::new(),
+                warnings: p.warnings,
+                generation: 1,
+            }),
+            store: p.store,
+            clock: p.clock,
+            reload_lock: tokio::sync::Mutex::new(()),
+            links: p.links,
+            outbox: p.outbox,
+            timers_wake: Arc::new(Notify::new()),
+            metrics: p.metrics,
+            heartbeat: std::sync::Mutex::new(std::time::Instant::now()),
+        }
+    }
+
+    pub fn config(&self) -> Arc<ConfigSet> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn reload_status(&self) -> ReloadStatus {
+        self.reload
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Today in the daemon's time zone.
+    pub fn today(&self) -> NaiveDate {
+        let tz = self.config().daemon.timezone;
+        self.clock.now().with_timezone(&tz).date_naive()
+    }
+
+    /// What an engine operation needs, with `now` taken once, on behalf of
+    /// `actor` (audited) or of the daemon itself.
+    fn ctx(&self, actor: Option<&str>) -> engine::Ctx {
+        engine::Ctx {
+            set: self.config(),
+            links: self.links.clone(),
+            now: self.clock.now(),
+            outbox: Some(self.outbox.clone()),
+            actor: actor.map(str::to_string),
+            metrics: self.metrics.clone(),
+        }
+    }
+
+    /// Deliveries were written and not handed over: the outbox looks for
+    /// them now instead of at its next poll.
+    fn written(&self, queued: usize) {
+        if queued > 0 {
+            self.outbox.wake();
+        }
+    }
+
+    /// Declares a scenario as `actor` (an operator, `token:NAME`).
+    pub async fn declare(&self, actor: &str, req: DeclareRequest) -> Result<Declared, EngineError> {
+        let d = engine::declare(&self.store, self.ctx(Some(actor)), req).await?;
+        if !d.handed_over {
+            self.written(d.queued);
+        }
+        Ok(d)
+    }
+
+    /// Changes an event's level as `actor`.
+    pub async fn change_level(
+        &self,
+        actor: &str,
+        id: i64,
+        level: String,
+    ) -> Result<Declared, EngineError> {
+        let d = engine::change_level(&self.store, self.ctx(Some(actor)), id, level).await?;
+        self.written(d.queued);
+        Ok(d)
+    }
+
+    /// Resolves an event as `actor`; returns the resolve notices queued.
+    pub async fn resolve(
+        &self,
+        actor: &str,
+        id: i64,
+        note: Option<String>,
+    ) -> Result<usize, EngineError> {
+        let queued = engine::resolve(&self.store, self.ctx(Some(actor)), id, note).await?;
+        self.written(queued);
+        Ok(queued)
+    }
+
+    /// What a response link shows (changes nothing).
+    pub async fn link(&self, token: String) -> Result<LinkView, EngineError> {
+        engine::link(&self.store, self.ctx(None), token).await
+    }
+
+    /// Records an answer through a response link (writes no delivery).
+    pub async fn respond(&self, token: String, response: String) -> Result<LinkView, EngineError> {
+        engine::respond(&self.store, self.ctx(None), token, response).await
+    }
+
+    /// One turn of the timers: escalation steps due now, then routine
+    /// reminders due now; wakes the outbox for what they wrote. An error of
+    /// one is logged and does not stop the other.
+    pub async fn timers_turn(&self) -> TimerTurn {
+        self.beat();
+        let mut turn = TimerTurn::default();
+        match engine::tick(&self.store, self.ctx(None)).await {
+            Ok(n) => turn.escalations = n,
+            Err(e) => tracing::error!(error = %e, "escalation tick failed"),
+        }
+        match self.reminder_tick().await {
+            Ok(o) => turn.reminder_deliveries = o.deliveries,
+            Err(e) => tracing::error!(error = %e, "reminder tick failed"),
+        }
+        if turn.escalations + turn.reminder_deliveries > 0 {
+            self.outbox.wake();
+        }
+        turn
+    }
+
+    /// Escalation timers due now, alone (tests of the scheduler tick it by
+    /// hand); wakes the outbox for what they wrote.
+    pub async fn escalation_tick(&self) -> Result<usize, EngineError> {
+        let n = engine::tick(&self.store, self.ctx(None)).await?;
+        self.written(n);
+        Ok(n)
+    }
+
+    /// Wakes the background loops (a test moved the clock).
+    pub fn kick(&self) {
+        self.outbox.wake();
+        self.timers_wake.notify_one();
+    }
+
+    /// The timer loop says it is alive.
+    fn beat(&self) {
+        *self.heartbeat.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
+    }
+
+    /// How long since the timer loop last went round.
+    pub fn heartbeat_age(&self) -> Duration {
+        self.heartbeat
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+    }
+
+    /// Fires the routine reminders due now (SPEC §6).
+    pub async fn reminder_tick(
+        &self,
+    ) -> Result<crate::schedule::reminders::TickOutcome, StoreError> {
+        let report: crate::schedule::reminders::CheckReport = Arc::new(|set, i, instant| {
+            let roster = set.rosters.get(i)?;
+            let check = roster.check.as_ref()?;
+            let from = instant.with_timezone(&set.daemon.timezone).date_naive();
+            let days = check.horizon.as_std().as_secs().div_ceil(86_400).max(1) as u32;
+            Some(crate::roster::check(set, roster, from, days).mail_fr(&set.daemon.name))
+        });
+        let out = crate::schedule::reminders::tick(
+            &self.store,
+            self.config(),
+            self.clock.now(),
+            Some(report),
+        )
+        .await?;
+        self.metrics
+            .reminder_firings
+            .fetch_add(out.fired as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(out)
+    }
+
+    /// Reloads every file. An invalid set is refused whole: the last good
+    /// one stays in use and the failure is recorded.
+    pub async fn reload(&self) -> ReloadStatus {
+        let _guard = self.reload_lock.lock().await;
+        let path = self.config_path.clone();
+        let now = self.clock.now();
+        let loaded = tokio::task::spawn_blocking(move || {
+            let loaded = config::load(&path, |tz| now.with_timezone(&tz).date_naive());
+            release_free_memory();
+            loaded
+        })
+        .await;
+        let (set, diags) = match loaded {
+            Ok(l) => (l.set, l.diagnostics),
+            Err(e) => {
+                let mut d = Diagnostics::default();
+                d.error(
+                    &config::Loc::file_start(&self.config_path),
+                    format!("reload task failed: {e}"),
+                );
+                (None, d)
+            }
+        };
+        let status = {
+            let mut st = self.reload.write().unwrap_or_else(|e| e.into_inner());
+            st.last_attempt_at = now;
+            match set {
+                Some(set) => {
+                    let old = self.config();
+                    warn_restart_needed(&old, &set);
+                    *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+                    st.ok = true;
+                    st.errors.clear();
+                    st.warnings = diags.warnings().map(|d| d.to_string()).collect();
+                    st.last_good_at = now;
+                    st.generation += 1;
+                    self.metrics
+                        .reloads_ok
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!(
+                        generation = st.generation,
+                        warnings = st.warnings.len(),
+                        "configuration reloaded"
+                    );
+                }
+                None => {
+                    st.ok = false;
+                    self.metrics
+                        .reloads_failed
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    st.errors = diags.errors().map(|d| d.to_string()).collect();
+                    tracing::error!(
+                        errors = st.errors.len(),
+                        "reload refused, keeping the last good configuration"
+                    );
+                    for e in &st.errors {
+                        tracing::error!("{e}");
+                    }
+                }
+            }
+            st.clone()
+        };
+        let summary = if status.ok {
+            format!(
+                "generation {}, {} warnings",
+                status.generation,
+                status.warnings.len()
+            )
+        } else {
+            status.errors.join("\n")
+        };
+        if let Err(e) = self
+            .store
+            .record_config_load(now, status.ok, &summary)
+            .await
+        {
+            tracing::error!(error = %e, "cannot record the reload in the database");
+        }
+        status
+    }
+}
+
+/// Settings that only take effect at start: say so instead of ignoring them.
+fn warn_restart_needed(old: &ConfigSet, new: &ConfigSet) {
+    let (a, b) = (&old.daemon, &new.daemon);
+    if a.listen != b.listen {
+        tracing::warn!(old = %a.listen, new = %b.listen, "http.listen changed: restart Vigie to apply it");
+    }
+    if a.data_dir != b.data_dir {
+        tracing::warn!("daemon.data_dir changed: restart Vigie to apply it");
+    }
+}
+
+/// Gives back to the system the memory freed after a load: parsing a
+/// directory of 10 000 professionals peaks at several times what the
+/// loaded set keeps, and glibc keeps freed memory in the arena of the
+/// thread that parsed.
+pub(crate) fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own arenas.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
