@@ -17,26 +17,47 @@
 //! - [`model`]: typed domain values with `parse` constructors (durations,
 //!   cron schedules, e-mail, phone, RPPS, versions).
 //! - [`engine`]: events and escalation: declare, level, resolve, responses,
-//!   timers; every decision written to the outbox in its transaction.
-//! - [`deliver`]: the outbox worker and the channels (SMTP or `.eml` files,
-//!   signed webhooks), retries with backoff.
+//!   timers, preview; every decision written to the outbox in its
+//!   transaction. It declares what it needs of the outbox
+//!   ([`engine::OutboxPort`]: claim inside a transaction, wake up).
+//! - [`deliver`]: the outbox worker (one [`deliver::Outbox::step`] at a
+//!   time, which tests drive) and the channels (SMTP or `.eml` files, signed
+//!   webhooks), retries with backoff, rate limits, lanes; implements the
+//!   engine's `OutboxPort`.
+//! - [`app`]: the application core, the one door into the engine for the
+//!   API, the pages, the CLI's daemon commands and the timers: the
+//!   configuration snapshot and its reload, the store, the clock, the link
+//!   key, the metrics and the outbox wake-up.
+//! - [`metrics`]: counters and histograms; every layer may count, only web
+//!   renders them.
 //! - [`schedule`]: public holidays, the injected clock, cron across DST, who
 //!   is on call, routine reminders fired once per instant.
 //! - [`roster`]: on-call rosters at work: dated occurrences, coverage check,
 //!   iCalendar export, CSV import of assignments.
 //! - [`store`]: SQLite (WAL, embedded migrations); the only place with SQL
 //!   (events, outbox, reminders, operators' sessions).
-//! - [`web`]: the axum router: public and bureau pages (login, server-side
-//!   sessions, CSRF), the JSON API with bearer tokens, response pages,
-//!   calendar feeds, metrics, security headers; `web::server` serves it with
-//!   header timeouts and a connection cap that evicts the idlest.
+//! - [`web`]: the axum router and its own state ([`web::WebState`]: pages,
+//!   server-side sessions, the login limiter, caches): public and bureau
+//!   pages (login, CSRF), the JSON API with bearer tokens, response pages,
+//!   calendar feeds, `/metrics`, security headers; `web::server` serves it
+//!   with header timeouts and a connection cap that evicts the idlest.
 //! - [`sdnotify`]: the systemd notification protocol (`READY=1`, watchdog).
-//! - [`daemon`]: wiring: load, store, serve, reload on SIGHUP, stop on
-//!   SIGTERM/SIGINT.
+//! - [`daemon`]: wiring: load, secrets of a first start, build the app and
+//!   the web state, serve, run the outbox and the timers, reload on SIGHUP,
+//!   stop when the caller's shutdown future completes (`run(…, listener,
+//!   shutdown)`).
 //!
 //! Data flows one way: files → config (validated) → engine decides → store
 //! (outbox) → deliver → channels; web and CLI only read the store or ask the
-//! engine.
+//! app.
+//!
+//! # Layering rules
+//! Enforced by `tests/it/layering.rs`, which reads every `crate::` path:
+//! - `config`, `model`, `store`, `schedule`, `engine` and `deliver` never
+//!   name `web`, `cli`, `daemon` or `app`;
+//! - `web` never names `daemon` (it reaches the engine through `app`);
+//! - no file in `src/` is longer than 700 lines: a longer one is split along
+//!   a real seam.
 
 pub mod app;
 pub mod cli;
