@@ -1,0 +1,222 @@
+//! The check report rendered for people: the English text of
+//! [`RosterReport::to_text`] (CLI, bureau), the French gap lines and mail
+//! ([`RosterReport::gap_lines_fr`], [`RosterReport::mail_fr`]), and the
+//! weekday names shared with the calendar export and the CSV import.
+
+use chrono::{Datelike, Weekday};
+
+use super::coverage::{GapStatus, Person, RosterReport, Slot};
+use super::ics;
+
+impl Person {
+    fn label(&self) -> String {
+        match &self.name {
+            Some(n) => format!("{n} ({})", self.id),
+            None => self.id.clone(),
+        }
+    }
+}
+
+impl RosterReport {
+    /// For a coordinator, in English: the window, the verdict, then each
+    /// shift short of people and each assignee problem, one line each.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        s.push_str(&format!("Roster {} — {}\n", self.roster, self.title));
+        s.push_str(&format!(
+            "{} {} to {} {} ({} {}, {}): {} shift{} checked\n",
+            weekday_en(self.from.weekday()),
+            self.from,
+            weekday_en(self.until.weekday()),
+            self.until,
+            self.days,
+            if self.days == 1 { "day" } else { "days" },
+            self.timezone,
+            self.occurrences,
+            if self.occurrences == 1 { "" } else { "s" },
+        ));
+        if self.covered {
+            s.push_str(
+                "COVERED: every shift has enough assignees and no assignee has a problem.\n",
+            );
+            return s;
+        }
+        s.push_str(&format!(
+            "NOT COVERED: {} short of people, {}.\n",
+            count(self.gaps.len(), "shift", "shifts"),
+            count(self.problems.len(), "assignee problem", "assignee problems"),
+        ));
+        if !self.gaps.is_empty() {
+            s.push_str("\nShifts short of people:\n");
+            for g in &self.gaps {
+                let status = match g.status {
+                    GapStatus::Uncovered if g.not_counted.is_empty() => {
+                        format!("UNCOVERED, nobody assigned (need {})", g.need)
+                    }
+                    GapStatus::Uncovered => format!("UNCOVERED, 0 of {} counted", g.need),
+                    GapStatus::Understaffed => format!(
+                        "understaffed, {} of {} counted: {}; {} missing",
+                        g.counted,
+                        g.need,
+                        names(&g.assignees),
+                        g.missing
+                    ),
+                };
+                s.push_str(&format!("  {}: {status}", slot_text(&g.slot)));
+                if !g.not_counted.is_empty() {
+                    s.push_str(&format!("; not counted: {}", names(&g.not_counted)));
+                }
+                s.push('\n');
+            }
+        }
+        if !self.problems.is_empty() {
+            s.push_str("\nAssignee problems:\n");
+            for p in &self.problems {
+                s.push_str(&format!(
+                    "  {}: {}: {}\n",
+                    slot_text(&p.slot),
+                    p.kind.describe(),
+                    p.message
+                ));
+            }
+        }
+        s
+    }
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    if n == 0 {
+        format!("no {one}")
+    } else if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+fn names(people: &[Person]) -> String {
+    people
+        .iter()
+        .map(Person::label)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `Fri 2026-12-25 (Noël) soir 20:00–00:00`, `Sat 2026-03-28 nuit 20:00–08:00 (next day)`.
+fn slot_text(s: &Slot) -> String {
+    let mut t = format!("{} {}", weekday_en(s.date.weekday()), s.date);
+    if let Some(h) = &s.holiday {
+        t.push_str(&format!(" ({h})"));
+    }
+    t.push_str(&format!(" {} {}–{}", s.shift, s.local_start, s.local_end));
+    if s.ends_next_day && s.local_end != "00:00" {
+        t.push_str(" (next day)");
+    }
+    t
+}
+
+pub(crate) fn weekday_slug(w: Weekday) -> &'static str {
+    match w {
+        Weekday::Mon => "mon",
+        Weekday::Tue => "tue",
+        Weekday::Wed => "wed",
+        Weekday::Thu => "thu",
+        Weekday::Fri => "fri",
+        Weekday::Sat => "sat",
+        Weekday::Sun => "sun",
+    }
+}
+
+pub(crate) fn weekday_en(w: Weekday) -> &'static str {
+    match w {
+        Weekday::Mon => "Mon",
+        Weekday::Tue => "Tue",
+        Weekday::Wed => "Wed",
+        Weekday::Thu => "Thu",
+        Weekday::Fri => "Fri",
+        Weekday::Sat => "Sat",
+        Weekday::Sun => "Sun",
+    }
+}
+
+impl RosterReport {
+    /// One line per shift short of people, in French, for the dashboard
+    /// and the mailed report.
+    pub fn gap_lines_fr(&self) -> Vec<String> {
+        self.gaps
+            .iter()
+            .map(|g| {
+                let holiday = g
+                    .slot
+                    .holiday
+                    .as_deref()
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
+                let what = match g.status {
+                    GapStatus::Uncovered => format!("personne ({} requis)", g.need),
+                    GapStatus::Understaffed => format!("{} sur {} requis", g.counted, g.need),
+                };
+                format!(
+                    "{}{holiday}, garde « {} » de {} à {} : {what}",
+                    ics::date_fr(g.slot.date),
+                    g.slot.shift,
+                    g.slot.local_start,
+                    g.slot.local_end
+                )
+            })
+            .collect()
+    }
+
+    /// The scheduled check as an e-mail to the bureau: (subject, text).
+    pub fn mail_fr(&self, cpts: &str) -> (String, String) {
+        let period = format!(
+            "du {} au {}",
+            ics::date_fr(self.from),
+            ics::date_fr(self.until)
+        );
+        if self.covered {
+            return (
+                format!("Planning « {} » : complet {period}", self.title),
+                format!(
+                    "Bonjour,\n\nToutes les gardes du planning « {} » {period} sont pourvues ({} créneaux vérifiés).\n\nMessage automatique de Vigie pour {cpts}.\n",
+                    self.title, self.occurrences
+                ),
+            );
+        }
+        let mut text = format!(
+            "Bonjour,\n\nLa vérification du planning « {} » {period} a trouvé des manques.\n",
+            self.title
+        );
+        if !self.gaps.is_empty() {
+            text.push_str("\nGardes non pourvues ou incomplètes :\n");
+            for l in self.gap_lines_fr() {
+                text.push_str(&format!("- {l}\n"));
+            }
+        }
+        if !self.problems.is_empty() {
+            text.push_str("\nInscriptions à revoir :\n");
+            for p in &self.problems {
+                let who = p.name.clone().unwrap_or_else(|| p.who.clone());
+                text.push_str(&format!(
+                    "- {}, garde « {} » : {who}, {}\n",
+                    ics::date_fr(p.slot.date),
+                    p.slot.shift,
+                    p.kind.describe_fr()
+                ));
+            }
+        }
+        text.push_str(&format!("\nMessage automatique de Vigie pour {cpts}.\n"));
+        (
+            format!(
+                "Planning « {} » : {} à pourvoir {period}",
+                self.title,
+                match self.gaps.len() {
+                    0 => "des inscriptions".to_string(),
+                    1 => "1 garde".to_string(),
+                    n => format!("{n} gardes"),
+                }
+            ),
+            text,
+        )
+    }
+}
