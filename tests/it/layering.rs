@@ -252,7 +252,6 @@ fn breaches(root: &Path) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "enabled once the app core lands"]
 fn the_crate_keeps_its_layers_and_its_files_short() {
     let problems = breaches(Path::new(env!("CARGO_MANIFEST_DIR")));
     assert!(
