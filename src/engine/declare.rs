@@ -91,16 +91,7 @@ pub async fn declare(
                     } else {
                         (0, ev)
                     };
-                    Declared {
-                        event_id: ev.id,
-                        updated: true,
-                        level_changed,
-                        queued,
-                        event: ev,
-                        by_state: Vec::new(),
-                        handed_over: false,
-                        beside: Vec::new(),
-                    }
+                    Declared::of(ev, true, level_changed, queued)
                 }
                 None => {
                     // A new event starts at the level asked for, else the
@@ -126,17 +117,9 @@ pub async fn declare(
                     let ev = q::get_event(&tx, id)?.expect("just inserted");
                     let mut queued = broadcasts(&tx, &ctx, plan, scenario, &ev)?;
                     queued += notify_tier(&tx, &ctx, plan, scenario, &ev, 0, 0)?;
-                    Declared {
-                        event_id: id,
-                        updated: false,
-                        level_changed: false,
-                        queued,
-                        // Tier 0's timer, as set by notify_tier.
-                        event: q::get_event(&tx, id)?.expect("just inserted"),
-                        by_state: Vec::new(),
-                        handed_over: false,
-                        beside: Vec::new(),
-                    }
+                    // With tier 0's timer, as set by notify_tier.
+                    let ev = q::get_event(&tx, id)?.expect("just inserted");
+                    Declared::of(ev, false, false, queued)
                 }
             };
             let mut out = out;
@@ -244,16 +227,7 @@ pub async fn change_level(
                 let (plan, scenario) = plan_of(&ctx.set, &ev)?;
                 let level = checked_level(scenario, Some(&level))?.unwrap_or_default();
                 if ev.level.as_deref() == Some(level.as_str()) {
-                    return Ok(Declared {
-                        event_id: id,
-                        updated: true,
-                        level_changed: false,
-                        queued: 0,
-                        event: ev,
-                        by_state: Vec::new(),
-                        handed_over: false,
-                        beside: Vec::new(),
-                    });
+                    return Ok(Declared::of(ev, true, false, 0));
                 }
                 q::set_level(&tx, id, &level, None, ctx.now).map_err(StoreError::from)?;
                 let ev = q::get_event(&tx, id)
@@ -261,16 +235,7 @@ pub async fn change_level(
                     .expect("exists");
                 let queued =
                     broadcasts(&tx, &ctx, plan, scenario, &ev).map_err(StoreError::from)?;
-                Ok(Declared {
-                    event_id: id,
-                    updated: true,
-                    level_changed: true,
-                    queued,
-                    event: ev,
-                    by_state: Vec::new(),
-                    handed_over: false,
-                    beside: Vec::new(),
-                })
+                Ok(Declared::of(ev, true, true, queued))
             })();
             if out.is_ok() {
                 ctx.audit(&tx, "level", &format!("event {id} {level}"))?;

@@ -157,6 +157,22 @@ pub struct Declared {
     pub beside: Vec<EventRow>,
 }
 
+impl Declared {
+    /// The outcome for `event`, before the claim and the counts by state.
+    fn of(event: EventRow, updated: bool, level_changed: bool, queued: usize) -> Declared {
+        Declared {
+            event_id: event.id,
+            updated,
+            level_changed,
+            queued,
+            event,
+            by_state: Vec::new(),
+            handed_over: false,
+            beside: Vec::new(),
+        }
+    }
+}
+
 impl From<rusqlite::Error> for EngineError {
     fn from(e: rusqlite::Error) -> Self {
         EngineError::Store(StoreError::from(e))
