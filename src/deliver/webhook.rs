@@ -107,16 +107,13 @@ impl Channel for WebhookChannel {
         if status.is_success() {
             return Ok(());
         }
-        let text: String = resp
-            .text()
-            .await
-            .unwrap_or_default()
-            .chars()
-            .take(200)
-            .collect();
-        let message = match text.trim() {
+        // Scrubbed whole, then cut: a secret echoed across the cut must not
+        // leave its first half in the reason.
+        let body = scrub_url(&resp.text().await.unwrap_or_default(), &self.url);
+        let text: String = body.trim().chars().take(200).collect();
+        let message = match text.as_str() {
             "" => format!("HTTP {status}"),
-            body => format!("HTTP {status}: {}", scrub_url(body, &self.url)),
+            body => format!("HTTP {status}: {body}"),
         };
         if status.as_u16() == 429 || status.is_server_error() {
             Err(SendError::transient(message))

@@ -66,8 +66,20 @@ pub async fn declare(
             let existing = q::unresolved_event(&tx, &req.scenario, &key, req.exercise)?;
             let out = match existing {
                 Some(ev) => {
-                    let level = match &asked {
-                        Some(l) => Some(l.clone()),
+                    // The event's own plan governs it (the version it was
+                    // declared under, while loaded), as for a level change:
+                    // after a reload that renamed or reordered the levels,
+                    // the asked level is checked and ranked against the
+                    // event's, not today's.
+                    let (plan, scenario) = match plan_of(&ctx.set, &ev) {
+                        Ok(p) => p,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                    let level = match &req.level {
+                        Some(l) => match checked_level(scenario, Some(l)) {
+                            Ok(l) => l,
+                            Err(e) => return Ok(Err(e)),
+                        },
                         // No level: the event stays where it is.
                         None => ev.level.clone(),
                     };

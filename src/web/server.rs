@@ -16,11 +16,13 @@
 //!   file-descriptor limit (minus [`RESERVED_FDS`] for SQLite, SMTP and
 //!   webhooks). When full, a new connection evicts the connection that has
 //!   been idle the longest (no request being answered: waiting for a
-//!   request head, or stalled in one). Idle clients therefore never keep
-//!   `/healthz` or a response link out: only connections that are being
-//!   answered hold their slot. If every slot is answering a request, the
-//!   accept loop waits for one to finish (the kernel's backlog holds the
-//!   newcomers).
+//!   request head, or stalled in one); when none is idle, the one whose
+//!   request body has been arriving the longest (a client trickling bodies
+//!   into every slot). Idle and slow clients therefore never keep
+//!   `/healthz` or a response link out: only requests whose bodies have
+//!   arrived hold their slot. If every slot is answering such a request,
+//!   the accept loop waits for one to finish (the kernel's backlog holds
+//!   the newcomers).
 //! - **Shutdown.** When `shutdown` completes, no connection is accepted;
 //!   idle connections close, those answering a request finish it, all within
 //!   [`DRAIN`]; what is left then is dropped.
@@ -235,7 +237,8 @@ async fn serve_connection(
         hyper::service::service_fn(move |mut req: Request<Incoming>| {
             let busy = Busy::start(conn.clone(), registry.clone());
             req.extensions_mut().insert(ConnectInfo(peer));
-            let req = req.map(|b| Body::new(DeadlineBody::new(b, body_timeout)));
+            let now_ms = registry.now_ms();
+            let req = req.map(|b| Body::new(DeadlineBody::new(b, body_timeout, &conn, now_ms)));
             let answer = tower_service::Service::call(&mut router.clone(), req);
             async move {
                 let res = match answer.await {
@@ -288,6 +291,9 @@ struct Conn {
     busy: AtomicUsize,
     /// When it last became idle, in milliseconds since the registry's epoch.
     idle_since: AtomicU64,
+    /// While a request body is still arriving: when its head came, in
+    /// milliseconds since the epoch, plus one; 0 otherwise.
+    reading_since: AtomicU64,
     /// Notified to close the connection now.
     evict: Notify,
 }
@@ -322,6 +328,7 @@ impl Registry {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             busy: AtomicUsize::new(0),
             idle_since: AtomicU64::new(self.now_ms()),
+            reading_since: AtomicU64::new(0),
             evict: Notify::new(),
         });
         open.insert(conn.id, conn.clone());
@@ -334,13 +341,26 @@ impl Registry {
         Self::evict_locked(&mut open)
     }
 
+    /// Evicts the connection idle the longest; when none is idle, the one
+    /// whose request body has been arriving the longest (a client that
+    /// trickles bodies must not hold every slot until the body deadline:
+    /// only requests whose bodies have arrived are never evicted).
     fn evict_locked(open: &mut HashMap<u64, Arc<Conn>>) -> bool {
         let idlest = open
             .values()
             .filter(|c| c.busy.load(Ordering::Acquire) == 0)
             .min_by_key(|c| c.idle_since.load(Ordering::Relaxed))
             .map(|c| c.id);
-        let Some(conn) = idlest.and_then(|id| open.remove(&id)) else {
+        let slowest = || {
+            open.values()
+                .filter_map(|c| match c.reading_since.load(Ordering::Acquire) {
+                    0 => None,
+                    since => Some((since, c.id)),
+                })
+                .min()
+                .map(|(_, id)| id)
+        };
+        let Some(conn) = idlest.or_else(slowest).and_then(|id| open.remove(&id)) else {
             return false;
         };
         // notify_one keeps a permit if the task is not waiting yet.
@@ -422,15 +442,33 @@ struct DeadlineBody {
     inner: Incoming,
     deadline: tokio::time::Instant,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Marks the connection as receiving a body until it has arrived (or
+    /// is dropped): such a connection may be evicted when every slot is
+    /// taken.
+    reading: Option<Reading>,
 }
 
 impl DeadlineBody {
-    fn new(inner: Incoming, timeout: Duration) -> DeadlineBody {
+    fn new(inner: Incoming, timeout: Duration, conn: &Arc<Conn>, now_ms: u64) -> DeadlineBody {
+        let reading = (!http_body::Body::is_end_stream(&inner)).then(|| {
+            conn.reading_since.store(now_ms + 1, Ordering::Release);
+            Reading(conn.clone())
+        });
         DeadlineBody {
             inner,
             deadline: tokio::time::Instant::now() + timeout,
             sleep: None,
+            reading,
         }
+    }
+}
+
+/// A request body still arriving on its connection (see [`Conn`]).
+struct Reading(Arc<Conn>);
+
+impl Drop for Reading {
+    fn drop(&mut self) {
+        self.0.reading_since.store(0, Ordering::Release);
     }
 }
 
@@ -449,6 +487,10 @@ impl http_body::Body for DeadlineBody {
     ) -> Poll<Option<Result<Frame<Bytes>, axum::BoxError>>> {
         let this = &mut *self;
         if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            if !matches!(frame, Some(Ok(_))) || this.inner.is_end_stream() {
+                // Arrived whole (or failed): no longer a slow sender.
+                this.reading = None;
+            }
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
         let deadline = this.deadline;

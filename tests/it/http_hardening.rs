@@ -383,3 +383,53 @@ async fn every_page_and_api_answer_carries_the_security_headers() {
     assert_security_headers("/api/v1/status", &resp);
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_trickling_request_bodies_into_every_slot_do_not_keep_healthz_out() {
+    // 16 slots, each taken by a login whose 64 KiB body arrives one byte at
+    // a time: their heads are in, so none is idle, and the body deadline is
+    // 30 s away. A newcomer must still get in, in the slot of the body that
+    // has been arriving the longest.
+    let d = TestDaemon::start_setup(
+        true,
+        http_keys("max_connections = 16\nheader_timeout = \"60s\""),
+    )
+    .await;
+    let head = format!(
+        "POST /login HTTP/1.1\r\nHost: {}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 65536\r\n\r\nn",
+        d.daemon().addr
+    );
+    let mut slow = Vec::new();
+    for _ in 0..16 {
+        let mut s = TcpStream::connect(d.daemon().addr).await.unwrap();
+        s.write_all(head.as_bytes()).await.unwrap();
+        slow.push(s);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let t = Instant::now();
+    let health = tokio::time::timeout(
+        Duration::from_secs(10),
+        fresh_client().get(d.url("/healthz")).send(),
+    )
+    .await
+    .expect("/healthz answers while slow bodies hold every slot")
+    .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "not after the 30 s body deadline: {:?}",
+        t.elapsed()
+    );
+    println!(
+        "/healthz with 16 of 16 slots trickling bodies: {:?}",
+        t.elapsed()
+    );
+    assert!(
+        closed_within(&mut slow[0], Duration::from_secs(5)).await,
+        "the body arriving the longest gave its slot"
+    );
+    d.stop().await;
+}
