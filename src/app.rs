@@ -220,16 +220,16 @@ impl App {
     pub async fn timers_turn(&self) -> TimerTurn {
         self.beat();
         let mut turn = TimerTurn::default();
-        match engine::tick(&self.store, self.ctx(None)).await {
+        match self.escalation_tick().await {
             Ok(n) => turn.escalations = n,
             Err(e) => tracing::error!(error = %e, "escalation tick failed"),
         }
         match self.reminder_tick().await {
-            Ok(o) => turn.reminder_deliveries = o.deliveries,
+            Ok(o) => {
+                turn.reminder_deliveries = o.deliveries;
+                self.written(o.deliveries);
+            }
             Err(e) => tracing::error!(error = %e, "reminder tick failed"),
-        }
-        if turn.escalations + turn.reminder_deliveries > 0 {
-            self.outbox.wake();
         }
         turn
     }

@@ -142,6 +142,30 @@ impl TestDaemon {
         self.daemon.as_ref().unwrap()
     }
 
+    /// Logs in as the operator generated at first start: the session
+    /// cookie pair (`vigie_session=…`) to send back.
+    pub async fn operator_cookie(&self) -> String {
+        let password = std::fs::read_to_string(self.dir.path().join("var/operator-password"))
+            .expect("the generated operator password");
+        let r = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(self.url("/login"))
+            .form(&[("name", "bureau"), ("password", password.trim())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303, "login as the generated operator");
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.daemon().addr)
     }

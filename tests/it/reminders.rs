@@ -360,20 +360,7 @@ async fn the_dashboard_lists_roster_holes_and_upcoming_reminders() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let pw = std::fs::read_to_string(d.dir.path().join("var/operator-password")).unwrap();
-    let r = c
-        .post(d.url("/login"))
-        .form(&[("name", "bureau"), ("password", pw.trim())])
-        .send()
-        .await
-        .unwrap();
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let cookie = d.operator_cookie().await;
     let html = c
         .get(d.url("/bureau"))
         .header("Cookie", cookie)

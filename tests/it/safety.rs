@@ -260,17 +260,7 @@ fn no_redirects() -> reqwest::Client {
 
 /// Logs in as the generated operator: (session cookie pair, CSRF token).
 async fn operator_session(d: &TestDaemon) -> (String, String) {
-    let c = no_redirects();
-    let password = std::fs::read_to_string(d.dir.path().join("var/operator-password")).unwrap();
-    let r = c
-        .post(d.url("/login"))
-        .form(&[("name", "bureau"), ("password", password.trim())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 303);
-    let cookie = r.headers()["set-cookie"].to_str().unwrap();
-    let cookie = cookie.split(';').next().unwrap().to_string();
+    let cookie = d.operator_cookie().await;
     let html = dashboard(d, &cookie, "/bureau").await;
     let i = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
     let csrf = html[i..].split('"').next().unwrap().to_string();
