@@ -1,7 +1,8 @@
 //! Vigie: the alerting daemon of a CPTS (communauté professionnelle
 //! territoriale de santé). It activates the yearly *plan de gestion de
 //! crise*, broadcasts prevention alerts, escalates when nobody answers and
-//! keeps on-call rosters covered. The contract is `SPEC.md`.
+//! keeps on-call rosters covered. Every file format, command and route is
+//! in `docs/REFERENCE.md`.
 //!
 //! # Layout
 //! - [`cli`]: the command line: clap definitions, the commands that work
