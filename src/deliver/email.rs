@@ -1,7 +1,8 @@
 //! The e-mail channel: SMTP through a pool of lettre connections
 //! ([`super::smtp`]), or `.eml` files in a folder (the embedded default).
 //!
-//! Messages are multipart text (+ HTML when the template has it), carry a
+//! Messages are plain text, or multipart/alternative text and HTML when
+//! the template has HTML; they carry a
 //! `Message-ID` derived from the delivery id and its creation instant (and
 //! the installation id, so two installations never collide) and
 //! `Auto-Submitted: auto-generated`
@@ -19,6 +20,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use lettre::Address;
 use lettre::Message;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart, header};
@@ -130,20 +132,24 @@ impl EmailChannel {
             .address
             .as_deref()
             .ok_or_else(|| SendError::permanent("no e-mail address"))?;
-        let to: Mailbox = format!("{} <{address}>", quote_name(&d.recipient_name))
-            .parse()
-            .or_else(|_| address.parse())
-            .map_err(|e| SendError::permanent(format!("invalid address {address}: {e}")))?;
+        // Built from its parts, not parsed from `"name" <address>`: the
+        // address alone is checked, lettre quotes or encodes the name.
+        let to = Mailbox::new(
+            Some(clean_name(&d.recipient_name)).filter(|n| !n.is_empty()),
+            address
+                .parse::<Address>()
+                .map_err(|e| SendError::permanent(format!("invalid address {address}: {e}")))?,
+        );
         let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(header_text(&d.subject, SUBJECT_MAX))
+            .subject(header_text(&d.message.subject, SUBJECT_MAX))
             .message_id(Some(self.message_id(d)))
             .header(AutoSubmitted);
         let text = SinglePart::builder()
             .header(header::ContentType::TEXT_PLAIN)
-            .body(d.body_text.clone());
-        let built = match &d.body_html {
+            .body(d.message.body_text.clone());
+        let built = match &d.message.body_html {
             Some(html) => builder.multipart(
                 MultiPart::alternative().singlepart(text).singlepart(
                     SinglePart::builder()
@@ -151,7 +157,7 @@ impl EmailChannel {
                         .body(html.clone()),
                 ),
             ),
-            None => builder.multipart(MultiPart::mixed().singlepart(text)),
+            None => builder.singlepart(text),
         };
         built.map_err(|e| SendError::permanent(format!("cannot build the message: {e}")))
     }
@@ -182,12 +188,14 @@ fn header_text(s: &str, max: usize) -> String {
     cut
 }
 
-fn quote_name(name: &str) -> String {
-    let clean: String = header_text(name, NAME_MAX)
+/// A recipient's name for `To`: one line, at most [`NAME_MAX`] characters,
+/// without the characters that could close a quoted name or open an
+/// address.
+fn clean_name(name: &str) -> String {
+    header_text(name, NAME_MAX)
         .chars()
         .filter(|c| !matches!(c, '"' | '\\' | '<' | '>' | '\r' | '\n'))
-        .collect();
-    format!("\"{clean}\"")
+        .collect()
 }
 
 fn smtp_transport(s: &SmtpConfig) -> Result<SmtpPool, EmailSetupError> {
@@ -323,7 +331,118 @@ fn send_error(e: super::smtp::SmtpFailure) -> SendError {
 
 #[cfg(test)]
 mod tests {
-    use super::header_text;
+    use super::*;
+    use crate::config::daemon::EmailConfig;
+    use crate::store::outbox::Message as Texts;
+
+    fn delivery(name: &str, address: &str) -> DeliveryRow {
+        DeliveryRow {
+            id: 1,
+            event_id: None,
+            step_id: None,
+            recipient_id: None,
+            recipient_name: name.into(),
+            channel: "email".into(),
+            address: Some(address.into()),
+            priority: 0,
+            state: "sending".into(),
+            message: Texts {
+                subject: "Canicule".into(),
+                body_text: "Buvez.".into(),
+                body_html: None,
+                payload: None,
+            },
+            reason: None,
+            attempts: 0,
+            created_at: "2026-06-15T08:00:00.000Z".into(),
+            next_attempt_at: "2026-06-15T08:00:00.000Z".into(),
+            sent_at: None,
+        }
+    }
+
+    /// The `To:` header as sent, read back as mailboxes.
+    fn to_of(name: &str, address: &str) -> (String, Vec<Mailbox>) {
+        let dir = tempfile::tempdir().unwrap();
+        let channel = EmailChannel::new(
+            &EmailConfig {
+                from: "Vigie <vigie@example.org>".into(),
+                transport: EmailTransport::File {
+                    dir: dir.path().to_path_buf(),
+                },
+            },
+            "test",
+        )
+        .unwrap();
+        let m = channel.build(&delivery(name, address)).unwrap();
+        let text = String::from_utf8(m.formatted()).unwrap();
+        let to = text
+            .lines()
+            .find(|l| l.starts_with("To: "))
+            .unwrap()
+            .trim_start_matches("To: ")
+            .to_string();
+        let parsed = m.headers().get::<header::To>().unwrap();
+        (
+            to,
+            lettre::message::Mailboxes::from(parsed)
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn the_recipient_is_one_mailbox_whatever_the_name() {
+        let (to, boxes) = to_of("Dupont, Jean", "jean.dupont@example.org");
+        assert!(to.ends_with(" <jean.dupont@example.org>"), "{to}");
+        assert_eq!(boxes.len(), 1);
+        assert_eq!(boxes[0].name.as_deref(), Some("Dupont, Jean"));
+        // A name that tries to close its quotes and add an address.
+        let (to, boxes) = to_of("Eve\" <eve@evil.example>, \"x", "claire@example.org");
+        assert_eq!(boxes.len(), 1, "{to}");
+        assert_eq!(boxes[0].email.to_string(), "claire@example.org");
+        assert!(
+            !to.contains('<') || to.ends_with("<claire@example.org>"),
+            "{to}"
+        );
+        // Accents are encoded (RFC 2047), the address kept as is.
+        let (to, boxes) = to_of("Hélène Fuchs", "helene@example.org");
+        assert!(to.starts_with("=?utf-8?"), "{to}");
+        assert_eq!(boxes[0].name.as_deref(), Some("Hélène Fuchs"));
+        // No name: the address alone.
+        let (to, _) = to_of("", "bureau@example.org");
+        assert_eq!(to, "bureau@example.org");
+    }
+
+    #[test]
+    fn a_text_only_message_is_a_single_text_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let channel = EmailChannel::new(
+            &EmailConfig {
+                from: "Vigie <vigie@example.org>".into(),
+                transport: EmailTransport::File {
+                    dir: dir.path().to_path_buf(),
+                },
+            },
+            "test",
+        )
+        .unwrap();
+        let text = String::from_utf8(
+            channel
+                .build(&delivery("Claire", "claire@example.org"))
+                .unwrap()
+                .formatted(),
+        )
+        .unwrap();
+        assert!(
+            text.contains("Content-Type: text/plain; charset=utf-8"),
+            "{text}"
+        );
+        assert!(!text.contains("multipart/"), "{text}");
+        let mut html = delivery("Claire", "claire@example.org");
+        html.message.body_html = Some("<p>Buvez.</p>".into());
+        let text = String::from_utf8(channel.build(&html).unwrap().formatted()).unwrap();
+        assert!(text.contains("multipart/alternative"), "{text}");
+    }
 
     #[test]
     fn header_text_is_one_line_and_cut_with_an_ellipsis() {

@@ -81,7 +81,11 @@ impl Channel for WebhookChannel {
     }
 
     async fn send(&self, d: &DeliveryRow) -> Result<(), SendError> {
-        let body = d.payload.clone().unwrap_or_else(|| "{}".to_string());
+        let body = d
+            .message
+            .payload
+            .clone()
+            .unwrap_or_else(|| "{}".to_string());
         let t = chrono::Utc::now().timestamp();
         let resp = self
             .client

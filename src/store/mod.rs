@@ -134,6 +134,9 @@ const MIGRATIONS: &[&str] = &[
     // 4: exercise and real events kept apart, per-event link secrets,
     // server-side operator sessions.
     include_str!("migrations/0004_safety.sql"),
+    // 5: each delivery's message in a table of its own, written once and
+    // read once, so that state changes rewrite small rows.
+    include_str!("migrations/0005_delivery_messages.sql"),
 ];
 
 /// The current schema version.
@@ -474,6 +477,84 @@ mod tests {
         assert_eq!(parse_ts("2026-06-15T10:07:06.543+02:00"), t);
         assert_eq!(ts_fast("2026-02-30T08:07:06.543Z"), None);
         assert_eq!(parse_ts("garbage"), DateTime::<Utc>::MIN_UTC);
+    }
+
+    /// A database of schema 4 with deliveries still to send: after the
+    /// upgrade each keeps its message, read with it when claimed, and new
+    /// deliveries are numbered after the old ones.
+    #[test]
+    fn an_upgrade_keeps_the_messages_of_deliveries_not_yet_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vigie.db");
+        let c = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..4] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", 4).unwrap();
+        c.execute_batch(
+            "INSERT INTO deliveries (id, recipient_name, channel, address, priority, state, \
+               subject, body_text, body_html, payload, created_at, next_attempt_at) VALUES \
+             (7, 'Claire Martin', 'email', 'claire@example.org', 0, 'pending', 'Canicule', \
+              'Buvez de l''eau.', '<p>Buvez</p>', NULL, '2026-06-15T08:00:00.000Z', \
+              '2026-06-15T08:00:00.000Z'), \
+             (8, 'Claire Martin', 'sms', '+33600000000', 0, 'sent', 'Canicule', 'Buvez.', \
+              NULL, '{\"text\":\"Buvez.\"}', '2026-06-15T08:00:00.000Z', \
+              '2026-06-15T08:00:00.000Z');",
+        )
+        .unwrap();
+        drop(c);
+        let mut c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "foreign_keys", "ON").unwrap();
+        migrate(&mut c).unwrap();
+        let now = DateTime::parse_from_rfc3339("2026-06-15T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let claimed = outbox::claim_due(&c, "email", now, 10).unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].id, 7);
+        assert_eq!(claimed[0].message.subject, "Canicule");
+        assert_eq!(claimed[0].message.body_text, "Buvez de l'eau.");
+        assert_eq!(
+            claimed[0].message.body_html.as_deref(),
+            Some("<p>Buvez</p>")
+        );
+        let sent = outbox::get(&c, 8).unwrap().unwrap();
+        assert_eq!(
+            sent.message.payload.as_deref(),
+            Some("{\"text\":\"Buvez.\"}")
+        );
+        outbox::insert(
+            &c,
+            &[outbox::NewDelivery {
+                event_id: None,
+                step_id: None,
+                recipient_id: None,
+                recipient_name: "Bureau".into(),
+                channel: "email".into(),
+                address: Some("bureau@example.org".into()),
+                priority: outbox::Priority::Broadcast,
+                skipped: None,
+                subject: "Nouveau".into(),
+                body_text: "Texte".into(),
+                body_html: None,
+                payload: None,
+            }],
+            now,
+        )
+        .unwrap();
+        let new = outbox::get(&c, 9)
+            .unwrap()
+            .expect("numbered after the old ones");
+        assert_eq!(new.message.subject, "Nouveau");
+        let orphans: i64 = c
+            .query_row(
+                "SELECT COUNT(*) FROM deliveries d LEFT JOIN delivery_messages m \
+                 ON m.delivery_id = d.id WHERE m.delivery_id IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(orphans, 0);
     }
 
     #[test]

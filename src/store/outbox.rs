@@ -1,7 +1,7 @@
 //! Queries on the outbox: deliveries and their attempts.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{parse_ts, ts};
 
@@ -29,6 +29,18 @@ pub struct NewDelivery {
     pub payload: Option<String>,
 }
 
+/// What a delivery carries to its recipient, rendered when the decision to
+/// notify is recorded (table `delivery_messages`, one row per delivery,
+/// written once and read when the delivery is claimed).
+#[derive(Clone, Debug, Default)]
+pub struct Message {
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    /// The JSON body of a webhook call.
+    pub payload: Option<String>,
+}
+
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct DeliveryRow {
     pub id: i64,
@@ -40,14 +52,10 @@ pub struct DeliveryRow {
     pub address: Option<String>,
     pub priority: i64,
     pub state: String,
+    /// Read by [`claim_due`] and [`get`] (what a channel sends); empty in
+    /// the listings ([`for_event`]), which show states, not messages.
     #[serde(skip)]
-    pub subject: String,
-    #[serde(skip)]
-    pub body_text: String,
-    #[serde(skip)]
-    pub body_html: Option<String>,
-    #[serde(skip)]
-    pub payload: Option<String>,
+    pub message: Message,
     pub reason: Option<String>,
     pub attempts: u32,
     pub created_at: String,
@@ -56,8 +64,7 @@ pub struct DeliveryRow {
 }
 
 const COLUMNS: &str = "id, event_id, step_id, recipient_id, recipient_name, channel, address, \
-    priority, state, subject, body_text, body_html, payload, reason, attempts, created_at, \
-    next_attempt_at, sent_at";
+    priority, state, reason, attempts, created_at, next_attempt_at, sent_at";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
     Ok(DeliveryRow {
@@ -70,60 +77,100 @@ fn row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
         address: r.get(6)?,
         priority: r.get(7)?,
         state: r.get(8)?,
-        subject: r.get(9)?,
-        body_text: r.get(10)?,
-        body_html: r.get(11)?,
-        payload: r.get(12)?,
-        reason: r.get(13)?,
-        attempts: r.get(14)?,
-        created_at: r.get(15)?,
-        next_attempt_at: r.get(16)?,
-        sent_at: r.get(17)?,
+        message: Message::default(),
+        reason: r.get(9)?,
+        attempts: r.get(10)?,
+        created_at: r.get(11)?,
+        next_attempt_at: r.get(12)?,
+        sent_at: r.get(13)?,
     })
+}
+
+/// Fills in the messages of `rows` (see [`Message`]).
+fn with_messages(c: &Connection, rows: &mut [DeliveryRow]) -> rusqlite::Result<()> {
+    let mut st = c.prepare_cached(
+        "SELECT subject, body_text, body_html, payload FROM delivery_messages \
+         WHERE delivery_id = ?1",
+    )?;
+    for d in rows {
+        if let Some(m) = st
+            .query_row([d.id], |r| {
+                Ok(Message {
+                    subject: r.get(0)?,
+                    body_text: r.get(1)?,
+                    body_html: r.get(2)?,
+                    payload: r.get(3)?,
+                })
+            })
+            .optional()?
+        {
+            d.message = m;
+        }
+    }
+    Ok(())
 }
 
 /// Deliveries written per statement by [`insert`].
 const INSERT_BATCH: usize = 32;
 
-/// Writes deliveries ([`INSERT_BATCH`] rows per statement, inside the
-/// caller's transaction); returns how many are pending.
+/// Writes deliveries and their messages ([`INSERT_BATCH`] rows per
+/// statement, inside the caller's transaction); returns how many are
+/// pending. The ids are the next ones after the highest (as SQLite would
+/// choose them), given here so that each message row names its delivery.
 pub fn insert(c: &Connection, items: &[NewDelivery], at: DateTime<Utc>) -> rusqlite::Result<usize> {
-    const HEAD: &str = "INSERT INTO deliveries (event_id, step_id, recipient_id, recipient_name, \
-         channel, address, priority, state, subject, body_text, body_html, payload, reason, \
-         created_at, next_attempt_at) VALUES ";
+    const HEAD: &str = "INSERT INTO deliveries (id, event_id, step_id, recipient_id, \
+         recipient_name, channel, address, priority, state, reason, created_at, \
+         next_attempt_at) VALUES ";
+    const MESSAGES: &str = "INSERT INTO delivery_messages (delivery_id, subject, body_text, body_html, payload) VALUES ";
     let at = ts(at);
-    let mut chunks = items.chunks_exact(INSERT_BATCH);
+    let first: i64 = c
+        .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM deliveries")?
+        .query_row([], |r| r.get(0))?;
+    let numbered: Vec<(i64, i64, &NewDelivery)> = items
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (first + i as i64, d.priority as i64, d))
+        .collect();
+    let mut chunks = numbered.chunks_exact(INSERT_BATCH);
     for chunk in chunks.by_ref() {
-        let mut st = c.prepare_cached(&super::many_rows(HEAD, 15, INSERT_BATCH, ""))?;
-        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(15 * INSERT_BATCH);
-        let priorities: Vec<i64> = chunk.iter().map(|d| d.priority as i64).collect();
-        for (d, priority) in chunk.iter().zip(&priorities) {
-            values.extend(delivery_values(d, priority, &at));
-        }
+        let mut st = c.prepare_cached(&super::many_rows(HEAD, 12, INSERT_BATCH, ""))?;
+        let values: Vec<&dyn rusqlite::ToSql> = chunk
+            .iter()
+            .flat_map(|(id, priority, d)| delivery_values(id, d, priority, &at))
+            .collect();
+        st.execute(values.as_slice())?;
+        let mut st = c.prepare_cached(&super::many_rows(MESSAGES, 5, INSERT_BATCH, ""))?;
+        let values: Vec<&dyn rusqlite::ToSql> = chunk
+            .iter()
+            .flat_map(|(id, _, d)| message_values(id, d))
+            .collect();
         st.execute(values.as_slice())?;
     }
-    let mut st = c.prepare_cached(&super::many_rows(HEAD, 15, 1, ""))?;
-    for d in chunks.remainder() {
-        let priority = d.priority as i64;
-        st.execute(delivery_values(d, &priority, &at).as_slice())?;
+    for (id, priority, d) in chunks.remainder() {
+        c.prepare_cached(&super::many_rows(HEAD, 12, 1, ""))?
+            .execute(delivery_values(id, d, priority, &at).as_slice())?;
+        c.prepare_cached(&super::many_rows(MESSAGES, 5, 1, ""))?
+            .execute(message_values(id, d).as_slice())?;
     }
     Ok(items.iter().filter(|d| d.skipped.is_none()).count())
 }
 
-/// The 15 values of a delivery row, in [`insert`]'s column order. (`at` is
+/// The 12 values of a delivery row, in [`insert`]'s column order. (`at` is
 /// a `&String`: a `&str` cannot be made a `&dyn ToSql`.)
 #[allow(clippy::ptr_arg)]
 fn delivery_values<'a>(
+    id: &'a i64,
     d: &'a NewDelivery,
     priority: &'a i64,
     at: &'a String,
-) -> [&'a dyn rusqlite::ToSql; 15] {
+) -> [&'a dyn rusqlite::ToSql; 12] {
     let state: &'static &'static str = if d.skipped.is_some() {
         &"skipped"
     } else {
         &"pending"
     };
     [
+        id,
         &d.event_id,
         &d.step_id,
         &d.recipient_id,
@@ -132,14 +179,15 @@ fn delivery_values<'a>(
         &d.address,
         priority,
         state,
-        &d.subject,
-        &d.body_text,
-        &d.body_html,
-        &d.payload,
         &d.skipped,
         at,
         at,
     ]
+}
+
+/// The 5 values of a delivery's message row.
+fn message_values<'a>(id: &'a i64, d: &'a NewDelivery) -> [&'a dyn rusqlite::ToSql; 5] {
+    [id, &d.subject, &d.body_text, &d.body_html, &d.payload]
 }
 
 /// Claims up to `limit` due deliveries of a channel, most urgent first, and
@@ -162,6 +210,7 @@ pub fn claim_due(
     rows.sort_by(|a, b| {
         (a.priority, &a.next_attempt_at, a.id).cmp(&(b.priority, &b.next_attempt_at, b.id))
     });
+    with_messages(c, &mut rows)?;
     Ok(rows)
 }
 
@@ -338,11 +387,15 @@ pub fn for_event(c: &Connection, event_id: i64) -> rusqlite::Result<Vec<Delivery
     r.collect()
 }
 
+/// One delivery, with its message.
 pub fn get(c: &Connection, id: i64) -> rusqlite::Result<Option<DeliveryRow>> {
-    use rusqlite::OptionalExtension;
-    c.prepare_cached(&format!("SELECT {COLUMNS} FROM deliveries WHERE id = ?1"))?
+    let d = c
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM deliveries WHERE id = ?1"))?
         .query_row([id], row)
-        .optional()
+        .optional()?;
+    let mut rows: Vec<DeliveryRow> = d.into_iter().collect();
+    with_messages(c, &mut rows)?;
+    Ok(rows.pop())
 }
 
 /// Counts by state: `(state, count)`.

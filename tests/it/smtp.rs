@@ -54,13 +54,15 @@ impl Received {
     /// The text part, quoted-printable decoded.
     pub fn text(&self) -> String {
         let body = self.data.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
-        // The first text/plain part.
-        let part = body
-            .split("Content-Type: text/plain")
-            .nth(1)
-            .unwrap_or(body);
-        let part = part.split_once("\r\n\r\n").map(|x| x.1).unwrap_or(part);
-        let part = part.split("\r\n--").next().unwrap_or(part);
+        // The first text/plain part of a multipart message, or the body
+        // of a plain text one.
+        let part = match body.split("Content-Type: text/plain").nth(1) {
+            Some(part) => {
+                let part = part.split_once("\r\n\r\n").map(|x| x.1).unwrap_or(part);
+                part.split("\r\n--").next().unwrap_or(part)
+            }
+            None => body,
+        };
         decode_qp(part)
     }
 }
