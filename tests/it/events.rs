@@ -703,3 +703,60 @@ async fn a_backlog_goes_out_chained_each_message_once_to_its_own_recipient() {
     );
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_event_keeps_the_quorum_of_its_own_plan_after_a_new_version_is_loaded() {
+    let d = TestDaemon::start_manual().await;
+    let first = d
+        .declare(json!({"scenario": "canicule", "level": "jaune"}))
+        .await;
+    let first = first["id"].as_str().unwrap().to_string();
+    eventually(10, "tier 0 mailed", || async {
+        d.smtp.messages().len() == 2
+    })
+    .await;
+
+    // Version 2026.2, in force from 1 June, asks both referents to answer
+    // at tier 0 (2026.1 asks one).
+    let plans = d.dir.path().join("plans");
+    let v1 = std::fs::read_to_string(plans.join("plan.toml")).unwrap();
+    let v2 = v1
+        .replace("version = \"2026.1\"", "version = \"2026.2\"")
+        .replace("valid_from = 2026-01-01", "valid_from = 2026-06-01")
+        .replacen("quorum = 1", "quorum = 2", 1);
+    assert_ne!(v1, v2);
+    std::fs::write(plans.join("plan-2026.2.toml"), v2).unwrap();
+    let (status, v) = d.api(Method::POST, "/api/v1/reload", None).await;
+    assert_eq!(status, 200, "{v}");
+
+    // The event declared under 2026.1 is still governed by it: one answer
+    // acknowledges it.
+    assert_eq!(
+        d.answer(&d.link_for("claire.martin@example.org"), "disponible")
+            .await,
+        200
+    );
+    let ev = d.event(&first).await;
+    assert_eq!(ev["state"], "acknowledged", "{ev}");
+    assert_eq!(ev["acks"], 1);
+
+    // A new declaration falls under 2026.2: one answer is not enough.
+    let second = d
+        .declare(json!({"scenario": "canicule", "level": "jaune", "key": "vallee"}))
+        .await;
+    assert_eq!(second["plan"]["version"], "2026.2", "{second}");
+    let second = second["id"].as_str().unwrap().to_string();
+    eventually(10, "tier 0 of the second event mailed", || async {
+        d.smtp.messages().len() == 4
+    })
+    .await;
+    assert_eq!(
+        d.answer(&d.link_for("claire.martin@example.org"), "disponible")
+            .await,
+        200
+    );
+    let ev = d.event(&second).await;
+    assert_eq!(ev["state"], "active", "{ev}");
+    assert_eq!(ev["acks"], 1);
+    d.stop().await;
+}

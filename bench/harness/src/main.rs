@@ -150,6 +150,8 @@ struct HookRow {
     vigie_rate: f64,
     wrk: WrkResult,
     body: u64,
+    /// Vigie's CPU time (user + system) from the POST to the last call.
+    cpu_s: f64,
 }
 
 #[derive(Default)]
@@ -362,6 +364,7 @@ impl Bench {
         let mut hook_row = None;
         if let Some(n) = hook_n.filter(|_| self.o.runs("webhook")) {
             say(format!("webhooks {n}: vigie"));
+            let cpu0 = procs::proc_cpu_secs(v.pid).unwrap_or(0.0);
             let hb = self.recv.hook.count();
             let t0 = Instant::now();
             v.declare(
@@ -372,7 +375,9 @@ impl Bench {
             let declared = t0.elapsed();
             self.recv.hook.wait_for(hb + n as u64, limit).await?;
             let total = self.recv.hook.at(hb + n as u64 - 1) - t0;
+            let cpu_s = procs::proc_cpu_secs(v.pid).unwrap_or(0.0) - cpu0;
             hook_row = Some(HookRow {
+                cpu_s,
                 n,
                 declare_ms: ms(declared),
                 total_ms: ms(total),
@@ -743,9 +748,11 @@ fn report(o: &Opts, r: &Results) -> String {
              event on the same daemon: smtp-source, Vigie, smtp-source; a round compares Vigie with \
              the faster of the two smtp-source runs around it. The row is the median round; \
              \"rounds\" lists every round's ratio (the machine is shared: they show the noise). \
-             Message size {size} bytes.\n\n\
-             | recipients | outbox written (POST) | POST → last message | Vigie msg/s | smtp-source msg/s | ratio | rounds | Vigie CPU | peak RSS |\n\
-             | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+             Message size {size} bytes. \"Vigie CPU\" is the daemon's CPU time (user and system) \
+             from the POST to the last message, in all and per message: less noisy than the rates \
+             on a shared machine, and what decides the rate when the sink and Vigie share two cores.\n\n\
+             | recipients | outbox written (POST) | POST → last message | Vigie msg/s | smtp-source msg/s | ratio | rounds | Vigie CPU | CPU per message | peak RSS |\n\
+             | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
             rounds = o.rounds,
             pool = o.pool,
             size = r.msg_size
@@ -754,7 +761,7 @@ fn report(o: &Opts, r: &Results) -> String {
             let ratio = f.vigie_rate / f.baseline_rate;
             let _ = writeln!(
                 s,
-                "| {} | {:.0} ms | {:.0} ms | {:.0} | {:.0} | {:.0} % | {} | {:.1} s | {:.1} MB |",
+                "| {} | {:.0} ms | {:.0} ms | {:.0} | {:.0} | {:.0} % | {} | {:.1} s | {:.0} µs | {:.1} MB |",
                 f.n,
                 f.declare_ms,
                 f.total_ms,
@@ -767,12 +774,13 @@ fn report(o: &Opts, r: &Results) -> String {
                     .collect::<Vec<_>>()
                     .join(" / "),
                 f.cpu_s,
+                f.cpu_s * 1e6 / f.n as f64,
                 f.hwm_kb as f64 / 1024.0
             );
             targets.push((
-                format!("fan-out {} e-mails ≥ 80 % of smtp-source", f.n),
+                format!("fan-out {} e-mails ≥ 90 % of smtp-source", f.n),
                 format!("{:.0} %", ratio * 100.0),
-                ratio >= 0.8,
+                ratio >= 0.9,
             ));
         }
         s.push('\n');
@@ -784,21 +792,29 @@ fn report(o: &Opts, r: &Results) -> String {
              Vigie: `POST /api/v1/events` → the N-th call received (per-recipient webhook, 16 \
              concurrent calls, signed). Baseline: `wrk -t2 -c16` POSTing a body of the same size to \
              the same receiver (a small axum server in the harness answering 200).\n\n\
-             | calls | outbox written (POST) | POST → last call | Vigie calls/s | wrk req/s | ratio | body |\n\
-             | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+             | calls | outbox written (POST) | POST → last call | Vigie calls/s | wrk req/s | ratio | Vigie CPU | CPU per call | body |\n\
+             | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         );
         for h in &r.hooks {
             let _ = writeln!(
                 s,
-                "| {} | {:.0} ms | {:.0} ms | {:.0} | {:.0} | {:.0} % | {} B |",
+                "| {} | {:.0} ms | {:.0} ms | {:.0} | {:.0} | {:.0} % | {:.1} s | {:.0} µs | {} B |",
                 h.n,
                 h.declare_ms,
                 h.total_ms,
                 h.vigie_rate,
                 h.wrk.rps,
                 h.vigie_rate / h.wrk.rps * 100.0,
+                h.cpu_s,
+                h.cpu_s * 1e6 / h.n as f64,
                 h.body
             );
+            let ratio = h.vigie_rate / h.wrk.rps;
+            targets.push((
+                format!("webhooks {}: ≥ 50 % of wrk", h.n),
+                format!("{:.0} %", ratio * 100.0),
+                ratio >= 0.5,
+            ));
         }
         s.push('\n');
     }
@@ -923,7 +939,7 @@ fn report(o: &Opts, r: &Results) -> String {
     if !targets.is_empty() {
         let _ = writeln!(
             s,
-            "## Targets (issue \"Proof under load and faults\")\n\n| target | measured | |\n| --- | ---: | --- |"
+            "## Targets (issues \"Proof under load and faults\" and \"One door into the engine\")\n\n| target | measured | |\n| --- | ---: | --- |"
         );
         for (t, v, ok) in &targets {
             let _ = writeln!(s, "| {t} | {v} | {} |", yes(*ok));
