@@ -360,19 +360,24 @@ mod tests {
         }
     }
 
-    /// The `To:` header as sent, read back as mailboxes.
-    fn to_of(name: &str, address: &str) -> (String, Vec<Mailbox>) {
-        let dir = tempfile::tempdir().unwrap();
-        let channel = EmailChannel::new(
+    /// A channel writing `.eml` files into `dir` (only `build` is used).
+    fn file_channel(dir: &std::path::Path) -> EmailChannel {
+        EmailChannel::new(
             &EmailConfig {
                 from: "Vigie <vigie@example.org>".into(),
                 transport: EmailTransport::File {
-                    dir: dir.path().to_path_buf(),
+                    dir: dir.to_path_buf(),
                 },
             },
             "test",
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    /// The `To:` header as sent, read back as mailboxes.
+    fn to_of(name: &str, address: &str) -> (String, Vec<Mailbox>) {
+        let dir = tempfile::tempdir().unwrap();
+        let channel = file_channel(dir.path());
         let m = channel.build(&delivery(name, address)).unwrap();
         let text = String::from_utf8(m.formatted()).unwrap();
         let to = text
@@ -416,16 +421,7 @@ mod tests {
     #[test]
     fn a_text_only_message_is_a_single_text_part() {
         let dir = tempfile::tempdir().unwrap();
-        let channel = EmailChannel::new(
-            &EmailConfig {
-                from: "Vigie <vigie@example.org>".into(),
-                transport: EmailTransport::File {
-                    dir: dir.path().to_path_buf(),
-                },
-            },
-            "test",
-        )
-        .unwrap();
+        let channel = file_channel(dir.path());
         let text = String::from_utf8(
             channel
                 .build(&delivery("Claire", "claire@example.org"))
