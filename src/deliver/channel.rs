@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::store::outbox::DeliveryRow;
+use crate::store::outbox::{DeliveryRow, Message};
 
 #[derive(Debug, Clone)]
 pub struct SendError {
@@ -85,4 +85,15 @@ pub async fn one_by_one<C: Channel + ?Sized>(channel: &C, ds: &[DeliveryRow], ea
             break;
         }
     }
+}
+
+/// The message a delivery carries; a delivery whose message is missing
+/// from the database fails for good instead of going out empty.
+pub fn message_of(d: &DeliveryRow) -> Result<&Message, SendError> {
+    d.message.as_ref().ok_or_else(|| {
+        SendError::permanent(format!(
+            "the message of delivery {} is missing from the database: nothing was sent",
+            d.id
+        ))
+    })
 }

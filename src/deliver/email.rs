@@ -27,7 +27,7 @@ use lettre::message::{Mailbox, MultiPart, SinglePart, header};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 
-use super::channel::{Channel, SendError};
+use super::channel::{Channel, SendError, message_of};
 use super::smtp::SmtpPool;
 use crate::config::daemon::{EmailConfig, EmailTransport, SmtpConfig, secret_path};
 use crate::store::outbox::DeliveryRow;
@@ -140,16 +140,17 @@ impl EmailChannel {
                 .parse::<Address>()
                 .map_err(|e| SendError::permanent(format!("invalid address {address}: {e}")))?,
         );
+        let texts = message_of(d)?;
         let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(header_text(&d.message.subject, SUBJECT_MAX))
+            .subject(header_text(&texts.subject, SUBJECT_MAX))
             .message_id(Some(self.message_id(d)))
             .header(AutoSubmitted);
         let text = SinglePart::builder()
             .header(header::ContentType::TEXT_PLAIN)
-            .body(d.message.body_text.clone());
-        let built = match &d.message.body_html {
+            .body(texts.body_text.clone());
+        let built = match &texts.body_html {
             Some(html) => builder.multipart(
                 MultiPart::alternative().singlepart(text).singlepart(
                     SinglePart::builder()
@@ -346,12 +347,12 @@ mod tests {
             address: Some(address.into()),
             priority: 0,
             state: "sending".into(),
-            message: Texts {
+            message: Some(Texts {
                 subject: "Canicule".into(),
                 body_text: "Buvez.".into(),
                 body_html: None,
                 payload: None,
-            },
+            }),
             reason: None,
             attempts: 0,
             created_at: "2026-06-15T08:00:00.000Z".into(),
@@ -435,7 +436,7 @@ mod tests {
         );
         assert!(!text.contains("multipart/"), "{text}");
         let mut html = delivery("Claire", "claire@example.org");
-        html.message.body_html = Some("<p>Buvez.</p>".into());
+        html.message.as_mut().unwrap().body_html = Some("<p>Buvez.</p>".into());
         let text = String::from_utf8(channel.build(&html).unwrap().formatted()).unwrap();
         assert!(text.contains("multipart/alternative"), "{text}");
     }

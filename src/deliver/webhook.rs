@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::channel::{Channel, SendError};
+use super::channel::{Channel, SendError, message_of};
 use crate::config::daemon::{WebhookConfig, scrub_url, secret_path};
 use crate::store::outbox::DeliveryRow;
 
@@ -81,8 +81,7 @@ impl Channel for WebhookChannel {
     }
 
     async fn send(&self, d: &DeliveryRow) -> Result<(), SendError> {
-        let body = d
-            .message
+        let body = message_of(d)?
             .payload
             .clone()
             .unwrap_or_else(|| "{}".to_string());

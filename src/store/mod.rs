@@ -512,15 +512,13 @@ mod tests {
         let claimed = outbox::claim_due(&c, "email", now, 10).unwrap();
         assert_eq!(claimed.len(), 1);
         assert_eq!(claimed[0].id, 7);
-        assert_eq!(claimed[0].message.subject, "Canicule");
-        assert_eq!(claimed[0].message.body_text, "Buvez de l'eau.");
-        assert_eq!(
-            claimed[0].message.body_html.as_deref(),
-            Some("<p>Buvez</p>")
-        );
+        let m = claimed[0].message.as_ref().expect("read with the claim");
+        assert_eq!(m.subject, "Canicule");
+        assert_eq!(m.body_text, "Buvez de l'eau.");
+        assert_eq!(m.body_html.as_deref(), Some("<p>Buvez</p>"));
         let sent = outbox::get(&c, 8).unwrap().unwrap();
         assert_eq!(
-            sent.message.payload.as_deref(),
+            sent.message.unwrap().payload.as_deref(),
             Some("{\"text\":\"Buvez.\"}")
         );
         outbox::insert(
@@ -545,7 +543,7 @@ mod tests {
         let new = outbox::get(&c, 9)
             .unwrap()
             .expect("numbered after the old ones");
-        assert_eq!(new.message.subject, "Nouveau");
+        assert_eq!(new.message.unwrap().subject, "Nouveau");
         let orphans: i64 = c
             .query_row(
                 "SELECT COUNT(*) FROM deliveries d LEFT JOIN delivery_messages m \

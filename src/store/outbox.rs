@@ -52,10 +52,12 @@ pub struct DeliveryRow {
     pub address: Option<String>,
     pub priority: i64,
     pub state: String,
-    /// Read by [`claim_due`] and [`get`] (what a channel sends); empty in
-    /// the listings ([`for_event`]), which show states, not messages.
+    /// Read by [`claim_due`] and [`get`] (what a channel sends); `None` in
+    /// the listings ([`for_event`]), which show states, not messages, and
+    /// for a delivery whose message row is missing (a channel refuses to
+    /// send it: nothing goes out empty).
     #[serde(skip)]
-    pub message: Message,
+    pub message: Option<Message>,
     pub reason: Option<String>,
     pub attempts: u32,
     pub created_at: String,
@@ -77,7 +79,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
         address: r.get(6)?,
         priority: r.get(7)?,
         state: r.get(8)?,
-        message: Message::default(),
+        message: None,
         reason: r.get(9)?,
         attempts: r.get(10)?,
         created_at: r.get(11)?,
@@ -93,7 +95,7 @@ fn with_messages(c: &Connection, rows: &mut [DeliveryRow]) -> rusqlite::Result<(
          WHERE delivery_id = ?1",
     )?;
     for d in rows {
-        if let Some(m) = st
+        d.message = st
             .query_row([d.id], |r| {
                 Ok(Message {
                     subject: r.get(0)?,
@@ -102,10 +104,7 @@ fn with_messages(c: &Connection, rows: &mut [DeliveryRow]) -> rusqlite::Result<(
                     payload: r.get(3)?,
                 })
             })
-            .optional()?
-        {
-            d.message = m;
-        }
+            .optional()?;
     }
     Ok(())
 }

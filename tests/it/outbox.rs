@@ -22,55 +22,8 @@ async fn a_refused_message_is_retried_at_its_time_and_then_sent() {
     let smtp = SmtpServer::start().await;
     smtp.set_mode(Mode::TempFail);
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("vigie.db")).unwrap();
     let t0 = Utc.with_ymd_and_hms(2025, 6, 15, 9, 0, 0).unwrap();
-    let clock = Arc::new(ManualClock::new(t0));
-    let email = EmailChannel::new(
-        &EmailConfig {
-            from: "Vigie CPTS <vigie@example.org>".into(),
-            transport: EmailTransport::Smtp(SmtpConfig {
-                url: format!("smtp://{}", smtp.addr),
-                username: None,
-                password_file: None,
-                pool: 2,
-                per_second: 0,
-                allow_insecure: false,
-            }),
-        },
-        "test-install",
-    )
-    .unwrap();
-    let channel: Arc<dyn Channel> = Arc::new(email);
-    let outbox = Outbox::new(
-        store.clone(),
-        vec![(channel, 2, 0)],
-        clock.clone(),
-        Arc::default(),
-    );
-    let id = store
-        .call(move |c| {
-            outbox::insert(
-                c,
-                &[NewDelivery {
-                    event_id: None,
-                    step_id: None,
-                    recipient_id: Some("idel1".into()),
-                    recipient_name: "Claire Martin".into(),
-                    channel: "email".into(),
-                    address: Some("claire.martin@example.org".into()),
-                    priority: Priority::Crisis,
-                    skipped: None,
-                    subject: "Canicule : niveau orange".into(),
-                    body_text: "Buvez de l'eau.".into(),
-                    body_html: None,
-                    payload: None,
-                }],
-                t0,
-            )?;
-            Ok(c.last_insert_rowid())
-        })
-        .await
-        .unwrap();
+    let (store, clock, outbox, id) = one_delivery(&smtp, dir.path(), t0).await;
     let row = |store: &Store| {
         let store = store.clone();
         async move {
@@ -144,4 +97,95 @@ async fn a_refused_message_is_retried_at_its_time_and_then_sent() {
     );
     assert_eq!(messages[0].subject(), "Canicule : niveau orange");
     assert!(outbox.step().await.unwrap().nothing_due());
+}
+
+/// A store holding one crisis e-mail to Claire Martin, due at `t0`, and an
+/// outbox sending through `smtp` (pool 2): (store, clock, outbox, its id).
+async fn one_delivery(
+    smtp: &SmtpServer,
+    dir: &std::path::Path,
+    t0: chrono::DateTime<Utc>,
+) -> (Store, Arc<ManualClock>, Outbox, i64) {
+    let store = Store::open(&dir.join("vigie.db")).unwrap();
+    let clock = Arc::new(ManualClock::new(t0));
+    let email = EmailChannel::new(
+        &EmailConfig {
+            from: "Vigie CPTS <vigie@example.org>".into(),
+            transport: EmailTransport::Smtp(SmtpConfig {
+                url: format!("smtp://{}", smtp.addr),
+                username: None,
+                password_file: None,
+                pool: 2,
+                per_second: 0,
+                allow_insecure: false,
+            }),
+        },
+        "test-install",
+    )
+    .unwrap();
+    let channel: Arc<dyn Channel> = Arc::new(email);
+    let outbox = Outbox::new(
+        store.clone(),
+        vec![(channel, 2, 0)],
+        clock.clone(),
+        Arc::default(),
+    );
+    let id = store
+        .call(move |c| {
+            outbox::insert(
+                c,
+                &[NewDelivery {
+                    event_id: None,
+                    step_id: None,
+                    recipient_id: Some("idel1".into()),
+                    recipient_name: "Claire Martin".into(),
+                    channel: "email".into(),
+                    address: Some("claire.martin@example.org".into()),
+                    priority: Priority::Crisis,
+                    skipped: None,
+                    subject: "Canicule : niveau orange".into(),
+                    body_text: "Buvez de l'eau.".into(),
+                    body_html: None,
+                    payload: None,
+                }],
+                t0,
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+        .await
+        .unwrap();
+    (store, clock, outbox, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_whose_message_is_lost_fails_instead_of_going_out_empty() {
+    let smtp = SmtpServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = Utc.with_ymd_and_hms(2025, 6, 15, 9, 0, 0).unwrap();
+    let (store, _clock, outbox, id) = one_delivery(&smtp, dir.path(), t0).await;
+    // The message row is gone (a damaged or hand-edited database).
+    store
+        .call(move |c| c.execute("DELETE FROM delivery_messages WHERE delivery_id = ?1", [id]))
+        .await
+        .unwrap();
+    assert_eq!(outbox.step().await.unwrap().claimed, 1);
+    assert!(outbox.settled(SETTLE).await, "the send finished");
+    assert_eq!(
+        outbox.step().await.unwrap(),
+        StepOutcome {
+            failed: 1,
+            ..Default::default()
+        }
+    );
+    let d = store
+        .call(move |c| outbox::get(c, id))
+        .await
+        .unwrap()
+        .expect("the delivery");
+    assert_eq!(d.state, "failed");
+    assert!(
+        d.reason.as_deref().unwrap_or("").contains("missing"),
+        "{d:?}"
+    );
+    assert!(smtp.messages().is_empty(), "nothing went out");
 }
