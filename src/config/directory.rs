@@ -33,6 +33,9 @@ pub struct Professional {
 pub struct Directory {
     pub professionals: Vec<Professional>,
     pub groups: BTreeMap<String, Selector>,
+    /// Professions the CPTS adds to those Vigie knows (`[directory]
+    /// extra_professions`, see [`super::professions`]).
+    pub extra_professions: Vec<String>,
     /// Indexes of `professionals`, sorted by id (no copy of the ids: the
     /// directory is most of what the daemon keeps in memory).
     by_id: Vec<u32>,
@@ -134,6 +137,15 @@ impl Directory {
         }
     }
 
+    /// The professions a selector names must be known (or added).
+    pub fn check_professions(&self, sel: &Selector, diags: &mut Diagnostics) {
+        for p in &sel.professions {
+            if let Err(e) = super::professions::check(&p.value, &self.extra_professions) {
+                diags.error(&p.loc, e);
+            }
+        }
+    }
+
     fn cycle_from<'a>(&'a self, name: &str, path: &mut Vec<&'a str>) -> Option<Loc> {
         let sel = self.groups.get(name)?;
         for g in &sel.groups {
@@ -214,6 +226,15 @@ fn load_toml(src: &SourceText, diags: &mut Diagnostics) -> Option<Directory> {
     let mut dir = Directory::default();
     if let Some(doc) = &doc {
         let root = Table::root(&ctx, doc);
+        if let Some(t) = root.table("directory") {
+            for p in t.str_list("extra_professions").unwrap_or_default() {
+                match parse_slug(&p.value, "profession") {
+                    Ok(()) => dir.extra_professions.push(p.value),
+                    Err(e) => ctx.error(&p.loc, e),
+                }
+            }
+            t.finish();
+        }
         for t in root.tables("professional") {
             let loc = t.loc();
             let field = |k: &str| t.str(k).map(|v| (v.value, v.loc));
@@ -232,7 +253,7 @@ fn load_toml(src: &SourceText, diags: &mut Diagnostics) -> Option<Directory> {
                 active: t.bool("active").map(|b| b.value).unwrap_or(true),
             };
             t.finish();
-            if let Some(p) = raw.build(loc, &ctx) {
+            if let Some(p) = raw.build(loc, &ctx, &dir.extra_professions) {
                 dir.professionals.push(p);
             }
         }
@@ -279,7 +300,7 @@ struct RawProfessional {
 }
 
 impl RawProfessional {
-    fn build(self, loc: Loc, ctx: &Ctx<'_>) -> Option<Professional> {
+    fn build(self, loc: Loc, ctx: &Ctx<'_>, extra: &[String]) -> Option<Professional> {
         let mut ok = true;
         let mut check = |r: Result<(), String>, at: &Loc| {
             if let Err(e) = r {
@@ -291,7 +312,10 @@ impl RawProfessional {
             check(parse_slug(id, "professional id"), at);
         }
         if let Some((p, at)) = &self.profession {
-            check(parse_slug(p, "profession"), at);
+            check(
+                parse_slug(p, "profession").and_then(|()| super::professions::check(p, extra)),
+                at,
+            );
         }
         for (what, v) in [("name", &self.name), ("commune", &self.commune)] {
             if let Some((s, at)) = v
@@ -468,7 +492,7 @@ fn load_csv(src: &SourceText, diags: &mut Diagnostics) -> Option<Directory> {
             tags: list("tags"),
             active,
         };
-        if let Some(p) = raw.build(loc, &ctx) {
+        if let Some(p) = raw.build(loc, &ctx, &[]) {
             dir.professionals.push(p);
         }
     }

@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod diag;
 pub mod directory;
 pub mod plan;
+pub mod professions;
 pub mod reader;
 pub mod reminders;
 pub mod roster;

@@ -50,9 +50,11 @@ impl Validator<'_> {
         &self.set.directory
     }
 
-    /// Groups and rosters a selector names must exist; `plan_audiences` are
+    /// Professions a selector names must be known, groups and rosters must
+    /// exist; `plan_audiences` are
     /// also accepted as group names inside a plan.
     fn selector_refs(&self, sel: &Selector, plan: Option<&Plan>, diags: &mut Diagnostics) {
+        self.dir().check_professions(sel, diags);
         for g in &sel.groups {
             let in_plan = plan.is_some_and(|p| p.audiences.contains_key(&g.value));
             if !in_plan && !self.dir().groups.contains_key(&g.value) {

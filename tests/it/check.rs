@@ -818,3 +818,74 @@ fn an_unknown_csv_column_is_refused() {
         &["config/directory.csv:1:1: unknown column `telephone` in the CSV header"],
     );
 }
+
+// ---------------------------------------------------------------------------
+// Professions: one known list, plus the CPTS's own (SPEC §3)
+// ---------------------------------------------------------------------------
+
+refused!(a_misspelt_profession_in_the_directory_is_refused_with_the_one_meant:
+    DIRECTORY, r#"profession = "pharmacien""# => r#"profession = "pharmacienne""#,
+    "config/directory.toml:26:14: unknown profession `pharmacienne`: did you mean `pharmacien`? \
+     (professions: medecin, pharmacien, chirurgien_dentiste, sage_femme, infirmier, \
+     masseur_kinesitherapeute, pedicure_podologue, orthophoniste, orthoptiste, ergotherapeute, \
+     psychomotricien, dieteticien, audioprothesiste, opticien_lunetier, manipulateur_radio, \
+     technicien_laboratoire, preparateur_pharmacie, psychologue, assistant_social, aide_soignant, \
+     auxiliaire_puericulture, ambulancier; a CPTS adds its own with \
+     `[directory] extra_professions = [\"pharmacienne\"]` in the directory file)");
+
+#[test]
+fn a_misspelt_profession_in_a_selector_is_refused_at_the_name() {
+    let sb = minimal();
+    sb.edit(
+        PLAN,
+        "[audience.referents]\nroles = [\"referent_crise\"]",
+        "[audience.referents]\nroles = [\"referent_crise\"]\n\n[audience.sages_femmes]\nprofessions = [\"medecin\", \"sage-femme\"]",
+    );
+    let out = assert_refused(&sb, &[]);
+    assert!(
+        out.contains(
+            "plans/pgc-2026.toml:17:27: unknown profession `sage-femme`: did you mean `sage_femme`?"
+        ),
+        "{out}"
+    );
+    // The group of the directory too, and only once.
+    let sb = minimal();
+    sb.edit(
+        DIRECTORY,
+        r#"professions = ["pharmacien"]"#,
+        r#"professions = ["Pharmacien"]"#,
+    );
+    let out = assert_refused(&sb, &[]);
+    assert_eq!(
+        out.matches("unknown profession `Pharmacien`: did you mean `pharmacien`?")
+            .count(),
+        1,
+        "{out}"
+    );
+}
+
+#[test]
+fn a_profession_the_cpts_adds_is_accepted_in_the_directory_and_the_selectors() {
+    let sb = minimal();
+    sb.edit(
+        DIRECTORY,
+        r#"profession = "pharmacien""#,
+        r#"profession = "coordinatrice""#,
+    );
+    let out = assert_refused(&sb, &[]);
+    assert!(
+        out.contains("unknown profession `coordinatrice` (professions: medecin,"),
+        "no guess when nothing is close:\n{out}"
+    );
+    sb.edit(
+        DIRECTORY,
+        "[[professional]]",
+        "[directory]\nextra_professions = [\"coordinatrice\"]\n\n[[professional]]",
+    );
+    sb.edit(
+        PLAN,
+        "[audience.referents]\nroles = [\"referent_crise\"]",
+        "[audience.referents]\nroles = [\"referent_crise\"]\n\n[audience.coordination]\nprofessions = [\"coordinatrice\"]",
+    );
+    assert_accepted(&sb, DATE, &[]);
+}
