@@ -369,10 +369,17 @@ impl Validator<'_> {
             let newer = newer_version(plans, p, today).is_some();
             if today >= notice && !newer {
                 let days = (p.review_by.value - today).num_days();
+                let n_days = |n: i64| {
+                    if n == 1 {
+                        "1 day".to_string()
+                    } else {
+                        format!("{n} days")
+                    }
+                };
                 let when = match days {
-                    d if d < 0 => format!("was due on {} ({} days ago)", p.review_by.value, -d),
+                    d if d < 0 => format!("was due on {} ({} ago)", p.review_by.value, n_days(-d)),
                     0 => "is due today".to_string(),
-                    d => format!("is due by {} (in {d} days)", p.review_by.value),
+                    d => format!("is due by {} (in {})", p.review_by.value, n_days(d)),
                 };
                 diags.warning(
                     &p.review_by.loc,

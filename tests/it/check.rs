@@ -665,6 +665,27 @@ fn an_overdue_review_is_a_warning_too() {
 }
 
 #[test]
+fn one_day_is_said_in_the_singular() {
+    let sb = minimal();
+    assert_accepted(
+        &sb,
+        "2026-12-01",
+        &[
+            "plans/pgc-2026.toml:10:13: warning: plan `pgc` 2026.1: the yearly review was due on \
+           2026-11-30 (1 day ago); no newer version is written yet",
+        ],
+    );
+    assert_accepted(
+        &sb,
+        "2026-11-29",
+        &[
+            "plans/pgc-2026.toml:10:13: warning: plan `pgc` 2026.1: the yearly review is due by \
+           2026-11-30 (in 1 day); no newer version is written yet",
+        ],
+    );
+}
+
+#[test]
 fn an_audience_that_matches_nobody_is_a_warning_at_its_step() {
     let sb = minimal();
     sb.edit(
