@@ -312,10 +312,9 @@ impl RawProfessional {
             check(parse_slug(id, "professional id"), at);
         }
         if let Some((p, at)) = &self.profession {
-            check(
-                parse_slug(p, "profession").and_then(|()| super::professions::check(p, extra)),
-                at,
-            );
+            // A known profession is a slug; an unknown one, slug or not
+            // (`sage-femme`), gets the profession meant.
+            check(super::professions::check(p, extra), at);
         }
         for (what, v) in [("name", &self.name), ("commune", &self.commune)] {
             if let Some((s, at)) = v

@@ -869,6 +869,20 @@ fn a_misspelt_profession_in_a_selector_is_refused_at_the_name() {
         ),
         "{out}"
     );
+    // In the directory, a profession that is not even an identifier.
+    let sb = minimal();
+    sb.edit(
+        DIRECTORY,
+        r#"profession = "pharmacien""#,
+        r#"profession = "sage-femme""#,
+    );
+    let out = assert_refused(&sb, &[]);
+    assert!(
+        out.contains(
+            "config/directory.toml:26:14: unknown profession `sage-femme`: did you mean `sage_femme`?"
+        ),
+        "{out}"
+    );
     // The group of the directory too, and only once.
     let sb = minimal();
     sb.edit(
