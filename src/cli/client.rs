@@ -82,13 +82,33 @@ impl Client {
         let status = resp.status().as_u16();
         let v: Value = resp.json().await.unwrap_or(Value::Null);
         if status >= 400 {
-            let message = v["error"]["message"]
-                .as_str()
-                .unwrap_or("error")
-                .to_string();
-            return Err(ClientError::Api { status, message });
+            return Err(ClientError::Api {
+                status,
+                message: error_message(&v, status),
+            });
         }
         Ok((status, v))
+    }
+}
+
+/// What an error answer says: its `error.message`, or for a refused reload
+/// (`{"ok": false, "errors": [...]}`) every error, one per line, each with
+/// its file:line:col.
+fn error_message(v: &Value, status: u16) -> String {
+    if let Some(m) = v["error"]["message"].as_str() {
+        return m.to_string();
+    }
+    match v["errors"].as_array() {
+        Some(errors) if !errors.is_empty() => {
+            let lines: Vec<&str> = errors.iter().filter_map(Value::as_str).collect();
+            format!(
+                "reload refused (HTTP {status}), the configuration in use is kept ({} error{}):\n  {}",
+                lines.len(),
+                if lines.len() == 1 { "" } else { "s" },
+                lines.join("\n  ")
+            )
+        }
+        _ => "error".to_string(),
     }
 }
 

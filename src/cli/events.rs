@@ -236,6 +236,12 @@ fn api_command(
             }
             0
         }
+        // A message of several lines (a refused reload) names its status
+        // on its first line.
+        Err(client::ClientError::Api { message, .. }) if message.contains('\n') => {
+            eprintln!("vigie: {message}");
+            1
+        }
         Err(client::ClientError::Api { status, message }) => {
             eprintln!("vigie: {message} (HTTP {status})");
             1

@@ -215,3 +215,40 @@ fn plan_preview_shows_each_step_with_its_first_message_and_sends_nothing() {
     assert_eq!(code, 1);
     assert!(out.contains("unknown level `violet`"), "{out}");
 }
+
+#[test]
+fn a_refused_reload_says_why_at_each_place() {
+    let sb = Sandbox::shipped();
+    let port = free_port();
+    sb.edit(
+        "config/vigie.toml",
+        "listen = \"127.0.0.1:8640\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    let _d = DaemonProcess::start(&sb.config());
+    let c = sb.config();
+    let c = c.to_str().unwrap();
+    let (code, out, err) = run_vigie(&["reload", "-c", c]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("configuration reloaded"), "{out}");
+
+    // A coordinator breaks the plan: the reload is refused and says where.
+    sb.edit("plans/pgc-2026.toml", "quorum = 1", "quorum = \"un\"");
+    let (code, out, err) = run_vigie(&["reload", "-c", c]);
+    assert_eq!(code, 1, "{out}{err}");
+    let mut lines = err.lines();
+    assert_eq!(
+        lines.next(),
+        Some("vigie: reload refused (HTTP 422), the configuration in use is kept (1 error):"),
+        "{err}"
+    );
+    let first = lines.next().unwrap_or_default();
+    assert!(
+        first.starts_with("  /")
+            && first.ends_with(
+                "/plans/pgc-2026.toml:68:10: `quorum` in [[scenario.escalation]] #1 must be an \
+                 integer, found a string"
+            ),
+        "{err}"
+    );
+}
