@@ -174,9 +174,20 @@ impl SourceText {
         }
     }
 
+    /// The byte where a CSV record starts, from the position the csv crate
+    /// gives (after a CRLF it may give the LF).
+    pub fn csv_record_start(&self, byte: usize) -> usize {
+        let mut start = byte;
+        while matches!(self.text.as_bytes().get(start), Some(b'\r' | b'\n')) {
+            start += 1;
+        }
+        start
+    }
+
     /// The location of the `index`-th field of the CSV record starting at
-    /// byte `start` (quotes are honoured): where a CSV cell's problem is.
-    pub fn csv_cell_loc(&self, start: usize, index: usize) -> Loc {
+    /// byte `start`, cells separated by `delimiter` (quotes are honoured):
+    /// where a CSV cell's problem is.
+    pub fn csv_cell_loc(&self, start: usize, index: usize, delimiter: u8) -> Loc {
         let bytes = self.text.as_bytes();
         let mut i = start;
         let mut field = 0;
@@ -184,7 +195,7 @@ impl SourceText {
         while i < bytes.len() && field < index {
             match bytes[i] {
                 b'"' => quoted = !quoted,
-                b',' if !quoted => field += 1,
+                b if b == delimiter && !quoted => field += 1,
                 b'\n' if !quoted => break,
                 _ => {}
             }
@@ -207,5 +218,16 @@ impl SourceText {
                 col: 1,
             }
         }
+    }
+}
+
+/// The cell separator of a CSV text: `,`, or `;` when its first line has
+/// more `;` than `,` (what a French spreadsheet writes).
+pub fn csv_delimiter(text: &str) -> u8 {
+    let header = text.lines().next().unwrap_or("");
+    if header.matches(';').count() > header.matches(',').count() {
+        b';'
+    } else {
+        b','
     }
 }

@@ -394,13 +394,24 @@ const CSV_FIELDS: &[&str] = &[
 ];
 
 /// CSV form: a header row with the TOML field names, list fields separated
-/// by `;`. Groups cannot be written in CSV: a CSV directory has none.
+/// by `;` (or `,` inside a cell). Groups cannot be written in CSV: a CSV
+/// directory has none. The separator of the cells is `,`, or `;` when the
+/// header row has more `;` than `,` (what a French spreadsheet writes); a
+/// byte-order mark at the start is skipped.
 fn load_csv(src: &SourceText, diags: &mut Diagnostics) -> Option<Directory> {
     let ctx = Ctx::new(src);
+    let bom = if src.text.starts_with('\u{feff}') {
+        '\u{feff}'.len_utf8()
+    } else {
+        0
+    };
+    let body = &src.text[bom..];
+    let delimiter = super::diag::csv_delimiter(body);
     let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
         .flexible(false)
         .trim(csv::Trim::All)
-        .from_reader(src.text.as_bytes());
+        .from_reader(body.as_bytes());
     let headers = match rdr.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
@@ -431,18 +442,19 @@ fn load_csv(src: &SourceText, diags: &mut Diagnostics) -> Option<Directory> {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let offset = e.position().map(|p| p.byte() as usize).unwrap_or(0);
+                let offset = bom + e.position().map(|p| p.byte() as usize).unwrap_or(0);
                 ctx.error(&src.loc(offset), format!("CSV error: {e}"));
                 continue;
             }
         };
-        let start = record.position().map(|p| p.byte() as usize).unwrap_or(0);
+        let start =
+            src.csv_record_start(bom + record.position().map(|p| p.byte() as usize).unwrap_or(0));
         let loc = src.loc(start);
         let cell = |name: &str| -> Option<(String, Loc)> {
             let i = *columns.get(name)?;
             let v = record.get(i)?.to_string();
             // Column of the cell: count the fields before it on the line.
-            let col_loc = src.csv_cell_loc(start, i);
+            let col_loc = src.csv_cell_loc(start, i, delimiter);
             (!v.is_empty()).then_some((v, col_loc))
         };
         let required = |name: &str| {
@@ -455,7 +467,7 @@ fn load_csv(src: &SourceText, diags: &mut Diagnostics) -> Option<Directory> {
         let list = |name: &str| -> Vec<Located<String>> {
             cell(name)
                 .map(|(v, at)| {
-                    v.split(';')
+                    v.split([';', ','])
                         .map(str::trim)
                         .filter(|s| !s.is_empty())
                         .map(|s| Located::new(s.to_string(), at.clone()))

@@ -47,7 +47,9 @@ pub fn parse_csv(
     // Spreadsheets often write a byte order mark first.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let src = SourceText::new(path, text.to_string());
+    let delimiter = crate::config::diag::csv_delimiter(text);
     let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(src.text.as_bytes());
@@ -91,13 +93,13 @@ pub fn parse_csv(
                 continue;
             }
         };
-        let start = record.position().map(|p| p.byte() as usize).unwrap_or(0);
+        let start = src.csv_record_start(record.position().map(|p| p.byte() as usize).unwrap_or(0));
         let row_loc = src.loc(start);
         if record.iter().all(str::is_empty) {
             continue;
         }
         let cell = |i: usize| record.get(i).unwrap_or("");
-        let at = |i: usize| src.csv_cell_loc(start, i);
+        let at = |i: usize| src.csv_cell_loc(start, i, delimiter);
 
         let date_text = cell(c_date);
         let date = match parse_date(date_text) {

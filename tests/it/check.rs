@@ -798,6 +798,54 @@ fn the_csv_form_of_the_minimal_directory_passes_check() {
     );
 }
 
+/// The CSV directory as a French spreadsheet saves it: cells separated
+/// by `;`, lists with `,` inside a cell, a byte-order mark, CRLF.
+fn as_french_spreadsheet(sb: &Sandbox) {
+    let csv = std::fs::read_to_string(sb.path().join("config/directory.csv")).unwrap();
+    let french: String = csv
+        .lines()
+        .map(|l| l.replace(';', "|").replace(',', ";").replace('|', ","))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    sb.write("config/directory.csv", &format!("\u{feff}{french}\r\n"));
+}
+
+#[test]
+fn a_csv_directory_from_a_french_spreadsheet_is_read_the_same() {
+    let sb = minimal_with_csv();
+    as_french_spreadsheet(&sb);
+    let text = std::fs::read_to_string(sb.path().join("config/directory.csv")).unwrap();
+    assert!(text.contains(";bureau,referent_crise;"), "{text}");
+    let out = assert_accepted(&sb, DATE, &[]);
+    assert!(
+        out.contains("OK: 5 professionals (4 active), 0 groups") && out.contains("; 0 warnings"),
+        "{out}"
+    );
+    // A mistake in it is found at its row and column, the first row too.
+    sb.edit(
+        "config/directory.csv",
+        "lucie.weber@example.org",
+        "lucie.weber@example",
+    );
+    sb.edit(
+        "config/directory.csv",
+        ";medecin;10005173140;",
+        ";medecn;10005173140;",
+    );
+    let out = assert_refused(
+        &sb,
+        &[
+            r#"config/directory.csv:4:38: invalid e-mail address "lucie.weber@example": the domain has no '.'"#,
+        ],
+    );
+    assert!(
+        out.contains(
+            "config/directory.csv:2:23: unknown profession `medecn`: did you mean `medecin`? ("
+        ),
+        "{out}"
+    );
+}
+
 #[test]
 fn a_bad_e_mail_in_the_csv_directory_points_at_its_row_and_column() {
     let sb = minimal_with_csv();

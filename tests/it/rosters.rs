@@ -792,6 +792,39 @@ fn assignments_imported_from_a_spreadsheet_cover_the_holes_once_appended() {
 }
 
 #[test]
+fn a_spreadsheet_saved_with_semicolons_and_crlf_is_read_the_same() {
+    let sb = sandbox();
+    let config = sb.path().join("config/vigie.toml");
+    let csv = sb.path().join("noel.csv");
+    std::fs::write(
+        &csv,
+        "\u{feff}date;shift;who\r\n\
+         24/12/2026;soir;aschmitt\r\n\
+         2026-12-26;jour;\"cmartin; Thomas EHRHART\"\r\n\
+         2026-12-27;jour;pmeyer\r\n\
+         2026-12-28;jour;personne\r\n",
+    )
+    .unwrap();
+    let (code, toml_text, err) = run_vigie(&[
+        "roster",
+        "import-csv",
+        "garde-thann",
+        csv.to_str().unwrap(),
+        "-c",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "the unknown person is refused: {toml_text}{err}");
+    assert!(
+        err.contains("noel.csv:5:17: "),
+        "the row and column of the unknown person, after CRLF lines: {err}"
+    );
+    assert!(
+        err.contains("noel.csv:4:1: warning: 2026-12-27 jour is already assigned"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_bad_spreadsheet_is_refused_with_file_line_and_column_and_exit_2() {
     let sb = sandbox();
     let config = sb.path().join("config/vigie.toml");
