@@ -16,6 +16,8 @@ pub struct Client {
     base: String,
     token: String,
     http: reqwest::Client,
+    /// The daemon's time zone: the times printed are in it.
+    pub tz: chrono_tz::Tz,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +63,7 @@ impl Client {
             base: format!("http://{addr}"),
             token,
             http,
+            tz: daemon.timezone,
         })
     }
 
@@ -138,14 +141,31 @@ fn read_token(token_file: Option<&Path>, data_dir: &Path) -> Result<String, Clie
 }
 
 /// One line per event.
-pub fn print_events(out: &mut dyn Write, events: &[Value]) {
+/// An instant of the API (RFC 3339, UTC) as a person reads it: in the
+/// daemon's time zone, with the zone's abbreviation; to the minute unless
+/// `seconds`. Anything else is printed as it is.
+pub fn local_time(s: &str, tz: chrono_tz::Tz, seconds: bool) -> String {
+    match chrono::DateTime::parse_from_rfc3339(s) {
+        Ok(t) => t
+            .with_timezone(&tz)
+            .format(if seconds {
+                "%Y-%m-%d %H:%M:%S %Z"
+            } else {
+                "%Y-%m-%d %H:%M %Z"
+            })
+            .to_string(),
+        Err(_) => s.to_string(),
+    }
+}
+
+pub fn print_events(out: &mut dyn Write, events: &[Value], tz: chrono_tz::Tz) {
     if events.is_empty() {
         let _ = writeln!(out, "no event");
         return;
     }
     let _ = writeln!(
         out,
-        "{:<6} {:<13} {:<10} {:<26} {:<25} TITLE",
+        "{:<6} {:<13} {:<10} {:<26} {:<22} TITLE",
         "ID", "STATE", "LEVEL", "SCENARIO", "DECLARED"
     );
     for e in events {
@@ -155,23 +175,19 @@ pub fn print_events(out: &mut dyn Write, events: &[Value]) {
         }
         let _ = writeln!(
             out,
-            "{:<6} {:<13} {:<10} {:<26} {:<25} {}",
+            "{:<6} {:<13} {:<10} {:<26} {:<22} {}",
             e["id"].as_str().unwrap_or(""),
             e["state"].as_str().unwrap_or(""),
             e["level"].as_str().unwrap_or("-"),
             e["scenario"].as_str().unwrap_or(""),
-            e["declared_at"]
-                .as_str()
-                .unwrap_or("")
-                .get(..19)
-                .unwrap_or(""),
+            local_time(e["declared_at"].as_str().unwrap_or(""), tz, false),
             title
         );
     }
 }
 
 /// An event with its tiers, deliveries and responses.
-pub fn print_event(out: &mut dyn Write, e: &Value) {
+pub fn print_event(out: &mut dyn Write, e: &Value, tz: chrono_tz::Tz) {
     let _ = writeln!(
         out,
         "event {} — {}{}",
@@ -200,13 +216,13 @@ pub fn print_event(out: &mut dyn Write, e: &Value) {
     let _ = writeln!(
         out,
         "  declared   {}",
-        e["declared_at"].as_str().unwrap_or("")
+        local_time(e["declared_at"].as_str().unwrap_or(""), tz, true)
     );
     if let Some(n) = e["note"].as_str().filter(|n| !n.is_empty()) {
         let _ = writeln!(out, "  note       {n}");
     }
     if let Some(t) = e["next_escalation_at"].as_str() {
-        let _ = writeln!(out, "  next tier  {t}");
+        let _ = writeln!(out, "  next tier  {}", local_time(t, tz, true));
     }
     let _ = writeln!(out, "  acks       {}", e["acks"]);
     if let Some(tiers) = e["tiers"].as_array() {
@@ -220,7 +236,7 @@ pub fn print_event(out: &mut dyn Write, e: &Value) {
                 t["quorum"],
                 t["timeout_secs"],
                 t["deliveries"],
-                t["notified_at"].as_str().unwrap_or("")
+                local_time(t["notified_at"].as_str().unwrap_or(""), tz, true)
             );
         }
     }
@@ -261,7 +277,7 @@ pub fn print_event(out: &mut dyn Write, e: &Value) {
             let _ = writeln!(
                 out,
                 "  response   {} {}: {}",
-                r["at"].as_str().unwrap_or("").get(..19).unwrap_or(""),
+                local_time(r["at"].as_str().unwrap_or(""), tz, true),
                 r["name"].as_str().unwrap_or(""),
                 r["response"].as_str().unwrap_or("")
             );
@@ -277,7 +293,7 @@ fn plural(n: u64, w: &str) -> String {
     }
 }
 
-pub fn print_status(out: &mut dyn Write, s: &Value) {
+pub fn print_status(out: &mut dyn Write, s: &Value, tz: chrono_tz::Tz) {
     let _ = writeln!(out, "{}", s["cpts"].as_str().unwrap_or(""));
     if let Some(plans) = s["plans"].as_array() {
         for p in plans
@@ -298,7 +314,7 @@ pub fn print_status(out: &mut dyn Write, s: &Value) {
     }
     let events = s["events"].as_array().cloned().unwrap_or_default();
     let _ = writeln!(out, "unresolved events: {}", events.len());
-    print_events(out, &events);
+    print_events(out, &events, tz);
     if let Some(d) = s["deliveries"].as_object() {
         let parts: Vec<String> = d.iter().map(|(k, v)| format!("{v} {k}")).collect();
         let _ = writeln!(
@@ -316,7 +332,7 @@ pub fn print_status(out: &mut dyn Write, s: &Value) {
         let _ = writeln!(
             out,
             "LAST RELOAD REFUSED at {} (running on the previous configuration):",
-            r["last_attempt_at"].as_str().unwrap_or("")
+            local_time(r["last_attempt_at"].as_str().unwrap_or(""), tz, true)
         );
         for e in r["errors"].as_array().into_iter().flatten() {
             let _ = writeln!(out, "  {}", e.as_str().unwrap_or(""));
@@ -325,7 +341,7 @@ pub fn print_status(out: &mut dyn Write, s: &Value) {
         let _ = writeln!(
             out,
             "configuration: loaded {} ({} warnings)",
-            r["last_good_at"].as_str().unwrap_or(""),
+            local_time(r["last_good_at"].as_str().unwrap_or(""), tz, true),
             r["warnings"].as_array().map(|w| w.len()).unwrap_or(0)
         );
     }

@@ -39,7 +39,7 @@ pub fn declare(path: &Path, cmd: Declare, api: &ApiArgs) -> i32 {
         reqwest::Method::POST,
         "/api/v1/events".into(),
         Some(body),
-        |out, status, v| {
+        |out, status, v, _| {
             let id = v["id"].as_str().unwrap_or("?");
             let queued = v["queued"].as_u64().unwrap_or(0);
             if status == 201 {
@@ -84,10 +84,11 @@ pub fn events(path: &Path, all: bool, api: &ApiArgs) -> i32 {
         reqwest::Method::GET,
         path_q.into(),
         None,
-        |out, _, v| {
+        |out, _, v, tz| {
             client::print_events(
                 out,
                 v["events"].as_array().map(Vec::as_slice).unwrap_or(&[]),
+                tz,
             );
         },
     )
@@ -101,8 +102,8 @@ pub fn show(path: &Path, id: &str, api: &ApiArgs) -> i32 {
         reqwest::Method::GET,
         format!("/api/v1/events/{id}"),
         None,
-        |out, _, v| {
-            client::print_event(out, v);
+        |out, _, v, tz| {
+            client::print_event(out, v, tz);
         },
     )
 }
@@ -115,7 +116,7 @@ pub fn level(path: &Path, id: &str, level: &str, api: &ApiArgs) -> i32 {
         reqwest::Method::POST,
         format!("/api/v1/events/{id}/level"),
         Some(serde_json::json!({"level": level})),
-        |out, _, v| {
+        |out, _, v, _| {
             if v["level_changed"].as_bool() == Some(true) {
                 let _ = writeln!(
                     out,
@@ -145,7 +146,7 @@ pub fn resolve(path: &Path, id: &str, note: Option<String>, api: &ApiArgs) -> i3
             Some(n) => serde_json::json!({"note": n}),
             None => serde_json::json!({}),
         }),
-        |out, _, v| {
+        |out, _, v, _| {
             let _ = writeln!(
                 out,
                 "event {id} resolved ({} end-of-alert notices queued)",
@@ -163,8 +164,8 @@ pub fn status(path: &Path, api: &ApiArgs) -> i32 {
         reqwest::Method::GET,
         "/api/v1/status".into(),
         None,
-        |out, _, v| {
-            client::print_status(out, v);
+        |out, _, v, tz| {
+            client::print_status(out, v, tz);
         },
     )
 }
@@ -177,7 +178,7 @@ pub fn reload(path: &Path, api: &ApiArgs) -> i32 {
         reqwest::Method::POST,
         "/api/v1/reload".into(),
         None,
-        |out, _, v| {
+        |out, _, v, _| {
             let _ = writeln!(
                 out,
                 "configuration reloaded (generation {})",
@@ -206,7 +207,7 @@ fn api_command(
     method: reqwest::Method,
     route: String,
     body: Option<serde_json::Value>,
-    print: impl FnOnce(&mut dyn Write, u16, &serde_json::Value),
+    print: impl FnOnce(&mut dyn Write, u16, &serde_json::Value, chrono_tz::Tz),
 ) -> i32 {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -220,11 +221,12 @@ fn api_command(
     };
     let result = rt.block_on(async {
         let c = client::Client::from_config(path, api.token_file.as_deref())?;
-        c.call(method, &route, body).await
+        let (status, v) = c.call(method, &route, body).await?;
+        Ok::<_, client::ClientError>((status, v, c.tz))
     });
     let mut out = std::io::stdout();
     match result {
-        Ok((status, v)) => {
+        Ok((status, v, tz)) => {
             if api.json {
                 let _ = writeln!(
                     out,
@@ -232,7 +234,7 @@ fn api_command(
                     serde_json::to_string_pretty(&v).unwrap_or_default()
                 );
             } else {
-                print(&mut out, status, &v);
+                print(&mut out, status, &v, tz);
             }
             0
         }

@@ -117,6 +117,31 @@ fn a_coordinator_declares_follows_and_resolves_an_exercise_from_the_command_line
         out.contains("state      active") && out.contains("tier 0"),
         "{out}"
     );
+    // Times as a coordinator reads them: in the daemon's zone (Paris), not
+    // UTC.
+    let declared = out
+        .lines()
+        .find_map(|l| l.strip_prefix("  declared   "))
+        .expect("a declared line");
+    let now = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Paris);
+    assert!(
+        declared.starts_with(&now.format("%Y-%m-%d %H:").to_string())
+            || declared.starts_with(
+                &(now - chrono::Duration::minutes(5))
+                    .format("%Y-%m-%d %H:")
+                    .to_string()
+            ),
+        "{declared}"
+    );
+    assert!(
+        declared.ends_with(" CET") || declared.ends_with(" CEST"),
+        "{declared}"
+    );
+    let (_, out, _) = run_vigie(&["events", "-c", c]);
+    assert!(
+        !out.contains("+00:00") && !out.contains("T0") && out.contains(" CE"),
+        "{out}"
+    );
 
     let (code, out, _) = run_vigie(&["resolve", "1", "--note", "Fin de l'exercice", "-c", c]);
     assert_eq!(code, 0, "{out}");
