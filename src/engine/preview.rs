@@ -71,10 +71,23 @@ pub fn preview(
             ));
         }
     }
+    let last = scenario.escalation.len().saturating_sub(1);
     for (i, t) in scenario.escalation.iter().enumerate() {
+        // What follows a tier that misses its quorum in time.
+        let then = match (i == last, scenario.escalation_repeat) {
+            (false, _) => "the next tier".to_string(),
+            (true, 0) => "the plan's owners are alerted".to_string(),
+            (true, 1) => "tier 0 again for those who have not answered (once), then the \
+                           plan's owners are alerted"
+                .to_string(),
+            (true, n) => format!(
+                "tier 0 again for those who have not answered ({n} times), then the plan's \
+                 owners are alerted"
+            ),
+        };
         steps.push((
             format!(
-                "Tier {i} → {} (quorum {}, then after {} the next tier)",
+                "Tier {i} → {} (quorum {}, then after {} {then})",
                 label(&t.step),
                 t.quorum,
                 t.timeout

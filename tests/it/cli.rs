@@ -222,6 +222,17 @@ fn plan_preview_shows_each_step_with_its_first_message_and_sends_nothing() {
     assert!(out.contains("== Broadcast → tous =="), "{out}");
     assert!(out.contains("== Tier 0 → referents"), "{out}");
     assert!(out.contains("Subject: "), "{out}");
+    // After the last tier comes no "next tier": the chain starts again
+    // (escalation_repeat = 1), then the owners are alerted.
+    let tiers: Vec<&str> = out.lines().filter(|l| l.starts_with("== Tier")).collect();
+    assert_eq!(
+        tiers.last().copied(),
+        Some(
+            "== Tier 1 → bureau (quorum 1, then after 2h tier 0 again for those who have not \
+             answered (once), then the plan's owners are alerted) =="
+        ),
+        "{out}"
+    );
     assert!(
         !sb.path().join("var").exists(),
         "nothing written, nothing sent"
