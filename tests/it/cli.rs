@@ -13,8 +13,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[test]
-fn a_coordinator_declares_follows_and_resolves_an_exercise_from_the_command_line() {
+/// The shipped configuration in a sandbox, listening on a free port, and
+/// the real daemon running on it.
+fn shipped_daemon() -> (Sandbox, DaemonProcess) {
     let sb = Sandbox::shipped();
     let port = free_port();
     sb.edit(
@@ -22,7 +23,13 @@ fn a_coordinator_declares_follows_and_resolves_an_exercise_from_the_command_line
         "listen = \"127.0.0.1:8640\"",
         &format!("listen = \"127.0.0.1:{port}\""),
     );
-    let _d = DaemonProcess::start(&sb.config());
+    let d = DaemonProcess::start(&sb.config());
+    (sb, d)
+}
+
+#[test]
+fn a_coordinator_declares_follows_and_resolves_an_exercise_from_the_command_line() {
+    let (sb, _d) = shipped_daemon();
     let c = sb.config();
     let c = c.to_str().unwrap();
 
@@ -254,14 +261,7 @@ fn plan_preview_shows_each_step_with_its_first_message_and_sends_nothing() {
 
 #[test]
 fn a_refused_reload_says_why_at_each_place() {
-    let sb = Sandbox::shipped();
-    let port = free_port();
-    sb.edit(
-        "config/vigie.toml",
-        "listen = \"127.0.0.1:8640\"",
-        &format!("listen = \"127.0.0.1:{port}\""),
-    );
-    let _d = DaemonProcess::start(&sb.config());
+    let (sb, _d) = shipped_daemon();
     let c = sb.config();
     let c = c.to_str().unwrap();
     let (code, out, err) = run_vigie(&["reload", "-c", c]);
