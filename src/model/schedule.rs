@@ -5,6 +5,11 @@
 //! numbers days of the week from 1 (Sunday) to 7. Crontab numbers them 0
 //! (Sunday) to 6, with 7 also Sunday, so numeric days are translated here:
 //! `"0 10 * * 5"` means Friday, as it does in a crontab.
+//!
+//! Days and months may be written in French as a coordinator would
+//! (`lun`, `lundi`… `dim`, `janv`, `juil`, `août`…): they are read as their
+//! English abbreviations. An hour written `9h` or `9h30` gets a message that
+//! says how to write it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -31,6 +36,15 @@ impl CronSchedule {
                 ));
             }
         };
+        if let Some(f) = fields.iter().find(|f| is_french_hour(f)) {
+            return Err(format!(
+                "invalid cron schedule \"{s}\": \"{f}\" is not a cron field; write the minute and the \
+                 hour as numbers, each in its own field: \"30 9 * * lun\" is 9h30 on Mondays \
+                 (minute hour day month weekday)"
+            ));
+        }
+        fields[4] = english_names(&fields[4], FRENCH_MONTHS);
+        fields[5] = english_names(&fields[5], FRENCH_DAYS);
         for (field, &(name, min, max)) in fields.iter().zip(FIELDS.iter()) {
             check_numbers(field, name, min, max)
                 .map_err(|e| format!("invalid cron schedule \"{s}\": {e}"))?;
@@ -58,6 +72,88 @@ impl CronSchedule {
 impl fmt::Display for CronSchedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.source)
+    }
+}
+
+/// French day names and abbreviations, as the `cron` crate's English ones.
+const FRENCH_DAYS: &[(&str, &str)] = &[
+    ("lundi", "mon"),
+    ("lun", "mon"),
+    ("mardi", "tue"),
+    ("mar", "tue"),
+    ("mercredi", "wed"),
+    ("mer", "wed"),
+    ("jeudi", "thu"),
+    ("jeu", "thu"),
+    ("vendredi", "fri"),
+    ("ven", "fri"),
+    ("samedi", "sat"),
+    ("sam", "sat"),
+    ("dimanche", "sun"),
+    ("dim", "sun"),
+];
+
+/// French month names and abbreviations (with or without accents).
+const FRENCH_MONTHS: &[(&str, &str)] = &[
+    ("janvier", "jan"),
+    ("janv", "jan"),
+    ("fevrier", "feb"),
+    ("février", "feb"),
+    ("fevr", "feb"),
+    ("févr", "feb"),
+    ("mars", "mar"),
+    ("avril", "apr"),
+    ("avr", "apr"),
+    ("mai", "may"),
+    ("juin", "jun"),
+    ("juillet", "jul"),
+    ("juil", "jul"),
+    ("aout", "aug"),
+    ("août", "aug"),
+    ("septembre", "sep"),
+    ("sept", "sep"),
+    ("octobre", "oct"),
+    ("novembre", "nov"),
+    ("decembre", "dec"),
+    ("décembre", "dec"),
+    ("déc", "dec"),
+];
+
+/// `field` with each French name of `names` replaced by its English
+/// abbreviation (any case); other words are left to the `cron` crate.
+fn english_names(field: &str, names: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let lower = word.to_lowercase();
+        match names.iter().find(|(fr, _)| *fr == lower) {
+            Some((_, en)) => out.push_str(en),
+            None => out.push_str(word),
+        }
+        word.clear();
+    };
+    for c in field.chars() {
+        if c.is_alphabetic() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// `9h`, `9h30`, `18H`: an hour as a French speaker writes it.
+fn is_french_hour(field: &str) -> bool {
+    let lower = field.to_lowercase();
+    match lower.split_once('h') {
+        Some((h, m)) => {
+            !h.is_empty()
+                && h.bytes().all(|b| b.is_ascii_digit())
+                && m.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
     }
 }
 
@@ -194,6 +290,40 @@ mod tests {
     }
 
     #[test]
+    fn french_days_and_months_are_read() {
+        assert_eq!(next_weekday("0 10 * * ven"), Weekday::Fri);
+        assert_eq!(next_weekday("0 10 * * Vendredi"), Weekday::Fri);
+        assert_eq!(next_weekday("0 10 * * mar"), Weekday::Tue);
+        assert_eq!(next_weekday("0 9 * * sam,dim"), Weekday::Sat);
+        assert_eq!(next_weekday("0 9 * * lun-ven"), Weekday::Tue);
+        assert_eq!(next_weekday("0 9 * * lun,jeu"), Weekday::Thu);
+        // Months: `mar` is March there, as in English; `août` is August.
+        let s = CronSchedule::parse("0 9 1 août,déc *").unwrap();
+        let from = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
+            .unwrap();
+        let next = s.inner().after(&from).next().unwrap();
+        assert_eq!(next.to_rfc3339(), "2026-12-01T09:00:00+00:00");
+        assert_eq!(
+            CronSchedule::parse("0 9 * * lun").unwrap().to_string(),
+            "0 9 * * lun",
+            "shown as written"
+        );
+    }
+
+    #[test]
+    fn an_hour_written_9h_says_how_to_write_it() {
+        let e = CronSchedule::parse("0 9h * * lundi").unwrap_err();
+        assert_eq!(
+            e,
+            "invalid cron schedule \"0 9h * * lundi\": \"9h\" is not a cron field; write the \
+             minute and the hour as numbers, each in its own field: \"30 9 * * lun\" is 9h30 on \
+             Mondays (minute hour day month weekday)"
+        );
+        assert!(CronSchedule::parse("9h30 * * lun").is_err());
+    }
+
+    #[test]
     fn six_fields_have_seconds_first() {
         let s = CronSchedule::parse("30 0 10 * * fri").unwrap();
         let from = chrono::Utc
@@ -218,10 +348,10 @@ mod tests {
             e,
             "invalid cron schedule \"0 25 * * mon\": hour 25 is out of range 0-23"
         );
-        let e = CronSchedule::parse("0 9 1 * vendredi").unwrap_err();
+        let e = CronSchedule::parse("0 9 1 * vendredy").unwrap_err();
         assert_eq!(
             e,
-            "invalid cron schedule \"0 9 1 * vendredi\": 'vendredi' is not a valid day of the week"
+            "invalid cron schedule \"0 9 1 * vendredy\": 'vendredy' is not a valid day of the week"
         );
         let e = CronSchedule::parse("0 9 0 * *").unwrap_err();
         assert!(e.ends_with("day of month 0 is out of range 1-31"), "{e}");

@@ -299,8 +299,23 @@ refused!(an_invalid_duration_is_refused_with_an_example:
     r#"plans/pgc-2026.toml:46:11: invalid duration "quinze minutes": expected number at 0 (write e.g. "15m", "2h", "1h 30m")"#);
 
 refused!(an_invalid_cron_in_a_reminder_is_refused_on_one_line:
-    REMINDERS, r#"schedule = "0 9 1 * *""# => r#"schedule = "0 9 1 * vendredi""#,
-    r#"config/reminders.toml:6:12: invalid cron schedule "0 9 1 * vendredi": 'vendredi' is not a valid day of the week"#);
+    REMINDERS, r#"schedule = "0 9 1 * *""# => r#"schedule = "0 9 1 * vendredy""#,
+    r#"config/reminders.toml:6:12: invalid cron schedule "0 9 1 * vendredy": 'vendredy' is not a valid day of the week"#);
+
+refused!(an_hour_written_the_french_way_says_how_to_write_it:
+    REMINDERS, r#"schedule = "0 9 1 * *""# => r#"schedule = "0 9h * * lundi""#,
+    r#"config/reminders.toml:6:12: invalid cron schedule "0 9h * * lundi": "9h" is not a cron field; write the minute and the hour as numbers, each in its own field: "30 9 * * lun" is 9h30 on Mondays (minute hour day month weekday)"#);
+
+#[test]
+fn french_day_names_are_accepted_in_a_schedule() {
+    let sb = minimal();
+    sb.edit(
+        REMINDERS,
+        r#"schedule = "0 9 1 * *""#,
+        r#"schedule = "30 9 * * lun-ven""#,
+    );
+    assert_accepted(&sb, DATE, &[]);
+}
 
 refused!(an_out_of_range_hour_in_a_roster_check_is_refused_in_crontab_terms:
     ROSTER, r#"schedule = "0 9 * * mon""# => r#"schedule = "0 25 * * mon""#,
