@@ -231,3 +231,22 @@ pub fn csv_delimiter(text: &str) -> u8 {
         b','
     }
 }
+
+/// Of `candidates`, the one `word` most likely misspells: the nearest by
+/// edit distance when near enough (two edits, or a quarter of the word),
+/// else one that contains it or that it contains (`phone` in
+/// `telephone`), for words of five letters or more. For "did you mean".
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    candidates
+        .iter()
+        .map(|c| (strsim::levenshtein(word, c), *c))
+        .filter(|(d, c)| *d > 0 && *d <= 2.max(c.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+        .or_else(|| {
+            candidates.iter().copied().find(|c| {
+                (word.len() >= 5 && c.contains(word)) || (c.len() >= 5 && word.contains(c))
+            })
+        })
+}

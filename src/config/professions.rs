@@ -64,19 +64,17 @@ pub fn check(name: &str, extra: &[String]) -> Result<(), String> {
 /// hyphen or space for the underscore (`sage-femme`), capitals, accents.
 pub fn nearest<'a>(name: &str, extra: &'a [String]) -> Option<&'a str> {
     let plain = fold(name);
-    let all = || {
-        KNOWN
-            .iter()
-            .copied()
-            .chain(extra.iter().map(String::as_str))
-    };
-    all()
-        .map(|k| (strsim::levenshtein(&plain, k), k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-        // Part of a longer name: `kinesitherapeute`, `dentiste`.
-        .or_else(|| all().find(|k| plain.len() >= 6 && k.contains(plain.as_str())))
+    let all: Vec<&str> = KNOWN
+        .iter()
+        .copied()
+        .chain(extra.iter().map(String::as_str))
+        .collect();
+    all.iter()
+        .copied()
+        // `fold` may give a known one already (`Sage-Femme`).
+        .find(|k| *k == plain)
+        // Else a near one, or a longer name holding it (`dentiste`).
+        .or_else(|| super::diag::closest(&plain, all.iter().copied()))
 }
 
 /// Lower case, without accents, `-` and spaces as `_`.

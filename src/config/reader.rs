@@ -419,14 +419,26 @@ impl<'c, 's> Table<'c, 's> {
         out
     }
 
-    /// Reports every key of this table that no accessor asked for.
+    /// Reports every key of this table that no accessor asked for, with the
+    /// key it probably misspells among those asked for and absent.
     pub fn finish(self) {
         let used = self.used.borrow();
+        let mut absent: Vec<&str> = used
+            .iter()
+            .map(String::as_str)
+            .filter(|k| self.table.get(*k).is_none())
+            .collect();
+        // The same hint from one run to the next.
+        absent.sort_unstable();
         for (k, _) in self.table.iter() {
-            if !used.contains(k.get_ref().as_ref()) {
+            let key: &str = k.get_ref().as_ref();
+            if !used.contains(key) {
+                let hint = super::diag::closest(key, absent.iter().copied())
+                    .map(|c| format!(": did you mean `{c}`?"))
+                    .unwrap_or_default();
                 self.ctx.error(
                     &self.ctx.loc(&k.span()),
-                    format!("unknown key `{}` in {}", k.get_ref(), self.name),
+                    format!("unknown key `{key}` in {}{hint}", self.name),
                 );
             }
         }

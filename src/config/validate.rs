@@ -71,8 +71,11 @@ impl Validator<'_> {
     fn unknown_roster(&self, id: &str) -> String {
         let mut known: Vec<&str> = self.roster_ids.iter().copied().collect();
         known.sort();
+        let hint = super::diag::closest(id, known.iter().copied())
+            .map(|c| format!(": did you mean `{c}`?"))
+            .unwrap_or_default();
         format!(
-            "unknown roster `{id}` (rosters: {})",
+            "unknown roster `{id}`{hint} (rosters: {})",
             if known.is_empty() {
                 "none".to_string()
             } else {

@@ -179,27 +179,27 @@ refused!(a_toml_syntax_error_in_the_daemon_configuration_is_refused:
 
 refused!(an_unknown_key_in_plan_is_refused_at_the_key:
     PLAN, "approved = 2025-12-10" => "approuve = 2025-12-10",
-    "plans/pgc-2026.toml:9:1: unknown key `approuve` in [plan]");
+    "plans/pgc-2026.toml:9:1: unknown key `approuve` in [plan]: did you mean `approved`?");
 
 refused!(an_unknown_key_in_a_scenario_is_refused_at_the_key:
     PLAN, "notify_on_resolve = true" => "notify_on_resolv = true",
-    "plans/pgc-2026.toml:34:1: unknown key `notify_on_resolv` in [[scenario]] #1");
+    "plans/pgc-2026.toml:34:1: unknown key `notify_on_resolv` in [[scenario]] #1: did you mean `notify_on_resolve`?");
 
 refused!(an_unknown_key_in_an_escalation_tier_is_refused_with_the_tier_number:
     PLAN, "quorum = 2" => "quorom = 2",
-    "plans/pgc-2026.toml:51:1: unknown key `quorom` in [[scenario.escalation]] #2");
+    "plans/pgc-2026.toml:51:1: unknown key `quorom` in [[scenario.escalation]] #2: did you mean `quorum`?");
 
 refused!(an_unknown_key_in_daemon_is_refused_at_the_key:
     DAEMON, r#"holidays = "france""# => r#"holiday = "france""#,
-    "config/vigie.toml:7:1: unknown key `holiday` in [daemon]");
+    "config/vigie.toml:7:1: unknown key `holiday` in [daemon]: did you mean `holidays`?");
 
 refused!(an_unknown_key_in_a_professional_is_refused_with_the_entry_number:
     DIRECTORY, r#"phone = "+33639980003""# => r#"telephone = "+33639980003""#,
-    "config/directory.toml:29:1: unknown key `telephone` in [[professional]] #3");
+    "config/directory.toml:29:1: unknown key `telephone` in [[professional]] #3: did you mean `phone`?");
 
 refused!(an_unknown_key_in_an_inline_selector_is_refused:
     PLAN, r#"owners = { groups = ["bureau"] }"# => r#"owners = { group = ["bureau"] }"#,
-    "plans/pgc-2026.toml:11:12: unknown key `group` in `owners` of [plan]");
+    "plans/pgc-2026.toml:11:12: unknown key `group` in `owners` of [plan]: did you mean `groups`?");
 
 refused!(a_plan_without_id_is_refused_at_its_header:
     PLAN, r#"id = "pgc""# => "# (no id)",
@@ -234,17 +234,17 @@ refused!(an_unknown_audience_is_refused_with_its_line_and_column:
 
 refused!(an_unknown_group_in_a_plan_selector_is_refused:
     PLAN, r#"owners = { groups = ["bureau"] }"# => r#"owners = { groups = ["burea"] }"#,
-    "plans/pgc-2026.toml:11:22: unknown group `burea` \
+    "plans/pgc-2026.toml:11:22: unknown group `burea`: did you mean `bureau`? \
      (directory groups: bureau, medecins, officines, premier_recours)");
 
 refused!(an_unknown_group_inside_a_directory_group_is_refused:
     DIRECTORY, r#"groups = ["medecins", "officines"]"# => r#"groups = ["medecins", "officine"]"#,
-    "config/directory.toml:57:23: unknown group `officine` \
+    "config/directory.toml:57:23: unknown group `officine`: did you mean `officines`? \
      (directory groups: bureau, medecins, officines, premier_recours)");
 
 refused!(an_unknown_group_in_a_reminder_audience_is_refused:
     REMINDERS, r#"audience = ["bureau"]"# => r#"audience = ["burau"]"#,
-    "config/reminders.toml:7:13: unknown group `burau` \
+    "config/reminders.toml:7:13: unknown group `burau`: did you mean `bureau`? \
      (directory groups: bureau, medecins, officines, premier_recours)");
 
 refused!(an_unknown_template_is_refused_with_the_known_ones:
@@ -264,7 +264,7 @@ refused!(an_unknown_channel_is_refused_and_says_how_to_declare_one:
 
 refused!(an_unknown_roster_in_on_call_is_refused:
     PLAN, r#"on_call = "garde""# => r#"on_call = "gard""#,
-    "plans/pgc-2026.toml:17:11: unknown roster `gard` (rosters: garde)");
+    "plans/pgc-2026.toml:17:11: unknown roster `gard`: did you mean `garde`? (rosters: garde)");
 
 refused!(an_unknown_level_in_a_broadcast_is_refused_with_the_scenario_levels:
     PLAN, r#"levels = ["orange", "rouge"]"# => r#"levels = ["orange", "violet"]"#,
@@ -636,7 +636,7 @@ fn a_reminders_file_that_does_not_parse_does_not_hide_the_problems_of_the_plans(
         &sb,
         &[
             "config/reminders.toml:3:12: TOML syntax error: unclosed array table, expected `]`",
-            "plans/pgc-2026.toml:17:11: unknown roster `gard` (rosters: garde)",
+            "plans/pgc-2026.toml:17:11: unknown roster `gard`: did you mean `garde`? (rosters: garde)",
         ],
     );
     assert!(out.contains("2 errors found, 0 warnings"), "{out}");
