@@ -18,6 +18,7 @@ mod layering;
 mod login;
 mod outbox;
 mod pages;
+mod reference;
 mod reminders;
 mod rosters;
 mod safety;
