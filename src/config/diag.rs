@@ -233,20 +233,42 @@ pub fn csv_delimiter(text: &str) -> u8 {
 }
 
 /// Of `candidates`, the one `word` most likely misspells: the nearest by
-/// edit distance when near enough (two edits, or a quarter of the word),
-/// else one that contains it or that it contains (`phone` in
-/// `telephone`), for words of five letters or more. For "did you mean".
+/// edit distance when near enough for the word's length (one edit up to
+/// five letters, two up to eleven, a quarter beyond), else one that
+/// contains it or that it contains (`phone` in `telephone`), for words of
+/// five letters or more. For "did you mean"; a short word gets no guess
+/// rather than a wild one.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let candidates: Vec<&str> = candidates.into_iter().collect();
+    let len = word.chars().count();
+    let limit = (len / 3).clamp(1, 2).max(len / 4);
     candidates
         .iter()
         .map(|c| (strsim::levenshtein(word, c), *c))
-        .filter(|(d, c)| *d > 0 && *d <= 2.max(c.len() / 4))
+        .filter(|(d, _)| *d > 0 && *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
         .or_else(|| {
             candidates.iter().copied().find(|c| {
-                (word.len() >= 5 && c.contains(word)) || (c.len() >= 5 && word.contains(c))
+                *c != word
+                    && ((word.len() >= 5 && c.contains(word)) || (c.len() >= 5 && word.contains(c)))
             })
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::closest;
+
+    #[test]
+    fn a_guess_only_when_it_is_likely() {
+        let keys = ["id", "name", "phone", "quorum", "holidays", "approved"];
+        assert_eq!(closest("quorom", keys), Some("quorum"));
+        assert_eq!(closest("holiday", keys), Some("holidays"));
+        assert_eq!(closest("approuve", keys), Some("approved"));
+        assert_eq!(closest("telephone", keys), Some("phone"));
+        assert_eq!(closest("x", keys), None, "a short word gets no wild guess");
+        assert_eq!(closest("ab", keys), None);
+        assert_eq!(closest("quorum", keys), None, "not itself");
+    }
 }
