@@ -87,6 +87,15 @@ impl Plan {
     pub fn scenario(&self, id: &str) -> Option<&Scenario> {
         self.scenarios.iter().find(|s| s.id.value == id)
     }
+
+    /// Who an audience name of a step stands for: the plan's own
+    /// `[audience.NAME]`, else the directory group NAME.
+    pub fn audience_selector(&self, name: &Located<String>) -> Selector {
+        match self.audiences.get(&name.value) {
+            Some((_, s)) => s.clone(),
+            None => Selector::of_groups(vec![name.clone()], name.loc.clone()),
+        }
+    }
 }
 
 /// The version of each plan id in force on `date`: valid that day, the

@@ -112,10 +112,7 @@ impl Validator<'_> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for n in names {
-            let sel = match plan.audiences.get(&n.value) {
-                Some((_, s)) => s.clone(),
-                None => Selector::of_groups(vec![n.clone()], n.loc.clone()),
-            };
+            let sel = plan.audience_selector(n);
             if sel.on_call.is_empty() && !self.uses_on_call(&sel, 0) {
                 for p in self.dir().select(&sel, &nobody_on_call) {
                     if seen.insert(p.id.as_str()) {

@@ -13,7 +13,7 @@ use super::message::{self, Origin};
 use super::render::{self, Builtin, Compiled, TemplateSource};
 use crate::config::daemon::WebhookConfig;
 use crate::config::plan::{Step, Tier};
-use crate::config::{Plan, Professional, Scenario, Selector};
+use crate::config::{Plan, Professional, Scenario};
 use crate::schedule::oncall;
 use crate::store::events::{self as q, EventRow, NewStep};
 use crate::store::outbox::{self, NewDelivery, Priority};
@@ -184,10 +184,7 @@ pub fn audience<'a>(
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for n in names {
-        let sel = match plan.audiences.get(&n.value) {
-            Some((_, s)) => s.clone(),
-            None => Selector::of_groups(vec![n.clone()], n.loc.clone()),
-        };
+        let sel = plan.audience_selector(n);
         for p in set.directory.select(&sel, &on_call) {
             if exclude.is_some_and(|x| x.contains(&p.id)) {
                 continue;
