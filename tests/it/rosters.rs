@@ -738,6 +738,22 @@ fn calendar_uids_are_stable_from_one_export_to_the_next() {
 // CSV import
 // ------------------------------------------------------------------------------------------------
 
+/// `vigie roster import-csv ROSTER CSV -c CONFIG`: (exit code, stdout, stderr).
+fn import_csv(
+    roster: &str,
+    csv: &std::path::Path,
+    config: &std::path::Path,
+) -> (i32, String, String) {
+    run_vigie(&[
+        "roster",
+        "import-csv",
+        roster,
+        csv.to_str().unwrap(),
+        "-c",
+        config.to_str().unwrap(),
+    ])
+}
+
 #[test]
 fn assignments_imported_from_a_spreadsheet_cover_the_holes_once_appended() {
     let sb = sandbox();
@@ -753,14 +769,7 @@ fn assignments_imported_from_a_spreadsheet_cover_the_holes_once_appended() {
     )
     .unwrap();
 
-    let (code, toml_text, err) = run_vigie(&[
-        "roster",
-        "import-csv",
-        "garde-thann",
-        csv.to_str().unwrap(),
-        "-c",
-        config.to_str().unwrap(),
-    ]);
+    let (code, toml_text, err) = import_csv("garde-thann", &csv, &config);
     assert_eq!(code, 0, "{err}");
     assert!(
         toml_text.contains(
@@ -805,14 +814,7 @@ fn a_spreadsheet_saved_with_semicolons_and_crlf_is_read_the_same() {
          2026-12-28;jour;personne\r\n",
     )
     .unwrap();
-    let (code, toml_text, err) = run_vigie(&[
-        "roster",
-        "import-csv",
-        "garde-thann",
-        csv.to_str().unwrap(),
-        "-c",
-        config.to_str().unwrap(),
-    ]);
+    let (code, toml_text, err) = import_csv("garde-thann", &csv, &config);
     assert_eq!(code, 2, "the unknown person is refused: {toml_text}{err}");
     assert!(
         err.contains("noel.csv:5:17: "),
@@ -841,14 +843,7 @@ fn a_bad_spreadsheet_is_refused_with_file_line_and_column_and_exit_2() {
          2026-12-23,soir,hfuchs\n",
     )
     .unwrap();
-    let (code, out, err) = run_vigie(&[
-        "roster",
-        "import-csv",
-        "garde-thann",
-        csv.to_str().unwrap(),
-        "-c",
-        config.to_str().unwrap(),
-    ]);
+    let (code, out, err) = import_csv("garde-thann", &csv, &config);
     assert_eq!(code, 2, "{out}{err}");
     assert!(out.is_empty(), "nothing to append: {out}");
     let bad = csv.display().to_string();
@@ -868,26 +863,12 @@ fn a_bad_spreadsheet_is_refused_with_file_line_and_column_and_exit_2() {
     }
     assert!(err.contains("5 errors in"), "{err}");
 
-    let (code, _, err) = run_vigie(&[
-        "roster",
-        "import-csv",
-        "nowhere",
-        csv.to_str().unwrap(),
-        "-c",
-        config.to_str().unwrap(),
-    ]);
+    let (code, _, err) = import_csv("nowhere", &csv, &config);
     assert_eq!(code, 2);
     assert!(err.contains("unknown roster `nowhere`"), "{err}");
 
     std::fs::write(&csv, "jour;garde;qui\n").unwrap();
-    let (code, _, err) = run_vigie(&[
-        "roster",
-        "import-csv",
-        "garde-thann",
-        csv.to_str().unwrap(),
-        "-c",
-        config.to_str().unwrap(),
-    ]);
+    let (code, _, err) = import_csv("garde-thann", &csv, &config);
     assert_eq!(code, 2);
     assert!(
         err.contains(&format!(
