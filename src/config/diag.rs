@@ -256,6 +256,14 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         })
 }
 
+/// `: did you mean `x`?` when [`closest`] finds one, else nothing: the tail
+/// of a message about an unknown name.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    closest(word, candidates)
+        .map(|c| format!(": did you mean `{c}`?"))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::closest;

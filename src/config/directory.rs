@@ -194,9 +194,7 @@ impl Directory {
 /// The message for a group name that does not exist, with the known ones.
 pub fn unknown_group(name: &str, dir: &Directory) -> String {
     let known: Vec<&str> = dir.groups.keys().map(String::as_str).collect();
-    let hint = super::diag::closest(name, known.iter().copied())
-        .map(|c| format!(": did you mean `{c}`?"))
-        .unwrap_or_default();
+    let hint = super::diag::did_you_mean(name, known.iter().copied());
     format!(
         "unknown group `{name}`{hint} (directory groups: {})",
         if known.is_empty() {

@@ -49,8 +49,10 @@ impl<'s> Ctx<'s> {
         match DeTable::parse(&self.src.text) {
             Ok(doc) => Some(doc),
             Err(e) => {
-                let loc = self.src.loc(e.span().map(|s| s.start).unwrap_or(0));
-                let msg = e.message().trim().trim_end_matches('.').to_string();
+                let offset = e.span().map(|s| s.start).unwrap_or(0);
+                let loc = self.src.loc(offset);
+                let msg = unquoted_text(&self.src.text, offset)
+                    .unwrap_or_else(|| e.message().trim().trim_end_matches('.').to_string());
                 self.error(&loc, format!("TOML syntax error: {msg}"));
                 None
             }
@@ -60,6 +62,38 @@ impl<'s> Ctx<'s> {
     pub fn into_diagnostics(self) -> Diagnostics {
         self.diags.into_inner()
     }
+}
+
+/// The message for a value written without quotes (`quorum = trois`,
+/// `remind_before = 18h`), which TOML's own message misreads ("invalid
+/// boolean, expected `true`"): when the error is in the value of a
+/// `key = value` line and that value holds a letter.
+fn unquoted_text(text: &str, offset: usize) -> Option<String> {
+    let start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let line = &text[start..end];
+    let eq = line.find('=')?;
+    if start + eq >= offset {
+        return None;
+    }
+    let key = line[..eq].trim();
+    let value = line[eq + 1..].split(" #").next().unwrap_or("").trim();
+    let bare_key = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    let first = value.chars().next()?;
+    let text_like = value.chars().any(char::is_alphabetic)
+        && !matches!(first, '"' | '\'' | '[' | '{')
+        && !(first.is_ascii_digit() && value.get(4..5) == Some("-"));
+    (bare_key && text_like).then(|| {
+        format!(
+            "`{value}` is not a TOML value: write text in quotes (`{key} = \"{value}\"`), \
+             a number in digits (`{key} = 2`), yes or no as `true` or `false`"
+        )
+    })
 }
 
 /// One TOML table being read, with the name it is shown under in messages
@@ -137,13 +171,54 @@ impl<'c, 's> Table<'c, 's> {
         self.table.get(key)
     }
 
+    /// "`quorum` in … must be an integer, like `quorum = 2`; found the
+    /// string "3": write it without quotes, `quorum = 3`": the type
+    /// expected, an example of it, and what was found.
     fn wrong_type(&self, key: &str, v: &Spanned<DeValue<'_>>, expected: &str) {
+        let example = match expected {
+            "a string" => format!("`{key} = \"…\"`"),
+            "true or false" => format!("`{key} = true`"),
+            "an integer" => format!("`{key} = 2`"),
+            "a date (YYYY-MM-DD)" => format!("`{key} = 2026-12-01`"),
+            "a list of strings" => format!("`{key} = [\"…\", \"…\"]`"),
+            "a table or a list of group names" => {
+                format!("`{key} = [\"bureau\"]` or `{key} = {{ professions = [\"medecin\"] }}`")
+            }
+            "a table" => format!("`[{}]`", self.child_path(key)),
+            _ => format!("`[[{}]]`", self.child_path(key)),
+        };
+        let found = match v.get_ref() {
+            DeValue::String(s) => {
+                let unquoted = match expected {
+                    "an integer" => s.trim().parse::<i64>().is_ok(),
+                    "true or false" => matches!(s.trim(), "true" | "false"),
+                    _ => false,
+                };
+                if unquoted {
+                    format!(
+                        "the string \"{s}\": write it without quotes, `{key} = {}`",
+                        s.trim()
+                    )
+                } else {
+                    format!("the string \"{s}\"")
+                }
+            }
+            DeValue::Integer(i) => format!("the integer {}", i.as_str()),
+            DeValue::Float(f) => format!("the decimal number {}", f.as_str()),
+            DeValue::Boolean(b) => format!("the boolean {b}"),
+            DeValue::Datetime(dt) => match (expected, dt.date) {
+                ("a date (YYYY-MM-DD)", Some(d)) => {
+                    format!("the date-time {dt}: keep only the date, `{key} = {d}`")
+                }
+                _ => format!("the date-time {dt}"),
+            },
+            other => type_name(other).to_string(),
+        };
         self.ctx.error(
             &self.ctx.loc(&v.span()),
             format!(
-                "`{key}` in {} must be {expected}, found {}",
+                "`{key}` in {} must be {expected}, like {example}; found {found}",
                 self.name,
-                type_name(v.get_ref())
             ),
         );
     }
@@ -381,7 +456,7 @@ impl<'c, 's> Table<'c, 's> {
                 out
             }
             _ => {
-                self.wrong_type(key, v, "an array of tables ([[…]])");
+                self.wrong_type(key, v, "an array of tables");
                 Vec::new()
             }
         }
@@ -439,9 +514,7 @@ impl<'c, 's> Table<'c, 's> {
                     absent.sort_unstable();
                     absent
                 });
-                let hint = super::diag::closest(key, absent.iter().copied())
-                    .map(|c| format!(": did you mean `{c}`?"))
-                    .unwrap_or_default();
+                let hint = super::diag::did_you_mean(key, absent.iter().copied());
                 self.ctx.error(
                     &self.ctx.loc(&k.span()),
                     format!("unknown key `{key}` in {}{hint}", self.name),

@@ -71,9 +71,7 @@ impl Validator<'_> {
     fn unknown_roster(&self, id: &str) -> String {
         let mut known: Vec<&str> = self.roster_ids.iter().copied().collect();
         known.sort();
-        let hint = super::diag::closest(id, known.iter().copied())
-            .map(|c| format!(": did you mean `{c}`?"))
-            .unwrap_or_default();
+        let hint = super::diag::did_you_mean(id, known.iter().copied());
         format!(
             "unknown roster `{id}`{hint} (rosters: {})",
             if known.is_empty() {
@@ -167,8 +165,9 @@ impl Validator<'_> {
                                 )
                             } else {
                                 format!(
-                                    "unknown level `{}` (levels of scenario `{}`: {})",
+                                    "unknown level `{}`{} (levels of scenario `{}`: {})",
                                     l.value,
+                                    super::diag::did_you_mean(&l.value, known.iter().copied()),
                                     s.id.value,
                                     known.join(", ")
                                 )
@@ -193,8 +192,9 @@ impl Validator<'_> {
                 diags.error(
                     &a.loc,
                     format!(
-                        "unknown audience `{}` (plan audiences and directory groups: {})",
+                        "unknown audience `{}`{} (plan audiences and directory groups: {})",
                         a.value,
+                        super::diag::did_you_mean(&a.value, known.iter().copied()),
                         known.join(", ")
                     ),
                 );

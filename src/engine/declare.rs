@@ -193,7 +193,8 @@ fn unknown_scenario(set: &ConfigSet, today: chrono::NaiveDate, id: &str) -> Engi
         format!("no plan in force today has a scenario `{id}` (no plan is in force)")
     } else {
         format!(
-            "no plan in force today has a scenario `{id}` (scenarios: {})",
+            "no plan in force today has a scenario `{id}`{} (scenarios: {})",
+            crate::config::diag::did_you_mean(id, known.iter().copied()),
             known.join(", ")
         )
     })
@@ -213,8 +214,9 @@ pub(super) fn checked_level(
             scenario.id.value
         ))),
         (Some(l), Some(_)) => Err(EngineError::Invalid(format!(
-            "unknown level `{l}` for scenario `{}` (levels: {})",
+            "unknown level `{l}` for scenario `{}`{} (levels: {})",
             scenario.id.value,
+            crate::config::diag::did_you_mean(l, levels.iter().copied()),
             levels.join(", ")
         ))),
     }

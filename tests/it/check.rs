@@ -221,7 +221,17 @@ refused!(a_professional_without_name_is_refused_at_the_entry:
 refused!(a_key_of_the_wrong_type_is_refused_at_the_value:
     PLAN, "quorum = 2" => r#"quorum = "deux""#,
     "plans/pgc-2026.toml:51:10: `quorum` in [[scenario.escalation]] #2 must be an integer, \
-     found a string");
+     like `quorum = 2`; found the string \"deux\"");
+
+refused!(a_number_in_quotes_is_refused_with_the_line_to_write:
+    PLAN, "quorum = 2" => r#"quorum = "2""#,
+    "plans/pgc-2026.toml:51:10: `quorum` in [[scenario.escalation]] #2 must be an integer, \
+     like `quorum = 2`; found the string \"2\": write it without quotes, `quorum = 2`");
+
+refused!(a_word_without_quotes_is_refused_with_how_to_write_values:
+    PLAN, "quorum = 2" => "quorum = trois",
+    "plans/pgc-2026.toml:51:10: TOML syntax error: `trois` is not a TOML value: write text in \
+     quotes (`quorum = \"trois\"`), a number in digits (`quorum = 2`), yes or no as `true` or `false`");
 
 // ---------------------------------------------------------------------------
 // Names that must exist: audiences, groups, templates, channels, rosters, levels
@@ -229,7 +239,7 @@ refused!(a_key_of_the_wrong_type_is_refused_at_the_value:
 
 refused!(an_unknown_audience_is_refused_with_its_line_and_column:
     PLAN, r#"audience = ["premier_recours"]"# => r#"audience = ["premier_recour"]"#,
-    "plans/pgc-2026.toml:38:13: unknown audience `premier_recour` (plan audiences and \
+    "plans/pgc-2026.toml:38:13: unknown audience `premier_recour`: did you mean `premier_recours`? (plan audiences and \
      directory groups: medecin_de_garde, referents, bureau, medecins, officines, premier_recours)");
 
 refused!(an_unknown_group_in_a_plan_selector_is_refused:
@@ -269,6 +279,11 @@ refused!(an_unknown_roster_in_on_call_is_refused:
 refused!(an_unknown_level_in_a_broadcast_is_refused_with_the_scenario_levels:
     PLAN, r#"levels = ["orange", "rouge"]"# => r#"levels = ["orange", "violet"]"#,
     "plans/pgc-2026.toml:37:21: unknown level `violet` \
+     (levels of scenario `canicule`: jaune, orange, rouge)");
+
+refused!(a_misspelt_level_in_a_broadcast_gets_the_level_meant:
+    PLAN, r#"levels = ["orange", "rouge"]"# => r#"levels = ["orange", "roug"]"#,
+    "plans/pgc-2026.toml:37:21: unknown level `roug`: did you mean `rouge`? \
      (levels of scenario `canicule`: jaune, orange, rouge)");
 
 refused!(an_ack_naming_no_response_is_refused:
@@ -336,7 +351,8 @@ refused!(a_date_written_in_words_is_refused_without_a_misleading_example:
 refused!(a_date_time_where_a_date_is_expected_is_refused:
     PLAN, "valid_from = 2026-01-01" => "valid_from = 2026-01-01T08:00:00",
     "plans/pgc-2026.toml:7:14: `valid_from` in [plan] must be a date (YYYY-MM-DD), \
-     found a date-time");
+     like `valid_from = 2026-12-01`; found the date-time 2026-01-01T08:00:00: keep only the \
+     date, `valid_from = 2026-01-01`");
 
 refused!(an_assignment_on_the_31st_of_june_is_refused:
     ROSTER, "date = 2026-06-01" => "date = 2026-06-31",
@@ -606,7 +622,7 @@ fn several_problems_in_several_files_are_all_listed() {
             r#"config/directory.toml:29:9: invalid phone number "0639980003": write it in E.164 form, e.g. +33612345678"#,
             r#"config/reminders.toml:6:12: invalid cron schedule "0 9 1 *": 4 fields, expected 5 (minute hour day month weekday) or 6 (seconds first)"#,
             r#"config/rosters/garde.toml:7:17: invalid duration "18": time unit needed, for example 18sec or 18ms (write e.g. "15m", "2h", "1h 30m")"#,
-            "plans/pgc-2026.toml:38:13: unknown audience `premier_recour` (plan audiences and \
+            "plans/pgc-2026.toml:38:13: unknown audience `premier_recour`: did you mean `premier_recours`? (plan audiences and \
              directory groups: medecin_de_garde, referents, bureau, medecins, officines, premier_recours)",
             r#"plans/pgc-2026.toml:46:11: invalid duration "15": time unit needed, for example 15sec or 15ms (write e.g. "15m", "2h", "1h 30m")"#,
         ],

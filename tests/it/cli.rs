@@ -180,6 +180,16 @@ fn a_coordinator_declares_follows_and_resolves_an_exercise_from_the_command_line
         err.contains("no plan in force today has a scenario `inondation`"),
         "{err}"
     );
+    // A misspelt one names the scenario meant, then every known one.
+    let (code, _, err) = run_vigie(&["declare", "canicul", "-c", c]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(
+            "no plan in force today has a scenario `canicul`: did you mean `canicule`? \
+             (scenarios: canicule, epidemie,"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -283,7 +293,7 @@ fn a_refused_reload_says_why_at_each_place() {
         first.starts_with("  /")
             && first.ends_with(
                 "/plans/pgc-2026.toml:68:10: `quorum` in [[scenario.escalation]] #1 must be an \
-                 integer, found a string"
+                 integer, like `quorum = 2`; found the string \"un\""
             ),
         "{err}"
     );
