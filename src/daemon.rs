@@ -191,17 +191,26 @@ impl Daemon {
         let (link_key, _) = generated_secret(&data_dir.join("link.key"), || random_hex(32))?;
         let install_id = store.meta_or_init("install_id", || random_hex(6)).await?;
         let auth = &set.daemon.auth;
-        let generated_token = if auth.tokens.is_empty() {
+        // The local token: kept in the data directory (mode 0600, for the
+        // daemon's user and root), read by `vigie` commands on this machine.
+        // Made even when tokens are named, since a reload may turn
+        // `local_token` on; whether it is accepted is decided per request.
+        let local_token = {
             let path = data_dir.join("api-token");
             let (token, created) = generated_secret(&path, || format!("vigie_{}", random_hex(24)))?;
-            if created {
-                tracing::warn!(path = %path.display(), "no API token configured: generated one (mode 0600); `vigie` commands on this machine use it");
-            } else {
-                tracing::info!(path = %path.display(), "no API token configured: using the generated one");
+            match (created, auth.tokens.is_empty(), auth.local_token) {
+                (true, true, _) => {
+                    tracing::warn!(path = %path.display(), "no API token configured: generated one (mode 0600); `vigie` commands on this machine use it")
+                }
+                (false, true, _) => {
+                    tracing::info!(path = %path.display(), "no API token configured: using the generated one")
+                }
+                (_, false, true) => {
+                    tracing::info!(path = %path.display(), "the local token is accepted beside the named ones (`vigie` commands on this machine use it; [auth] local_token = false turns it off)")
+                }
+                (_, false, false) => {}
             }
-            Some(crate::web::auth::token_sha256(&token))
-        } else {
-            None
+            crate::web::auth::token_sha256(&token)
         };
 
         let generated_operator = if auth.operators.is_empty() {
@@ -269,7 +278,7 @@ impl Daemon {
                 store.clone(),
             ),
             login_limiter: crate::web::auth::LoginLimiter::new(),
-            generated_token,
+            local_token,
             generated_operator,
             situation: Default::default(),
             flashes: Default::default(),

@@ -98,6 +98,12 @@ impl Client {
 /// (`{"ok": false, "errors": [...]}`) every error, one per line, each with
 /// its file:line:col.
 fn error_message(v: &Value, status: u16) -> String {
+    if status == 401 {
+        return "the daemon refused the token: pass --token-file FILE or set $VIGIE_TOKEN \
+                (a token named in [auth] tokens), or as root on the server keep \
+                [auth] local_token on (data_dir/api-token)"
+            .to_string();
+    }
     if let Some(m) = v["error"]["message"].as_str() {
         return m.to_string();
     }

@@ -47,9 +47,10 @@ pub struct WebState {
     /// Login attempts per address and name, and the password-checking
     /// threads (bounded: argon2id takes 19 MiB per check).
     pub login_limiter: auth::LoginLimiter,
-    /// SHA-256 (hex) of the token generated at first start, accepted while
-    /// the configuration names no token.
-    pub generated_token: Option<String>,
+    /// SHA-256 (hex) of the local token (`data_dir/api-token`, generated at
+    /// first start): accepted while the configuration names no token, and
+    /// beside the named ones unless `[auth] local_token = false`.
+    pub local_token: String,
     /// (name, password) of the operator generated at first start, used
     /// while the configuration names no operator.
     pub generated_operator: Option<(String, String)>,
@@ -68,23 +69,20 @@ impl std::ops::Deref for WebState {
 }
 
 impl WebState {
-    /// (name, SHA-256) of the API tokens accepted now: the configured ones
-    /// (re-read at each reload), else the generated one.
+    /// (name, SHA-256) of the API tokens accepted now (re-read at each
+    /// reload): the configured ones, and the local one while none is
+    /// configured or `[auth] local_token` is on (the default).
     pub fn token_hashes(&self) -> Vec<(String, String)> {
-        let set = self.config();
-        if set.daemon.auth.tokens.is_empty() {
-            self.generated_token
-                .iter()
-                .map(|h| ("generated".to_string(), h.clone()))
-                .collect()
-        } else {
-            set.daemon
-                .auth
-                .tokens
-                .iter()
-                .map(|t| (t.name.clone(), t.sha256.clone()))
-                .collect()
+        let auth = &self.config().daemon.auth;
+        let mut hashes: Vec<(String, String)> = auth
+            .tokens
+            .iter()
+            .map(|t| (t.name.clone(), t.sha256.clone()))
+            .collect();
+        if auth.tokens.is_empty() || auth.local_token {
+            hashes.push(("local".to_string(), self.local_token.clone()));
         }
+        hashes
     }
 
     /// Reloads every file ([`crate::app::App::reload`]); an accepted reload

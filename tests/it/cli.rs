@@ -298,3 +298,50 @@ fn a_refused_reload_says_why_at_each_place() {
         "{err}"
     );
 }
+
+#[test]
+fn commands_on_the_server_keep_working_once_named_tokens_exist() {
+    let (sb, _d) = shipped_daemon();
+    let c = sb.config();
+    let c = c.to_str().unwrap();
+    // The sysadmin names a token for a script, as the reference says, and
+    // reloads: root's commands on the server go on with the local token.
+    let (code, out, _) = run_vigie(&["token", "new", "supervision"]);
+    assert_eq!(code, 0, "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("sha256"))
+        .unwrap_or_else(|| panic!("no line to paste in {out}"))
+        .trim()
+        .to_string();
+    let config = std::fs::read_to_string(sb.config()).unwrap();
+    std::fs::write(
+        sb.config(),
+        format!("{config}\n[auth]\ntokens = [{line}]\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run_vigie(&["reload", "-c", c]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run_vigie(&["status", "-c", c]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // Turned off, the local token is refused: the command says so.
+    let config = std::fs::read_to_string(sb.config()).unwrap();
+    std::fs::write(
+        sb.config(),
+        config.replace(
+            &format!("\n[auth]\ntokens = [{line}]"),
+            &format!("\n[auth]\nlocal_token = false\ntokens = [{line}]"),
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = run_vigie(&["reload", "-c", c]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = run_vigie(&["status", "-c", c]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("the daemon refused the token: pass --token-file FILE or set $VIGIE_TOKEN")
+            && err.contains("(HTTP 401)"),
+        "{err}"
+    );
+}

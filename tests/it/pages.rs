@@ -213,7 +213,7 @@ async fn repeated_failed_logins_are_refused_for_a_while() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn configured_operators_and_tokens_replace_the_generated_ones_at_reload() {
+async fn configured_operators_replace_the_generated_one_and_named_tokens_join_the_local_one() {
     let d = TestDaemon::start().await;
     let hash = vigie::web::auth::hash_password("mot de passe du bureau").unwrap();
     let token = "vigie_configured_token_for_tests";
@@ -228,7 +228,10 @@ async fn configured_operators_and_tokens_replace_the_generated_ones_at_reload() 
     assert!(st.ok, "{:?}", st.errors);
 
     let (s, _) = d.api(reqwest::Method::GET, "/api/v1/status", None).await;
-    assert_eq!(s, 401, "the generated token no longer works");
+    assert_eq!(
+        s, 200,
+        "the local token (data_dir/api-token) still works beside them"
+    );
     let r = client()
         .get(d.url("/api/v1/status"))
         .bearer_auth(token)
@@ -259,5 +262,24 @@ async fn configured_operators_and_tokens_replace_the_generated_ones_at_reload() 
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 303);
+
+    // `local_token = false`: only the named tokens are accepted.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("[auth]\n", "[auth]\nlocal_token = false\n"),
+    )
+    .unwrap();
+    let st = d.daemon().state.reload().await;
+    assert!(st.ok, "{:?}", st.errors);
+    let (s, _) = d.api(reqwest::Method::GET, "/api/v1/status", None).await;
+    assert_eq!(s, 401, "the local token is refused once turned off");
+    let r = client()
+        .get(d.url("/api/v1/status"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
     d.stop().await;
 }

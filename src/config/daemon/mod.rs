@@ -67,10 +67,24 @@ pub struct WebhookConfig {
     pub timeout: DurationValue,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct AuthConfig {
     pub operators: Vec<Operator>,
     pub tokens: Vec<TokenEntry>,
+    /// Whether the token kept in `data_dir/api-token` is accepted (as
+    /// `local`) beside the named ones, so that `vigie` commands work as
+    /// root on the server. Always accepted while no token is named.
+    pub local_token: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            operators: Vec::new(),
+            tokens: Vec::new(),
+            local_token: true,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -299,7 +313,10 @@ fn read_webhook(ctx: &Ctx<'_>, t: Table<'_, '_>, base: &Path, name: &str) -> Opt
 }
 
 fn read_auth(ctx: &Ctx<'_>, t: Table<'_, '_>) -> AuthConfig {
-    let mut auth = AuthConfig::default();
+    let mut auth = AuthConfig {
+        local_token: t.bool("local_token").is_none_or(|b| b.value),
+        ..AuthConfig::default()
+    };
     for op in t.tables("operators") {
         let name = op.req_str("name");
         let hash = op.req_str("password_hash");
