@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use crate::model::labels;
+
 use crate::config::{self, Diagnostics};
 
 pub struct Client {
@@ -166,13 +168,13 @@ pub fn local_time(s: &str, tz: chrono_tz::Tz, seconds: bool) -> String {
 
 pub fn print_events(out: &mut dyn Write, events: &[Value], tz: chrono_tz::Tz) {
     if events.is_empty() {
-        let _ = writeln!(out, "no event");
+        let _ = writeln!(out, "aucun événement");
         return;
     }
     let _ = writeln!(
         out,
-        "{:<6} {:<13} {:<10} {:<26} {:<22} TITLE",
-        "ID", "STATE", "LEVEL", "SCENARIO", "DECLARED"
+        "{:<6} {:<24} {:<10} {:<26} {:<22} TITRE",
+        "N°", "ÉTAT", "NIVEAU", "SCÉNARIO", "DÉCLENCHÉ"
     );
     for e in events {
         let mut title = e["title"].as_str().unwrap_or("").to_string();
@@ -181,9 +183,9 @@ pub fn print_events(out: &mut dyn Write, events: &[Value], tz: chrono_tz::Tz) {
         }
         let _ = writeln!(
             out,
-            "{:<6} {:<13} {:<10} {:<26} {:<22} {}",
+            "{:<6} {:<24} {:<10} {:<26} {:<22} {}",
             e["id"].as_str().unwrap_or(""),
-            e["state"].as_str().unwrap_or(""),
+            labels::event_state(e["state"].as_str().unwrap_or("")),
             e["level"].as_str().unwrap_or("-"),
             e["scenario"].as_str().unwrap_or(""),
             local_time(e["declared_at"].as_str().unwrap_or(""), tz, false),
@@ -196,7 +198,7 @@ pub fn print_events(out: &mut dyn Write, events: &[Value], tz: chrono_tz::Tz) {
 pub fn print_event(out: &mut dyn Write, e: &Value, tz: chrono_tz::Tz) {
     let _ = writeln!(
         out,
-        "event {} — {}{}",
+        "événement {} — {}{}",
         e["id"].as_str().unwrap_or(""),
         e["title"].as_str().unwrap_or(""),
         if e["exercise"].as_bool() == Some(true) {
@@ -207,41 +209,51 @@ pub fn print_event(out: &mut dyn Write, e: &Value, tz: chrono_tz::Tz) {
     );
     let _ = writeln!(
         out,
-        "  scenario   {} (key \"{}\")",
+        "  scénario        {} (clé \"{}\")",
         e["scenario"].as_str().unwrap_or(""),
         e["key"].as_str().unwrap_or("")
     );
-    let _ = writeln!(out, "  level      {}", e["level"].as_str().unwrap_or("-"));
-    let _ = writeln!(out, "  state      {}", e["state"].as_str().unwrap_or(""));
     let _ = writeln!(
         out,
-        "  plan       {} {}",
+        "  niveau          {}",
+        e["level"].as_str().unwrap_or("-")
+    );
+    let _ = writeln!(
+        out,
+        "  état            {}",
+        labels::event_state(e["state"].as_str().unwrap_or(""))
+    );
+    let _ = writeln!(
+        out,
+        "  plan            {} {}",
         e["plan"]["id"].as_str().unwrap_or(""),
         e["plan"]["version"].as_str().unwrap_or("")
     );
     let _ = writeln!(
         out,
-        "  declared   {}",
+        "  déclenché le    {}",
         local_time(e["declared_at"].as_str().unwrap_or(""), tz, true)
     );
     if let Some(n) = e["note"].as_str().filter(|n| !n.is_empty()) {
-        let _ = writeln!(out, "  note       {n}");
+        let _ = writeln!(out, "  message         {n}");
     }
     if let Some(t) = e["next_escalation_at"].as_str() {
-        let _ = writeln!(out, "  next tier  {}", local_time(t, tz, true));
+        let _ = writeln!(out, "  palier suivant  {}", local_time(t, tz, true));
     }
-    let _ = writeln!(out, "  acks       {}", e["acks"]);
+    let _ = writeln!(out, "  confirmations   {}", e["acks"]);
     if let Some(tiers) = e["tiers"].as_array() {
         for t in tiers {
             let _ = writeln!(
                 out,
-                "  tier {} (round {}) → {}: quorum {}, timeout {}s, {} deliveries, notified {}",
+                "  palier {} (tour {}) → {} : quorum {}, délai {}, {}, sollicité le {}",
                 t["tier"],
                 t["round"],
                 t["audience"].as_str().unwrap_or(""),
                 t["quorum"],
-                t["timeout_secs"],
-                t["deliveries"],
+                labels::duration(std::time::Duration::from_secs(
+                    t["timeout_secs"].as_u64().unwrap_or(0)
+                )),
+                labels::count(t["deliveries"].as_u64().unwrap_or(0), "envoi", "envois"),
                 local_time(t["notified_at"].as_str().unwrap_or(""), tz, true)
             );
         }
@@ -253,12 +265,15 @@ pub fn print_event(out: &mut dyn Write, e: &Value, tz: chrono_tz::Tz) {
                 .entry(d["state"].as_str().unwrap_or("?"))
                 .or_default() += 1;
         }
-        let summary: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        let summary: Vec<String> = counts
+            .iter()
+            .map(|(s, n)| labels::deliveries(*n as u64, s))
+            .collect();
         let _ = writeln!(
             out,
-            "  deliveries {}",
+            "  envois          {}",
             if summary.is_empty() {
-                "none".into()
+                "aucun".into()
             } else {
                 summary.join(", ")
             }
@@ -269,12 +284,16 @@ pub fn print_event(out: &mut dyn Write, e: &Value, tz: chrono_tz::Tz) {
         {
             let _ = writeln!(
                 out,
-                "    {} {} via {}: {} ({})",
-                d["state"].as_str().unwrap_or(""),
+                "    {} : {} par {} : {} ({})",
+                labels::delivery_state(d["state"].as_str().unwrap_or("")),
                 d["recipient_name"].as_str().unwrap_or(""),
                 d["channel"].as_str().unwrap_or(""),
                 d["reason"].as_str().unwrap_or(""),
-                plural(d["attempts"].as_u64().unwrap_or(0), "attempt"),
+                labels::count(
+                    d["attempts"].as_u64().unwrap_or(0),
+                    "tentative",
+                    "tentatives"
+                ),
             );
         }
     }
@@ -282,20 +301,12 @@ pub fn print_event(out: &mut dyn Write, e: &Value, tz: chrono_tz::Tz) {
         for r in rs {
             let _ = writeln!(
                 out,
-                "  response   {} {}: {}",
+                "  réponse         {} {} : {}",
                 local_time(r["at"].as_str().unwrap_or(""), tz, true),
                 r["name"].as_str().unwrap_or(""),
                 r["response"].as_str().unwrap_or("")
             );
         }
-    }
-}
-
-fn plural(n: u64, w: &str) -> String {
-    if n == 1 {
-        format!("1 {w}")
-    } else {
-        format!("{n} {w}s")
     }
 }
 
@@ -308,26 +319,29 @@ pub fn print_status(out: &mut dyn Write, s: &Value, tz: chrono_tz::Tz) {
         {
             let _ = writeln!(
                 out,
-                "plan in force: {} {} (review by {})",
+                "plan en vigueur : {} {} (à réviser le {})",
                 p["id"].as_str().unwrap_or(""),
                 p["version"].as_str().unwrap_or(""),
                 p["review_by"].as_str().unwrap_or("")
             );
         }
         if !plans.iter().any(|p| p["in_force"].as_bool() == Some(true)) {
-            let _ = writeln!(out, "warning: no plan in force");
+            let _ = writeln!(out, "attention : aucun plan en vigueur");
         }
     }
     let events = s["events"].as_array().cloned().unwrap_or_default();
-    let _ = writeln!(out, "unresolved events: {}", events.len());
+    let _ = writeln!(out, "événements en cours : {}", events.len());
     print_events(out, &events, tz);
     if let Some(d) = s["deliveries"].as_object() {
-        let parts: Vec<String> = d.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        let parts: Vec<String> = d
+            .iter()
+            .map(|(k, v)| labels::deliveries(v.as_u64().unwrap_or(0), k))
+            .collect();
         let _ = writeln!(
             out,
-            "deliveries: {}",
+            "envois : {}",
             if parts.is_empty() {
-                "none".into()
+                "aucun".into()
             } else {
                 parts.join(", ")
             }
@@ -337,7 +351,7 @@ pub fn print_status(out: &mut dyn Write, s: &Value, tz: chrono_tz::Tz) {
     if r["ok"].as_bool() == Some(false) {
         let _ = writeln!(
             out,
-            "LAST RELOAD REFUSED at {} (running on the previous configuration):",
+            "DERNIER RECHARGEMENT REFUSÉ le {} (la configuration précédente reste en service) :",
             local_time(r["last_attempt_at"].as_str().unwrap_or(""), tz, true)
         );
         for e in r["errors"].as_array().into_iter().flatten() {
@@ -346,9 +360,16 @@ pub fn print_status(out: &mut dyn Write, s: &Value, tz: chrono_tz::Tz) {
     } else {
         let _ = writeln!(
             out,
-            "configuration: loaded {} ({} warnings)",
+            "configuration : chargée le {} ({})",
             local_time(r["last_good_at"].as_str().unwrap_or(""), tz, true),
-            r["warnings"].as_array().map(|w| w.len()).unwrap_or(0)
+            labels::count(
+                r["warnings"]
+                    .as_array()
+                    .map(|w| w.len() as u64)
+                    .unwrap_or(0),
+                "avertissement",
+                "avertissements"
+            )
         );
     }
 }

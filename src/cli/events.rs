@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::{ApiArgs, client};
+use crate::model::labels::count;
 
 /// `vigie declare`, as given on the command line.
 pub struct Declare {
@@ -45,27 +46,27 @@ pub fn declare(path: &Path, cmd: Declare, api: &ApiArgs) -> i32 {
             if status == 201 {
                 let _ = writeln!(
                     out,
-                    "event {id} declared: {} ({} deliveries queued)",
+                    "événement {id} déclenché : {} ({} en file)",
                     describe(v),
-                    queued
+                    count(queued, "envoi", "envois")
                 );
             } else if v["level_changed"].as_bool() == Some(true) {
                 let _ = writeln!(
                     out,
-                    "event {id} ({}) already open for this scenario and key: level changed to {} ({} deliveries queued)",
+                    "événement {id} ({}) déjà ouvert pour ce scénario et cette clé : niveau passé à {} ({} en file)",
                     describe(v),
                     v["level"].as_str().unwrap_or("-"),
-                    queued
+                    count(queued, "envoi", "envois")
                 );
             } else {
                 let _ = writeln!(
                     out,
-                    "event {id} ({}) already open for this scenario and key, level unchanged: nothing sent",
+                    "événement {id} ({}) déjà ouvert pour ce scénario et cette clé, niveau inchangé : rien n'est envoyé",
                     describe(v)
                 );
             }
-            if let Some(w) = v["warning"].as_str() {
-                let _ = writeln!(out, "WARNING: {w}");
+            if let Some(w) = beside_warning(v) {
+                let _ = writeln!(out, "ATTENTION : {w}");
             }
         },
     )
@@ -120,14 +121,14 @@ pub fn level(path: &Path, id: &str, level: &str, api: &ApiArgs) -> i32 {
             if v["level_changed"].as_bool() == Some(true) {
                 let _ = writeln!(
                     out,
-                    "event {id}: level {} ({} deliveries queued)",
+                    "événement {id} : niveau {} ({} en file)",
                     v["level"].as_str().unwrap_or("-"),
-                    v["queued"].as_u64().unwrap_or(0)
+                    count(v["queued"].as_u64().unwrap_or(0), "envoi", "envois")
                 );
             } else {
                 let _ = writeln!(
                     out,
-                    "event {id}: already at level {}",
+                    "événement {id} : déjà au niveau {}, rien n'est envoyé",
                     v["level"].as_str().unwrap_or("-")
                 );
             }
@@ -149,8 +150,12 @@ pub fn resolve(path: &Path, id: &str, note: Option<String>, api: &ApiArgs) -> i3
         |out, _, v, _| {
             let _ = writeln!(
                 out,
-                "event {id} resolved ({} end-of-alert notices queued)",
-                v["queued"].as_u64().unwrap_or(0)
+                "événement {id} levé ({} en file)",
+                count(
+                    v["queued"].as_u64().unwrap_or(0),
+                    "avis de fin d'alerte",
+                    "avis de fin d'alerte"
+                )
             );
         },
     )
@@ -181,7 +186,7 @@ pub fn reload(path: &Path, api: &ApiArgs) -> i32 {
         |out, _, v, _| {
             let _ = writeln!(
                 out,
-                "configuration reloaded (generation {})",
+                "configuration rechargée (génération {})",
                 v["generation"]
             );
         },
@@ -191,12 +196,39 @@ pub fn reload(path: &Path, api: &ApiArgs) -> i32 {
 fn describe(v: &serde_json::Value) -> String {
     let mut s = v["title"].as_str().unwrap_or("").to_string();
     if let Some(l) = v["level"].as_str() {
-        s.push_str(&format!(", level {l}"));
+        s.push_str(&format!(", niveau {l}"));
     }
     if v["exercise"].as_bool() == Some(true) {
-        s.push_str(", EXERCISE");
+        s.push_str(", EXERCICE");
     }
     s
+}
+
+/// The API's `beside` said in French: the event of the other kind (real or
+/// exercise) of the same scenario, which this one is kept apart from.
+fn beside_warning(v: &serde_json::Value) -> Option<String> {
+    let beside = v["beside"].as_array()?;
+    let ids: Vec<&str> = beside.iter().filter_map(|b| b["id"].as_str()).collect();
+    if ids.is_empty() {
+        return None;
+    }
+    let (n, list) = (ids.len(), ids.join(", "));
+    let events = if n == 1 {
+        format!("l'événement {list}")
+    } else {
+        format!("les événements {list}")
+    };
+    Some(if v["exercise"].as_bool() == Some(true) {
+        format!(
+            "une ALERTE RÉELLE de ce scénario est en cours ({events}) : cette déclaration est un \
+             exercice, tenu à part"
+        )
+    } else {
+        format!(
+            "un EXERCICE de ce scénario est en cours ({events}) : cette déclaration est RÉELLE, \
+             tenue à part"
+        )
+    })
 }
 
 /// Runs one API call and prints its answer (text, or JSON with --json).

@@ -346,18 +346,18 @@ pub fn check(path: &Path, date: Option<NaiveDate>, quiet: bool, out: &mut dyn Wr
                 .count();
             let _ = writeln!(
                 out,
-                "OK: {} professionals ({} active), {} groups, {} plan files (in force: {}), {} rosters, {} reminders; {}",
-                set.directory.professionals.len(),
+                "OK: {} ({} active), {}, {} (in force: {}), {}, {}; {}",
+                plural(set.directory.professionals.len(), "professional"),
                 active,
-                set.directory.groups.len(),
-                set.plans.len(),
+                plural(set.directory.groups.len(), "group"),
+                plural(set.plans.len(), "plan file"),
                 if in_force.is_empty() {
                     "none".to_string()
                 } else {
                     in_force.join(", ")
                 },
-                set.rosters.len(),
-                set.reminders.reminders.len(),
+                plural(set.rosters.len(), "roster"),
+                plural(set.reminders.reminders.len(), "reminder"),
                 plural(warnings, "warning"),
             );
             0

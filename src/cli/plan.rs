@@ -46,7 +46,7 @@ pub fn preview(
     else {
         let _ = writeln!(
             out,
-            "no plan in force on {today} has a scenario `{scenario_id}`"
+            "aucun plan en vigueur le {today} n'a de scénario `{scenario_id}`"
         );
         return 1;
     };
@@ -74,22 +74,22 @@ pub fn preview(
         plan.id.value,
         plan.version.value,
         match level.or(scenario.levels.first().map(|l| l.as_str())) {
-            Some(l) => format!(", level {l}"),
+            Some(l) => format!(", niveau {l}"),
             None => String::new(),
         }
     );
     let _ = writeln!(
         out,
-        "Nothing is sent. Responses offered: {}.",
+        "Rien n'est envoyé. Réponses proposées : {}.",
         scenario.responses.join(", ")
     );
     for s in steps {
         let _ = writeln!(out, "\n== {} ==", s.title);
         let _ = writeln!(
             out,
-            "channels: {}; {} recipients",
+            "canaux : {} ; {}",
             s.channels.join(", "),
-            s.recipients.len()
+            crate::model::labels::count(s.recipients.len() as u64, "destinataire", "destinataires")
         );
         for (name, detail) in &s.recipients {
             let _ = writeln!(out, "  - {name} ({detail})");
@@ -97,20 +97,20 @@ pub fn preview(
         for (ch, lacking) in &s.skipped {
             let _ = writeln!(
                 out,
-                "  skipped on {ch} (no contact): {}",
+                "  sans contact pour {ch}, non envoyé à : {}",
                 lacking.join(", ")
             );
         }
         match &s.first {
             Some((to, r)) => {
-                let _ = writeln!(out, "first message, to {to}:");
-                let _ = writeln!(out, "  Subject: {}", r.subject);
+                let _ = writeln!(out, "premier message, à {to} :");
+                let _ = writeln!(out, "  Objet : {}", r.subject);
                 for line in r.text.lines() {
                     let _ = writeln!(out, "  | {line}");
                 }
             }
             None => {
-                let _ = writeln!(out, "  (nobody: this step would send nothing)");
+                let _ = writeln!(out, "  (personne : cette étape n'enverrait rien)");
             }
         }
     }
@@ -159,12 +159,12 @@ pub fn plan_list(path: &Path, date: Option<NaiveDate>, out: &mut dyn Write) -> i
     let header = [
         "PLAN",
         "VERSION",
-        "VALID FROM",
-        "VALID UNTIL",
-        "APPROVED",
-        "REVIEW BY",
-        "STATUS",
-        "FILE",
+        "DU",
+        "AU",
+        "APPROUVÉ LE",
+        "À RÉVISER LE",
+        "ÉTAT",
+        "FICHIER",
     ];
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in &rows {
@@ -183,16 +183,16 @@ pub fn plan_list(path: &Path, date: Option<NaiveDate>, out: &mut dyn Write) -> i
         }
         s
     };
-    let _ = writeln!(out, "as of {today}");
+    let _ = writeln!(out, "au {today}");
     let _ = writeln!(out, "{}", line(header.to_vec()));
     for r in &rows {
         let _ = writeln!(out, "{}", line(r.iter().map(String::as_str).collect()));
     }
     if plans.is_empty() {
-        let _ = writeln!(out, "(no plan in {})", daemon.plans.display());
+        let _ = writeln!(out, "(aucun plan dans {})", daemon.plans.display());
     }
     if in_force.is_empty() {
-        let _ = writeln!(out, "warning: no plan is in force on {today}");
+        let _ = writeln!(out, "attention : aucun plan n'est en vigueur le {today}");
     }
     for d in diags.iter() {
         let _ = writeln!(out, "{d}");
@@ -205,20 +205,21 @@ fn plan_status(p: &Plan, all: &[Plan], in_force: &[&Plan], today: NaiveDate) -> 
         let notice = p.review_by.value - Duration::days(30);
         let newer = plan::newer_version(all, p, today).is_some();
         let days = (p.review_by.value - today).num_days();
+        let jours = |n: i64| crate::model::labels::count(n.unsigned_abs(), "jour", "jours");
         if newer {
-            "in force (next version written)".to_string()
+            "en vigueur (version suivante écrite)".to_string()
         } else if days < 0 {
-            format!("in force, review overdue by {} days", -days)
+            format!("en vigueur, révision en retard de {}", jours(days))
         } else if today >= notice {
-            format!("in force, review due in {days} days")
+            format!("en vigueur, révision dans {}", jours(days))
         } else {
-            "in force".to_string()
+            "en vigueur".to_string()
         }
     } else if p.valid_until.value < today {
-        "expired".to_string()
+        "expiré".to_string()
     } else if p.valid_from.value > today {
-        "upcoming".to_string()
+        "à venir".to_string()
     } else {
-        "superseded".to_string()
+        "remplacé".to_string()
     }
 }

@@ -65,7 +65,7 @@ pub fn preview(
                 .is_some_and(|l| b.levels.iter().any(|bl| bl.value == l));
         if applies {
             steps.push((
-                format!("Broadcast → {}", label(&b.step)),
+                format!("Diffusion → {}", label(&b.step)),
                 &b.step,
                 Builtin::Information,
             ));
@@ -75,22 +75,22 @@ pub fn preview(
     for (i, t) in scenario.escalation.iter().enumerate() {
         // What follows a tier that misses its quorum in time.
         let then = match (i == last, scenario.escalation_repeat) {
-            (false, _) => "the next tier".to_string(),
-            (true, 0) => "the plan's owners are alerted".to_string(),
-            (true, 1) => "tier 0 again for those who have not answered (once), then the \
-                           plan's owners are alerted"
+            (false, _) => "le palier suivant".to_string(),
+            (true, 0) => "alerte des responsables du plan".to_string(),
+            (true, 1) => "de nouveau le palier 0 pour qui n'a pas répondu (une fois), puis \
+                          alerte des responsables du plan"
                 .to_string(),
             (true, n) => format!(
-                "tier 0 again for those who have not answered ({n} times), then the plan's \
-                 owners are alerted"
+                "de nouveau le palier 0 pour qui n'a pas répondu ({n} fois), puis alerte des \
+                 responsables du plan"
             ),
         };
         steps.push((
             format!(
-                "Tier {i} → {} (quorum {}, then after {} {then})",
+                "Palier {i} → {} (quorum {} ; faute de quorum après {} : {then})",
                 label(&t.step),
                 t.quorum,
-                t.timeout
+                crate::model::labels::duration(t.timeout.0)
             ),
             &t.step,
             Builtin::Mobilisation,

@@ -3,6 +3,7 @@
 //! the config loaders attach the location to the error.
 
 mod contact;
+pub mod labels;
 mod schedule;
 mod secret;
 mod values;

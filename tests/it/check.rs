@@ -124,8 +124,8 @@ fn the_minimal_set_passes_check_without_any_warning() {
     let out = assert_accepted(&sb, DATE, &[]);
     assert_eq!(
         out.trim(),
-        "OK: 5 professionals (4 active), 4 groups, 1 plan files (in force: pgc 2026.1), \
-         1 rosters, 1 reminders; 0 warnings",
+        "OK: 5 professionals (4 active), 4 groups, 1 plan file (in force: pgc 2026.1), \
+         1 roster, 1 reminder; 0 warnings",
         "{out}"
     );
 }
@@ -157,11 +157,11 @@ fn plan_list_on_the_minimal_set_shows_the_version_in_force() {
             "2026-12-31",
             "2025-12-10",
             "2026-11-30",
-            "in"
+            "en"
         ],
         "{out}"
     );
-    assert!(row.contains("in force"), "{out}");
+    assert!(row.contains("en vigueur"), "{out}");
     assert!(row.ends_with("pgc-2026.toml"), "{out}");
 }
 

@@ -46,7 +46,8 @@ fn a_coordinator_declares_follows_and_resolves_an_exercise_from_the_command_line
     ]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        out.starts_with("event 1 declared: Vague de chaleur, level orange, EXERCISE"),
+        out.starts_with("événement 1 déclenché : Vague de chaleur, niveau orange, EXERCICE (")
+            && out.contains(" envois en file)"),
         "{out}"
     );
 
@@ -61,8 +62,8 @@ fn a_coordinator_declares_follows_and_resolves_an_exercise_from_the_command_line
     ]);
     assert_eq!(code, 0);
     assert!(
-        out.contains("event 1 (Vague de chaleur, level rouge, EXERCISE) already open")
-            && out.contains("level changed to rouge"),
+        out.contains("événement 1 (Vague de chaleur, niveau rouge, EXERCICE) déjà ouvert")
+            && out.contains("niveau passé à rouge"),
         "{out}"
     );
     // Lowering it by declaring again is refused without --downgrade.
@@ -88,7 +89,7 @@ fn a_coordinator_declares_follows_and_resolves_an_exercise_from_the_command_line
         c,
     ]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("level changed to orange"), "{out}");
+    assert!(out.contains("niveau passé à orange"), "{out}");
 
     let (code, out, _) = run_vigie(&["events", "-c", c]);
     assert_eq!(code, 0);
@@ -121,14 +122,15 @@ fn a_coordinator_declares_follows_and_resolves_an_exercise_from_the_command_line
     let (code, out, _) = run_vigie(&["show", "1", "-c", c]);
     assert_eq!(code, 0);
     assert!(
-        out.contains("state      active") && out.contains("tier 0"),
+        out.contains("  état            En cours\n")
+            && out.contains("  palier 0 (tour 0) → referents : quorum 1, délai 1 h, "),
         "{out}"
     );
     // Times as a coordinator reads them: in the daemon's zone (Paris), not
     // UTC.
     let declared = out
         .lines()
-        .find_map(|l| l.strip_prefix("  declared   "))
+        .find_map(|l| l.strip_prefix("  déclenché le    "))
         .expect("a declared line");
     let now = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Paris);
     assert!(
@@ -152,12 +154,12 @@ fn a_coordinator_declares_follows_and_resolves_an_exercise_from_the_command_line
 
     let (code, out, _) = run_vigie(&["resolve", "1", "--note", "Fin de l'exercice", "-c", c]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.starts_with("event 1 resolved"), "{out}");
+    assert!(out.starts_with("événement 1 levé ("), "{out}");
 
     let (code, out, _) = run_vigie(&["status", "-c", c]);
     assert_eq!(code, 0);
     assert!(
-        out.contains("plan in force: pgc 2026.1") && out.contains("unresolved events: 0"),
+        out.contains("plan en vigueur : pgc 2026.1") && out.contains("événements en cours : 0"),
         "{out}"
     );
 
@@ -166,10 +168,13 @@ fn a_coordinator_declares_follows_and_resolves_an_exercise_from_the_command_line
     assert_eq!(code, 0, "{out}");
     let (code, out, _) = run_vigie(&["declare", "cellule_crise", "-c", c]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.starts_with("event 3 declared"), "{out}");
-    assert!(!out.lines().next().unwrap().contains("EXERCISE"), "{out}");
+    assert!(out.starts_with("événement 3 déclenché"), "{out}");
+    assert!(!out.lines().next().unwrap().contains("EXERCICE"), "{out}");
     assert!(
-        out.contains("WARNING: an EXERCISE of this scenario is running (event 2)"),
+        out.contains(
+            "ATTENTION : un EXERCICE de ce scénario est en cours (l'événement 2) : cette \
+             déclaration est RÉELLE, tenue à part"
+        ),
         "{out}"
     );
 
@@ -236,17 +241,18 @@ fn plan_preview_shows_each_step_with_its_first_message_and_sends_nothing() {
         c.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("== Broadcast → tous =="), "{out}");
-    assert!(out.contains("== Tier 0 → referents"), "{out}");
-    assert!(out.contains("Subject: "), "{out}");
+    assert!(out.contains("== Diffusion → tous =="), "{out}");
+    assert!(out.contains("canaux : email ; 39 destinataires"), "{out}");
+    assert!(out.contains("== Palier 0 → referents"), "{out}");
+    assert!(out.contains("Objet : "), "{out}");
     // After the last tier comes no "next tier": the chain starts again
     // (escalation_repeat = 1), then the owners are alerted.
-    let tiers: Vec<&str> = out.lines().filter(|l| l.starts_with("== Tier")).collect();
+    let tiers: Vec<&str> = out.lines().filter(|l| l.starts_with("== Palier")).collect();
     assert_eq!(
         tiers.last().copied(),
         Some(
-            "== Tier 1 → bureau (quorum 1, then after 2h tier 0 again for those who have not \
-             answered (once), then the plan's owners are alerted) =="
+            "== Palier 1 → bureau (quorum 1 ; faute de quorum après 2 h : de nouveau le palier 0 \
+             pour qui n'a pas répondu (une fois), puis alerte des responsables du plan) =="
         ),
         "{out}"
     );
@@ -276,7 +282,7 @@ fn a_refused_reload_says_why_at_each_place() {
     let c = c.to_str().unwrap();
     let (code, out, err) = run_vigie(&["reload", "-c", c]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.starts_with("configuration reloaded"), "{out}");
+    assert!(out.starts_with("configuration rechargée"), "{out}");
 
     // A coordinator breaks the plan: the reload is refused and says where.
     sb.edit("plans/pgc-2026.toml", "quorum = 1", "quorum = \"un\"");

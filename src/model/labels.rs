@@ -1,0 +1,89 @@
+//! What a coordinator reads for the engine's words, in French: event and
+//! delivery states, counts that agree with their number, durations. One
+//! place, so that the command line and the pages say the same thing.
+
+use std::time::Duration;
+
+/// An event state as the API writes it (`active`, …), in French.
+pub fn event_state(s: &str) -> &str {
+    match s {
+        "active" => "En cours",
+        "acknowledged" => "Pris en charge",
+        "exhausted" => "Sans réponse suffisante",
+        "resolved" => "Terminé",
+        other => other,
+    }
+}
+
+/// A delivery state as the API writes it (`sent`, …), in French: "envoyé".
+pub fn delivery_state(state: &str) -> &str {
+    delivery_forms(state).0
+}
+
+/// A delivery state as the API writes it (`sent`, …), in French, agreeing
+/// with `n`: "1 envoyé", "7 envoyés", "2 en échec".
+pub fn deliveries(n: u64, state: &str) -> String {
+    let (one, many) = delivery_forms(state);
+    format!("{n} {}", if n > 1 { many } else { one })
+}
+
+/// (singular, plural) of a delivery state.
+fn delivery_forms(state: &str) -> (&str, &str) {
+    match state {
+        "pending" => ("en attente", "en attente"),
+        "sending" => ("en cours d'envoi", "en cours d'envoi"),
+        "sent" => ("envoyé", "envoyés"),
+        "retrying" => ("à réessayer", "à réessayer"),
+        "failed" => ("en échec", "en échec"),
+        "skipped" => ("non envoyé", "non envoyés"),
+        "cancelled" => ("annulé", "annulés"),
+        other => (other, other),
+    }
+}
+
+/// `n` and its noun, agreeing: `count(1, "envoi", "envois")` is "1 envoi",
+/// 0 and more than one take the plural ("0 envoi" reads wrong).
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A duration as people write it: "45 min", "1 h", "1 h 30", "2 j",
+/// "90 s".
+pub fn duration(d: Duration) -> String {
+    let s = d.as_secs();
+    let (days, h, m, sec) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
+    let mut parts = Vec::new();
+    if days > 0 {
+        parts.push(format!("{days} j"));
+    }
+    match (h, m) {
+        (0, 0) => {}
+        (0, m) => parts.push(format!("{m} min")),
+        (h, 0) => parts.push(format!("{h} h")),
+        (h, m) => parts.push(format!("{h} h {m:02}")),
+    }
+    if sec > 0 || parts.is_empty() {
+        parts.push(format!("{sec} s"));
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_durations_read_as_french() {
+        assert_eq!(deliveries(1, "sent"), "1 envoyé");
+        assert_eq!(deliveries(7, "sent"), "7 envoyés");
+        assert_eq!(deliveries(2, "failed"), "2 en échec");
+        assert_eq!(count(0, "envoi", "envois"), "0 envois");
+        assert_eq!(count(1, "envoi", "envois"), "1 envoi");
+        assert_eq!(duration(Duration::from_secs(3600)), "1 h");
+        assert_eq!(duration(Duration::from_secs(5400)), "1 h 30");
+        assert_eq!(duration(Duration::from_secs(900)), "15 min");
+        assert_eq!(duration(Duration::from_secs(90)), "1 min 30 s");
+        assert_eq!(duration(Duration::from_secs(2 * 86_400)), "2 j");
+        assert_eq!(event_state("exhausted"), "Sans réponse suffisante");
+    }
+}
