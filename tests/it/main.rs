@@ -7,6 +7,7 @@ mod check;
 mod cli;
 mod crash;
 mod daemon;
+mod docs;
 mod drills;
 mod events;
 mod files_secrets;
