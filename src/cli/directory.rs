@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use crate::import::{self, rpps};
+use crate::model::labels::count;
 
 #[derive(Debug, Subcommand)]
 pub enum DirectoryCommand {
@@ -20,7 +21,8 @@ pub enum DirectoryCommand {
     ImportRpps {
         /// The extract: '|'-separated, one header row, one row per activity.
         file: PathBuf,
-        /// A commune to keep (repeat for several); case and accents do not matter.
+        /// A commune to keep (repeat for several): its name (case and accents do
+        /// not matter), its INSEE code (68334) or its postal code (68800).
         #[arg(long = "commune", value_name = "COMMUNE", required = true)]
         communes: Vec<String>,
         /// The MSSanté extract (Extraction_Correspondance_MSSante_*.txt):
@@ -49,7 +51,10 @@ fn import_rpps(
     err: &mut dyn Write,
 ) -> i32 {
     if communes.iter().any(|c| c.trim().is_empty()) {
-        let _ = writeln!(err, "vigie: --commune needs a commune name");
+        let _ = writeln!(
+            err,
+            "vigie: --commune needs a commune name, INSEE code or postal code"
+        );
         return 2;
     }
     let opts = rpps::Options {
@@ -73,6 +78,30 @@ fn import_rpps(
             "vigie: warning: no activity at all in commune \"{c}\": is it spelt as in the extract?"
         );
     }
+    for rpps::Homonym { name, departements } in &s.homonyms {
+        let list: Vec<String> = departements
+            .iter()
+            .map(|(dep, n, insee)| {
+                let code = if insee.is_empty() {
+                    String::new()
+                } else {
+                    format!(", INSEE {insee}")
+                };
+                format!("{dep} ({}{code})", count(*n, "activity", "activities"))
+            })
+            .collect();
+        let example = departements
+            .iter()
+            .map(|(_, _, insee)| insee.as_str())
+            .find(|c| !c.is_empty())
+            .unwrap_or("68334");
+        let _ = writeln!(
+            err,
+            "vigie: warning: \"{name}\" is the name of communes in several départements: {}; \
+             all are kept: give the INSEE code of yours instead (e.g. --commune {example})",
+            list.join(", ")
+        );
+    }
     if !s.skipped_professions.is_empty() {
         let list: Vec<String> = s
             .skipped_professions
@@ -82,7 +111,7 @@ fn import_rpps(
         let _ = writeln!(
             err,
             "vigie: skipped {} in these communes for a profession Vigie does not import: {}",
-            plural(s.skipped(), "activity", "activities"),
+            count(s.skipped(), "activity", "activities"),
             list.join(", ")
         );
     }
@@ -104,7 +133,7 @@ fn import_rpps(
         format!(
             "Communes: {}. {}.",
             communes.join(", "),
-            plural(result.entries.len() as u64, "professional", "professionals")
+            count(result.entries.len() as u64, "professional", "professionals")
         ),
         "Review it before use: add roles, tags and groups ([group.NAME]); check contacts with the people concerned."
             .to_string(),
@@ -125,22 +154,14 @@ fn import_rpps(
     let _ = writeln!(
         err,
         "vigie: {} from {} in {} ({} read)",
-        plural(result.entries.len() as u64, "professional", "professionals"),
-        plural(s.in_communes, "activity", "activities"),
+        count(result.entries.len() as u64, "professional", "professionals"),
+        count(s.in_communes, "activity", "activities"),
         communes.join(", "),
-        plural(s.rows, "activity", "activities"),
+        count(s.rows, "activity", "activities"),
     );
     if result.entries.is_empty() {
         let _ = writeln!(err, "vigie: no professional found in these communes");
         return 1;
     }
     0
-}
-
-fn plural(n: u64, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} {many}")
-    }
 }

@@ -65,6 +65,8 @@ enum Col {
     SiteName,
     SiteSign,
     Commune,
+    CommuneCode,
+    PostalCode,
     Cedex,
     Phone,
     Phone2,
@@ -89,6 +91,16 @@ const COLUMNS: &[(Col, &str, Required)] = &[
         "Libellé commune (coord. structure)",
         Required::Yes,
     ),
+    (
+        Col::CommuneCode,
+        "Code commune (coord. structure)",
+        Required::No,
+    ),
+    (
+        Col::PostalCode,
+        "Code postal (coord. structure)",
+        Required::No,
+    ),
     (Col::Cedex, "Bureau cedex (coord. structure)", Required::No),
     (Col::Phone, "Téléphone (coord. structure)", Required::No),
     (Col::Phone2, "Téléphone 2 (coord. structure)", Required::No),
@@ -105,7 +117,8 @@ const MAX_SITES: usize = 16;
 /// What to import.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// Commune labels as the CPTS writes them; the entries carry these.
+    /// Communes as the CPTS writes them (the entries carry these), or
+    /// their INSEE or postal codes (the entries carry the extract's name).
     pub communes: Vec<String>,
     /// The MSSanté correspondence extract, for secure mailboxes.
     pub mssante: Option<PathBuf>,
@@ -131,8 +144,20 @@ pub struct Stats {
     pub skipped_professions: BTreeMap<String, (String, u64)>,
     /// Given communes where no activity at all was found (a typo?).
     pub communes_not_found: Vec<String>,
+    /// Communes given by a name that several départements have.
+    pub homonyms: Vec<Homonym>,
     /// MSSanté mailboxes merged.
     pub mssante: usize,
+}
+
+/// A commune name given that communes of several départements bear.
+#[derive(Debug)]
+pub struct Homonym {
+    /// The name as given.
+    pub name: String,
+    /// Per département: its code, the activities kept there, one INSEE
+    /// code of a commune of that name there.
+    pub departements: Vec<(String, u64, String)>,
 }
 
 impl Stats {
@@ -171,8 +196,9 @@ struct Person {
     profession: &'static str,
     specialty: Option<(String, bool)>,
     rpps: Option<String>,
-    /// Index into the given communes, of the first activity there.
-    commune: usize,
+    /// The commune of the first activity in the given communes, as the
+    /// directory will say it.
+    commune: String,
     structure: Option<String>,
     email: Option<String>,
     phone: Option<String>,
@@ -203,6 +229,9 @@ pub fn import(path: &Path, opts: &Options) -> Result<Import, ImportError> {
     let mut pending_key = String::new();
     let mut pending: Vec<Site> = Vec::new();
     let mut found = vec![false; communes.len()];
+    // Per commune given by name: département → (activities, an INSEE code).
+    let mut departements: Vec<BTreeMap<String, (u64, String)>> =
+        vec![BTreeMap::new(); communes.len()];
 
     let mut bounds = Vec::new();
     while let Some((line_no, line)) = reader.next_line(&mut out.warnings)? {
@@ -220,7 +249,8 @@ pub fn import(path: &Path, opts: &Options) -> Result<Import, ImportError> {
             "" => cedex_town(get(Col::Cedex)),
             l => l,
         };
-        let Some(ci) = communes.find(label) else {
+        let (insee, postal) = (get(Col::CommuneCode), get(Col::PostalCode));
+        let Some(ci) = communes.find(label, insee, postal) else {
             // An activity elsewhere: remembered only for a kept person (or
             // the person on the rows just read).
             let site = Site {
@@ -241,6 +271,15 @@ pub fn import(path: &Path, opts: &Options) -> Result<Import, ImportError> {
         };
         found[ci] = true;
         out.stats.in_communes += 1;
+        let dep = communes::departement(insee, postal);
+        if communes.by_name(ci) && !dep.is_empty() {
+            let e = departements[ci].entry(dep).or_default();
+            e.0 += 1;
+            if e.1.is_empty() {
+                e.1 = insee.to_string();
+            }
+        }
+        let commune = communes.label(ci, label);
         let code = get(Col::ProfessionCode);
         let Some(&(_, profession)) = PROFESSIONS.iter().find(|(c, _)| *c == code) else {
             let e = out
@@ -264,11 +303,11 @@ pub fn import(path: &Path, opts: &Options) -> Result<Import, ImportError> {
                 let p = &mut people[i];
                 let site = Site {
                     structure: structure.unwrap_or_default().to_string(),
-                    commune: communes.given(ci).to_string(),
+                    commune,
                 };
                 let first = Site {
                     structure: p.structure.clone().unwrap_or_default(),
-                    commune: communes.given(p.commune).to_string(),
+                    commune: p.commune.clone(),
                 };
                 if site != first {
                     push_site(&mut p.more_here, site);
@@ -300,7 +339,7 @@ pub fn import(path: &Path, opts: &Options) -> Result<Import, ImportError> {
                     profession,
                     specialty: None,
                     rpps,
-                    commune: ci,
+                    commune,
                     structure: structure.map(str::to_string),
                     email: None,
                     phone: None,
@@ -359,10 +398,21 @@ pub fn import(path: &Path, opts: &Options) -> Result<Import, ImportError> {
                 .push(communes.given(i).to_string());
         }
     }
+    for (i, deps) in departements.into_iter().enumerate() {
+        if deps.len() > 1 {
+            out.stats.homonyms.push(Homonym {
+                name: communes.given(i).to_string(),
+                departements: deps
+                    .into_iter()
+                    .map(|(d, (n, code))| (d, n, code))
+                    .collect(),
+            });
+        }
+    }
     if let Some(mss) = &opts.mssante {
         out.stats.mssante = merge_mssante(mss, &mut people, &mut out.warnings)?;
     }
-    out.entries = entries(people, &communes);
+    out.entries = entries(people);
     Ok(out)
 }
 

@@ -3,8 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::communes::Communes;
-use super::{Person, Site};
+use super::{PROFESSIONS, Person, Site};
 use crate::import::{Entry, slugify, title_case};
 use crate::model::fold;
 
@@ -19,13 +18,19 @@ fn id_base(p: &Person) -> String {
     base
 }
 
-/// Sorts the people (last name, first name, identifier) and gives each a
+/// Sorts the people (profession in the order of [`PROFESSIONS`], then last
+/// name, first name, identifier) and gives each a
 /// unique id: first initial and last name (`cmartin`); when several people
 /// share it, the one with the smallest identifier (the oldest registration)
 /// keeps it and the others get `cmartin-2`, `cmartin-3`… in the order of
 /// their identifiers, so a newcomer does not take an id already in use.
-pub(super) fn entries(mut people: Vec<Person>, communes: &Communes) -> Vec<Entry> {
-    people.sort_by_cached_key(|p| (fold(&p.last), fold(&p.first), p.key.clone()));
+pub(super) fn entries(mut people: Vec<Person>) -> Vec<Entry> {
+    people.sort_by_cached_key(|p| {
+        let rank = PROFESSIONS
+            .iter()
+            .position(|(_, slug)| *slug == p.profession);
+        (rank, fold(&p.last), fold(&p.first), p.key.clone())
+    });
     let bases: Vec<String> = people.iter().map(id_base).collect();
     let mut by_base: HashMap<&str, Vec<(&str, usize)>> = HashMap::new();
     for (i, (p, b)) in people.iter().zip(&bases).enumerate() {
@@ -98,7 +103,7 @@ pub(super) fn entries(mut people: Vec<Person>, communes: &Communes) -> Vec<Entry
                 profession: p.profession.to_string(),
                 specialty: p.specialty.map(|s| s.0),
                 rpps: p.rpps,
-                commune: communes.given(p.commune).to_string(),
+                commune: p.commune,
                 structure: p.structure,
                 email,
                 phone: p.phone,
