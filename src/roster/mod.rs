@@ -15,8 +15,8 @@
 //! - [`check`]`(set, roster, from, days) -> RosterReport`: what is missing
 //!   over that window. The report is serde-serializable (the JSON of
 //!   `GET /api/v1/rosters/{id}/check` and `vigie roster check --json`), and
-//!   has [`RosterReport::is_covered`] and [`RosterReport::to_text`] (English,
-//!   for the CLI and the bureau's mail).
+//!   has [`RosterReport::is_covered`] and [`RosterReport::to_text`] (French,
+//!   for the CLI).
 //! - [`to_ics`]`(set, roster, from, days) -> String`: RFC 5545 calendar of
 //!   the occurrences with their assignees; [`ics_feed`] uses the usual
 //!   window (30 days back, 90 ahead).
