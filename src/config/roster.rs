@@ -132,9 +132,11 @@ pub(crate) fn read_period(t: &Table<'_, '_>, from_key: &str, until_key: &str) ->
             ),
         );
     }
-    let season = t
-        .str("season")
-        .and_then(|s| Season::parse(&s.value).map_err(|e| ctx.error(&s.loc, e)).ok());
+    let season = t.str("season").and_then(|s| {
+        Season::parse(&s.value)
+            .map_err(|e| ctx.error(&s.loc, e))
+            .ok()
+    });
     Period {
         from: from.map(|d| d.value),
         until: until.map(|d| d.value),

@@ -153,7 +153,10 @@ mod tests {
         assert!(p.contains(d(2026, 12, 10)));
         assert!(!p.contains(d(2027, 6, 1)));
         assert!(p.contains(d(2027, 12, 1)));
-        assert_eq!(p.describe_fr(), "à partir du 2026-12-10, saison 12-01..04-30");
+        assert_eq!(
+            p.describe_fr(),
+            "à partir du 2026-12-10, saison 12-01..04-30"
+        );
         assert!(Period::default().contains(d(2026, 7, 1)));
     }
 }

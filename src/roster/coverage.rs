@@ -7,8 +7,8 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::assessment::assess;
-use super::occurrence::Occurrence;
 use super::ics::date_fr;
+use super::occurrence::Occurrence;
 use super::text::weekday_slug;
 use crate::config::{ConfigSet, Professional, Roster};
 
@@ -120,7 +120,7 @@ impl ProblemKind {
             ProblemKind::Unknown => "absent de l'annuaire",
             ProblemKind::Inactive => "inactif dans l'annuaire",
             ProblemKind::Absent => "absent à cette date",
-            ProblemKind::NotEligible => "non éligible pour ce tableau",
+            ProblemKind::NotEligible => "non éligible pour ce planning",
             ProblemKind::DoubleBooked => "déjà de garde sur un créneau qui chevauche",
             ProblemKind::NoContact => "sans e-mail ni téléphone",
         }

@@ -592,7 +592,7 @@ fn several_problems_in_several_files_are_all_listed() {
     );
     sb.edit(
         ROSTER,
-        r#"remind_before = "18h""#,
+        r#"remind_before = "24h""#,
         r#"remind_before = "18""#,
     );
     sb.edit(

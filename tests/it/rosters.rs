@@ -196,8 +196,9 @@ fn a_shift_ending_at_midnight_or_at_eight_ends_the_next_day() {
     assert!(!text.contains("nuit"), "the night is covered: {text}");
     let r = check(FRANCE, "garde-thann", date(2026, 11, 21), 1);
     assert!(
-        r.to_text()
-            .contains("Sat 2026-11-21 nuit 20:00–08:00 (next day): UNCOVERED"),
+        r.to_text().contains(
+            "samedi 21 novembre 2026, garde « nuit » 20:00–08:00 (le lendemain) : PERSONNE"
+        ),
         "{}",
         r.to_text()
     );
@@ -285,9 +286,9 @@ fn someone_on_two_rosters_at_once_is_reported_on_both_and_counted_on_neither() {
         "garde-thann"
     );
     assert!(
-        regulation
-            .to_text()
-            .contains("Claire Martin (cmartin) is also on roster garde-thann, shift soir"),
+        regulation.to_text().contains(
+            "Claire Martin (cmartin) : aussi de garde sur le planning garde-thann, garde « soir »"
+        ),
         "{}",
         regulation.to_text()
     );
@@ -314,7 +315,7 @@ fn overlapping_shifts_of_one_roster_are_a_double_booking_but_back_to_back_shifts
         ]
     );
     assert!(
-        r.to_text().contains("is also on this roster"),
+        r.to_text().contains("aussi de garde sur ce planning"),
         "{}",
         r.to_text()
     );
@@ -349,15 +350,18 @@ fn unknown_inactive_ineligible_and_unreachable_assignees_do_not_count() {
 
     let text = r.to_text();
     for line in [
-        "NOT COVERED: 4 shifts short of people, 4 assignee problems.",
-        "Mon 2026-11-16 soir 20:00–00:00: unknown: `jdoe` is not in the directory",
-        "Tue 2026-11-17 soir 20:00–00:00: inactive: Gérard Wetzel (gwetzel) is inactive",
-        "Wed 2026-11-18 soir 20:00–00:00: not eligible: Hélène Fuchs (hfuchs) (pharmacien)",
-        "Thu 2026-11-19 soir 20:00–00:00: no contact: Luc Brun (lbrun) has neither an e-mail nor a phone number",
+        "INCOMPLET : 4 gardes à pourvoir, 4 inscriptions à revoir.",
+        "lundi 16 novembre 2026, garde « soir » 20:00–00:00 : `jdoe` : absent de l'annuaire",
+        "mardi 17 novembre 2026, garde « soir » 20:00–00:00 : Gérard Wetzel (gwetzel) : inactif dans l'annuaire",
+        "mercredi 18 novembre 2026, garde « soir » 20:00–00:00 : Hélène Fuchs (hfuchs) : non éligible pour ce planning (pharmacien)",
+        "jeudi 19 novembre 2026, garde « soir » 20:00–00:00 : Luc Brun (lbrun) : sans e-mail ni téléphone",
     ] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
-    assert!(!text.contains("Fri 2026-11-20 soir"), "{text}");
+    assert!(
+        !text.contains("vendredi 20 novembre 2026, garde « soir »"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -385,18 +389,21 @@ fn roster_check_exits_0_when_covered_1_when_not_and_2_on_bad_input() {
     let (code, out, err) =
         vigie_check(&am, &["garde-thann", "--from", "2026-04-04", "--days", "3"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("COVERED: every shift"), "{out}");
+    assert!(
+        out.contains("COMPLET : chaque garde a assez d'inscrits"),
+        "{out}"
+    );
 
     let (code, out, _) = vigie_check(&am, &["garde-thann", "--from", "2026-12-21", "--days", "7"]);
     assert_eq!(code, 1);
     assert!(
         out.contains(
-            "Sat 2026-12-26 (Saint-Étienne) jour 08:00–20:00: UNCOVERED, nobody assigned (need 2)"
+            "samedi 26 décembre 2026 (Saint-Étienne), garde « jour » 08:00–20:00 : PERSONNE, aucun inscrit (2 requis)"
         ),
         "{out}"
     );
     assert!(
-        out.contains("Sun 2026-12-27 jour 08:00–20:00: understaffed, 1 of 2 counted: Thomas Ehrhart (tehrhart); 1 missing"),
+        out.contains("dimanche 27 décembre 2026, garde « jour » 08:00–20:00 : incomplète, 1 sur 2 requis : Thomas Ehrhart (tehrhart) ; il en manque 1"),
         "{out}"
     );
 
@@ -440,7 +447,7 @@ fn roster_check_starts_today_in_the_daemon_time_zone_by_default() {
     let (code, out, err) = vigie_check(&fixture(ALSACE), &["garde-thann", "--from", "2026-11-16"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
-        out.contains("Mon 2026-11-16 to Sun 2026-11-29 (14 days, Europe/Paris)"),
+        out.contains("Du lundi 16 novembre 2026 au dimanche 29 novembre 2026 (14 jours, heure de Europe/Paris)"),
         "{out}"
     );
 
@@ -463,8 +470,10 @@ fn roster_check_starts_today_in_the_daemon_time_zone_by_default() {
         }
         assert_eq!(default, explicit, "no --from is --from {today}");
         assert!(
-            default.1.contains(&format!("{today} to "))
-                && default.1.contains("(14 days, Europe/Paris)"),
+            default
+                .1
+                .contains(&format!("Du {} au ", roster::ics::date_fr(today)))
+                && default.1.contains("(14 jours, heure de Europe/Paris)"),
             "{}",
             default.1
         );
@@ -553,7 +562,7 @@ fn the_shipped_pdsa_roster_misses_exactly_the_five_december_shifts_its_comments_
     );
     assert_eq!(code, 1);
     assert!(
-        text.contains("NOT COVERED: 5 shifts short of people, no assignee problem."),
+        text.contains("INCOMPLET : 5 gardes à pourvoir, aucune inscription à revoir."),
         "{text}"
     );
 }
