@@ -120,10 +120,11 @@ pub fn describe_keys(p: &Period, from_key: &str, until_key: &str) -> String {
 pub(crate) fn read_period(t: &Table<'_, '_>, from_key: &str, until_key: &str) -> Period {
     let ctx = t.ctx();
     let from = t.date(from_key);
-    let until = t.date(until_key);
+    let mut until = t.date(until_key);
     if let (Some(f), Some(u)) = (&from, &until)
         && f.value > u.value
     {
+        // Refused here; not also the cause of every assignment's error.
         ctx.error(
             &u.loc,
             format!(
@@ -131,6 +132,7 @@ pub(crate) fn read_period(t: &Table<'_, '_>, from_key: &str, until_key: &str) ->
                 u.value, f.value
             ),
         );
+        until = None;
     }
     let season = t.str("season").and_then(|s| {
         Season::parse(&s.value)

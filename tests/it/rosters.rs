@@ -886,3 +886,241 @@ fn a_bad_spreadsheet_is_refused_with_file_line_and_column_and_exit_2() {
         "{err}"
     );
 }
+
+// ------------------------------------------------------------------------------------------------
+// Seasons
+// ------------------------------------------------------------------------------------------------
+
+/// A winter roster of a ski station: weekend days from December to April,
+/// a Saturday night only in the high season.
+const WINTER: &str = r#"
+[roster]
+id = "station-hiver"
+title = "Permanence de station — hiver"
+eligible = { professions = ["medecin"], tags = ["pdsa"] }
+season = "12-01..04-30"
+
+[[roster.shift]]
+name = "journee"
+days = ["sat", "sun"]
+start = "09:00"
+end = "19:00"
+
+[[roster.shift]]
+name = "nuit"
+days = ["sat"]
+season = "12-20..03-31"
+start = "19:00"
+end = "08:00"
+
+[[assignment]]
+date = 2027-01-09
+shift = "journee"
+who = ["jblanc"]
+
+[[assignment]]
+date = 2027-01-09
+shift = "nuit"
+who = ["tehrhart"]
+
+[[assignment]]
+date = 2026-12-05
+shift = "journee"
+who = ["jblanc"]
+"#;
+
+/// A doctor of the station, there from mid-December to mid-April.
+const SEASONAL_DOCTOR: &str = r#"
+[[professional]]
+id = "jblanc"
+name = "Julie Blanc"
+profession = "medecin"
+commune = "Le Markstein"
+email = "julie.blanc@example.org"
+tags = ["pdsa"]
+season = "12-15..04-15"
+"#;
+
+/// The roster sandbox with the winter roster and the seasonal doctor.
+fn winter_sandbox() -> tempfile::TempDir {
+    let sb = sandbox();
+    let config = sb.path().join("config");
+    std::fs::write(config.join("rosters/station-hiver.toml"), WINTER).unwrap();
+    let mut dir = std::fs::read_to_string(config.join("directory.toml")).unwrap();
+    dir.push_str(SEASONAL_DOCTOR);
+    std::fs::write(config.join("directory.toml"), dir).unwrap();
+    sb
+}
+
+#[test]
+fn a_winter_roster_has_no_summer_weekend_to_cover_but_reports_a_january_one() {
+    let sb = winter_sandbox();
+    let set = load(&sb.path().join("config/vigie.toml"));
+    let r = roster(&set, "station-hiver");
+
+    let summer = roster::check(&set, r, date(2027, 6, 1), 92);
+    assert_eq!(summer.occurrences, 0, "{}", summer.to_text());
+    assert!(summer.is_covered(), "{}", summer.to_text());
+
+    // 9–10 January: the Saturday is covered, day and night; the Sunday not.
+    let january = roster::check(&set, r, date(2027, 1, 9), 2);
+    assert_eq!(january.occurrences, 3, "{}", january.to_text());
+    assert_eq!(
+        gaps(&january),
+        [(date(2027, 1, 10), "journee", GapStatus::Uncovered, 0)]
+    );
+
+    // Early December: the days run, the high-season night does not yet.
+    let december: Vec<(NaiveDate, &str)> = roster::occurrences(&set, r, date(2026, 12, 12), 15)
+        .iter()
+        .map(|o| (o.date, if o.shift == "nuit" { "nuit" } else { "journee" }))
+        .collect();
+    assert_eq!(
+        december,
+        [
+            (date(2026, 12, 12), "journee"),
+            (date(2026, 12, 13), "journee"),
+            (date(2026, 12, 19), "journee"),
+            (date(2026, 12, 20), "journee"),
+            (date(2026, 12, 26), "journee"),
+            (date(2026, 12, 26), "nuit"),
+        ],
+        "the night starts on 20 December: the 19th's is before it"
+    );
+}
+
+#[test]
+fn a_seasonal_doctor_assigned_before_their_season_is_reported_absent_in_french() {
+    let sb = winter_sandbox();
+    let config = sb.path().join("config/vigie.toml");
+    let set = load(&config);
+    let r = roster::check(&set, roster(&set, "station-hiver"), date(2026, 12, 5), 1);
+    assert_eq!(
+        problems(&r),
+        [(date(2026, 12, 5), "journee", "jblanc", ProblemKind::Absent)]
+    );
+    assert_eq!(
+        r.problems[0].message,
+        "Julie Blanc (jblanc) : absent à cette date (saison 12-15..04-15)"
+    );
+    assert_eq!(
+        gaps(&r),
+        [(date(2026, 12, 5), "journee", GapStatus::Uncovered, 0)]
+    );
+
+    // The real command, in French, times in the daemon's time zone.
+    let (code, out, err) = vigie_check(
+        &config,
+        &["station-hiver", "--from", "2026-12-05", "--days", "1"],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(
+        out,
+        "Planning station-hiver — Permanence de station — hiver\n\
+         Du samedi 5 décembre 2026 au samedi 5 décembre 2026 (1 jour, heure de Europe/Paris) : 1 garde vérifiée\n\
+         INCOMPLET : 1 garde à pourvoir, 1 inscription à revoir.\n\
+         \n\
+         Gardes à pourvoir :\n  \
+         samedi 5 décembre 2026, garde « journee » 09:00–19:00 : PERSONNE, aucun inscrit valable sur 1 requis ; non comptés : Julie Blanc (jblanc)\n\
+         \n\
+         Inscriptions à revoir :\n  \
+         samedi 5 décembre 2026, garde « journee » 09:00–19:00 : Julie Blanc (jblanc) : absent à cette date (saison 12-15..04-15)\n"
+    );
+    // The JSON keeps its keys; the kind is a new value.
+    let (_, json, _) = vigie_check(
+        &config,
+        &[
+            "station-hiver",
+            "--from",
+            "2026-12-05",
+            "--days",
+            "1",
+            "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["problems"][0]["kind"], "absent");
+    assert_eq!(v["gaps"][0]["status"], "uncovered");
+
+    // In season (January) she counts.
+    let r = roster::check(&set, roster(&set, "station-hiver"), date(2027, 1, 9), 1);
+    assert!(r.is_covered(), "{}", r.to_text());
+}
+
+/// `vigie check -c CONFIG`: (exit code, stdout + stderr).
+fn check_files(config: &Path) -> (i32, String) {
+    let (code, out, err) = run_vigie(&["check", "-c", config.to_str().unwrap()]);
+    (code, format!("{out}{err}"))
+}
+
+#[test]
+fn an_assignment_out_of_season_and_bad_periods_are_refused_at_their_place() {
+    let sb = winter_sandbox();
+    let config = sb.path().join("config/vigie.toml");
+    let file = sb.path().join("config/rosters/station-hiver.toml");
+    let winter = WINTER
+        .replace(
+            "date = 2026-12-05\nshift = \"journee\"",
+            "date = 2027-07-10\nshift = \"journee\"",
+        )
+        .replace(
+            "date = 2027-01-09\nshift = \"nuit\"",
+            "date = 2027-04-10\nshift = \"nuit\"",
+        );
+    std::fs::write(&file, &winter).unwrap();
+    let (code, out) = check_files(&config);
+    assert_eq!(code, 1, "{out}");
+    let f = file.display();
+    for expected in [
+        format!(
+            "{f}:27:8: shift `nuit` does not occur on 2027-04-10: outside the period of shift `nuit` (season = \"12-20..03-31\")"
+        ),
+        format!(
+            "{f}:32:8: shift `journee` does not occur on 2027-07-10: outside the period of roster `station-hiver` (season = \"12-01..04-30\")"
+        ),
+    ] {
+        assert!(out.contains(&expected), "missing {expected:?} in:\n{out}");
+    }
+
+    let bad = WINTER
+        .replace("season = \"12-01..04-30\"", "season = \"1201..0430\"")
+        .replace(
+            "season = \"12-20..03-31\"",
+            "season = \"12-32..03-31\"\nvalid_from = 2027-01-01\nvalid_until = 2026-12-01",
+        );
+    std::fs::write(&file, &bad).unwrap();
+    let (code, out) = check_files(&config);
+    assert_eq!(code, 1, "{out}");
+    for expected in [
+        format!(
+            "{f}:6:10: invalid season \"1201..0430\": write MM-DD..MM-DD, e.g. \"12-01..04-30\" (1 December to 30 April, every year)"
+        ),
+        format!(
+            "{f}:17:10: invalid season \"12-32..03-31\": 12-32 is not a day of the year (MM-DD)"
+        ),
+        format!(
+            "{f}:19:15: `valid_until` (2026-12-01) is before `valid_from` (2027-01-01): nothing would be left"
+        ),
+    ] {
+        assert!(out.contains(&expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(out.contains("3 errors found"), "nothing else: {out}");
+}
+
+#[test]
+fn a_misspelt_shift_name_gets_the_shift_meant() {
+    let sb = sandbox();
+    let config = sb.path().join("config/vigie.toml");
+    let file = sb.path().join("config/rosters/garde-thann.toml");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("\n[[assignment]]\ndate = 2026-12-21\nshift = \"soire\"\nwho = [\"cmartin\"]\n");
+    std::fs::write(&file, &text).unwrap();
+    let line = text.lines().count() - 1;
+    let (code, out) = check_files(&config);
+    assert_eq!(code, 1, "{out}");
+    let expected = format!(
+        "{}:{line}:9: unknown shift `soire`: did you mean `soir`? (shifts of this roster: jour, nuit, soir)",
+        file.display()
+    );
+    assert!(out.contains(&expected), "missing {expected:?} in:\n{out}");
+}
