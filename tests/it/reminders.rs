@@ -454,7 +454,10 @@ async fn no_shift_reminder_goes_to_an_assignee_out_of_their_season() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(d.smtp.to("claire.martin@example.org").is_empty());
     assert!(
-        firings(&d).await.iter().all(|f| !f.job.starts_with("shift:")),
+        firings(&d)
+            .await
+            .iter()
+            .all(|f| !f.job.starts_with("shift:")),
         "no shift reminder recorded"
     );
     d.stop().await;
