@@ -163,6 +163,20 @@ pub fn parse_csv(
                     if let Some(p) = dir.get(&id) {
                         if !p.active {
                             diags.warning(&loc, format!("`{id}` is inactive in the directory"));
+                        } else if let Some(d) = date
+                            && !p.available.contains(d)
+                        {
+                            diags.warning(
+                                &loc,
+                                format!(
+                                    "`{id}` is away on {d} ({})",
+                                    crate::config::roster::describe_keys(
+                                        &p.available,
+                                        "available_from",
+                                        "available_until"
+                                    )
+                                ),
+                            );
                         } else if eligible.as_ref().is_some_and(|e| !e.contains(&id.as_str())) {
                             diags.warning(
                                 &loc,

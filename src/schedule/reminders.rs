@@ -76,6 +76,17 @@ pub fn due_between(set: &ConfigSet, from: DateTime<Utc>, to: DateTime<Utc>) -> V
     for (ri, roster) in set.rosters.iter().enumerate() {
         if let Some(check) = &roster.check {
             for instant in instants_between(&check.schedule, tz, from, to) {
+                // A winter roster is not checked all summer long: only
+                // when its window holds some day it runs.
+                let first = instant.with_timezone(&tz).date_naive();
+                let days = check.horizon.as_std().as_secs().div_ceil(86_400).max(1);
+                if !first
+                    .iter_days()
+                    .take(days as usize)
+                    .any(|d| roster.shifts.iter().any(|s| roster.runs_on(s, d)))
+                {
+                    continue;
+                }
                 out.push(Due {
                     key: format!("roster-check:{}", roster.id.value),
                     instant,

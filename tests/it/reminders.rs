@@ -488,3 +488,39 @@ async fn a_professional_out_of_their_season_is_not_alerted_and_is_in_season() {
     .await;
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_winter_roster_is_not_checked_all_summer_but_is_before_its_season() {
+    let d = TestDaemon::start_manual().await;
+    with_reminders(&d).await;
+    let winter = ROSTER
+        .replace(
+            "remind_before = \"18h\"",
+            "season = \"12-01..04-30\"\nremind_before = \"24h\"",
+        )
+        .replace("date = 2026-06-16", "date = 2026-12-15");
+    std::fs::write(d.dir.path().join("config/rosters/pdsa.toml"), winter).unwrap();
+    let st = d.daemon().state.reload().await;
+    assert!(st.ok, "{:?}", st.errors);
+    let checks = |f: &[vigie::store::reminders::FiringRow]| {
+        f.iter().filter(|x| x.job == "roster-check:pdsa").count()
+    };
+    // Monday 22 June, 09:00: nothing of the roster runs within 7 days.
+    d.clock.set(paris(2026, 6, 22, 9, 0) + Duration::seconds(5));
+    tick(&d).await;
+    assert_eq!(checks(&firings(&d).await), 0, "no summer check");
+    // Monday 30 November, 09:00: the window reaches 1 December.
+    d.clock
+        .set(paris(2026, 11, 30, 9, 0) + Duration::seconds(5));
+    tick(&d).await;
+    assert_eq!(checks(&firings(&d).await), 1);
+    d.daemon().state.kick();
+    eventually(10, "the first winter check mailed", || async {
+        d.smtp.to("olivier.bilger@example.org").iter().any(|m| {
+            m.subject()
+                .starts_with("Planning « Permanence des soins » : 4 gardes")
+        })
+    })
+    .await;
+    d.stop().await;
+}

@@ -1124,3 +1124,25 @@ fn a_misspelt_shift_name_gets_the_shift_meant() {
     );
     assert!(out.contains(&expected), "missing {expected:?} in:\n{out}");
 }
+
+#[test]
+fn importing_a_seasonal_doctor_before_their_season_is_a_warning() {
+    let sb = winter_sandbox();
+    let config = sb.path().join("config/vigie.toml");
+    let csv = sb.path().join("hiver.csv");
+    std::fs::write(
+        &csv,
+        "date,shift,who\n2026-12-05,journee,jblanc\n2026-12-19,journee,jblanc\n",
+    )
+    .unwrap();
+    let (code, out, err) = import_csv("station-hiver", &csv, &config);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:2:20: warning: `jblanc` is away on 2026-12-05 (season = \"12-15..04-15\")",
+            csv.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("2026-12-19"), "in season on the 19th: {err}");
+}
