@@ -1,5 +1,12 @@
 //! On-call rosters (SPEC §5): shifts by weekday and public holiday, and the
-//! assignments the bureau fills in.
+//! assignments the bureau fills in; the days a roster and each shift run
+//! (`valid_from`, `valid_until`, `season`, read by [`read_period`], which
+//! the directory uses too for `available_from`/`available_until`/`season`).
+//!
+//! Besides the file's own errors, two roster rules are checked here: an
+//! assignment on a day its shift does not run (out of season) is an error,
+//! and a `remind_before` that sends some shift's reminder between 22:00
+//! and 07:00 is a warning with the hour and a value that avoids the night.
 //!
 //! This module reads and checks the files. Expanding shifts into dated
 //! occurrences and checking coverage belongs to the roster engine.

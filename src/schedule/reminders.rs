@@ -4,6 +4,12 @@
 //! newer version is written). Roster checks join them through
 //! [`Job::RosterCheck`].
 //!
+//! Seasons: a shift reminder goes only for a shift that runs that day and
+//! to an assignee there that day (`available_from`, `available_until`,
+//! `season`); reminder audiences are taken among those there on the day of
+//! the instant; a roster's check is skipped while its horizon holds no day
+//! the roster runs.
+//!
 //! Each scheduled instant of each job is recorded in SQLite when handled,
 //! in the same transaction as its deliveries, so it fires once even across
 //! restarts. An instant found late (the daemon was down) fires if it is
