@@ -1,6 +1,6 @@
 //! On-call rosters (SPEC §5): shifts by weekday and public holiday, and the
 //! assignments the bureau fills in; the days a roster and each shift run
-//! (`valid_from`, `valid_until`, `season`, read by [`read_period`], which
+//! (`valid_from`, `valid_until`, `season`, read by `read_period`, which
 //! the directory uses too for `available_from`/`available_until`/`season`).
 //!
 //! Besides the file's own errors, two roster rules are checked here: an
