@@ -16,7 +16,7 @@
 //! - [`import`]: outside registers (the Annuaire Santé extract) turned into
 //!   directory TOML, read as a stream.
 //! - [`model`]: typed domain values with `parse` constructors (durations,
-//!   cron schedules, e-mail, phone, RPPS, versions).
+//!   cron schedules, e-mail, phone, RPPS, versions, seasons and periods).
 //! - [`engine`]: events and escalation: declare, level, resolve, responses,
 //!   timers, preview; every decision written to the outbox in its
 //!   transaction. It declares what it needs of the outbox

@@ -142,7 +142,7 @@ pub fn check(
         };
         let _ = writeln!(out, "{}", text.unwrap_or_default());
     } else if reports.is_empty() {
-        let _ = writeln!(out, "no roster is configured: nothing to check");
+        let _ = writeln!(out, "aucun planning n'est configuré : rien à vérifier");
     } else {
         for (i, r) in reports.iter().enumerate() {
             if i > 0 {

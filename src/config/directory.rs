@@ -10,7 +10,9 @@ use std::path::Path;
 use super::diag::{Diagnostics, Loc, Located, SourceText};
 use super::reader::{Ctx, Table};
 use super::selector::Selector;
-use crate::model::{EmailAddress, Phone, Rpps, RppsCheck, fold_eq, parse_slug};
+use chrono::NaiveDate;
+
+use crate::model::{EmailAddress, Period, Phone, Rpps, RppsCheck, Season, fold_eq, parse_slug};
 
 #[derive(Clone, Debug)]
 pub struct Professional {
@@ -26,6 +28,10 @@ pub struct Professional {
     pub roles: Vec<String>,
     pub tags: Vec<String>,
     pub active: bool,
+    /// The days the professional is there (`available_from`,
+    /// `available_until`, `season`): outside them they are not alerted,
+    /// not eligible for a shift and not reminded.
+    pub available: Period,
     pub loc: Loc,
 }
 
@@ -45,6 +51,11 @@ pub struct Directory {
 pub type OnCall<'a> = &'a dyn Fn(&str) -> Vec<String>;
 
 impl Professional {
+    /// Active and inside their availability on `date`.
+    pub fn present_on(&self, date: NaiveDate) -> bool {
+        self.active && self.available.contains(date)
+    }
+
     /// The address a per-recipient channel needs (the e-mail for `email`,
     /// the phone for a webhook such as an SMS gateway), or the reason, in
     /// French for the pages, why there is none.
@@ -72,13 +83,34 @@ impl Directory {
         Some(&self.professionals[self.by_id[i] as usize])
     }
 
-    /// The active professionals a selector matches, in directory order.
+    /// The active professionals a selector matches, in directory order,
+    /// whatever their availability (for the checks that look at every day).
     pub fn select(&self, sel: &Selector, on_call: OnCall<'_>) -> Vec<&Professional> {
+        self.select_where(sel, on_call, &|p| p.active)
+    }
+
+    /// The professionals a selector matches who are there on `date` (active
+    /// and inside their availability): who an alert or a reminder reaches.
+    pub fn select_on(
+        &self,
+        sel: &Selector,
+        on_call: OnCall<'_>,
+        date: NaiveDate,
+    ) -> Vec<&Professional> {
+        self.select_where(sel, on_call, &|p| p.present_on(date))
+    }
+
+    fn select_where(
+        &self,
+        sel: &Selector,
+        on_call: OnCall<'_>,
+        keep: &dyn Fn(&Professional) -> bool,
+    ) -> Vec<&Professional> {
         let on_call_ids: Option<HashSet<String>> = (!sel.on_call.is_empty())
             .then(|| sel.on_call.iter().flat_map(|r| on_call(&r.value)).collect());
         self.professionals
             .iter()
-            .filter(|p| p.active && self.matches(sel, p, on_call_ids.as_ref(), on_call, 0))
+            .filter(|p| keep(p) && self.matches(sel, p, on_call_ids.as_ref(), on_call, 0))
             .collect()
     }
 
@@ -252,6 +284,7 @@ fn load_toml(src: &SourceText, diags: &mut Diagnostics) -> Option<Directory> {
                 roles: t.str_list("roles").unwrap_or_default(),
                 tags: t.str_list("tags").unwrap_or_default(),
                 active: t.bool("active").map(|b| b.value).unwrap_or(true),
+                available: super::roster::read_period(&t, "available_from", "available_until"),
             };
             t.finish();
             if let Some(p) = raw.build(loc, &ctx, &dir.extra_professions) {
@@ -298,6 +331,7 @@ struct RawProfessional {
     roles: Vec<Located<String>>,
     tags: Vec<Located<String>>,
     active: bool,
+    available: Period,
 }
 
 impl RawProfessional {
@@ -366,6 +400,7 @@ impl RawProfessional {
             roles: exact(self.roles),
             tags: exact(self.tags),
             active: self.active,
+            available: self.available,
             loc,
         };
         ok.then_some(p)
@@ -392,6 +427,9 @@ const CSV_FIELDS: &[&str] = &[
     "roles",
     "tags",
     "active",
+    "available_from",
+    "available_until",
+    "season",
 ];
 
 /// CSV form: a header row with the TOML field names, list fields separated
@@ -490,7 +528,39 @@ fn load_csv(src: &SourceText, diags: &mut Diagnostics) -> Option<Directory> {
                 }
             },
         };
+        let date = |name: &str| {
+            cell(name).and_then(|(v, at)| {
+                NaiveDate::parse_from_str(&v, "%Y-%m-%d")
+                    .map_err(|_| {
+                        ctx.error(
+                            &at,
+                            format!("`{name}` must be a date written YYYY-MM-DD, found \"{v}\""),
+                        )
+                    })
+                    .ok()
+                    .map(|d| (d, at))
+            })
+        };
+        let from = date("available_from");
+        let until = date("available_until");
+        if let (Some((f, _)), Some((u, at))) = (&from, &until)
+            && f > u
+        {
+            ctx.error(
+                at,
+                format!(
+                    "`available_until` ({u}) is before `available_from` ({f}): nothing would be left"
+                ),
+            );
+        }
+        let season = cell("season")
+            .and_then(|(v, at)| Season::parse(&v).map_err(|e| ctx.error(&at, e)).ok());
         let raw = RawProfessional {
+            available: Period {
+                from: from.map(|d| d.0),
+                until: until.map(|d| d.0),
+                season,
+            },
             id: required("id"),
             name: required("name"),
             profession: required("profession"),

@@ -1,5 +1,12 @@
 //! On-call rosters (SPEC §5): shifts by weekday and public holiday, and the
-//! assignments the bureau fills in.
+//! assignments the bureau fills in; the days a roster and each shift run
+//! (`valid_from`, `valid_until`, `season`, read by `read_period`, which
+//! the directory uses too for `available_from`/`available_until`/`season`).
+//!
+//! Besides the file's own errors, two roster rules are checked here: an
+//! assignment on a day its shift does not run (out of season) is an error,
+//! and a `remind_before` that sends some shift's reminder between 22:00
+//! and 07:00 is a warning with the hour and a value that avoids the night.
 //!
 //! This module reads and checks the files. Expanding shifts into dated
 //! occurrences and checking coverage belongs to the roster engine.
@@ -7,13 +14,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use chrono::{NaiveDate, Weekday};
+use chrono::{NaiveDate, Timelike, Weekday};
 
 use super::diag::{Diagnostics, Loc, Located};
 use super::directory::merge;
 use super::reader::{Ctx, Table};
 use super::selector::Selector;
-use crate::model::{CronSchedule, DurationValue, TimeOfDay, parse_slug, parse_weekday};
+use crate::model::{
+    CronSchedule, DurationValue, Period, Season, TimeOfDay, parse_slug, parse_weekday,
+};
 
 #[derive(Clone, Debug)]
 pub struct Roster {
@@ -23,7 +32,9 @@ pub struct Roster {
     /// Who may be assigned; anyone active when `None`.
     pub eligible: Option<Selector>,
     /// Each assignee is reminded this long before each shift.
-    pub remind_before: Option<DurationValue>,
+    pub remind_before: Option<Located<DurationValue>>,
+    /// The days the roster runs (`valid_from`, `valid_until`, `season`).
+    pub period: Period,
     pub check: Option<RosterCheckConfig>,
     pub shifts: Vec<Shift>,
     pub assignments: Vec<Assignment>,
@@ -46,6 +57,8 @@ pub struct Shift {
     /// `end <= start`: the shift ends the next day.
     pub end: TimeOfDay,
     pub need: u32,
+    /// The days the shift runs, within the roster's.
+    pub period: Period,
 }
 
 impl Shift {
@@ -64,6 +77,79 @@ pub struct Assignment {
 impl Roster {
     pub fn shift(&self, name: &str) -> Option<&Shift> {
         self.shifts.iter().find(|s| s.name.value == name)
+    }
+
+    /// Whether `date` is inside the roster's period and the shift's: the
+    /// only days the shift can occur (its weekdays and holidays aside).
+    pub fn runs_on(&self, shift: &Shift, date: NaiveDate) -> bool {
+        self.period.contains(date) && shift.period.contains(date)
+    }
+
+    /// Why `shift` does not run on `date`, naming the keys to change:
+    /// `None` when it does.
+    pub fn out_of_period(&self, shift: &Shift, date: NaiveDate) -> Option<String> {
+        if !self.period.contains(date) {
+            Some(format!(
+                "outside the period of roster `{}` ({})",
+                self.id.value,
+                describe_keys(&self.period, "valid_from", "valid_until")
+            ))
+        } else if !shift.period.contains(date) {
+            Some(format!(
+                "outside the period of shift `{}` ({})",
+                shift.name.value,
+                describe_keys(&shift.period, "valid_from", "valid_until")
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// A period as the keys that wrote it: `season = "12-01..04-30"`,
+/// `valid_from = 2026-12-01`.
+pub fn describe_keys(p: &Period, from_key: &str, until_key: &str) -> String {
+    let mut parts = Vec::new();
+    if let Some(f) = p.from {
+        parts.push(format!("{from_key} = {f}"));
+    }
+    if let Some(u) = p.until {
+        parts.push(format!("{until_key} = {u}"));
+    }
+    if let Some(s) = p.season {
+        parts.push(format!("season = \"{s}\""));
+    }
+    parts.join(", ")
+}
+
+/// Reads `from_key`, `until_key` (TOML dates) and `season` (`"MM-DD..MM-DD"`)
+/// of a table; errors go to the table's context.
+pub(crate) fn read_period(t: &Table<'_, '_>, from_key: &str, until_key: &str) -> Period {
+    let ctx = t.ctx();
+    let from = t.date(from_key);
+    let mut until = t.date(until_key);
+    if let (Some(f), Some(u)) = (&from, &until)
+        && f.value > u.value
+    {
+        // Refused here; not also the cause of every assignment's error.
+        ctx.error(
+            &u.loc,
+            format!(
+                "`{until_key}` ({}) is before `{from_key}` ({}): nothing would be left",
+                u.value, f.value
+            ),
+        );
+        until = None;
+    }
+    let season = t.str("season").and_then(|s| {
+        Season::parse(&s.value)
+            .map_err(|e| ctx.error(&s.loc, e))
+            .ok()
+    });
+    Period {
+        from: from.map(|d| d.value),
+        until: until.map(|d| d.value),
+        season,
     }
 }
 
@@ -120,7 +206,9 @@ fn read(ctx: &Ctx<'_>, doc: &toml::Spanned<toml::de::DeTable<'_>>, path: &Path) 
         DurationValue::parse(&s.value)
             .map_err(|e| ctx.error(&s.loc, e))
             .ok()
+            .map(|d| Located::new(d, s.loc.clone()))
     });
+    let period = read_period(&r, "valid_from", "valid_until");
     let check = r.table("check").and_then(|c| {
         let schedule = c.req_str("schedule").and_then(|s| {
             CronSchedule::parse(&s.value)
@@ -173,10 +261,13 @@ fn read(ctx: &Ctx<'_>, doc: &toml::Spanned<toml::de::DeTable<'_>>, path: &Path) 
     }
     for a in &assignments {
         if !shifts.is_empty() && !names.contains_key(a.shift.as_str()) {
+            let hint = super::diag::closest(&a.shift.value, names.keys().copied())
+                .map(|c| format!(": did you mean `{c}`?"))
+                .unwrap_or_default();
             ctx.error(
                 &a.shift.loc,
                 format!(
-                    "unknown shift `{}` (shifts of this roster: {})",
+                    "unknown shift `{}`{hint} (shifts of this roster: {})",
                     a.shift.value,
                     names.keys().copied().collect::<Vec<_>>().join(", ")
                 ),
@@ -191,16 +282,97 @@ fn read(ctx: &Ctx<'_>, doc: &toml::Spanned<toml::de::DeTable<'_>>, path: &Path) 
             }
         }
     }
-    Some(Roster {
+    let roster = Roster {
         path: path.to_path_buf(),
         id: id?,
         title: title?.value,
         eligible,
         remind_before,
+        period,
         check,
         shifts,
         assignments,
-    })
+    };
+    for a in &roster.assignments {
+        if let Some(shift) = roster.shift(&a.shift.value)
+            && let Some(why) = roster.out_of_period(shift, a.date.value)
+        {
+            ctx.error(
+                &a.date.loc,
+                format!(
+                    "shift `{}` does not occur on {}: {why}",
+                    a.shift.value, a.date.value
+                ),
+            );
+        }
+    }
+    night_reminders(ctx, &roster);
+    Some(roster)
+}
+
+/// The night is 22:00 to 07:00: a reminder is not sent then.
+fn at_night(minute_of_day: i64) -> bool {
+    !(7 * 60..22 * 60).contains(&minute_of_day)
+}
+
+/// The wall-clock minute of the day a reminder `before` minutes ahead of a
+/// shift starting at `start` goes out (a change of time aside).
+fn reminder_minute(start: TimeOfDay, before: i64) -> i64 {
+    let s = i64::from(start.0.hour() * 60 + start.0.minute());
+    (s - before).rem_euclid(24 * 60)
+}
+
+/// Warns (at `remind_before`) when a shift's reminder would go out between
+/// 22:00 and 07:00, with the hour and the nearest whole number of hours
+/// that sends every shift's reminder in the day.
+fn night_reminders(ctx: &Ctx<'_>, roster: &Roster) {
+    let Some(before) = &roster.remind_before else {
+        return;
+    };
+    let minutes = before.value.as_chrono().num_minutes();
+    let night: Vec<String> = roster
+        .shifts
+        .iter()
+        .filter_map(|s| {
+            let m = reminder_minute(s.start, minutes);
+            at_night(m).then(|| {
+                format!(
+                    "shift `{}` (starts {}) at {:02}:{:02}",
+                    s.name.value,
+                    s.start.0.format("%H:%M"),
+                    m / 60,
+                    m % 60
+                )
+            })
+        })
+        .collect();
+    if night.is_empty() {
+        return;
+    }
+    let by_day = |h: i64| {
+        roster
+            .shifts
+            .iter()
+            .all(|s| !at_night(reminder_minute(s.start, h * 60)))
+    };
+    let hours = minutes / 60;
+    let suggestion = (0..48)
+        .flat_map(|d| [hours - d, hours + d])
+        .find(|&h| (1..=72).contains(&h) && by_day(h))
+        .map(|h| format!(": try remind_before = \"{h}h\""))
+        .unwrap_or_else(|| {
+            ": no single value sends every shift's reminder between 07:00 and 22:00; \
+             split the roster or remove `remind_before`"
+                .to_string()
+        });
+    ctx.warning(
+        &before.loc,
+        format!(
+            "remind_before = \"{}\" sends reminders at night (between 22:00 and 07:00): {}{suggestion}",
+            before.value,
+            night.join(", ")
+        ),
+    );
 }
 
 fn read_shift(ctx: &Ctx<'_>, s: Table<'_, '_>) -> Option<Shift> {
@@ -251,6 +423,7 @@ fn read_shift(ctx: &Ctx<'_>, s: Table<'_, '_>) -> Option<Shift> {
             format!("{} starts and ends at {a}: it lasts 24 hours", s.name()),
         );
     }
+    let period = read_period(&s, "valid_from", "valid_until");
     s.finish();
     Some(Shift {
         name: name?,
@@ -259,5 +432,6 @@ fn read_shift(ctx: &Ctx<'_>, s: Table<'_, '_>) -> Option<Shift> {
         start: start?,
         end: end?,
         need: need?,
+        period,
     })
 }

@@ -126,7 +126,8 @@ fn exhausted_alert(
         return Ok(0);
     };
     let on_call = |roster: &str| oncall::on_call(&ctx.set, roster, ctx.now);
-    let people = ctx.set.directory.select(owners, &on_call);
+    let today = ctx.now.with_timezone(&ctx.set.daemon.timezone).date_naive();
+    let people = ctx.set.directory.select_on(owners, &on_call, today);
     let step_id = open_step(
         c,
         ctx,

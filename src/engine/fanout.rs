@@ -181,11 +181,13 @@ pub fn audience<'a>(
 ) -> Vec<&'a Professional> {
     let set = &ctx.set;
     let on_call = |roster: &str| oncall::on_call(set, roster, ctx.now);
+    // Someone out of their season is not there today (daemon's time zone).
+    let today = ctx.now.with_timezone(&set.daemon.timezone).date_naive();
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for n in names {
         let sel = plan.audience_selector(n);
-        for p in set.directory.select(&sel, &on_call) {
+        for p in set.directory.select_on(&sel, &on_call, today) {
             if exclude.is_some_and(|x| x.contains(&p.id)) {
                 continue;
             }

@@ -4,11 +4,13 @@
 
 mod contact;
 pub mod labels;
+mod period;
 mod schedule;
 mod secret;
 mod values;
 
 pub use contact::{EmailAddress, Phone, Rpps, RppsCheck};
+pub use period::{Period, Season};
 pub use schedule::CronSchedule;
 pub use secret::constant_time_eq;
 pub use values::{DurationValue, TimeOfDay, Version, fold, fold_eq, parse_slug, parse_weekday};

@@ -102,6 +102,9 @@ pub(crate) fn assess<'a>(
                 let mut problems = Vec::new();
                 if !p.active {
                     problems.push((ProblemKind::Inactive, None));
+                } else if !p.available.contains(occ.date) {
+                    // Out of their season: not there that day.
+                    problems.push((ProblemKind::Absent, None));
                 } else if eligible
                     .as_ref()
                     .is_some_and(|e| !e.contains(p.id.as_str()))

@@ -1,14 +1,15 @@
 //! The coverage check ([`check`]) and the serde-serializable report it
 //! returns ([`RosterReport`] with its gaps and problems), including the
-//! English one-line message of each problem.
+//! French one-line message of each problem.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::assessment::assess;
+use super::ics::date_fr;
 use super::occurrence::Occurrence;
-use super::text::{weekday_en, weekday_slug};
+use super::text::weekday_slug;
 use crate::config::{ConfigSet, Professional, Roster};
 
 /// What a roster check found over a window.
@@ -89,6 +90,9 @@ pub enum ProblemKind {
     Unknown,
     /// In the directory with `active = false`.
     Inactive,
+    /// Outside their availability that day (`available_from`,
+    /// `available_until`, `season` in the directory).
+    Absent,
     /// Not matched by the roster's `eligible` selector.
     NotEligible,
     /// Also on an overlapping occurrence (`conflict` says which).
@@ -103,6 +107,7 @@ impl ProblemKind {
         match self {
             ProblemKind::Unknown => "unknown",
             ProblemKind::Inactive => "inactive",
+            ProblemKind::Absent => "absent",
             ProblemKind::NotEligible => "not eligible",
             ProblemKind::DoubleBooked => "double-booked",
             ProblemKind::NoContact => "no contact",
@@ -114,7 +119,8 @@ impl ProblemKind {
         match self {
             ProblemKind::Unknown => "absent de l'annuaire",
             ProblemKind::Inactive => "inactif dans l'annuaire",
-            ProblemKind::NotEligible => "non éligible pour ce tableau",
+            ProblemKind::Absent => "absent à cette date",
+            ProblemKind::NotEligible => "non éligible pour ce planning",
             ProblemKind::DoubleBooked => "déjà de garde sur un créneau qui chevauche",
             ProblemKind::NoContact => "sans e-mail ni téléphone",
         }
@@ -129,7 +135,7 @@ pub struct Problem {
     pub who: String,
     pub name: Option<String>,
     pub kind: ProblemKind,
-    /// English, one line.
+    /// French, one line: `Nom (id) : ce qui ne va pas`.
     pub message: String,
     /// For `double_booked`: the other occurrence.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -249,33 +255,37 @@ fn problem_message(
         Some(p) => format!("{} ({id})", p.name),
         None => format!("`{id}`"),
     };
+    let what = kind.describe_fr();
     match kind {
-        ProblemKind::Unknown => format!("{who} is not in the directory"),
-        ProblemKind::Inactive => format!("{who} is inactive in the directory"),
+        ProblemKind::Unknown | ProblemKind::Inactive | ProblemKind::NoContact => {
+            format!("{who} : {what}")
+        }
+        ProblemKind::Absent => match p.map(|p| p.available.describe_fr()) {
+            Some(period) if !period.is_empty() => format!("{who} : {what} ({period})"),
+            _ => format!("{who} : {what}"),
+        },
         ProblemKind::NotEligible => format!(
-            "{who} ({}) is not eligible for this roster",
+            "{who} : {what} ({})",
             p.map(|p| p.profession.as_str()).unwrap_or("?")
         ),
-        ProblemKind::NoContact => format!("{who} has neither an e-mail nor a phone number"),
         ProblemKind::DoubleBooked => match conflict {
             Some(c) => {
                 let s = c.start.with_timezone(&tz);
                 let e = c.end.with_timezone(&tz);
                 let whose = if c.roster == occ.roster {
-                    "this roster".to_string()
+                    "ce planning".to_string()
                 } else {
-                    format!("roster {}", c.roster)
+                    format!("le planning {}", c.roster)
                 };
                 format!(
-                    "{who} is also on {whose}, shift {} of {} {} {}–{}",
+                    "{who} : aussi de garde sur {whose}, garde « {} » du {} de {} à {}",
                     c.shift,
-                    weekday_en(c.date.weekday()),
-                    c.date,
+                    date_fr(c.date),
                     s.format("%H:%M"),
                     e.format("%H:%M"),
                 )
             }
-            None => format!("{who} is on two overlapping shifts"),
+            None => format!("{who} : {what}"),
         },
     }
 }

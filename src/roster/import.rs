@@ -116,21 +116,24 @@ pub fn parse_csv(
         let shift = roster.shift(shift_name);
         if shift.is_none() {
             let known: Vec<&str> = roster.shifts.iter().map(|s| s.name.as_str()).collect();
+            let hint = crate::config::diag::closest(shift_name, known.iter().copied())
+                .map(|c| format!(": did you mean `{c}`?"))
+                .unwrap_or_default();
             diags.error(
                 &at(c_shift),
                 format!(
-                    "unknown shift \"{shift_name}\" (shifts of roster {}: {})",
+                    "unknown shift \"{shift_name}\"{hint} (shifts of roster {}: {})",
                     roster.id.value,
                     known.join(", ")
                 ),
             );
         }
         if let (Some(d), Some(s)) = (date, shift)
-            && !occurs_on(s, d, cal.holiday(d).is_some())
+            && !occurs_on(roster, s, d, cal.holiday(d).is_some())
         {
-            diags.error(
-                &at(c_date),
-                format!(
+            let message = match roster.out_of_period(s, d) {
+                Some(why) => format!("shift `{}` does not occur on {d}: {why}", s.name.value),
+                None => format!(
                     "shift `{}` does not occur on {d} (a {}{})",
                     s.name.value,
                     super::weekday_en(d.weekday()),
@@ -140,7 +143,8 @@ pub fn parse_csv(
                         ""
                     }
                 ),
-            );
+            };
+            diags.error(&at(c_date), message);
         }
 
         let mut who: Vec<String> = Vec::new();
@@ -159,6 +163,20 @@ pub fn parse_csv(
                     if let Some(p) = dir.get(&id) {
                         if !p.active {
                             diags.warning(&loc, format!("`{id}` is inactive in the directory"));
+                        } else if let Some(d) = date
+                            && !p.available.contains(d)
+                        {
+                            diags.warning(
+                                &loc,
+                                format!(
+                                    "`{id}` is away on {d} ({})",
+                                    crate::config::roster::describe_keys(
+                                        &p.available,
+                                        "available_from",
+                                        "available_until"
+                                    )
+                                ),
+                            );
                         } else if eligible.as_ref().is_some_and(|e| !e.contains(&id.as_str())) {
                             diags.warning(
                                 &loc,

@@ -15,8 +15,8 @@
 //! - [`check`]`(set, roster, from, days) -> RosterReport`: what is missing
 //!   over that window. The report is serde-serializable (the JSON of
 //!   `GET /api/v1/rosters/{id}/check` and `vigie roster check --json`), and
-//!   has [`RosterReport::is_covered`] and [`RosterReport::to_text`] (English,
-//!   for the CLI and the bureau's mail).
+//!   has [`RosterReport::is_covered`] and [`RosterReport::to_text`] (French,
+//!   for the CLI).
 //! - [`to_ics`]`(set, roster, from, days) -> String`: RFC 5545 calendar of
 //!   the occurrences with their assignees; [`ics_feed`] uses the usual
 //!   window (30 days back, 90 ahead).
@@ -31,10 +31,16 @@
 //!   the spring change lasts 11 h, over the autumn change 13 h. A start in the
 //!   spring gap is taken one hour later
 //!   ([`local_to_utc`](crate::schedule::oncall::local_to_utc)).
+//! - Only on the days inside the roster's period and the shift's
+//!   (`valid_from`, `valid_until`, `season`, see
+//!   [`Roster::runs_on`](crate::config::Roster::runs_on)): a shift crossing
+//!   midnight belongs to the day it starts. Out of season there is no
+//!   occurrence, hence no gap.
 //! - The assignees of an occurrence are the union of the `who` of every
 //!   `[[assignment]]` with its date and shift.
 //! - An assignee is *not counted* toward `need` when unknown to the
-//!   directory, inactive, not eligible (the roster's `eligible` selector), on
+//!   directory, inactive, absent that day (outside their `available_from`,
+//!   `available_until` or `season`), not eligible (the roster's `eligible` selector), on
 //!   another occurrence that overlaps this one (same roster or any other
 //!   roster of the set: both occurrences lose them), or without a usable
 //!   contact (no e-mail and no phone: Vigie could neither remind them nor

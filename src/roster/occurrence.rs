@@ -38,9 +38,12 @@ impl Occurrence {
     }
 }
 
-/// Whether `shift` occurs on `date` (`holiday`: the date is a public holiday).
-pub fn occurs_on(shift: &Shift, date: NaiveDate, holiday: bool) -> bool {
-    shift.days.contains(&date.weekday()) || (shift.holidays && holiday)
+/// Whether `shift` of `roster` occurs on `date` (`holiday`: the date is a
+/// public holiday): on one of its days or a holiday, inside the roster's
+/// and the shift's periods (`valid_from`, `valid_until`, `season`).
+pub fn occurs_on(roster: &Roster, shift: &Shift, date: NaiveDate, holiday: bool) -> bool {
+    (shift.days.contains(&date.weekday()) || (shift.holidays && holiday))
+        && roster.runs_on(shift, date)
 }
 
 /// Every occurrence of the roster's shifts starting on a day of
@@ -57,7 +60,7 @@ pub fn occurrences(
     for date in from.iter_days().take(days as usize) {
         let holiday = cal.holiday(date);
         for shift in &roster.shifts {
-            if !occurs_on(shift, date, holiday.is_some()) {
+            if !occurs_on(roster, shift, date, holiday.is_some()) {
                 continue;
             }
             let (start, end) = oncall::occurrence(tz, shift, date);

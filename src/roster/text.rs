@@ -1,9 +1,9 @@
-//! The check report rendered for people: the English text of
-//! [`RosterReport::to_text`] (CLI, bureau), the French gap lines and mail
+//! The check report rendered for people: the French text of
+//! [`RosterReport::to_text`] (CLI), the French gap lines and mail
 //! ([`RosterReport::gap_lines_fr`], [`RosterReport::mail_fr`]), and the
 //! weekday names shared with the calendar export and the CSV import.
 
-use chrono::{Datelike, Weekday};
+use chrono::Weekday;
 
 use super::coverage::{GapStatus, Person, RosterReport, Slot};
 use super::ics;
@@ -18,79 +18,74 @@ impl Person {
 }
 
 impl RosterReport {
-    /// For a coordinator, in English: the window, the verdict, then each
+    /// For a coordinator, in French: the window, the verdict, then each
     /// shift short of people and each assignee problem, one line each.
+    /// Times are in the daemon's time zone.
     pub fn to_text(&self) -> String {
         let mut s = String::new();
-        s.push_str(&format!("Roster {} — {}\n", self.roster, self.title));
+        s.push_str(&format!("Planning {} — {}\n", self.roster, self.title));
         s.push_str(&format!(
-            "{} {} to {} {} ({} {}, {}): {} shift{} checked\n",
-            weekday_en(self.from.weekday()),
-            self.from,
-            weekday_en(self.until.weekday()),
-            self.until,
-            self.days,
-            if self.days == 1 { "day" } else { "days" },
+            "Du {} au {} ({}, heure de {}) : {} vérifiée{}\n",
+            ics::date_fr(self.from),
+            ics::date_fr(self.until),
+            count(self.days as usize, "jour", "jours"),
             self.timezone,
-            self.occurrences,
-            if self.occurrences == 1 { "" } else { "s" },
+            count(self.occurrences, "garde", "gardes"),
+            if self.occurrences > 1 { "s" } else { "" },
         ));
         if self.covered {
             s.push_str(
-                "COVERED: every shift has enough assignees and no assignee has a problem.\n",
+                "COMPLET : chaque garde a assez d'inscrits et aucune inscription n'est à revoir.\n",
             );
             return s;
         }
         s.push_str(&format!(
-            "NOT COVERED: {} short of people, {}.\n",
-            count(self.gaps.len(), "shift", "shifts"),
-            count(self.problems.len(), "assignee problem", "assignee problems"),
+            "INCOMPLET : {} à pourvoir, {} à revoir.\n",
+            count(self.gaps.len(), "garde", "gardes"),
+            count(self.problems.len(), "inscription", "inscriptions"),
         ));
         if !self.gaps.is_empty() {
-            s.push_str("\nShifts short of people:\n");
+            s.push_str("\nGardes à pourvoir :\n");
             for g in &self.gaps {
                 let status = match g.status {
                     GapStatus::Uncovered if g.not_counted.is_empty() => {
-                        format!("UNCOVERED, nobody assigned (need {})", g.need)
+                        format!("PERSONNE, aucun inscrit ({} requis)", g.need)
                     }
-                    GapStatus::Uncovered => format!("UNCOVERED, 0 of {} counted", g.need),
+                    GapStatus::Uncovered => {
+                        format!("PERSONNE, aucun inscrit valable sur {} requis", g.need)
+                    }
                     GapStatus::Understaffed => format!(
-                        "understaffed, {} of {} counted: {}; {} missing",
+                        "incomplète, {} sur {} requis : {} ; il en manque {}",
                         g.counted,
                         g.need,
                         names(&g.assignees),
                         g.missing
                     ),
                 };
-                s.push_str(&format!("  {}: {status}", slot_text(&g.slot)));
+                s.push_str(&format!("  {} : {status}", slot_text(&g.slot)));
                 if !g.not_counted.is_empty() {
-                    s.push_str(&format!("; not counted: {}", names(&g.not_counted)));
+                    s.push_str(&format!(" ; non comptés : {}", names(&g.not_counted)));
                 }
                 s.push('\n');
             }
         }
         if !self.problems.is_empty() {
-            s.push_str("\nAssignee problems:\n");
+            s.push_str("\nInscriptions à revoir :\n");
             for p in &self.problems {
-                s.push_str(&format!(
-                    "  {}: {}: {}\n",
-                    slot_text(&p.slot),
-                    p.kind.describe(),
-                    p.message
-                ));
+                s.push_str(&format!("  {} : {}\n", slot_text(&p.slot), p.message));
             }
         }
         s
     }
 }
 
+/// `aucune garde`, `1 garde`, `3 gardes` (`aucun jour` for a masculine word).
 fn count(n: usize, one: &str, many: &str) -> String {
-    if n == 0 {
-        format!("no {one}")
-    } else if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} {many}")
+    match n {
+        0 if one == "jour" => format!("aucun {one}"),
+        0 => format!("aucune {one}"),
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
     }
 }
 
@@ -102,15 +97,19 @@ fn names(people: &[Person]) -> String {
         .join(", ")
 }
 
-/// `Fri 2026-12-25 (Noël) soir 20:00–00:00`, `Sat 2026-03-28 nuit 20:00–08:00 (next day)`.
+/// `vendredi 25 décembre 2026 (Noël), garde « soir » 20:00–00:00`,
+/// `samedi 28 mars 2026, garde « nuit » 20:00–08:00 (le lendemain)`.
 fn slot_text(s: &Slot) -> String {
-    let mut t = format!("{} {}", weekday_en(s.date.weekday()), s.date);
+    let mut t = ics::date_fr(s.date);
     if let Some(h) = &s.holiday {
         t.push_str(&format!(" ({h})"));
     }
-    t.push_str(&format!(" {} {}–{}", s.shift, s.local_start, s.local_end));
+    t.push_str(&format!(
+        ", garde « {} » {}–{}",
+        s.shift, s.local_start, s.local_end
+    ));
     if s.ends_next_day && s.local_end != "00:00" {
-        t.push_str(" (next day)");
+        t.push_str(" (le lendemain)");
     }
     t
 }

@@ -38,7 +38,10 @@ pub fn on_call(set: &ConfigSet, roster_id: &str, at: DateTime<Utc>) -> Vec<Strin
     let tz = set.daemon.timezone;
     let mut out = Vec::new();
     for a in &roster.assignments {
-        let Some(shift) = roster.shift(&a.shift.value) else {
+        let Some(shift) = roster
+            .shift(&a.shift.value)
+            .filter(|s| roster.runs_on(s, a.date.value))
+        else {
             continue;
         };
         let (start, end) = occurrence(tz, shift, a.date.value);

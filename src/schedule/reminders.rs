@@ -4,6 +4,12 @@
 //! newer version is written). Roster checks join them through
 //! [`Job::RosterCheck`].
 //!
+//! Seasons: a shift reminder goes only for a shift that runs that day and
+//! to an assignee there that day (`available_from`, `available_until`,
+//! `season`); reminder audiences are taken among those there on the day of
+//! the instant; a roster's check is skipped while its horizon holds no day
+//! the roster runs.
+//!
 //! Each scheduled instant of each job is recorded in SQLite when handled,
 //! in the same transaction as its deliveries, so it fires once even across
 //! restarts. An instant found late (the daemon was down) fires if it is
@@ -76,6 +82,17 @@ pub fn due_between(set: &ConfigSet, from: DateTime<Utc>, to: DateTime<Utc>) -> V
     for (ri, roster) in set.rosters.iter().enumerate() {
         if let Some(check) = &roster.check {
             for instant in instants_between(&check.schedule, tz, from, to) {
+                // A winter roster is not checked all summer long: only
+                // when its window holds some day it runs.
+                let first = instant.with_timezone(&tz).date_naive();
+                let days = check.horizon.as_std().as_secs().div_ceil(86_400).max(1);
+                if !first
+                    .iter_days()
+                    .take(days as usize)
+                    .any(|d| roster.shifts.iter().any(|s| roster.runs_on(s, d)))
+                {
+                    continue;
+                }
                 out.push(Due {
                     key: format!("roster-check:{}", roster.id.value),
                     instant,
@@ -84,11 +101,15 @@ pub fn due_between(set: &ConfigSet, from: DateTime<Utc>, to: DateTime<Utc>) -> V
                 });
             }
         }
-        let Some(before) = roster.remind_before else {
+        let Some(before) = roster.remind_before.as_ref().map(|b| b.value) else {
             continue;
         };
         for (ai, a) in roster.assignments.iter().enumerate() {
-            let Some(shift) = roster.shift(&a.shift.value) else {
+            // Out of season the shift does not occur: no reminder.
+            let Some(shift) = roster
+                .shift(&a.shift.value)
+                .filter(|s| roster.runs_on(s, a.date.value))
+            else {
                 continue;
             };
             let (start, _) = occurrence(tz, shift, a.date.value);
@@ -97,6 +118,14 @@ pub fn due_between(set: &ConfigSet, from: DateTime<Utc>, to: DateTime<Utc>) -> V
                 continue;
             }
             for w in &a.who {
+                // Nor for someone away that day (their season).
+                if set
+                    .directory
+                    .get(&w.value)
+                    .is_some_and(|p| !p.available.contains(a.date.value))
+                {
+                    continue;
+                }
                 out.push(Due {
                     key: format!(
                         "shift:{}:{}:{}:{}",
@@ -230,10 +259,12 @@ fn messages(
     check_report: Option<&CheckReport>,
 ) -> Vec<NewDelivery> {
     let oc = |r: &str| on_call(set, r, due.instant);
+    // Who is there: the day of the instant, in the daemon's time zone.
+    let day = due.instant.with_timezone(&set.daemon.timezone).date_naive();
     match &due.job {
         Job::Reminder(i) => {
             let r = &set.reminders.reminders[*i];
-            let people = set.directory.select(&r.audience, &oc);
+            let people = set.directory.select_on(&r.audience, &oc, day);
             let src = r
                 .template
                 .as_ref()
@@ -258,7 +289,11 @@ fn messages(
             let Some(shift) = roster.shift(&a.shift.value) else {
                 return Vec::new();
             };
-            let Some(p) = set.directory.get(who).filter(|p| p.active) else {
+            let Some(p) = set
+                .directory
+                .get(who)
+                .filter(|p| p.present_on(a.date.value))
+            else {
                 return Vec::new();
             };
             let (start, end) = occurrence(set.daemon.timezone, shift, a.date.value);
@@ -292,7 +327,7 @@ fn messages(
             let Some((subject, text)) = check_report.and_then(|f| f(set, *i, due.instant)) else {
                 return Vec::new();
             };
-            let people = set.directory.select(&check.notify, &oc);
+            let people = set.directory.select_on(&check.notify, &oc, day);
             let src = TemplateSource {
                 subject: "{{ subject }}".into(),
                 text: "{{ text }}".into(),
@@ -312,7 +347,7 @@ fn messages(
         Job::Review(i) => {
             let p = &set.plans[*i];
             let owners = p.owners.clone().unwrap_or_default();
-            let people = set.directory.select(&owners, &oc);
+            let people = set.directory.select_on(&owners, &oc, day);
             let src = TemplateSource {
                 subject: "Révision annuelle du plan « {{ plan }} » avant le {{ review_by }}".into(),
                 text: "Bonjour {{ recipient.name }},\n\nLe plan « {{ plan }} » (version {{ version }}) doit être révisé et approuvé avant le {{ review_by }}, comme chaque année (mission 4 de l'ACI).\n\nAucune nouvelle version n'est encore enregistrée dans Vigie. Ce rappel sera renouvelé chaque semaine jusqu'à ce qu'elle le soit.\n".into(),

@@ -608,7 +608,7 @@ fn several_problems_in_several_files_are_all_listed() {
     );
     sb.edit(
         ROSTER,
-        r#"remind_before = "18h""#,
+        r#"remind_before = "24h""#,
         r#"remind_before = "18""#,
     );
     sb.edit(
@@ -1002,4 +1002,136 @@ fn a_profession_the_cpts_adds_is_accepted_in_the_directory_and_the_selectors() {
         "[audience.referents]\nroles = [\"referent_crise\"]\n\n[audience.coordination]\nprofessions = [\"coordinatrice\"]",
     );
     assert_accepted(&sb, DATE, &[]);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Seasons, night reminders, the mountain example
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn a_shift_reminder_that_would_go_out_at_night_is_a_warning_with_the_hour_and_a_value() {
+    let sb = minimal();
+    // The evening shift starts at 20:00: 18 h before is 02:00.
+    sb.edit(
+        ROSTER,
+        r#"remind_before = "24h""#,
+        r#"remind_before = "18h""#,
+    );
+    assert_accepted(
+        &sb,
+        DATE,
+        &[
+            r#"config/rosters/garde.toml:7:17: warning: remind_before = "18h" sends reminders at night (between 22:00 and 07:00): shift `soir` (starts 20:00) at 02:00: try remind_before = "13h""#,
+        ],
+    );
+    // The suggested value sends every shift's reminder in the day.
+    sb.edit(
+        ROSTER,
+        r#"remind_before = "18h""#,
+        r#"remind_before = "13h""#,
+    );
+    let out = assert_accepted(&sb, DATE, &[]);
+    assert_never_says(&out, "at night");
+}
+
+#[test]
+fn availability_columns_of_a_csv_directory_are_read_and_bad_values_named_at_their_cell() {
+    let sb = minimal_with_csv();
+    let csv = sb.read("config/directory.csv");
+    let widen = |first: &str| -> String {
+        csv.lines()
+            .enumerate()
+            .map(|(i, l)| match i {
+                0 => format!("{l},available_from,available_until,season\n"),
+                1 => format!("{l},{first}\n"),
+                _ => format!("{l},,,\n"),
+            })
+            .collect()
+    };
+    sb.write(
+        "config/directory.csv",
+        &widen("2026-12-01,2027-04-30,12-15..04-15"),
+    );
+    assert_accepted(&sb, DATE, &[]);
+
+    sb.write(
+        "config/directory.csv",
+        &widen("2026-13-01,2027-04-30,1215..0415"),
+    );
+    let col = csv.lines().nth(1).unwrap().len() + 2;
+    let season_col = col + "2026-13-01,2027-04-30,".len();
+    let out = assert_refused(
+        &sb,
+        &[
+            &format!(
+                r#"config/directory.csv:2:{col}: `available_from` must be a date written YYYY-MM-DD, found "2026-13-01""#
+            ),
+            &format!(
+                r#"config/directory.csv:2:{season_col}: invalid season "1215..0415": write MM-DD..MM-DD, e.g. "12-01..04-30" (1 December to 30 April, every year)"#
+            ),
+        ],
+    );
+    assert!(out.contains("2 errors found"), "{out}");
+
+    sb.write("config/directory.csv", &widen("2027-04-30,2026-12-01,"));
+    let until_col = col + "2027-04-30,".len();
+    assert_refused(
+        &sb,
+        &[&format!(
+            "config/directory.csv:2:{until_col}: `available_until` (2026-12-01) is before `available_from` (2027-04-30): nothing would be left"
+        )],
+    );
+}
+
+#[test]
+fn a_bad_season_of_a_professional_is_refused_at_its_place() {
+    let sb = minimal();
+    sb.edit(
+        DIRECTORY,
+        r#"phone = "+33639980003""#,
+        "phone = \"+33639980003\"\nseason = \"12-32..04-15\"",
+    );
+    let text = sb.read(DIRECTORY);
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("season = "))
+        .unwrap()
+        + 1;
+    assert_refused(
+        &sb,
+        &[&format!(
+            r#"config/directory.toml:{line}:10: invalid season "12-32..04-15": 12-32 is not a day of the year (MM-DD)"#
+        )],
+    );
+}
+
+#[test]
+fn the_mountain_example_and_the_shipped_configuration_pass_check() {
+    // The mountain example, as shipped, in the winter it is written for.
+    let montagne = repo().join("examples/montagne/vigie.toml");
+    let (code, out, err) = run_vigie(&[
+        "check",
+        "-c",
+        montagne.to_str().unwrap(),
+        "--date",
+        "2026-12-01",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("OK: 17 professionals (16 active), 8 groups, 1 plan files (in force: pgc 2026.1), 1 rosters"),
+        "{out}"
+    );
+    assert_never_says(&out, "at night");
+
+    let sb = Sandbox::shipped();
+    let config = sb.config();
+    let (code, out, err) = run_vigie(&[
+        "check",
+        "-c",
+        config.to_str().unwrap(),
+        "--date",
+        "2026-06-01",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_never_says(&out, "at night");
 }

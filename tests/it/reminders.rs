@@ -422,3 +422,105 @@ timeout = "10m"
     assert_eq!(d.smtp.messages()[0].to, ["claire.martin@example.org"]);
     d.stop().await;
 }
+
+// ------------------------------------------------------------------------------------------------
+// Seasons: someone away is neither reminded nor alerted
+// ------------------------------------------------------------------------------------------------
+
+/// Gives Claire Martin (`ref1`) a winter season in the directory.
+fn claire_in_winter_only(dir: &std::path::Path) {
+    let path = dir.join("config/directory.toml");
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "email = \"claire.martin@example.org\"",
+        "email = \"claire.martin@example.org\"\nseason = \"10-01..04-30\"",
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_shift_reminder_goes_to_an_assignee_out_of_their_season() {
+    let d = TestDaemon::start_manual().await;
+    with_reminders(&d).await;
+    claire_in_winter_only(d.dir.path());
+    let st = d.daemon().state.reload().await;
+    assert!(st.ok, "{:?}", st.errors);
+    // Her shift of Tuesday 16 June 20:00 would be reminded at 02:00.
+    d.clock
+        .set(paris(2026, 6, 16, 2, 0) + Duration::seconds(10));
+    let out = tick(&d).await;
+    assert_eq!(out.fired, 0, "nothing due in June for a winter doctor");
+    d.daemon().state.kick();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(d.smtp.to("claire.martin@example.org").is_empty());
+    assert!(
+        firings(&d)
+            .await
+            .iter()
+            .all(|f| !f.job.starts_with("shift:")),
+        "no shift reminder recorded"
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_professional_out_of_their_season_is_not_alerted_and_is_in_season() {
+    let d = TestDaemon::start_setup(false, claire_in_winter_only).await;
+    // Monday 15 June: the referents are Claire Martin (away) and Hélène Fuchs.
+    d.declare(serde_json::json!({"scenario": "canicule", "level": "jaune"}))
+        .await;
+    eventually(10, "the referent in season mailed", || async {
+        !d.smtp.to("helene.fuchs@example.org").is_empty()
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        d.smtp.to("claire.martin@example.org").is_empty(),
+        "out of season in June"
+    );
+    // Tuesday 1 December: she is back.
+    d.clock.set(paris(2026, 12, 1, 10, 0));
+    d.declare(serde_json::json!({"scenario": "cellule_crise"}))
+        .await;
+    eventually(10, "the winter doctor mailed in December", || async {
+        !d.smtp.to("claire.martin@example.org").is_empty()
+    })
+    .await;
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_winter_roster_is_not_checked_all_summer_but_is_before_its_season() {
+    let d = TestDaemon::start_manual().await;
+    with_reminders(&d).await;
+    let winter = ROSTER
+        .replace(
+            "remind_before = \"18h\"",
+            "season = \"12-01..04-30\"\nremind_before = \"24h\"",
+        )
+        .replace("date = 2026-06-16", "date = 2026-12-15");
+    std::fs::write(d.dir.path().join("config/rosters/pdsa.toml"), winter).unwrap();
+    let st = d.daemon().state.reload().await;
+    assert!(st.ok, "{:?}", st.errors);
+    let checks = |f: &[vigie::store::reminders::FiringRow]| {
+        f.iter().filter(|x| x.job == "roster-check:pdsa").count()
+    };
+    // Monday 22 June, 09:00: nothing of the roster runs within 7 days.
+    d.clock.set(paris(2026, 6, 22, 9, 0) + Duration::seconds(5));
+    tick(&d).await;
+    assert_eq!(checks(&firings(&d).await), 0, "no summer check");
+    // Monday 30 November, 09:00: the window reaches 1 December.
+    d.clock
+        .set(paris(2026, 11, 30, 9, 0) + Duration::seconds(5));
+    tick(&d).await;
+    assert_eq!(checks(&firings(&d).await), 1);
+    d.daemon().state.kick();
+    eventually(10, "the first winter check mailed", || async {
+        d.smtp.to("olivier.bilger@example.org").iter().any(|m| {
+            m.subject()
+                .starts_with("Planning « Permanence des soins » : 4 gardes")
+        })
+    })
+    .await;
+    d.stop().await;
+}

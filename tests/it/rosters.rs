@@ -196,8 +196,9 @@ fn a_shift_ending_at_midnight_or_at_eight_ends_the_next_day() {
     assert!(!text.contains("nuit"), "the night is covered: {text}");
     let r = check(FRANCE, "garde-thann", date(2026, 11, 21), 1);
     assert!(
-        r.to_text()
-            .contains("Sat 2026-11-21 nuit 20:00–08:00 (next day): UNCOVERED"),
+        r.to_text().contains(
+            "samedi 21 novembre 2026, garde « nuit » 20:00–08:00 (le lendemain) : PERSONNE"
+        ),
         "{}",
         r.to_text()
     );
@@ -285,9 +286,9 @@ fn someone_on_two_rosters_at_once_is_reported_on_both_and_counted_on_neither() {
         "garde-thann"
     );
     assert!(
-        regulation
-            .to_text()
-            .contains("Claire Martin (cmartin) is also on roster garde-thann, shift soir"),
+        regulation.to_text().contains(
+            "Claire Martin (cmartin) : aussi de garde sur le planning garde-thann, garde « soir »"
+        ),
         "{}",
         regulation.to_text()
     );
@@ -314,7 +315,7 @@ fn overlapping_shifts_of_one_roster_are_a_double_booking_but_back_to_back_shifts
         ]
     );
     assert!(
-        r.to_text().contains("is also on this roster"),
+        r.to_text().contains("aussi de garde sur ce planning"),
         "{}",
         r.to_text()
     );
@@ -349,15 +350,18 @@ fn unknown_inactive_ineligible_and_unreachable_assignees_do_not_count() {
 
     let text = r.to_text();
     for line in [
-        "NOT COVERED: 4 shifts short of people, 4 assignee problems.",
-        "Mon 2026-11-16 soir 20:00–00:00: unknown: `jdoe` is not in the directory",
-        "Tue 2026-11-17 soir 20:00–00:00: inactive: Gérard Wetzel (gwetzel) is inactive",
-        "Wed 2026-11-18 soir 20:00–00:00: not eligible: Hélène Fuchs (hfuchs) (pharmacien)",
-        "Thu 2026-11-19 soir 20:00–00:00: no contact: Luc Brun (lbrun) has neither an e-mail nor a phone number",
+        "INCOMPLET : 4 gardes à pourvoir, 4 inscriptions à revoir.",
+        "lundi 16 novembre 2026, garde « soir » 20:00–00:00 : `jdoe` : absent de l'annuaire",
+        "mardi 17 novembre 2026, garde « soir » 20:00–00:00 : Gérard Wetzel (gwetzel) : inactif dans l'annuaire",
+        "mercredi 18 novembre 2026, garde « soir » 20:00–00:00 : Hélène Fuchs (hfuchs) : non éligible pour ce planning (pharmacien)",
+        "jeudi 19 novembre 2026, garde « soir » 20:00–00:00 : Luc Brun (lbrun) : sans e-mail ni téléphone",
     ] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
-    assert!(!text.contains("Fri 2026-11-20 soir"), "{text}");
+    assert!(
+        !text.contains("vendredi 20 novembre 2026, garde « soir »"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -385,18 +389,21 @@ fn roster_check_exits_0_when_covered_1_when_not_and_2_on_bad_input() {
     let (code, out, err) =
         vigie_check(&am, &["garde-thann", "--from", "2026-04-04", "--days", "3"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("COVERED: every shift"), "{out}");
+    assert!(
+        out.contains("COMPLET : chaque garde a assez d'inscrits"),
+        "{out}"
+    );
 
     let (code, out, _) = vigie_check(&am, &["garde-thann", "--from", "2026-12-21", "--days", "7"]);
     assert_eq!(code, 1);
     assert!(
         out.contains(
-            "Sat 2026-12-26 (Saint-Étienne) jour 08:00–20:00: UNCOVERED, nobody assigned (need 2)"
+            "samedi 26 décembre 2026 (Saint-Étienne), garde « jour » 08:00–20:00 : PERSONNE, aucun inscrit (2 requis)"
         ),
         "{out}"
     );
     assert!(
-        out.contains("Sun 2026-12-27 jour 08:00–20:00: understaffed, 1 of 2 counted: Thomas Ehrhart (tehrhart); 1 missing"),
+        out.contains("dimanche 27 décembre 2026, garde « jour » 08:00–20:00 : incomplète, 1 sur 2 requis : Thomas Ehrhart (tehrhart) ; il en manque 1"),
         "{out}"
     );
 
@@ -440,7 +447,7 @@ fn roster_check_starts_today_in_the_daemon_time_zone_by_default() {
     let (code, out, err) = vigie_check(&fixture(ALSACE), &["garde-thann", "--from", "2026-11-16"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
-        out.contains("Mon 2026-11-16 to Sun 2026-11-29 (14 days, Europe/Paris)"),
+        out.contains("Du lundi 16 novembre 2026 au dimanche 29 novembre 2026 (14 jours, heure de Europe/Paris)"),
         "{out}"
     );
 
@@ -463,8 +470,10 @@ fn roster_check_starts_today_in_the_daemon_time_zone_by_default() {
         }
         assert_eq!(default, explicit, "no --from is --from {today}");
         assert!(
-            default.1.contains(&format!("{today} to "))
-                && default.1.contains("(14 days, Europe/Paris)"),
+            default
+                .1
+                .contains(&format!("Du {} au ", roster::ics::date_fr(today)))
+                && default.1.contains("(14 jours, heure de Europe/Paris)"),
             "{}",
             default.1
         );
@@ -553,7 +562,7 @@ fn the_shipped_pdsa_roster_misses_exactly_the_five_december_shifts_its_comments_
     );
     assert_eq!(code, 1);
     assert!(
-        text.contains("NOT COVERED: 5 shifts short of people, no assignee problem."),
+        text.contains("INCOMPLET : 5 gardes à pourvoir, aucune inscription à revoir."),
         "{text}"
     );
 }
@@ -876,4 +885,264 @@ fn a_bad_spreadsheet_is_refused_with_file_line_and_column_and_exit_2() {
         )),
         "{err}"
     );
+}
+
+// ------------------------------------------------------------------------------------------------
+// Seasons
+// ------------------------------------------------------------------------------------------------
+
+/// A winter roster of a ski station: weekend days from December to April,
+/// a Saturday night only in the high season.
+const WINTER: &str = r#"
+[roster]
+id = "station-hiver"
+title = "Permanence de station — hiver"
+eligible = { professions = ["medecin"], tags = ["pdsa"] }
+season = "12-01..04-30"
+
+[[roster.shift]]
+name = "journee"
+days = ["sat", "sun"]
+start = "09:00"
+end = "19:00"
+
+[[roster.shift]]
+name = "nuit"
+days = ["sat"]
+season = "12-20..03-31"
+start = "19:00"
+end = "08:00"
+
+[[assignment]]
+date = 2027-01-09
+shift = "journee"
+who = ["jblanc"]
+
+[[assignment]]
+date = 2027-01-09
+shift = "nuit"
+who = ["tehrhart"]
+
+[[assignment]]
+date = 2026-12-05
+shift = "journee"
+who = ["jblanc"]
+"#;
+
+/// A doctor of the station, there from mid-December to mid-April.
+const SEASONAL_DOCTOR: &str = r#"
+[[professional]]
+id = "jblanc"
+name = "Julie Blanc"
+profession = "medecin"
+commune = "Le Markstein"
+email = "julie.blanc@example.org"
+tags = ["pdsa"]
+season = "12-15..04-15"
+"#;
+
+/// The roster sandbox with the winter roster and the seasonal doctor.
+fn winter_sandbox() -> tempfile::TempDir {
+    let sb = sandbox();
+    let config = sb.path().join("config");
+    std::fs::write(config.join("rosters/station-hiver.toml"), WINTER).unwrap();
+    let mut dir = std::fs::read_to_string(config.join("directory.toml")).unwrap();
+    dir.push_str(SEASONAL_DOCTOR);
+    std::fs::write(config.join("directory.toml"), dir).unwrap();
+    sb
+}
+
+#[test]
+fn a_winter_roster_has_no_summer_weekend_to_cover_but_reports_a_january_one() {
+    let sb = winter_sandbox();
+    let set = load(&sb.path().join("config/vigie.toml"));
+    let r = roster(&set, "station-hiver");
+
+    let summer = roster::check(&set, r, date(2027, 6, 1), 92);
+    assert_eq!(summer.occurrences, 0, "{}", summer.to_text());
+    assert!(summer.is_covered(), "{}", summer.to_text());
+
+    // 9–10 January: the Saturday is covered, day and night; the Sunday not.
+    let january = roster::check(&set, r, date(2027, 1, 9), 2);
+    assert_eq!(january.occurrences, 3, "{}", january.to_text());
+    assert_eq!(
+        gaps(&january),
+        [(date(2027, 1, 10), "journee", GapStatus::Uncovered, 0)]
+    );
+
+    // Early December: the days run, the high-season night does not yet.
+    let december: Vec<(NaiveDate, &str)> = roster::occurrences(&set, r, date(2026, 12, 12), 15)
+        .iter()
+        .map(|o| (o.date, if o.shift == "nuit" { "nuit" } else { "journee" }))
+        .collect();
+    assert_eq!(
+        december,
+        [
+            (date(2026, 12, 12), "journee"),
+            (date(2026, 12, 13), "journee"),
+            (date(2026, 12, 19), "journee"),
+            (date(2026, 12, 20), "journee"),
+            (date(2026, 12, 26), "journee"),
+            (date(2026, 12, 26), "nuit"),
+        ],
+        "the night starts on 20 December: the 19th's is before it"
+    );
+}
+
+#[test]
+fn a_seasonal_doctor_assigned_before_their_season_is_reported_absent_in_french() {
+    let sb = winter_sandbox();
+    let config = sb.path().join("config/vigie.toml");
+    let set = load(&config);
+    let r = roster::check(&set, roster(&set, "station-hiver"), date(2026, 12, 5), 1);
+    assert_eq!(
+        problems(&r),
+        [(date(2026, 12, 5), "journee", "jblanc", ProblemKind::Absent)]
+    );
+    assert_eq!(
+        r.problems[0].message,
+        "Julie Blanc (jblanc) : absent à cette date (saison 12-15..04-15)"
+    );
+    assert_eq!(
+        gaps(&r),
+        [(date(2026, 12, 5), "journee", GapStatus::Uncovered, 0)]
+    );
+
+    // The real command, in French, times in the daemon's time zone.
+    let (code, out, err) = vigie_check(
+        &config,
+        &["station-hiver", "--from", "2026-12-05", "--days", "1"],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(
+        out,
+        "Planning station-hiver — Permanence de station — hiver\n\
+         Du samedi 5 décembre 2026 au samedi 5 décembre 2026 (1 jour, heure de Europe/Paris) : 1 garde vérifiée\n\
+         INCOMPLET : 1 garde à pourvoir, 1 inscription à revoir.\n\
+         \n\
+         Gardes à pourvoir :\n  \
+         samedi 5 décembre 2026, garde « journee » 09:00–19:00 : PERSONNE, aucun inscrit valable sur 1 requis ; non comptés : Julie Blanc (jblanc)\n\
+         \n\
+         Inscriptions à revoir :\n  \
+         samedi 5 décembre 2026, garde « journee » 09:00–19:00 : Julie Blanc (jblanc) : absent à cette date (saison 12-15..04-15)\n"
+    );
+    // The JSON keeps its keys; the kind is a new value.
+    let (_, json, _) = vigie_check(
+        &config,
+        &[
+            "station-hiver",
+            "--from",
+            "2026-12-05",
+            "--days",
+            "1",
+            "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["problems"][0]["kind"], "absent");
+    assert_eq!(v["gaps"][0]["status"], "uncovered");
+
+    // In season (January) she counts.
+    let r = roster::check(&set, roster(&set, "station-hiver"), date(2027, 1, 9), 1);
+    assert!(r.is_covered(), "{}", r.to_text());
+}
+
+/// `vigie check -c CONFIG`: (exit code, stdout + stderr).
+fn check_files(config: &Path) -> (i32, String) {
+    let (code, out, err) = run_vigie(&["check", "-c", config.to_str().unwrap()]);
+    (code, format!("{out}{err}"))
+}
+
+#[test]
+fn an_assignment_out_of_season_and_bad_periods_are_refused_at_their_place() {
+    let sb = winter_sandbox();
+    let config = sb.path().join("config/vigie.toml");
+    let file = sb.path().join("config/rosters/station-hiver.toml");
+    let winter = WINTER
+        .replace(
+            "date = 2026-12-05\nshift = \"journee\"",
+            "date = 2027-07-10\nshift = \"journee\"",
+        )
+        .replace(
+            "date = 2027-01-09\nshift = \"nuit\"",
+            "date = 2027-04-10\nshift = \"nuit\"",
+        );
+    std::fs::write(&file, &winter).unwrap();
+    let (code, out) = check_files(&config);
+    assert_eq!(code, 1, "{out}");
+    let f = file.display();
+    for expected in [
+        format!(
+            "{f}:27:8: shift `nuit` does not occur on 2027-04-10: outside the period of shift `nuit` (season = \"12-20..03-31\")"
+        ),
+        format!(
+            "{f}:32:8: shift `journee` does not occur on 2027-07-10: outside the period of roster `station-hiver` (season = \"12-01..04-30\")"
+        ),
+    ] {
+        assert!(out.contains(&expected), "missing {expected:?} in:\n{out}");
+    }
+
+    let bad = WINTER
+        .replace("season = \"12-01..04-30\"", "season = \"1201..0430\"")
+        .replace(
+            "season = \"12-20..03-31\"",
+            "season = \"12-32..03-31\"\nvalid_from = 2027-01-01\nvalid_until = 2026-12-01",
+        );
+    std::fs::write(&file, &bad).unwrap();
+    let (code, out) = check_files(&config);
+    assert_eq!(code, 1, "{out}");
+    for expected in [
+        format!(
+            "{f}:6:10: invalid season \"1201..0430\": write MM-DD..MM-DD, e.g. \"12-01..04-30\" (1 December to 30 April, every year)"
+        ),
+        format!(
+            "{f}:17:10: invalid season \"12-32..03-31\": 12-32 is not a day of the year (MM-DD)"
+        ),
+        format!(
+            "{f}:19:15: `valid_until` (2026-12-01) is before `valid_from` (2027-01-01): nothing would be left"
+        ),
+    ] {
+        assert!(out.contains(&expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(out.contains("3 errors found"), "nothing else: {out}");
+}
+
+#[test]
+fn a_misspelt_shift_name_gets_the_shift_meant() {
+    let sb = sandbox();
+    let config = sb.path().join("config/vigie.toml");
+    let file = sb.path().join("config/rosters/garde-thann.toml");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("\n[[assignment]]\ndate = 2026-12-21\nshift = \"soire\"\nwho = [\"cmartin\"]\n");
+    std::fs::write(&file, &text).unwrap();
+    let line = text.lines().count() - 1;
+    let (code, out) = check_files(&config);
+    assert_eq!(code, 1, "{out}");
+    let expected = format!(
+        "{}:{line}:9: unknown shift `soire`: did you mean `soir`? (shifts of this roster: jour, nuit, soir)",
+        file.display()
+    );
+    assert!(out.contains(&expected), "missing {expected:?} in:\n{out}");
+}
+
+#[test]
+fn importing_a_seasonal_doctor_before_their_season_is_a_warning() {
+    let sb = winter_sandbox();
+    let config = sb.path().join("config/vigie.toml");
+    let csv = sb.path().join("hiver.csv");
+    std::fs::write(
+        &csv,
+        "date,shift,who\n2026-12-05,journee,jblanc\n2026-12-19,journee,jblanc\n",
+    )
+    .unwrap();
+    let (code, out, err) = import_csv("station-hiver", &csv, &config);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:2:20: warning: `jblanc` is away on 2026-12-05 (season = \"12-15..04-15\")",
+            csv.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("2026-12-19"), "in season on the 19th: {err}");
 }
