@@ -1118,7 +1118,7 @@ fn the_mountain_example_and_the_shipped_configuration_pass_check() {
     ]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        out.contains("OK: 17 professionals (16 active), 8 groups, 1 plan files (in force: pgc 2026.1), 1 rosters"),
+        out.contains("OK: 17 professionals (16 active), 8 groups, 1 plan file (in force: pgc 2026.1), 1 roster,"),
         "{out}"
     );
     assert_never_says(&out, "at night");
