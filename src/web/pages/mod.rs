@@ -8,6 +8,7 @@
 //! [`dashboard`], the event page in [`event`].
 
 mod dashboard;
+mod declare;
 mod event;
 mod login;
 
@@ -24,9 +25,8 @@ use crate::config::ConfigSet;
 use crate::store::events::{self as q, EventState};
 use crate::web::WebState;
 
-pub use dashboard::{
-    DeclareForm, Flashes, LevelForm, ResolveForm, bureau, declare, level, resolve,
-};
+pub use dashboard::{Flashes, LevelForm, ResolveForm, bureau, level, resolve};
+pub use declare::{DeclareForm, declare};
 pub use event::event_page;
 use login::current_operator;
 pub use login::{CsrfForm, LoginForm, Operator, login, login_form, logout};
@@ -46,6 +46,7 @@ impl Default for Pages {
             ("login.html", include_str!("../templates/login.html")),
             ("bureau.html", include_str!("../templates/bureau.html")),
             ("event.html", include_str!("../templates/event.html")),
+            ("confirm.html", include_str!("../templates/confirm.html")),
         ] {
             env.add_template(name, src).expect("page templates compile");
         }
@@ -84,6 +85,91 @@ fn delivery_label(s: &str) -> &'static str {
         "skipped" => "non envoyé",
         "cancelled" => "annulé",
         _ => "?",
+    }
+}
+
+/// "1 envoyé", "7 envoyés", "2 échecs": a count of deliveries in a state,
+/// the words agreeing with the number.
+fn delivery_count(s: &str, n: usize) -> String {
+    let words = match s {
+        "pending" => ("en attente", "en attente"),
+        "sending" => ("en cours d'envoi", "en cours d'envoi"),
+        "sent" => ("envoyé", "envoyés"),
+        "retrying" => ("nouvel essai prévu", "nouveaux essais prévus"),
+        "failed" => ("échec", "échecs"),
+        "skipped" => ("non envoyé", "non envoyés"),
+        "cancelled" => ("annulé", "annulés"),
+        _ => ("?", "?"),
+    };
+    plural(n, words.0, words.1)
+}
+
+/// `n` and the word that agrees with it ("1 personne", "3 personnes"; in
+/// French 0 and 1 take the singular).
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n <= 1 { one } else { many })
+}
+
+/// A channel as people say it: "e-mail", "SMS"; a webhook by its name.
+fn channel_label(c: &str) -> String {
+    match c {
+        "email" => "e-mail".into(),
+        "sms" => "SMS".into(),
+        other => other.into(),
+    }
+}
+
+/// An audience name of a plan as a title: "medecin_de_garde" →
+/// "Médecin de garde", "referents, bureau" → "Référents, bureau". Plans
+/// name audiences with slugs and give them no title.
+fn audience_label(names: &str) -> String {
+    let word = |w: &str| -> String {
+        match w {
+            "a" => "à".into(),
+            "medecin" => "médecin".into(),
+            "medecins" => "médecins".into(),
+            "referent" => "référent".into(),
+            "referents" => "référents".into(),
+            "equipe" => "équipe".into(),
+            "equipes" => "équipes".into(),
+            "vallee" => "vallée".into(),
+            "elus" => "élus".into(),
+            "sante" => "santé".into(),
+            "pdsa" | "snp" | "msp" | "cpts" | "idel" | "ehpad" | "ars" | "samu" => w.to_uppercase(),
+            w => w.into(),
+        }
+    };
+    let out = names
+        .split(',')
+        .map(|part| {
+            part.trim()
+                .split('_')
+                .filter(|w| !w.is_empty())
+                .map(word)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut c = out.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => out,
+    }
+}
+
+/// "Palier 1 — Référents", "Diffusion — Infirmiers": a step as the pages
+/// show it (tiers counted from 1).
+fn step_title(tier: Option<usize>, round: u32, audience: &str) -> String {
+    let head = match tier {
+        Some(t) if round > 0 => format!("Palier {} (tour {})", t + 1, round + 1),
+        Some(t) => format!("Palier {}", t + 1),
+        None => "Diffusion".to_string(),
+    };
+    if audience.trim().is_empty() {
+        head
+    } else {
+        format!("{head} — {}", audience_label(audience))
     }
 }
 
