@@ -1,6 +1,8 @@
 //! The bureau's dashboard (`GET /bureau`), its one-shot messages
-//! ([`Flashes`]) and the forms posted from it: declare, change a level,
-//! resolve.
+//! ([`Flashes`]) and the level and resolve forms, posted from it or from
+//! the event page (`from=event`: the outcome is shown there). Lowering a
+//! level needs its `downgrade` box, resolving its `confirm` box. Declaring
+//! is in [`super::declare`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};

@@ -3,9 +3,11 @@
 //! Server-side templates (minijinja, HTML auto-escaping), no JavaScript.
 //!
 //! This module owns the compiled templates ([`Pages`]), the French labels
-//! shared by the pages, and the public page `GET /`. The login and the
-//! operator's session are in [`login`], the dashboard and its forms in
-//! [`dashboard`], the event page in [`event`].
+//! shared by the pages (states, counts that agree with their number,
+//! channels, audiences, steps), and the public page `GET /`. The login and
+//! the operator's session are in [`login`], the dashboard and its level and
+//! resolve forms in [`dashboard`], the two-step declaration (confirmation
+//! page first) in [`declare`], the event page in [`event`].
 
 mod dashboard;
 mod declare;
@@ -232,4 +234,34 @@ fn forbidden() -> Response {
         Html("<p>Formulaire expiré ou invalide : rechargez la page et recommencez.</p>"),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_agree_with_their_number() {
+        assert_eq!(delivery_count("sent", 1), "1 envoyé");
+        assert_eq!(delivery_count("sent", 7), "7 envoyés");
+        assert_eq!(delivery_count("failed", 2), "2 échecs");
+        assert_eq!(delivery_count("retrying", 3), "3 nouveaux essais prévus");
+        assert_eq!(delivery_count("pending", 4), "4 en attente");
+        assert_eq!(plural(0, "personne", "personnes"), "0 personne");
+    }
+
+    #[test]
+    fn steps_and_audiences_read_as_titles() {
+        assert_eq!(audience_label("medecin_de_garde"), "Médecin de garde");
+        assert_eq!(audience_label("referents, bureau"), "Référents, bureau");
+        assert_eq!(audience_label("idel_haute_vallee"), "IDEL haute vallée");
+        assert_eq!(step_title(Some(0), 0, "referents"), "Palier 1 — Référents");
+        assert_eq!(
+            step_title(Some(1), 1, "bureau"),
+            "Palier 2 (tour 2) — Bureau"
+        );
+        assert_eq!(step_title(None, 0, "infirmiers"), "Diffusion — Infirmiers");
+        assert_eq!(channel_label("email"), "e-mail");
+        assert_eq!(channel_label("sms"), "SMS");
+    }
 }
