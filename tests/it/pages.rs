@@ -639,3 +639,50 @@ async fn the_pages_speak_correct_french_plurals_dates_and_one_cpts_name() {
     );
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_confirmation_page_folds_a_long_list_and_names_who_no_channel_reaches() {
+    let d = TestDaemon::start_setup(true, |dir| {
+        let path = dir.join("config/directory.toml");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        for i in 1..=10 {
+            text.push_str(&format!(
+                "\n[[professional]]\nid = \"idel{i}\"\nname = \"Infirmière {i:02}\"\nprofession = \"infirmier\"\ncommune = \"Cernay\"\nemail = \"idel{i}@example.org\"\n"
+            ));
+        }
+        text.push_str("\n[[professional]]\nid = \"sans\"\nname = \"Paul Sanscontact\"\nprofession = \"infirmier\"\ncommune = \"Thann\"\n");
+        std::fs::write(&path, text).unwrap();
+    })
+    .await;
+    let cookie = d.operator_cookie().await;
+    let (_, html) = get(&d, &cookie, "/bureau").await;
+    let csrf = csrf_of(&html);
+    let (status, _, page) = post(
+        &d,
+        &cookie,
+        "/bureau/declare",
+        &[
+            ("csrf", &csrf),
+            ("choice", "canicule:orange"),
+            ("exercise", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("<details><summary>Voir la liste (14 personnes)</summary>"),
+        "{page}"
+    );
+    assert!(page.contains("Infirmière 07 — infirmier, Cernay"), "{page}");
+    assert!(
+        page.contains("Aucun canal de cette étape ne permet de joindre : Paul Sanscontact."),
+        "{page}"
+    );
+    assert!(
+        page.contains("2 personnes sans adresse e-mail : rien ne leur sera envoyé par e-mail (Céline Kuentz, Paul Sanscontact)."),
+        "{page}"
+    );
+    // The referents (2 people): listed plainly, not folded.
+    assert_eq!(page.matches("<details>").count(), 1, "{page}");
+    d.stop().await;
+}
