@@ -59,6 +59,20 @@ impl ReloadStatus {
     }
 }
 
+/// What [`App::preview`] answers: the plan in force, the scenario, the
+/// level and the engine's preview steps (broadcasts, then tiers).
+#[derive(Debug)]
+pub struct DeclarePreview {
+    pub plan_title: String,
+    pub plan_version: String,
+    pub scenario_title: String,
+    /// The level that would be declared (the first one when none is asked).
+    pub level: Option<String>,
+    /// The scenario's levels, lowest first.
+    pub levels: Vec<String>,
+    pub steps: Vec<engine::PreviewStep>,
+}
+
 /// The application core (see the module docs).
 pub struct App {
     /// The configuration file, re-read on each reload.
@@ -178,6 +192,40 @@ impl App {
             self.written(d.queued);
         }
         Ok(d)
+    }
+
+    /// What declaring `scenario` at `level` now would send, to whom, tier by
+    /// tier, writing and sending nothing (the engine's preview, as `vigie
+    /// plan preview` prints it): for the bureau's confirmation page.
+    pub fn preview(
+        &self,
+        scenario: &str,
+        level: Option<&str>,
+        exercise: bool,
+    ) -> Result<DeclarePreview, EngineError> {
+        let ctx = self.ctx(None);
+        let set = ctx.set.clone();
+        let today = ctx.now.with_timezone(&set.daemon.timezone).date_naive();
+        let (plan, sc) = set
+            .plans_in_force(today)
+            .into_iter()
+            .find_map(|p| p.scenario(scenario).map(|s| (p, s)))
+            .ok_or_else(|| {
+                EngineError::NotFound(format!(
+                    "no plan in force today has a scenario `{scenario}`"
+                ))
+            })?;
+        let steps = engine::preview(&ctx, plan, sc, level, exercise)?;
+        Ok(DeclarePreview {
+            plan_title: plan.title.clone(),
+            plan_version: plan.version.value.0.clone(),
+            scenario_title: sc.title.clone(),
+            level: level
+                .map(str::to_string)
+                .or_else(|| sc.levels.first().map(|l| l.value.clone())),
+            levels: sc.levels.iter().map(|l| l.value.clone()).collect(),
+            steps,
+        })
     }
 
     /// Changes an event's level as `actor`.

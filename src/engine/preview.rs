@@ -16,6 +16,10 @@ use crate::store::events::{EventRow, EventState};
 #[derive(Debug)]
 pub struct PreviewStep {
     pub title: String,
+    /// The escalation tier (0 first), `None` for a broadcast.
+    pub tier: Option<usize>,
+    /// The step's audience names, as the plan writes them.
+    pub audience: Vec<String>,
     pub channels: Vec<String>,
     /// (name, "profession, commune").
     pub recipients: Vec<(String, String)>,
@@ -57,7 +61,7 @@ pub fn preview(
         escalation_due_at: None,
         link_secret: String::new(),
     };
-    let mut steps: Vec<(String, &Step, Builtin)> = Vec::new();
+    let mut steps: Vec<(String, Option<usize>, &Step, Builtin)> = Vec::new();
     for b in &scenario.broadcasts {
         let applies = b.levels.is_empty()
             || level
@@ -66,6 +70,7 @@ pub fn preview(
         if applies {
             steps.push((
                 format!("Diffusion → {}", label(&b.step)),
+                None,
                 &b.step,
                 Builtin::Information,
             ));
@@ -92,6 +97,7 @@ pub fn preview(
                 t.quorum,
                 crate::model::labels::duration(t.timeout.0)
             ),
+            Some(i),
             &t.step,
             Builtin::Mobilisation,
         ));
@@ -99,7 +105,7 @@ pub fn preview(
     let base = render::event_json(&ctx.set, plan, &ev, "");
     let url = format!("{}/r/<lien-personnel>", ctx.set.daemon.public_url);
     let mut out = Vec::new();
-    for (title, step, builtin) in steps {
+    for (title, tier, step, builtin) in steps {
         let people = audience(ctx, plan, &step.audience, None);
         let channels = step.channels_str();
         let per_recipient = message::per_recipient(&ctx.set.daemon.webhooks, &channels);
@@ -147,6 +153,8 @@ pub fn preview(
         };
         out.push(PreviewStep {
             title,
+            tier,
+            audience: step.audience.iter().map(|a| a.value.clone()).collect(),
             channels,
             recipients: people
                 .iter()

@@ -21,10 +21,11 @@ pub fn roster_gaps(set: &ConfigSet, today: NaiveDate) -> (Vec<String>, String) {
             lines.push(format!("{} — {l}", r.title));
         }
         if !report.problems.is_empty() {
+            let n = report.problems.len();
             lines.push(format!(
-                "{} — {} inscription(s) à revoir (personne inconnue, inactive, non éligible, en double ou injoignable)",
+                "{} — {n} {} à revoir (personne inconnue, inactive, non éligible, en double ou injoignable)",
                 r.title,
-                report.problems.len()
+                if n > 1 { "inscriptions" } else { "inscription" }
             ));
         }
     }

@@ -59,6 +59,18 @@ fn render(ctx: minijinja::Value) -> String {
         })
 }
 
+/// The page's header: the CPTS and the plan, the CPTS named once (a plan
+/// is often titled "Plan de gestion de crise — CPTS …").
+fn header(cpts: &str, plan_title: &str) -> String {
+    if plan_title.is_empty() {
+        cpts.to_string()
+    } else if plan_title.contains(cpts) {
+        plan_title.to_string()
+    } else {
+        format!("{cpts} · {plan_title}")
+    }
+}
+
 fn page(state: &WebState, v: &LinkView, recorded: Option<&str>) -> Response {
     let tz = state.config().daemon.timezone;
     let choices: Vec<_> = v
@@ -69,7 +81,7 @@ fn page(state: &WebState, v: &LinkView, recorded: Option<&str>) -> Response {
     let html = render(context! {
         kind => "event",
         cpts => state.config().daemon.name.clone(),
-        plan_title => v.plan_title.clone(),
+        header => header(&state.config().daemon.name, &v.plan_title),
         heading => v.event.title.clone(),
         level => v.event.level.clone(),
         exercise => v.event.exercise,

@@ -166,6 +166,28 @@ async fn a_coordinator_runs_an_exercise_from_the_browser() {
         .click()
         .await
         .unwrap();
+    // The confirmation page: who will be alerted; nothing declared yet.
+    let body = main_text(&c, "Qui sera alerté").await;
+    assert!(
+        body.contains("Confirmer le déclenchement")
+            && body.contains("EXERCICE")
+            && body.contains("Palier 1 — Référents")
+            && body.contains("Claire Martin — médecin, Thann"),
+        "{body}"
+    );
+    screenshot(&c, "confirm").await;
+    let (_, events) = d.api(reqwest::Method::GET, "/api/v1/events", None).await;
+    assert_eq!(
+        events["events"].as_array().unwrap().len(),
+        0,
+        "not before confirming"
+    );
+    c.find(Locator::Id("confirm"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let body = main_text(&c, "Exercice n° 1 déclenché").await;
     assert!(body.contains("Exercice n° 1 déclenché"), "{body}");
     assert!(
@@ -224,6 +246,83 @@ async fn a_coordinator_runs_an_exercise_from_the_browser() {
         "{text}"
     );
     screenshot(&c, "event").await;
+
+    // On a phone, Claire Martin's answer is on screen without scrolling
+    // sideways, and so is every answer cell.
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&d.url("/bureau/events/1")).await.unwrap();
+    main_text(&c, "Claire Martin").await;
+    let width = c
+        .execute("return document.documentElement.clientWidth", vec![])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert!(width <= 390.0, "{width}");
+    let scroll = c
+        .execute("return document.documentElement.scrollWidth", vec![])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert!(
+        scroll <= width,
+        "the page scrolls sideways: {scroll} > {width}"
+    );
+    // The recipients table, found by its section's heading; its columns
+    // by their headings (hidden or not).
+    let table = c
+        .find(Locator::XPath(
+            "//h2[starts-with(., 'Destinataires')]/following::table[1]",
+        ))
+        .await
+        .unwrap();
+    let mut columns = Vec::new();
+    for th in table.find_all(Locator::Css("thead th")).await.unwrap() {
+        columns.push(th.prop("textContent").await.unwrap().unwrap_or_default());
+    }
+    let column = |name: &str| {
+        1 + columns
+            .iter()
+            .position(|c| c.trim() == name)
+            .unwrap_or_else(|| panic!("no column {name}: {columns:?}"))
+    };
+    let mut seen = false;
+    for row in table.find_all(Locator::Css("tbody tr")).await.unwrap() {
+        // The essential columns, the answer above all, are on screen.
+        for name in ["Nom", "Réponse", "État"] {
+            let cell = row
+                .find(Locator::Css(&format!("td:nth-child({})", column(name))))
+                .await
+                .unwrap();
+            let (x, _, w, h) = cell.rectangle().await.unwrap();
+            assert!(
+                x >= 0.0 && x + w <= width && w > 0.0 && h > 0.0,
+                "the {name} cell at x={x}, width {w} (viewport {width})"
+            );
+        }
+        if row.text().await.unwrap().contains("Claire Martin") {
+            let answer = row
+                .find(Locator::Css(&format!(
+                    "td:nth-child({})",
+                    column("Réponse")
+                )))
+                .await
+                .unwrap();
+            let t = answer.text().await.unwrap();
+            assert!(t.contains("Disponible"), "{t}");
+            seen = true;
+        }
+    }
+    assert!(seen, "Claire Martin's row");
+    c.execute(
+        "document.querySelectorAll('main table')[1].scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    screenshot(&c, "event-phone").await;
+    c.set_window_size(1280, 1500).await.unwrap();
     c.close().await.unwrap();
     d.stop().await;
 }

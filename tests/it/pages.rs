@@ -5,7 +5,8 @@
 use reqwest::redirect::Policy;
 use serde_json::json;
 
-use crate::harness::{TestDaemon, eventually};
+use crate::harness::{TestDaemon, count, eventually};
+use crate::support::run_vigie;
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -152,6 +153,7 @@ async fn the_bureau_pages_need_a_login_and_forms_need_their_csrf_token() {
             ("csrf", csrf.as_str()),
             ("note", "Exercice"),
             ("exercise", "on"),
+            ("confirm", "oui"),
         ])
         .send()
         .await
@@ -178,7 +180,11 @@ async fn the_bureau_pages_need_a_login_and_forms_need_their_csrf_token() {
     let r = c
         .post(d.url("/bureau/events/1/resolve"))
         .header("Cookie", &cookie)
-        .form(&[("csrf", csrf.as_str()), ("note", "Fin de l'exercice")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("note", "Fin de l'exercice"),
+            ("confirm", "oui"),
+        ])
         .send()
         .await
         .unwrap();
@@ -281,5 +287,424 @@ async fn configured_operators_replace_the_generated_one_and_named_tokens_join_th
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
+    d.stop().await;
+}
+
+/// The page's HTML with the escapes of its text undone (`'`, `/`…), to
+/// look for sentences as people read them.
+fn unescaped(html: String) -> String {
+    html.replace("&#x27;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// A page of the bureau, read with the session `cookie`: (status, HTML).
+async fn get(d: &TestDaemon, cookie: &str, path: &str) -> (u16, String) {
+    let r = client()
+        .get(d.url(path))
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), unescaped(r.text().await.unwrap()))
+}
+
+/// A bureau form posted with the session `cookie`: (status, Location, HTML).
+async fn post(
+    d: &TestDaemon,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, String, String) {
+    let r = client()
+        .post(d.url(path))
+        .header("Cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, location, unescaped(r.text().await.unwrap()))
+}
+
+/// The names `vigie plan preview` lists for a scenario (the engine's preview).
+fn preview_names(d: &TestDaemon, scenario: &str, level: &str) -> Vec<String> {
+    let config = d.dir.path().join("config/vigie.toml");
+    let (code, out, err) = run_vigie(&[
+        "plan",
+        "preview",
+        scenario,
+        "--level",
+        level,
+        "--exercise",
+        "--date",
+        "2026-06-15",
+        "-c",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let names: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("  - "))
+        .map(|l| l.split(" (").next().unwrap().to_string())
+        .collect();
+    assert!(!names.is_empty(), "{out}");
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declaring_from_the_bureau_shows_who_will_be_alerted_and_declares_only_when_confirmed() {
+    let d = TestDaemon::start().await;
+    let cookie = d.operator_cookie().await;
+    let (_, html) = get(&d, &cookie, "/bureau").await;
+    // No scenario chosen in advance: the first option asks for a choice.
+    let select = &html[html
+        .find("<select id=\"choice\"")
+        .expect("the declare form")..];
+    let select = &select[..select.find("</select>").unwrap()];
+    assert!(
+        select.contains("<option value=\"\" selected>— choisir —</option>"),
+        "{select}"
+    );
+    assert_eq!(select.matches(" selected").count(), 1, "{select}");
+    let csrf = csrf_of(&html);
+
+    // The form itself declares nothing: it shows what would happen.
+    let (status, _, page) = post(
+        &d,
+        &cookie,
+        "/bureau/declare",
+        &[
+            ("csrf", &csrf),
+            ("choice", "canicule:orange"),
+            ("note", "Simulation annuelle"),
+            ("exercise", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Confirmer le déclenchement"), "{page}");
+    assert!(page.contains("<strong>EXERCICE</strong>"), "{page}");
+    assert!(
+        page.contains("Vague de chaleur") && page.contains("Niveau orange"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Plan de gestion de crise — CPTS de test (version 2026.1)"),
+        "{page}"
+    );
+    assert!(page.contains("<h3>Palier 1 — Référents</h3>"), "{page}");
+    assert!(page.contains("<h3>Palier 2 — Bureau</h3>"), "{page}");
+    assert!(page.contains("<h3>Diffusion — Infirmiers</h3>"), "{page}");
+    assert!(
+        page.contains("Claire Martin — médecin, "),
+        "profession and commune: {page}"
+    );
+    for name in preview_names(&d, "canicule", "orange") {
+        assert!(
+            page.contains(&name),
+            "{name} is listed by the preview: {page}"
+        );
+    }
+    assert!(page.contains("3 personnes"), "{page}");
+    assert!(page.contains("name=\"confirm\" value=\"oui\""), "{page}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (_, events) = d.api(reqwest::Method::GET, "/api/v1/events", None).await;
+    assert_eq!(
+        events["events"].as_array().unwrap().len(),
+        0,
+        "nothing declared"
+    );
+    assert!(d.smtp.messages().is_empty(), "nothing sent");
+
+    // Confirmed: declared.
+    let (status, location, _) = post(
+        &d,
+        &cookie,
+        "/bureau/declare",
+        &[
+            ("csrf", &csrf),
+            ("choice", "canicule:orange"),
+            ("note", "Simulation annuelle"),
+            ("exercise", "on"),
+            ("confirm", "oui"),
+        ],
+    )
+    .await;
+    assert_eq!((status, location.as_str()), (303, "/bureau"));
+    let ev = d.event("1").await;
+    assert_eq!(
+        (ev["exercise"].as_bool(), ev["level"].as_str()),
+        (Some(true), Some("orange"))
+    );
+    assert_eq!(ev["note"], "Simulation annuelle");
+    let (_, html) = get(&d, &cookie, "/bureau").await;
+    assert!(html.contains("Exercice n° 1 déclenché"), "{html}");
+
+    // A real alert of the same scenario: said real, and the exercise beside it.
+    let (status, _, page) = post(
+        &d,
+        &cookie,
+        "/bureau/declare",
+        &[("csrf", &csrf), ("choice", "canicule:orange")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<strong>ALERTE RÉELLE</strong>"), "{page}");
+    assert!(
+        page.contains("Attention : un exercice de ce scénario est en cours (n° 1)."),
+        "{page}"
+    );
+    // The same exercise again: no new event, said before confirming.
+    let (_, _, page) = post(
+        &d,
+        &cookie,
+        "/bureau/declare",
+        &[
+            ("csrf", &csrf),
+            ("choice", "canicule:orange"),
+            ("exercise", "on"),
+        ],
+    )
+    .await;
+    assert!(
+        page.contains("Un exercice de ce scénario est déjà en cours au niveau orange (n° 1) : confirmer ne crée pas de nouvel événement et ne renvoie rien."),
+        "{page}"
+    );
+    // Nothing chosen: refused, in French.
+    let (status, _, page) = post(
+        &d,
+        &cookie,
+        "/bureau/declare",
+        &[("csrf", &csrf), ("choice", ""), ("confirm", "oui")],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("Choisissez d'abord un scénario"), "{page}");
+    let (_, events) = d.api(reqwest::Method::GET, "/api/v1/events", None).await;
+    assert_eq!(events["events"].as_array().unwrap().len(), 1, "{events}");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_page_changes_the_level_and_resolves_and_shows_labels_not_ids() {
+    let d = TestDaemon::start().await;
+    d.declare(json!({"scenario": "canicule", "level": "jaune", "exercise": true}))
+        .await;
+    let cookie = d.operator_cookie().await;
+    let (status, html) = get(&d, &cookie, "/bureau/events/1").await;
+    assert_eq!(status, 200);
+    let csrf = csrf_of(&html);
+    assert!(
+        html.contains("Plan de gestion de crise — CPTS de test (version 2026.1)"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("canicule") && !html.contains("pgc"),
+        "no ids: {html}"
+    );
+    assert!(html.contains("Palier 1 — Référents"), "{html}");
+    assert!(
+        html.contains("<td data-label=\"Canal\">e-mail</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td data-label=\"Délai\">15 min</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<option value=\"jaune\" selected>Niveau jaune (actuel)</option>"),
+        "{html}"
+    );
+    assert!(html.contains("action=\"/bureau/events/1/level\""), "{html}");
+
+    // Up: done at once, back to the event page with the outcome.
+    let level = "/bureau/events/1/level";
+    let up = [
+        ("csrf", csrf.as_str()),
+        ("level", "rouge"),
+        ("from", "event"),
+    ];
+    let (status, location, _) = post(&d, &cookie, level, &up).await;
+    assert_eq!((status, location.as_str()), (303, "/bureau/events/1"));
+    assert_eq!(d.event("1").await["level"], "rouge");
+    let (_, html) = get(&d, &cookie, "/bureau/events/1").await;
+    assert!(
+        html.contains("Événement n° 1 : le niveau passe à rouge"),
+        "{html}"
+    );
+    assert!(html.contains("Diffusion — Infirmiers"), "{html}");
+
+    // Down: only with the box ticked.
+    let down = [
+        ("csrf", csrf.as_str()),
+        ("level", "jaune"),
+        ("from", "event"),
+    ];
+    let (status, _, html) = post(&d, &cookie, level, &down).await;
+    assert_eq!(status, 409);
+    assert!(
+        html.contains("Cochez « Je confirme la baisse du niveau »"),
+        "{html}"
+    );
+    assert_eq!(d.event("1").await["level"], "rouge");
+    let down = [
+        ("csrf", csrf.as_str()),
+        ("level", "jaune"),
+        ("from", "event"),
+        ("downgrade", "oui"),
+    ];
+    let (status, _, _) = post(&d, &cookie, level, &down).await;
+    assert_eq!(status, 303);
+    assert_eq!(d.event("1").await["level"], "jaune");
+
+    // Resolve: only with its box ticked; then the forms are gone.
+    let (status, _, html) = post(
+        &d,
+        &cookie,
+        "/bureau/events/1/resolve",
+        &[("csrf", &csrf), ("from", "event")],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("cochez « Je confirme la levée »"), "{html}");
+    assert_eq!(d.event("1").await["state"], "active");
+    let (status, location, _) = post(
+        &d,
+        &cookie,
+        "/bureau/events/1/resolve",
+        &[
+            ("csrf", &csrf),
+            ("from", "event"),
+            ("note", "Fin"),
+            ("confirm", "oui"),
+        ],
+    )
+    .await;
+    assert_eq!((status, location.as_str()), (303, "/bureau/events/1"));
+    assert_eq!(d.event("1").await["state"], "resolved");
+    let (_, html) = get(&d, &cookie, "/bureau/events/1").await;
+    assert!(html.contains("Événement n° 1 levé."), "{html}");
+    assert!(html.contains("Terminé"), "{html}");
+    assert!(
+        !html.contains("/bureau/events/1/level") && !html.contains("/bureau/events/1/resolve"),
+        "no forms once resolved: {html}"
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_speak_correct_french_plurals_dates_and_one_cpts_name() {
+    let d = TestDaemon::start().await;
+    d.declare(json!({"scenario": "canicule", "level": "jaune", "exercise": true}))
+        .await;
+    eventually(10, "both referents mailed", || async {
+        count(&d.event("1").await, "sent") == 2
+    })
+    .await;
+    let cookie = d.operator_cookie().await;
+    let ev = d.event("1").await;
+    let sent = count(&ev, "sent");
+    assert!(sent > 1, "{ev}");
+    for path in ["/bureau", "/bureau/events/1"] {
+        let (_, html) = get(&d, &cookie, path).await;
+        assert!(
+            html.contains(&format!(">{sent} envoyés</span>")),
+            "{path}: {html}"
+        );
+        // The next tier at 10:15, Paris time, on 15 June: "le … à …".
+        assert!(
+            html.contains("palier suivant le 15/06/2026 à 10:15"),
+            "{path}: {html}"
+        );
+        assert!(!html.contains("à 15/06/2026"), "{path}: {html}");
+        assert!(
+            html.contains("déclenché le 15/06/2026 à 10:00"),
+            "{path}: {html}"
+        );
+    }
+    let (_, html) = get(&d, &cookie, "/bureau").await;
+    assert!(
+        html.contains("Destinataires et réponses (2 envois)"),
+        "{html}"
+    );
+
+    // The response page: the CPTS named once in its header, the date said once.
+    let link = d.link_for("claire.martin@example.org");
+    let page = unescaped(
+        client()
+            .get(d.url(link.trim_start_matches("http://vigie.test")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    let header = &page[page.find("<header>").unwrap()..page.find("</header>").unwrap()];
+    assert_eq!(header.matches("CPTS de test").count(), 1, "{header}");
+    assert!(
+        header.contains("Plan de gestion de crise — CPTS de test"),
+        "{header}"
+    );
+    assert!(
+        page.contains("Exercice déclenché le 15/06/2026 à 10:00."),
+        "{page}"
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_confirmation_page_folds_a_long_list_and_names_who_no_channel_reaches() {
+    let d = TestDaemon::start_setup(true, |dir| {
+        let path = dir.join("config/directory.toml");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        for i in 1..=10 {
+            text.push_str(&format!(
+                "\n[[professional]]\nid = \"idel{i}\"\nname = \"Infirmière {i:02}\"\nprofession = \"infirmier\"\ncommune = \"Cernay\"\nemail = \"idel{i}@example.org\"\n"
+            ));
+        }
+        text.push_str("\n[[professional]]\nid = \"sans\"\nname = \"Paul Sanscontact\"\nprofession = \"infirmier\"\ncommune = \"Thann\"\n");
+        std::fs::write(&path, text).unwrap();
+    })
+    .await;
+    let cookie = d.operator_cookie().await;
+    let (_, html) = get(&d, &cookie, "/bureau").await;
+    let csrf = csrf_of(&html);
+    let (status, _, page) = post(
+        &d,
+        &cookie,
+        "/bureau/declare",
+        &[
+            ("csrf", &csrf),
+            ("choice", "canicule:orange"),
+            ("exercise", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("<details><summary>Voir la liste (14 personnes)</summary>"),
+        "{page}"
+    );
+    assert!(page.contains("Infirmière 07 — infirmier, Cernay"), "{page}");
+    assert!(
+        page.contains("Aucun canal de cette étape ne permet de joindre : Paul Sanscontact."),
+        "{page}"
+    );
+    assert!(
+        page.contains("2 personnes sans adresse e-mail : rien ne leur sera envoyé par e-mail (Céline Kuentz, Paul Sanscontact)."),
+        "{page}"
+    );
+    // The referents (2 people): listed plainly, not folded.
+    assert_eq!(page.matches("<details>").count(), 1, "{page}");
     d.stop().await;
 }

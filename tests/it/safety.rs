@@ -290,7 +290,11 @@ async fn the_dashboard_says_plainly_that_a_real_alert_runs_beside_an_exercise() 
     let r = no_redirects()
         .post(d.url("/bureau/declare"))
         .header("Cookie", &cookie)
-        .form(&[("choice", "canicule:orange"), ("csrf", csrf.as_str())])
+        .form(&[
+            ("choice", "canicule:orange"),
+            ("csrf", csrf.as_str()),
+            ("confirm", "oui"),
+        ])
         .send()
         .await
         .unwrap();
@@ -316,7 +320,11 @@ async fn the_dashboard_says_plainly_that_a_real_alert_runs_beside_an_exercise() 
     let r = no_redirects()
         .post(d.url("/bureau/declare"))
         .header("Cookie", &cookie)
-        .form(&[("choice", "canicule:jaune"), ("csrf", csrf.as_str())])
+        .form(&[
+            ("choice", "canicule:jaune"),
+            ("csrf", csrf.as_str()),
+            ("confirm", "oui"),
+        ])
         .send()
         .await
         .unwrap();

@@ -1,6 +1,8 @@
 //! The bureau's dashboard (`GET /bureau`), its one-shot messages
-//! ([`Flashes`]) and the forms posted from it: declare, change a level,
-//! resolve.
+//! ([`Flashes`]) and the level and resolve forms, posted from it or from
+//! the event page (`from=event`: the outcome is shown there). Lowering a
+//! level needs its `downgrade` box, resolving its `confirm` box. Declaring
+//! is in [`super::declare`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -14,14 +16,14 @@ use chrono::Duration;
 use minijinja::{Value, context};
 use serde::Deserialize;
 
-use super::event::{event_view, load_events};
-use super::{Operator, forbidden, fr_time, profession_label};
+use super::event::{event_response, event_view, load_events};
+use super::{Operator, channel_label, forbidden, fr_time, plural, profession_label};
 use crate::config::ConfigSet;
-use crate::engine::{self, DeclareRequest, EngineError};
+use crate::engine::{self, EngineError};
 use crate::store::events::{self as q, EventRow, EventState};
 use crate::store::outbox;
 use crate::web::WebState;
-use crate::web::error::for_page;
+use crate::web::error::{ApiError, for_page};
 
 // ---------------------------------------------------------------- dashboard
 
@@ -64,7 +66,7 @@ impl Flashes {
 
 /// The dashboard's message after a declaration, in plain French; says so
 /// when an exercise and a real event of the scenario now run side by side.
-fn declared_text(d: &engine::Declared) -> (&'static str, String) {
+pub(super) fn declared_text(d: &engine::Declared) -> (&'static str, String) {
     let n = d.event_id;
     let kind = if d.event.exercise {
         "l'exercice"
@@ -166,8 +168,8 @@ fn review_warnings(set: &ConfigSet, today: chrono::NaiveDate) -> Vec<String> {
         }
         out.push(if days >= 0 {
             format!(
-                "La révision annuelle du plan « {} » (version {}) est attendue d'ici le {} ({} jours) : aucune nouvelle version n'est encore écrite.",
-                p.title, p.version.value, p.review_by.value.format("%d/%m/%Y"), days
+                "La révision annuelle du plan « {} » (version {}) est attendue d'ici le {} (dans {}) : aucune nouvelle version n'est encore écrite.",
+                p.title, p.version.value, p.review_by.value.format("%d/%m/%Y"), plural(days as usize, "jour", "jours")
             )
         } else {
             format!(
@@ -180,7 +182,7 @@ fn review_warnings(set: &ConfigSet, today: chrono::NaiveDate) -> Vec<String> {
 }
 
 /// The dashboard's context; `flash` is a message to show on top.
-async fn dashboard(state: &WebState, op: &Operator, flash: Option<Value>) -> Value {
+pub(super) async fn dashboard(state: &WebState, op: &Operator, flash: Option<Value>) -> Value {
     let set = state.config();
     let now = state.clock.now();
     let today = state.today();
@@ -224,7 +226,7 @@ async fn dashboard(state: &WebState, op: &Operator, flash: Option<Value>) -> Val
         cpts => set.daemon.name.clone(), operator => op.name.clone(), csrf => state.sessions.csrf(&op.cookie),
         flash, side_by_side, plan => in_force.first().map(|p| p.title.clone()), review => review_warnings(&set, today),
         reload => context! { ok => reload.ok, at => fr_time(&set, reload.last_attempt_at), errors => reload.errors },
-        scenarios, events, resolved, failed => crate::config::templates::json_value(serde_json::to_value(&failed).unwrap_or_default()), directory => directory_summary(&set),
+        scenarios, events, resolved, failed => failed.iter().map(|f| context! { event_id => f.event_id, event => f.event.clone(), name => f.name.clone(), channel => channel_label(&f.channel), reason => f.reason.clone() }).collect::<Vec<_>>(), directory => directory_summary(&set),
         gaps, gaps_empty, reminders => crate::web::extras::upcoming_reminders(&set, now),
     }
 }
@@ -236,75 +238,88 @@ pub async fn bureau(State(state): State<Arc<WebState>>, op: Operator) -> Respons
 
 // ---------------------------------------------------------------- forms
 
-#[derive(Deserialize)]
-pub struct DeclareForm {
-    #[serde(default)]
-    csrf: String,
-    /// `SCENARIO:LEVEL` (level empty for a scenario without levels).
-    choice: String,
-    #[serde(default)]
-    note: String,
-    #[serde(default)]
-    exercise: Option<String>,
-}
-
-async fn form_error(state: &WebState, op: &Operator, e: EngineError) -> Response {
-    let e = for_page(e, "dashboard form");
-    let text = if e.is_internal() {
-        "Erreur interne : l'action n'a pas été enregistrée.".to_string()
-    } else {
-        format!("Action refusée : {e}")
-    };
+/// The dashboard with an engine refusal on top, in French.
+pub(super) async fn form_error(state: &WebState, op: &Operator, e: EngineError) -> Response {
+    let (status, text) = refused(e);
     let ctx = dashboard(state, op, Some(context! { kind => "bad", text })).await;
     let mut r = state.pages.render("bureau.html", ctx);
-    *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    *r.status_mut() = status;
     r
 }
 
 /// Back to the dashboard, with `text` on top of it.
-fn done(state: &WebState, op: &Operator, kind: &str, text: String) -> Response {
+pub(super) fn done(state: &WebState, op: &Operator, kind: &str, text: String) -> Response {
     state.flashes.put(&op.cookie, kind, text);
     Redirect::to("/bureau").into_response()
 }
 
-pub async fn declare(
-    State(state): State<Arc<WebState>>,
-    op: Operator,
-    Form(f): Form<DeclareForm>,
+/// Where a level or resolve form was posted from: `event` for the event
+/// page (the answer goes back there), else the dashboard.
+fn back_to_event(from: &str) -> bool {
+    from == "event"
+}
+
+/// After a level or resolve form: `text` on top of the page it came from.
+async fn after_form(
+    state: &WebState,
+    op: &Operator,
+    id: i64,
+    from: &str,
+    outcome: Result<(&str, String), (StatusCode, String)>,
 ) -> Response {
-    if !state.sessions.csrf_ok(&op.cookie, &f.csrf) {
-        return forbidden();
-    }
-    let (scenario, level) = f.choice.split_once(':').unwrap_or((f.choice.as_str(), ""));
-    let req = DeclareRequest {
-        scenario: scenario.to_string(),
-        level: (!level.is_empty()).then(|| level.to_string()),
-        note: (!f.note.trim().is_empty()).then(|| f.note.trim().to_string()),
-        exercise: f.exercise.is_some(),
-        key: None,
-        downgrade: false,
-    };
-    match state.declare(&op.name, req).await {
-        Ok(d) => {
-            let (kind, text) = declared_text(&d);
-            done(&state, &op, kind, text)
+    match (outcome, back_to_event(from)) {
+        (Ok((kind, text)), false) => done(state, op, kind, text),
+        (Ok((kind, text)), true) => {
+            state.flashes.put(&op.cookie, kind, text);
+            Redirect::to(&format!("/bureau/events/{id}")).into_response()
         }
-        Err(EngineError::Conflict(_)) => {
-            let text = "Ce scénario est déjà en cours à un niveau plus élevé : une nouvelle déclaration ne baisse pas son niveau. Pour le baisser, utilisez « Changer de niveau » sur la page de l'événement.".to_string();
-            let ctx = dashboard(&state, &op, Some(context! { kind => "bad", text })).await;
-            let mut r = state.pages.render("bureau.html", ctx);
-            *r.status_mut() = StatusCode::CONFLICT;
+        (Err((status, text)), to_event) => {
+            let flash = Some(context! { kind => "bad", text });
+            let mut r = if to_event {
+                event_response(state, op, id, flash).await
+            } else {
+                let ctx = dashboard(state, op, flash).await;
+                state.pages.render("bureau.html", ctx)
+            };
+            *r.status_mut() = status;
             r
         }
-        Err(e) => form_error(&state, &op, e).await,
     }
+}
+
+/// An engine refusal as the forms say it: its status, and a French
+/// sentence (the engine's own message is English, for logs and the API).
+fn refused(e: EngineError) -> (StatusCode, String) {
+    let e = for_page(e, "bureau form");
+    let text = match &e {
+        ApiError::NotFound(_) => {
+            "Action refusée : cet événement ou ce scénario n'existe pas dans le plan en vigueur."
+        }
+        ApiError::Gone(_) | ApiError::Conflict(_) => {
+            "Action refusée : l'événement est déjà levé, ou son état ne le permet pas."
+        }
+        ApiError::Unprocessable(_) | ApiError::BadRequest(_) => {
+            "Action refusée : ce niveau n'existe pas pour ce scénario, ou le message dépasse 4 000 caractères."
+        }
+        ApiError::DiskFull(_) => {
+            "Le disque de la base de données est plein : l'action n'a pas été enregistrée."
+        }
+        _ => "Erreur interne : l'action n'a pas été enregistrée.",
+    };
+    (e.status(), text.to_string())
 }
 
 #[derive(Deserialize)]
 pub struct LevelForm {
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
     level: String,
+    /// Ticked to lower the level (as the API's `downgrade`).
+    #[serde(default)]
+    downgrade: Option<String>,
+    #[serde(default)]
+    from: String,
 }
 
 pub async fn level(
@@ -316,15 +331,67 @@ pub async fn level(
     if !state.sessions.csrf_ok(&op.cookie, &f.csrf) {
         return forbidden();
     }
-    match state.change_level(&op.name, id, f.level).await {
-        Ok(_) => done(
-            &state,
-            &op,
-            "ok",
-            format!("Niveau de l'événement n° {id} modifié."),
-        ),
-        Err(e) => form_error(&state, &op, e).await,
+    let outcome = change_level(&state, &op, id, &f).await;
+    after_form(&state, &op, id, &f.from, outcome).await
+}
+
+async fn change_level(
+    state: &WebState,
+    op: &Operator,
+    id: i64,
+    f: &LevelForm,
+) -> Result<(&'static str, String), (StatusCode, String)> {
+    let set = state.config();
+    let ev = state
+        .store
+        .call(move |c| q::get_event(c, id))
+        .await
+        .map_err(|e| refused(e.into()))?
+        .ok_or_else(|| refused(EngineError::NotFound(format!("event {id}"))))?;
+    // Lowering a level is a decision: the box says it was taken.
+    if let Ok((_, scenario)) = engine::plan_of(&set, &ev) {
+        let rank = |l: &str| scenario.levels.iter().position(|x| x.value == l);
+        let lower = matches!(
+            (rank(&f.level), ev.level.as_deref().and_then(rank)),
+            (Some(new), Some(cur)) if new < cur
+        );
+        if lower && f.downgrade.is_none() {
+            return Err((
+                StatusCode::CONFLICT,
+                format!(
+                    "Le niveau n'a pas été changé : passer du niveau {} au niveau {} est une baisse. Cochez « Je confirme la baisse du niveau » pour la décider.",
+                    ev.level.as_deref().unwrap_or("—"),
+                    f.level
+                ),
+            ));
+        }
     }
+    let d = state
+        .change_level(&op.name, id, f.level.clone())
+        .await
+        .map_err(refused)?;
+    let level = d.event.level.as_deref().unwrap_or("—");
+    Ok(if d.level_changed {
+        (
+            "ok",
+            format!(
+                "Événement n° {id} : le niveau passe à {level}{}.",
+                if d.queued > 0 {
+                    format!(
+                        " ; {} de ce niveau",
+                        plural(d.queued, "message part", "messages partent")
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+        )
+    } else {
+        (
+            "ok",
+            format!("Événement n° {id} : il est déjà au niveau {level}, rien n'a changé."),
+        )
+    })
 }
 
 #[derive(Deserialize)]
@@ -333,6 +400,11 @@ pub struct ResolveForm {
     csrf: String,
     #[serde(default)]
     note: String,
+    /// The box "Je confirme la levée", ticked.
+    #[serde(default)]
+    confirm: Option<String>,
+    #[serde(default)]
+    from: String,
 }
 
 pub async fn resolve(
@@ -344,9 +416,19 @@ pub async fn resolve(
     if !state.sessions.csrf_ok(&op.cookie, &f.csrf) {
         return forbidden();
     }
-    let note = (!f.note.trim().is_empty()).then(|| f.note.trim().to_string());
-    match state.resolve(&op.name, id, note).await {
-        Ok(_) => done(&state, &op, "ok", format!("Événement n° {id} levé.")),
-        Err(e) => form_error(&state, &op, e).await,
-    }
+    let outcome = if f.confirm.is_none() {
+        Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "L'événement n° {id} n'a pas été levé : cochez « Je confirme la levée » pour le lever."
+            ),
+        ))
+    } else {
+        let note = (!f.note.trim().is_empty()).then(|| f.note.trim().to_string());
+        match state.resolve(&op.name, id, note).await {
+            Ok(_) => Ok(("ok", format!("Événement n° {id} levé."))),
+            Err(e) => Err(refused(e)),
+        }
+    };
+    after_form(&state, &op, id, &f.from, outcome).await
 }

@@ -9,7 +9,10 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::{Value, context};
 
-use super::{Operator, delivery_label, fr_time, state_label};
+use super::{
+    Operator, audience_label, channel_label, delivery_count, delivery_label, fr_time, plural,
+    state_label, step_title,
+};
 use crate::config::ConfigSet;
 use crate::engine;
 use crate::store::events::{self as q, EventRow};
@@ -50,25 +53,42 @@ pub(super) async fn load_events(state: &WebState, ids: Vec<i64>) -> Vec<EventDat
 
 fn step_label(s: Option<&q::StepRow>) -> String {
     match s {
-        Some(s) if s.kind == "escalation" => format!(
-            "palier {}{}",
-            s.tier.unwrap_or(0) + 1,
-            if s.round > 0 {
-                format!(" (tour {})", s.round + 1)
-            } else {
-                String::new()
-            }
-        ),
-        Some(s) if s.kind == "broadcast" => "diffusion".into(),
-        Some(s) if s.kind == "resolve" => "fin d'alerte".into(),
-        Some(s) if s.kind == "exhausted" => "alerte sans réponse".into(),
+        Some(s) if s.kind == "escalation" => {
+            step_title(Some(s.tier.unwrap_or(0) as usize), s.round, &s.audience)
+        }
+        Some(s) if s.kind == "broadcast" => step_title(None, 0, &s.audience),
+        Some(s) if s.kind == "resolve" => "Fin d'alerte".into(),
+        Some(s) if s.kind == "exhausted" => "Alerte sans réponse".into(),
         _ => "—".into(),
     }
 }
 
+/// "15 min", "1 h 30 min": a tier's timeout as people say it.
+fn fr_duration(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    let mut parts = Vec::new();
+    if h > 0 {
+        parts.push(format!("{h} h"));
+    }
+    if m > 0 {
+        parts.push(format!("{m} min"));
+    }
+    if s > 0 || parts.is_empty() {
+        parts.push(format!("{s} s"));
+    }
+    parts.join(" ")
+}
+
 pub(super) fn event_view(set: &ConfigSet, d: &EventData) -> Value {
     let e = &d.ev;
-    let scenario = engine::plan_of(set, e).ok().map(|(_, s)| s);
+    let found = engine::plan_of(set, e).ok();
+    let scenario = found.map(|(_, s)| s);
+    let plan = match found {
+        Some((p, _)) if p.version.value.0 == e.plan_version => {
+            format!("{} (version {})", p.title, e.plan_version)
+        }
+        _ => format!("{} (version {})", e.plan_id, e.plan_version),
+    };
     let latest: HashMap<&str, &str> = d
         .responses
         .iter()
@@ -87,23 +107,24 @@ pub(super) fn event_view(set: &ConfigSet, d: &EventData) -> Value {
             context! {
                 name => x.recipient_name.clone(),
                 step => step_label(x.step_id.and_then(|s| steps.get(&s).copied())),
-                channel => if x.channel == "email" { "e-mail".to_string() } else { x.channel.clone() },
+                channel => channel_label(&x.channel),
                 state => x.state.clone(), state_label => delivery_label(&x.state),
                 reason => x.reason.clone().unwrap_or_default(), attempts => x.attempts,
-                response => x.recipient_id.as_deref().and_then(|r| latest.get(r)).map(|r| response_label(r)).unwrap_or_default(),
+                response => x.recipient_id.as_deref().and_then(|r| latest.get(r)).map(|r| response_label(r)).unwrap_or_else(|| "—".to_string()),
             }
         })
         .collect();
     context! {
         id => e.id, title => e.title.clone(), level => e.level.clone(), state => e.state.as_str(),
         state_label => state_label(e.state), exercise => e.exercise, note => e.note.clone(),
-        scenario => e.scenario.clone(), plan => format!("{} {}", e.plan_id, e.plan_version),
+        resolved_state => e.state == q::EventState::Resolved, plan,
         since => fr_time(set, e.declared_at), resolved => e.resolved_at.map(|t| fr_time(set, t)),
         next => e.escalation_due_at.map(|t| fr_time(set, t)),
         tier_label => if tiers == 0 { "aucun".to_string() } else { format!("{} sur {tiers}", e.tier + 1) },
         acks => d.quorum.acks, quorum => d.quorum.needed,
-        levels => scenario.map(|s| s.levels.iter().map(|l| l.value.clone()).collect::<Vec<_>>()).unwrap_or_default(),
-        counts => counts.iter().map(|(s, n)| context! { state => *s, label => delivery_label(s), count => *n }).collect::<Vec<_>>(),
+        levels => scenario.map(|s| s.levels.iter().map(|l| context! { value => l.value.clone(), current => e.level.as_deref() == Some(l.value.as_str()) }).collect::<Vec<_>>()).unwrap_or_default(),
+        counts => counts.iter().map(|(s, n)| context! { state => *s, label => delivery_count(s, *n) }).collect::<Vec<_>>(),
+        recipients_count => plural(recipients.len(), "envoi", "envois"),
         recipients,
     }
 }
@@ -113,11 +134,22 @@ pub async fn event_page(
     op: Operator,
     Path(id): Path<String>,
 ) -> Response {
-    let set = state.config();
     let Ok(id) = id.parse::<i64>() else {
         return (StatusCode::NOT_FOUND, Html("<p>Événement inconnu.</p>")).into_response();
     };
-    let Some(d) = load_events(&state, vec![id]).await.pop() else {
+    let flash = state.flashes.take(&op.cookie);
+    event_response(&state, &op, id, flash).await
+}
+
+/// The event page with `flash` on top (the outcome of its forms).
+pub(super) async fn event_response(
+    state: &WebState,
+    op: &Operator,
+    id: i64,
+    flash: Option<Value>,
+) -> Response {
+    let set = state.config();
+    let Some(d) = load_events(state, vec![id]).await.pop() else {
         return (StatusCode::NOT_FOUND, Html("<p>Événement inconnu.</p>")).into_response();
     };
     let tiers: Vec<Value> = d
@@ -126,8 +158,8 @@ pub async fn event_page(
         .filter(|s| s.kind == "escalation")
         .map(|s| {
             context! {
-                tier => s.tier.map(|t| t + 1), round => s.round + 1, audience => s.audience.clone(), quorum => s.quorum,
-                timeout => s.timeout_secs.map(|t| humantime::format_duration(std::time::Duration::from_secs(t)).to_string()),
+                tier => s.tier.map(|t| t + 1), round => s.round + 1, audience => audience_label(&s.audience), quorum => s.quorum,
+                timeout => s.timeout_secs.map(fr_duration),
                 at => fr_time(&set, crate::store::parse_ts(&s.created_at)),
             }
         })
@@ -141,7 +173,7 @@ pub async fn event_page(
         "event.html",
         context! {
             cpts => set.daemon.name.clone(), operator => op.name.clone(), csrf => state.sessions.csrf(&op.cookie),
-            e => event_view(&set, &d), tiers, responses,
+            e => event_view(&set, &d), tiers, responses, flash,
         },
     )
 }

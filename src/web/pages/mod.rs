@@ -3,11 +3,14 @@
 //! Server-side templates (minijinja, HTML auto-escaping), no JavaScript.
 //!
 //! This module owns the compiled templates ([`Pages`]), the French labels
-//! shared by the pages, and the public page `GET /`. The login and the
-//! operator's session are in [`login`], the dashboard and its forms in
-//! [`dashboard`], the event page in [`event`].
+//! shared by the pages (states, counts that agree with their number,
+//! channels, audiences, steps), and the public page `GET /`. The login and
+//! the operator's session are in [`login`], the dashboard and its level and
+//! resolve forms in [`dashboard`], the two-step declaration (confirmation
+//! page first) in [`declare`], the event page in [`event`].
 
 mod dashboard;
+mod declare;
 mod event;
 mod login;
 
@@ -24,9 +27,8 @@ use crate::config::ConfigSet;
 use crate::store::events::{self as q, EventState};
 use crate::web::WebState;
 
-pub use dashboard::{
-    DeclareForm, Flashes, LevelForm, ResolveForm, bureau, declare, level, resolve,
-};
+pub use dashboard::{Flashes, LevelForm, ResolveForm, bureau, level, resolve};
+pub use declare::{DeclareForm, declare};
 pub use event::event_page;
 use login::current_operator;
 pub use login::{CsrfForm, LoginForm, Operator, login, login_form, logout};
@@ -46,6 +48,7 @@ impl Default for Pages {
             ("login.html", include_str!("../templates/login.html")),
             ("bureau.html", include_str!("../templates/bureau.html")),
             ("event.html", include_str!("../templates/event.html")),
+            ("confirm.html", include_str!("../templates/confirm.html")),
         ] {
             env.add_template(name, src).expect("page templates compile");
         }
@@ -84,6 +87,91 @@ fn delivery_label(s: &str) -> &'static str {
         "skipped" => "non envoyé",
         "cancelled" => "annulé",
         _ => "?",
+    }
+}
+
+/// "1 envoyé", "7 envoyés", "2 échecs": a count of deliveries in a state,
+/// the words agreeing with the number.
+fn delivery_count(s: &str, n: usize) -> String {
+    let words = match s {
+        "pending" => ("en attente", "en attente"),
+        "sending" => ("en cours d'envoi", "en cours d'envoi"),
+        "sent" => ("envoyé", "envoyés"),
+        "retrying" => ("nouvel essai prévu", "nouveaux essais prévus"),
+        "failed" => ("échec", "échecs"),
+        "skipped" => ("non envoyé", "non envoyés"),
+        "cancelled" => ("annulé", "annulés"),
+        _ => ("?", "?"),
+    };
+    plural(n, words.0, words.1)
+}
+
+/// `n` and the word that agrees with it ("1 personne", "3 personnes"; in
+/// French 0 and 1 take the singular).
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n <= 1 { one } else { many })
+}
+
+/// A channel as people say it: "e-mail", "SMS"; a webhook by its name.
+fn channel_label(c: &str) -> String {
+    match c {
+        "email" => "e-mail".into(),
+        "sms" => "SMS".into(),
+        other => other.into(),
+    }
+}
+
+/// An audience name of a plan as a title: "medecin_de_garde" →
+/// "Médecin de garde", "referents, bureau" → "Référents, bureau". Plans
+/// name audiences with slugs and give them no title.
+fn audience_label(names: &str) -> String {
+    let word = |w: &str| -> String {
+        match w {
+            "a" => "à".into(),
+            "medecin" => "médecin".into(),
+            "medecins" => "médecins".into(),
+            "referent" => "référent".into(),
+            "referents" => "référents".into(),
+            "equipe" => "équipe".into(),
+            "equipes" => "équipes".into(),
+            "vallee" => "vallée".into(),
+            "elus" => "élus".into(),
+            "sante" => "santé".into(),
+            "pdsa" | "snp" | "msp" | "cpts" | "idel" | "ehpad" | "ars" | "samu" => w.to_uppercase(),
+            w => w.into(),
+        }
+    };
+    let out = names
+        .split(',')
+        .map(|part| {
+            part.trim()
+                .split('_')
+                .filter(|w| !w.is_empty())
+                .map(word)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut c = out.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => out,
+    }
+}
+
+/// "Palier 1 — Référents", "Diffusion — Infirmiers": a step as the pages
+/// show it (tiers counted from 1).
+fn step_title(tier: Option<usize>, round: u32, audience: &str) -> String {
+    let head = match tier {
+        Some(t) if round > 0 => format!("Palier {} (tour {})", t + 1, round + 1),
+        Some(t) => format!("Palier {}", t + 1),
+        None => "Diffusion".to_string(),
+    };
+    if audience.trim().is_empty() {
+        head
+    } else {
+        format!("{head} — {}", audience_label(audience))
     }
 }
 
@@ -146,4 +234,34 @@ fn forbidden() -> Response {
         Html("<p>Formulaire expiré ou invalide : rechargez la page et recommencez.</p>"),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_agree_with_their_number() {
+        assert_eq!(delivery_count("sent", 1), "1 envoyé");
+        assert_eq!(delivery_count("sent", 7), "7 envoyés");
+        assert_eq!(delivery_count("failed", 2), "2 échecs");
+        assert_eq!(delivery_count("retrying", 3), "3 nouveaux essais prévus");
+        assert_eq!(delivery_count("pending", 4), "4 en attente");
+        assert_eq!(plural(0, "personne", "personnes"), "0 personne");
+    }
+
+    #[test]
+    fn steps_and_audiences_read_as_titles() {
+        assert_eq!(audience_label("medecin_de_garde"), "Médecin de garde");
+        assert_eq!(audience_label("referents, bureau"), "Référents, bureau");
+        assert_eq!(audience_label("idel_haute_vallee"), "IDEL haute vallée");
+        assert_eq!(step_title(Some(0), 0, "referents"), "Palier 1 — Référents");
+        assert_eq!(
+            step_title(Some(1), 1, "bureau"),
+            "Palier 2 (tour 2) — Bureau"
+        );
+        assert_eq!(step_title(None, 0, "infirmiers"), "Diffusion — Infirmiers");
+        assert_eq!(channel_label("email"), "e-mail");
+        assert_eq!(channel_label("sms"), "SMS");
+    }
 }
