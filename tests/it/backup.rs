@@ -93,11 +93,16 @@ async fn a_backup_taken_during_a_5000_recipient_fan_out_is_whole_and_restores_in
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
-    // Act: a backup with the real binary while it sends.
+    // Act: a backup with the real binary while it sends, between two
+    // looks at the source.
+    let source = dir.path().join("var/vigie.db");
+    let sent_sql = "SELECT id FROM deliveries WHERE state = 'sent' ORDER BY id";
+    let sent_before = rows(&source, sent_sql);
     let copy = dir.path().join("copie.db");
     let config_s = config.to_str().unwrap().to_string();
     let (code, out, err) = run_vigie(&["backup", "-c", &config_s, copy.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
+    let sent_after = rows(&source, sent_sql);
     assert!(out.contains("intégrité : ok"), "{out}");
     assert!(out.contains("schéma : version"), "{out}");
     assert!(out.contains("envois : "), "{out}");
@@ -105,8 +110,17 @@ async fn a_backup_taken_during_a_5000_recipient_fan_out_is_whole_and_restores_in
     // Assert: taken mid-way, and whole: every delivery the declaration
     // wrote, each `sent` one with its attempt (one transaction each),
     // nothing the source does not hold with the same values.
-    let source = dir.path().join("var/vigie.db");
     assert_eq!(one(&copy, "PRAGMA integrity_check"), "ok");
+    // Everything committed before the backup began is in the copy (the
+    // write-ahead log included), nothing committed after it ended.
+    let sent_in_copy = rows(&copy, sent_sql);
+    assert!(
+        sent_before.iter().all(|id| sent_in_copy.contains(id)),
+        "sent before the backup: {}, in the copy: {}",
+        sent_before.len(),
+        sent_in_copy.len()
+    );
+    assert!(sent_in_copy.iter().all(|id| sent_after.contains(id)));
     assert!(rows(&copy, "PRAGMA foreign_key_check").is_empty());
     let sent: usize = one(
         &copy,
