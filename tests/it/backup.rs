@@ -468,3 +468,44 @@ fn a_bad_heartbeat_is_refused_with_its_place() {
     assert!(!all.contains("hush"), "{all}");
     assert!(all.contains(&format!("vigie.toml:{}:", lines + 4)), "{all}");
 }
+
+/// The shell block of docs/INSTALL.md that copies the example into
+/// /etc/vigie, run as written (with /etc/vigie moved into a temporary
+/// folder), ends with a `vigie check` that passes: the issue was that it
+/// failed right after the documented copy (`../plans` from /etc/vigie).
+#[test]
+fn following_the_install_guide_copy_step_literally_makes_vigie_check_pass() {
+    let guide = std::fs::read_to_string(crate::support::repo().join("docs/INSTALL.md")).unwrap();
+    let block = guide
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|b| b.split_once("\n```").map(|(code, _)| code))
+        .find(|code| code.contains("cp -r config/* /etc/vigie/"))
+        .expect("the copy step in docs/INSTALL.md");
+    assert!(block.contains("vigie check -c /etc/vigie/vigie.toml"), "{block}");
+    let root = tempfile::tempdir().unwrap();
+    let etc = root.path().join("etc/vigie");
+    let script = block.replace("/etc/vigie", etc.to_str().unwrap());
+    let bin_dir = Path::new(crate::support::vigie_bin()).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-e", "-c", &script])
+        .current_dir(crate::support::repo())
+        .env("PATH", path)
+        .env_remove("VIGIE_CONFIG")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{script}\n{text}");
+    assert!(text.contains("OK: "), "{text}");
+    let toml = std::fs::read_to_string(etc.join("vigie.toml")).unwrap();
+    assert!(toml.contains("data_dir = \"/var/lib/vigie\""), "{toml}");
+}
