@@ -482,7 +482,10 @@ fn following_the_install_guide_copy_step_literally_makes_vigie_check_pass() {
         .filter_map(|b| b.split_once("\n```").map(|(code, _)| code))
         .find(|code| code.contains("cp -r config/* /etc/vigie/"))
         .expect("the copy step in docs/INSTALL.md");
-    assert!(block.contains("vigie check -c /etc/vigie/vigie.toml"), "{block}");
+    assert!(
+        block.contains("vigie check -c /etc/vigie/vigie.toml"),
+        "{block}"
+    );
     let root = tempfile::tempdir().unwrap();
     let etc = root.path().join("etc/vigie");
     let script = block.replace("/etc/vigie", etc.to_str().unwrap());
