@@ -115,6 +115,9 @@ pub fn describe(s: &Summary, out: &mut dyn Write) {
         s.schema_version,
         size_fr(s.size)
     );
+    if s.digest_checked {
+        let _ = writeln!(out, "  empreinte SHA-256 : conforme");
+    }
     let _ = writeln!(
         out,
         "  événements : {} ({})",
@@ -170,9 +173,10 @@ pub fn run_backup(config_path: &Path, args: BackupArgs, out: &mut dyn Write) -> 
     };
     let _ = writeln!(
         out,
-        "Copie de {} écrite dans {} et vérifiée :",
+        "Copie de {} écrite dans {} et vérifiée (empreinte dans {}) :",
         db.display(),
-        dest.display()
+        dest.display(),
+        backup::digest_path(&dest).display()
     );
     describe(&summary, out);
     if let (Some(dir), Some(keep)) = (&args.dir, args.keep) {
@@ -195,7 +199,8 @@ pub fn run_backup(config_path: &Path, args: BackupArgs, out: &mut dyn Write) -> 
 }
 
 /// Deletes the oldest dated copies of `dir` beyond the `keep` most recent
-/// (their names sort in time order); touches no other file.
+/// (their names sort in time order), each with its `.sha256`; touches no
+/// other file.
 pub fn prune(dir: &Path, keep: usize) -> std::io::Result<Vec<PathBuf>> {
     let mut copies: Vec<String> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
@@ -209,6 +214,10 @@ pub fn prune(dir: &Path, keep: usize) -> std::io::Result<Vec<PathBuf>> {
     for name in copies.into_iter().take(excess) {
         let p = dir.join(name);
         std::fs::remove_file(&p)?;
+        match std::fs::remove_file(backup::digest_path(&p)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         deleted.push(p);
     }
     Ok(deleted)
@@ -268,6 +277,13 @@ pub fn run_restore(config_path: &Path, file: &Path, out: &mut dyn Write) -> i32 
                 db.display()
             );
             describe(&summary, out);
+            if !summary.digest_checked {
+                let _ = writeln!(
+                    out,
+                    "  (pas de {} : seule la structure de la copie a été vérifiée)",
+                    backup::digest_path(file).display()
+                );
+            }
             if let Some(k) = kept {
                 let _ = writeln!(
                     out,

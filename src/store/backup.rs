@@ -11,7 +11,10 @@
 //! not empty. The copy is written under a temporary name, checked, synced,
 //! then linked to its final name (`link(2)` fails when the name exists:
 //! an existing file is never overwritten) — a copy cut short leaves no
-//! file that looks like a backup.
+//! file that looks like a backup. Next to it, `FILE.sha256` (the format of
+//! `sha256sum`) records its fingerprint: `integrity_check` sees a broken
+//! page, not a flipped byte inside a stored name or date; the fingerprint
+//! does, after the copy has travelled to another disk and back.
 //!
 //! Never opens the daemon's database for writing; holds no state.
 
@@ -30,6 +33,9 @@ pub struct Summary {
     pub deliveries: Vec<(String, i64)>,
     /// Size of the file, in bytes.
     pub size: u64,
+    /// Whether the file was compared with its `FILE.sha256` (false: none
+    /// next to it, only the structure was checked).
+    pub digest_checked: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,10 +86,13 @@ pub enum Accept {
 /// the copy and says what it holds. The copy is mode 0600: it holds the
 /// directory's personal data.
 pub fn backup(db: &Path, dest: &Path) -> Result<Summary, BackupError> {
-    if dest.symlink_metadata().is_ok() {
-        return Err(BackupError::Exists {
-            path: dest.to_path_buf(),
-        });
+    let digest = digest_path(dest);
+    for p in [dest, &digest] {
+        if p.symlink_metadata().is_ok() {
+            return Err(BackupError::Exists {
+                path: p.to_path_buf(),
+            });
+        }
     }
     let partial = partial_name(dest);
     let io = |path: &Path| {
@@ -117,11 +126,90 @@ pub fn backup(db: &Path, dest: &Path) -> Result<Summary, BackupError> {
                 }
             }
         })?;
+        write_digest(dest, &digest)?;
         sync_dir(dest);
         Ok(summary)
     });
     let _ = std::fs::remove_file(&partial);
     result
+}
+
+/// The fingerprint file of a copy: `FILE.sha256`.
+pub fn digest_path(copy: &Path) -> PathBuf {
+    let mut name = copy.as_os_str().to_os_string();
+    name.push(".sha256");
+    PathBuf::from(name)
+}
+
+/// SHA-256 of a file, lower-case hex, read as a stream.
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Writes `digest` (mode 0600, never over an existing file) as `sha256sum`
+/// does: `<hex>  <file name>`, so that `sha256sum -c` checks it too.
+fn write_digest(copy: &Path, digest: &Path) -> Result<(), BackupError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| BackupError::Io {
+        path: digest.to_path_buf(),
+        source,
+    };
+    let hex = sha256_file(copy).map_err(|source| BackupError::Io {
+        path: copy.to_path_buf(),
+        source,
+    })?;
+    let name = copy
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(digest)
+        .map_err(io)?;
+    f.write_all(format!("{hex}  {name}\n").as_bytes())
+        .map_err(io)?;
+    f.sync_all().map_err(io)
+}
+
+/// Compares a copy with its `FILE.sha256`, when there is one: `Ok(false)`
+/// when there is none.
+fn verify_digest(path: &Path) -> Result<bool, BackupError> {
+    let digest = digest_path(path);
+    let recorded = match std::fs::read_to_string(&digest) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => {
+            return Err(BackupError::Io {
+                path: digest,
+                source,
+            });
+        }
+    };
+    let expected = recorded
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let actual = sha256_file(path).map_err(|source| BackupError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if expected != actual {
+        return Err(BackupError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!(
+                "son empreinte SHA-256 n'est plus celle notée à la sauvegarde dans {}",
+                digest.display()
+            ),
+        });
+    }
+    Ok(true)
 }
 
 fn copy_and_check(db: &Path, partial: &Path) -> Result<Summary, BackupError> {
@@ -163,10 +251,11 @@ fn sync_dir(path: &Path) {
     }
 }
 
-/// Checks a copy (`PRAGMA integrity_check`, the schema version against the
-/// migrations this binary knows) without changing it, and says what it
-/// holds.
+/// Checks a copy (its `FILE.sha256` when there is one, `PRAGMA
+/// integrity_check`, the schema version against the migrations this
+/// binary knows) without changing it, and says what it holds.
 pub fn check(path: &Path, accept: Accept) -> Result<Summary, BackupError> {
+    let digest_checked = verify_digest(path)?;
     let sql = |source| BackupError::Sqlite {
         path: path.to_path_buf(),
         source,
@@ -234,6 +323,7 @@ pub fn check(path: &Path, accept: Accept) -> Result<Summary, BackupError> {
         events: by_state("events").map_err(sql)?,
         deliveries: by_state("deliveries").map_err(sql)?,
         size,
+        digest_checked,
     })
 }
 

@@ -241,6 +241,27 @@ fn restore_is_refused_while_the_daemon_runs_and_for_a_damaged_copy_and_the_datab
     };
     assert_eq!(aside(&s.path().join("var")), 0);
 
+    // One byte of a stored value changed (bit rot on the way back from the
+    // backup host): the structure is sound, the fingerprint is not.
+    let rotten = s.path().join("alteree.db");
+    let mut bytes = std::fs::read(&copy).unwrap();
+    let at = bytes
+        .windows(5)
+        .position(|w| w == b"start")
+        .expect("a stored word to alter");
+    bytes[at] = b'S';
+    std::fs::write(&rotten, bytes).unwrap();
+    assert_eq!(one(&rotten, "PRAGMA integrity_check"), "ok");
+    std::fs::copy(
+        s.path().join("copie.db.sha256"),
+        s.path().join("alteree.db.sha256"),
+    )
+    .unwrap();
+    let (code, _, err) = run_vigie(&["restore", "-c", c, rotten.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("empreinte SHA-256"), "{err}");
+    assert_eq!(sha(&db), current);
+
     // A copy from a newer Vigie: refused too.
     let newer = s.path().join("future.db");
     std::fs::copy(&copy, &newer).unwrap();
@@ -259,6 +280,7 @@ fn restore_is_refused_while_the_daemon_runs_and_for_a_damaged_copy_and_the_datab
         let (code, out, err) = run_vigie(&["restore", "-c", c, copy.to_str().unwrap()]);
         assert_eq!(code, 0, "{out}{err}");
         assert!(out.contains("gardée sous"), "{out}");
+        assert!(out.contains("empreinte SHA-256 : conforme"), "{out}");
     }
     assert_eq!(sha(&db), sha(&copy));
     let kept: Vec<_> = std::fs::read_dir(s.path().join("var"))
@@ -280,6 +302,7 @@ fn dated_backups_keep_the_n_most_recent_and_touch_no_other_file() {
     std::fs::create_dir(&dir).unwrap();
     for name in [
         "vigie-20200101-020000.db",
+        "vigie-20200101-020000.db.sha256",
         "vigie-20200102-020000.db",
         "vigie-20200103-020000.db",
         "notes.txt",
@@ -302,13 +325,25 @@ fn dated_backups_keep_the_n_most_recent_and_touch_no_other_file() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 4, "{names:?}");
+    assert_eq!(names.len(), 5, "{names:?}");
     assert_eq!(names[0], "notes.txt");
     assert_eq!(names[1], "vigie-20200103-020000.db");
     assert!(names[2].starts_with("vigie-20"), "the new copy: {names:?}");
-    assert_eq!(names[3], "vigie-avant-migration.db");
+    assert_eq!(names[3], format!("{}.sha256", names[2]), "its fingerprint");
+    assert_eq!(names[4], "vigie-avant-migration.db");
     assert!(out.contains("Ancienne copie supprimée"), "{out}");
     assert_eq!(one(&dir.join(&names[2]), "PRAGMA integrity_check"), "ok");
+    // The fingerprint is the one `sha256sum -c` checks.
+    let checked = std::process::Command::new("sha256sum")
+        .args(["-c", &names[3]])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stdout)
+    );
 }
 
 /// A loopback HTTP receiver that counts the requests it gets and answers
