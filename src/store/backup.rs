@@ -352,14 +352,22 @@ pub const LOCK_FILE: &str = "vigie.lock";
 /// -9`): unlike a pid file or `/readyz`, it is never stale and never
 /// depends on the network. `Ok(None)`: someone else holds it.
 pub fn lock_data_dir(data_dir: &Path) -> std::io::Result<Option<std::fs::File>> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let path = data_dir.join(LOCK_FILE);
     let f = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
-        .open(data_dir.join(LOCK_FILE))?;
+        .open(&path)?;
+    // Made by `vigie restore` (root) before the daemon's first start: give
+    // it to the data directory's owner, who must open it too.
+    if let (Ok(file), Ok(dir)) = (f.metadata(), std::fs::metadata(data_dir))
+        && (file.uid(), file.gid()) != (dir.uid(), dir.gid())
+    {
+        let _ = std::os::unix::fs::chown(&path, Some(dir.uid()), Some(dir.gid()));
+    }
     match f.try_lock() {
         Ok(()) => Ok(Some(f)),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),

@@ -547,3 +547,43 @@ fn following_the_install_guide_copy_step_literally_makes_vigie_check_pass() {
     let toml = std::fs::read_to_string(etc.join("vigie.toml")).unwrap();
     assert!(toml.contains("data_dir = \"/var/lib/vigie\""), "{toml}");
 }
+
+/// `vigie restore` runs as root; the daemon as the data directory's owner
+/// (systemd's dynamic user). What restore writes there is that owner's.
+#[test]
+fn a_restore_run_as_root_gives_the_database_and_the_lock_to_the_data_directorys_owner() {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(1)
+        != 0
+    {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\nSKIPPED backup::a_restore_run_as_root…: not root\n"
+        );
+        return;
+    }
+    let s = Sandbox::shipped();
+    let var = s.path().join("var");
+    std::fs::create_dir(&var).unwrap();
+    drop(vigie::store::Store::open(&var.join("vigie.db")).unwrap());
+    let c = s.config();
+    let c = c.to_str().unwrap();
+    let copy = s.path().join("copie.db");
+    let (code, out, err) = run_vigie(&["backup", "-c", c, copy.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let nobody = 65534;
+    for e in std::fs::read_dir(&var).unwrap() {
+        std::os::unix::fs::chown(e.unwrap().path(), Some(nobody), Some(nobody)).unwrap();
+    }
+    std::os::unix::fs::chown(&var, Some(nobody), Some(nobody)).unwrap();
+    let (code, out, err) = run_vigie(&["restore", "-c", c, copy.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    for name in ["vigie.db", "vigie.lock"] {
+        let m = std::fs::metadata(var.join(name)).unwrap();
+        assert_eq!((m.uid(), m.gid()), (nobody, nobody), "{name}");
+        assert_eq!(m.mode() & 0o777, 0o600, "{name}");
+    }
+}
