@@ -29,6 +29,14 @@ use crate::metrics::Metrics;
 use crate::schedule::clock::Clock;
 use crate::store::{Store, StoreError};
 
+/// The timer loop goes round every second; this long without a turn, it
+/// is stuck (the systemd watchdog restarts it sooner under systemd).
+pub const TIMERS_STALE: Duration = Duration::from_secs(60);
+
+/// Deliveries due this long with no send attempted meanwhile: the outbox
+/// is stuck (a long fan-out that moves is not).
+pub const OUTBOX_STUCK: Duration = Duration::from_secs(15 * 60);
+
 /// The outcome of the last configuration load, for `/readyz` and the pages.
 #[derive(Clone, Debug)]
 pub struct ReloadStatus {
@@ -309,6 +317,37 @@ impl App {
             .elapsed()
     }
 
+    /// Whether the daemon is healthy enough to tell the external monitor
+    /// so (`[heartbeat]`, SPEC §16): the timer loop went round within
+    /// [`TIMERS_STALE`], the database took a real write (a write
+    /// transaction), and the outbox is not stuck (nothing due for
+    /// [`OUTBOX_STUCK`] without a send attempt in that time). `Err` says
+    /// what is wrong.
+    pub async fn health(&self) -> Result<(), String> {
+        let age = self.heartbeat_age();
+        if age > TIMERS_STALE {
+            return Err(format!("the timer loop has not run for {}s", age.as_secs()));
+        }
+        let now = self.clock.now();
+        self.store
+            .call(move |c| crate::store::health::write_probe(c, now))
+            .await
+            .map_err(|e| format!("the database does not take writes: {e}"))?;
+        let since = now - chrono::Duration::from_std(OUTBOX_STUCK).unwrap_or_default();
+        let stuck = self
+            .store
+            .call(move |c| crate::store::health::outbox_stuck(c, since))
+            .await
+            .map_err(|e| format!("cannot read the outbox: {e}"))?;
+        if stuck {
+            return Err(format!(
+                "the outbox is stuck: deliveries due for {} min and no send attempted",
+                OUTBOX_STUCK.as_secs() / 60
+            ));
+        }
+        Ok(())
+    }
+
     /// Fires the routine reminders due now (SPEC §6).
     pub async fn reminder_tick(
         &self,
@@ -423,6 +462,11 @@ fn warn_restart_needed(old: &ConfigSet, new: &ConfigSet) {
     }
     if a.data_dir != b.data_dir {
         tracing::warn!("daemon.data_dir changed: restart Vigie to apply it");
+    }
+    let heartbeat =
+        |h: &Option<config::daemon::HeartbeatConfig>| h.as_ref().map(|h| (h.url.clone(), h.every));
+    if heartbeat(&a.heartbeat) != heartbeat(&b.heartbeat) {
+        tracing::warn!("[heartbeat] changed: restart Vigie to apply it");
     }
 }
 

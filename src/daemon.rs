@@ -134,6 +134,9 @@ pub struct Daemon {
     pub addr: SocketAddr,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    /// The data directory's lock (`store::backup::lock_data_dir`),
+    /// released when the daemon is dropped or the process exits.
+    _data_lock: Option<std::fs::File>,
 }
 
 impl Daemon {
@@ -185,6 +188,18 @@ impl Daemon {
             path: data_dir.clone(),
             source,
         })?;
+        // Held for the daemon's life: `vigie restore` refuses while it is.
+        let data_lock = match crate::store::backup::lock_data_dir(&data_dir) {
+            Ok(Some(f)) => Some(f),
+            Ok(None) => {
+                tracing::warn!(path = %data_dir.display(), "another process holds the data directory's lock (another vigie run, or vigie restore)");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(path = %data_dir.display(), error = %e, "cannot take the data directory's lock: vigie restore will not see this daemon");
+                None
+            }
+        };
         let store = Store::open(&db_path)?;
 
         // Secrets generated at first start, never logged.
@@ -315,6 +330,9 @@ impl Daemon {
             })
             .await?;
         if timers {
+            if let Some(h) = state.config().daemon.heartbeat.clone() {
+                tracker.spawn(heartbeat_loop(app.clone(), h, shutdown.clone()));
+            }
             tracker.spawn(timer_loop(app, shutdown.clone()));
         }
         tracker.close();
@@ -324,6 +342,7 @@ impl Daemon {
             addr,
             shutdown,
             tracker,
+            _data_lock: data_lock,
         })
     }
 
@@ -355,6 +374,52 @@ async fn timer_loop(app: Arc<App>, stop: CancellationToken) {
             _ = stop.cancelled() => break,
             _ = app.timers_wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Calls the `[heartbeat]` URL every `every` while [`App::health`] says
+/// the daemon is healthy (SPEC §16), until shutdown. An unhealthy turn
+/// calls nothing, and a missed turn is not caught up: the monitor sees the
+/// silence. Failures are logged with the URL redacted, and the HTTP
+/// client's errors without their URL.
+async fn heartbeat_loop(
+    app: Arc<App>,
+    cfg: config::daemon::HeartbeatConfig,
+    stop: CancellationToken,
+) {
+    let shown = config::daemon::redact_url(&cfg.url);
+    let every = cfg.every.as_std();
+    let client = match reqwest::Client::builder()
+        .timeout(every.min(Duration::from_secs(10)))
+        .user_agent(concat!("vigie/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e.without_url(), "cannot build the heartbeat's HTTP client: no heartbeat");
+            return;
+        }
+    };
+    tracing::info!(url = %shown, every = %cfg.every, "heartbeat on");
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = ticks.tick() => {}
+        }
+        if let Err(why) = app.health().await {
+            tracing::warn!(url = %shown, "unhealthy, heartbeat not sent: {why}");
+            continue;
+        }
+        let sent = tokio::select! {
+            _ = stop.cancelled() => break,
+            r = client.get(&cfg.url).send() => r,
+        };
+        match sent.and_then(|r| r.error_for_status()) {
+            Ok(_) => tracing::debug!(url = %shown, "heartbeat sent"),
+            Err(e) => tracing::warn!(url = %shown, error = %e.without_url(), "heartbeat failed"),
         }
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! The other commands live in submodules: [`events`] (the API-backed event
 //! commands), [`plan`] (`plan list`, `plan preview`), [`roster`],
-//! [`directory`]; [`client`] is the API client they share.
+//! [`directory`], [`backup`] (`backup`, `restore`); [`client`] is the API
+//! client they share.
 //!
 //! Commands print for people on standard output and return the process exit
 //! code; `main` only parses, sets up logging and calls [`run`].
@@ -19,6 +20,7 @@ use clap::{Parser, Subcommand};
 use crate::config;
 use crate::schedule::clock::SystemClock;
 
+pub mod backup;
 pub mod client;
 pub mod directory;
 pub mod events;
@@ -127,6 +129,14 @@ pub enum Command {
     /// Build the professional directory.
     #[command(subcommand)]
     Directory(directory::DirectoryCommand),
+    /// Copy the database while the daemon runs, check the copy and say what it holds.
+    Backup(backup::BackupArgs),
+    /// Put a checked copy in place of the database (daemon stopped); the
+    /// current database is kept aside.
+    Restore {
+        /// A copy made by `vigie backup`.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -222,6 +232,8 @@ pub fn run(cli: Cli) -> i32 {
             directory::run(cmd, &mut std::io::stdout().lock(), &mut std::io::stderr())
         }
         Command::Reload { api } => events::reload(&path, &api),
+        Command::Backup(args) => backup::run_backup(&path, args, &mut std::io::stdout()),
+        Command::Restore { file } => backup::run_restore(&path, &file, &mut std::io::stdout()),
     }
 }
 

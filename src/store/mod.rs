@@ -1,4 +1,5 @@
-//! The SQLite store: the only place with SQL.
+//! The SQLite store: the only place with SQL. `backup` copies, checks and
+//! restores the database; `health` is the heartbeat's write probe.
 //!
 //! One connection in WAL mode, owned by a thread of its own that runs the
 //! calls ([`Store::call`]) one after the other, in the order they came, so
@@ -15,8 +16,10 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
+pub mod backup;
 pub mod counts;
 pub mod events;
+pub mod health;
 pub mod outbox;
 pub mod reminders;
 pub mod sessions;

@@ -2,6 +2,7 @@
 //! what a coordinator or a sysadmin would notice.
 
 mod api;
+mod backup;
 mod browser;
 mod check;
 mod cli;

@@ -5,7 +5,8 @@
 //! found in `$CREDENTIALS_DIRECTORY` (systemd's `LoadCredential=`).
 //!
 //! This module owns [`DaemonConfig`] and reads `[daemon]`, `[webhook.*]`
-//! and `[auth]`; `[http]` is read in `http`, `[email]` in `email`, and the
+//! and `[auth]`; `[http]` is read in `http`, `[email]` in `email`,
+//! `[heartbeat]` in `heartbeat`, and the
 //! handling of secret files and secret-bearing URLs is in `redact` (all
 //! re-exported here).
 
@@ -20,11 +21,14 @@ use crate::model::{DurationValue, parse_slug};
 use crate::schedule::holidays::HolidayCalendar;
 
 mod email;
+mod heartbeat;
 mod http;
 mod redact;
 
 use email::read_email;
 pub use email::{EmailConfig, EmailTransport, SmtpConfig, check_smtp_url};
+pub use heartbeat::HeartbeatConfig;
+use heartbeat::read_heartbeat;
 pub use http::HttpConfig;
 use http::{read_http_limits, read_trusted_proxies};
 pub use redact::{redact_url, scrub_url, secret_path, url_secrets};
@@ -54,6 +58,8 @@ pub struct DaemonConfig {
     pub email: EmailConfig,
     pub webhooks: BTreeMap<String, WebhookConfig>,
     pub auth: AuthConfig,
+    /// `[heartbeat]`: the external monitor called while healthy (SPEC §16).
+    pub heartbeat: Option<HeartbeatConfig>,
 }
 
 #[derive(Clone, Debug)]
@@ -152,6 +158,7 @@ fn read(
     let email = root.req_table("email");
     let webhooks = root.entries("webhook");
     let auth = root.table("auth");
+    let heartbeat = root.table("heartbeat");
     root.finish();
 
     let d = d?;
@@ -247,6 +254,10 @@ fn read(
     }
 
     let auth = auth.map(|t| read_auth(ctx, t)).unwrap_or_default();
+    let heartbeat = match heartbeat {
+        Some(t) => Some(read_heartbeat(ctx, t)?),
+        None => None,
+    };
 
     Some(DaemonConfig {
         path: path.to_path_buf(),
@@ -265,6 +276,7 @@ fn read(
         email: email?,
         webhooks: hooks,
         auth,
+        heartbeat,
     })
 }
 

@@ -1,0 +1,59 @@
+//! `[heartbeat]` (SPEC §16): the URL of an external monitor (a dead man's
+//! switch) the daemon calls while it is healthy, and how often.
+
+use super::redact::redact_url;
+use crate::config::reader::{Ctx, Table};
+use crate::model::DurationValue;
+
+/// The shortest `every` accepted: a monitor called more often learns
+/// nothing more, and the probe writes to the database each time.
+const MIN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+#[derive(Clone, Debug)]
+pub struct HeartbeatConfig {
+    /// Called with GET; may carry a key (shown redacted everywhere).
+    pub url: String,
+    /// Time between two calls (default 5 minutes).
+    pub every: DurationValue,
+}
+
+/// Reads `[heartbeat]`: `url` (http:// or https://), `every` (a duration,
+/// default "5m", at least "1s").
+pub(super) fn read_heartbeat(ctx: &Ctx<'_>, t: Table<'_, '_>) -> Option<HeartbeatConfig> {
+    let url = t.req_str("url").and_then(|u| {
+        let ok = (u.starts_with("http://") || u.starts_with("https://"))
+            && u.len() > "https://".len()
+            && !u.contains(char::is_whitespace);
+        if ok {
+            Some(u.value.clone())
+        } else {
+            ctx.error(
+                &u.loc,
+                format!(
+                    "invalid heartbeat url \"{}\": an http:// or https:// address",
+                    redact_url(&u.value)
+                ),
+            );
+            None
+        }
+    });
+    let every = match t.str("every") {
+        None => Some(DurationValue(std::time::Duration::from_secs(300))),
+        Some(s) => match DurationValue::parse(&s.value) {
+            Ok(d) if d.as_std() < MIN_EVERY => {
+                ctx.error(&s.loc, "`every` must be at least 1s (e.g. \"5m\")");
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                ctx.error(&s.loc, e);
+                None
+            }
+        },
+    };
+    t.finish();
+    Some(HeartbeatConfig {
+        url: url?,
+        every: every?,
+    })
+}
