@@ -41,6 +41,10 @@ pub enum DaemonError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "another vigie is using the data directory {0} (a daemon, or vigie restore): stop it first"
+    )]
+    Locked(PathBuf),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
@@ -191,10 +195,8 @@ impl Daemon {
         // Held for the daemon's life: `vigie restore` refuses while it is.
         let data_lock = match crate::store::backup::lock_data_dir(&data_dir) {
             Ok(Some(f)) => Some(f),
-            Ok(None) => {
-                tracing::warn!(path = %data_dir.display(), "another process holds the data directory's lock (another vigie run, or vigie restore)");
-                None
-            }
+            // Two daemons on one database would each send every alert.
+            Ok(None) => return Err(DaemonError::Locked(data_dir.clone())),
             Err(e) => {
                 tracing::warn!(path = %data_dir.display(), error = %e, "cannot take the data directory's lock: vigie restore will not see this daemon");
                 None

@@ -246,8 +246,8 @@ pub fn print_event(out: &mut dyn Write, e: &Value, tz: chrono_tz::Tz) {
             let _ = writeln!(
                 out,
                 "  palier {} (tour {}) → {} : quorum {}, délai {}, {}, sollicité le {}",
-                t["tier"],
-                t["round"],
+                t["tier"].as_u64().unwrap_or(0) + 1,
+                t["round"].as_u64().unwrap_or(0) + 1,
                 t["audience"].as_str().unwrap_or(""),
                 t["quorum"],
                 labels::duration(std::time::Duration::from_secs(

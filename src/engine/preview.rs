@@ -82,17 +82,18 @@ pub fn preview(
         let then = match (i == last, scenario.escalation_repeat) {
             (false, _) => "le palier suivant".to_string(),
             (true, 0) => "alerte des responsables du plan".to_string(),
-            (true, 1) => "de nouveau le palier 0 pour qui n'a pas répondu (une fois), puis \
+            (true, 1) => "de nouveau le palier 1 pour qui n'a pas répondu (une fois), puis \
                           alerte des responsables du plan"
                 .to_string(),
             (true, n) => format!(
-                "de nouveau le palier 0 pour qui n'a pas répondu ({n} fois), puis alerte des \
+                "de nouveau le palier 1 pour qui n'a pas répondu ({n} fois), puis alerte des \
                  responsables du plan"
             ),
         };
         steps.push((
             format!(
-                "Palier {i} → {} (quorum {} ; faute de quorum après {} : {then})",
+                "Palier {} → {} (quorum {} ; faute de quorum après {} : {then})",
+                i + 1,
                 label(&t.step),
                 t.quorum,
                 crate::model::labels::duration(t.timeout.0)

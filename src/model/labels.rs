@@ -21,10 +21,10 @@ pub fn delivery_state(state: &str) -> &str {
 }
 
 /// A delivery state as the API writes it (`sent`, …), in French, agreeing
-/// with `n`: "1 envoyé", "7 envoyés", "2 en échec".
+/// with `n`: "1 envoyé", "7 envoyés", "2 échecs".
 pub fn deliveries(n: u64, state: &str) -> String {
     let (one, many) = delivery_forms(state);
-    format!("{n} {}", if n > 1 { many } else { one })
+    count(n, one, many)
 }
 
 /// (singular, plural) of a delivery state.
@@ -33,22 +33,22 @@ fn delivery_forms(state: &str) -> (&str, &str) {
         "pending" => ("en attente", "en attente"),
         "sending" => ("en cours d'envoi", "en cours d'envoi"),
         "sent" => ("envoyé", "envoyés"),
-        "retrying" => ("à réessayer", "à réessayer"),
-        "failed" => ("en échec", "en échec"),
+        "retrying" => ("nouvel essai prévu", "nouveaux essais prévus"),
+        "failed" => ("échec", "échecs"),
         "skipped" => ("non envoyé", "non envoyés"),
         "cancelled" => ("annulé", "annulés"),
         other => (other, other),
     }
 }
 
-/// `n` and its noun, agreeing: `count(1, "envoi", "envois")` is "1 envoi",
-/// 0 and more than one take the plural ("0 envoi" reads wrong).
+/// `n` and its noun, agreeing as in French, where 0 and 1 take the
+/// singular: "0 envoi", "1 envoi", "2 envois".
 pub fn count(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
+    format!("{n} {}", if n <= 1 { one } else { many })
 }
 
-/// A duration as people write it: "45 min", "1 h", "1 h 30", "2 j",
-/// "90 s".
+/// A duration as people write it: "45 min", "1 h", "1 h 30 min", "2 j",
+/// "1 min 30 s".
 pub fn duration(d: Duration) -> String {
     let s = d.as_secs();
     let (days, h, m, sec) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
@@ -60,7 +60,7 @@ pub fn duration(d: Duration) -> String {
         (0, 0) => {}
         (0, m) => parts.push(format!("{m} min")),
         (h, 0) => parts.push(format!("{h} h")),
-        (h, m) => parts.push(format!("{h} h {m:02}")),
+        (h, m) => parts.push(format!("{h} h {m} min")),
     }
     if sec > 0 || parts.is_empty() {
         parts.push(format!("{sec} s"));
@@ -76,11 +76,14 @@ mod tests {
     fn counts_and_durations_read_as_french() {
         assert_eq!(deliveries(1, "sent"), "1 envoyé");
         assert_eq!(deliveries(7, "sent"), "7 envoyés");
-        assert_eq!(deliveries(2, "failed"), "2 en échec");
-        assert_eq!(count(0, "envoi", "envois"), "0 envois");
+        assert_eq!(deliveries(2, "failed"), "2 échecs");
+        assert_eq!(deliveries(3, "retrying"), "3 nouveaux essais prévus");
+        assert_eq!(deliveries(4, "pending"), "4 en attente");
+        assert_eq!(count(0, "envoi", "envois"), "0 envoi");
         assert_eq!(count(1, "envoi", "envois"), "1 envoi");
+        assert_eq!(count(2, "envoi", "envois"), "2 envois");
         assert_eq!(duration(Duration::from_secs(3600)), "1 h");
-        assert_eq!(duration(Duration::from_secs(5400)), "1 h 30");
+        assert_eq!(duration(Duration::from_secs(5400)), "1 h 30 min");
         assert_eq!(duration(Duration::from_secs(900)), "15 min");
         assert_eq!(duration(Duration::from_secs(90)), "1 min 30 s");
         assert_eq!(duration(Duration::from_secs(2 * 86_400)), "2 j");

@@ -123,7 +123,7 @@ fn a_coordinator_declares_follows_and_resolves_an_exercise_from_the_command_line
     assert_eq!(code, 0);
     assert!(
         out.contains("  état            En cours\n")
-            && out.contains("  palier 0 (tour 0) → referents : quorum 1, délai 1 h, "),
+            && out.contains("  palier 1 (tour 1) → referents : quorum 1, délai 1 h, "),
         "{out}"
     );
     // Times as a coordinator reads them: in the daemon's zone (Paris), not
@@ -243,7 +243,7 @@ fn plan_preview_shows_each_step_with_its_first_message_and_sends_nothing() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("== Diffusion → tous =="), "{out}");
     assert!(out.contains("canaux : email ; 39 destinataires"), "{out}");
-    assert!(out.contains("== Palier 0 → referents"), "{out}");
+    assert!(out.contains("== Palier 1 → referents"), "{out}");
     assert!(out.contains("Objet : "), "{out}");
     // After the last tier comes no "next tier": the chain starts again
     // (escalation_repeat = 1), then the owners are alerted.
@@ -251,7 +251,7 @@ fn plan_preview_shows_each_step_with_its_first_message_and_sends_nothing() {
     assert_eq!(
         tiers.last().copied(),
         Some(
-            "== Palier 1 → bureau (quorum 1 ; faute de quorum après 2 h : de nouveau le palier 0 \
+            "== Palier 2 → bureau (quorum 1 ; faute de quorum après 2 h : de nouveau le palier 1 \
              pour qui n'a pas répondu (une fois), puis alerte des responsables du plan) =="
         ),
         "{out}"
@@ -349,5 +349,46 @@ fn commands_on_the_server_keep_working_once_named_tokens_exist() {
         err.contains("the daemon refused the token: pass --token-file FILE or set $VIGIE_TOKEN")
             && err.contains("(HTTP 401)"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_second_daemon_on_the_same_data_directory_refuses_to_start() {
+    // Two daemons on one database would each send every alert: a second
+    // `vigie run` (here on another port, same data_dir) stops at once.
+    let (sb, _d) = shipped_daemon();
+    let text = std::fs::read_to_string(sb.config()).unwrap();
+    let port = free_port();
+    let other = sb.path().join("config/second.toml");
+    let listen = text
+        .lines()
+        .find(|l| l.starts_with("listen = "))
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        &other,
+        text.replace(&listen, &format!("listen = \"127.0.0.1:{port}\"")),
+    )
+    .unwrap();
+    // Under `timeout`: a second daemon that started would serve forever.
+    let run = std::process::Command::new("timeout")
+        .arg("20")
+        .arg(crate::support::vigie_bin())
+        .args(["run", "-c", other.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (code, out, err) = (
+        run.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr),
+    );
+    assert!(code != 0 && code != 124, "{code} {out}{err}");
+    assert!(
+        err.contains("another vigie is using the data directory") && err.contains("stop it first"),
+        "{err}"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "nothing serves on the second port"
     );
 }

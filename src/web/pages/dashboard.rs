@@ -17,9 +17,10 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 
 use super::event::{event_response, event_view, load_events};
-use super::{Operator, channel_label, forbidden, fr_time, plural, profession_label};
+use super::{Operator, channel_label, forbidden, fr_time, profession_label};
 use crate::config::ConfigSet;
 use crate::engine::{self, EngineError};
+use crate::model::labels::count;
 use crate::store::events::{self as q, EventRow, EventState};
 use crate::store::outbox;
 use crate::web::WebState;
@@ -169,7 +170,7 @@ fn review_warnings(set: &ConfigSet, today: chrono::NaiveDate) -> Vec<String> {
         out.push(if days >= 0 {
             format!(
                 "La révision annuelle du plan « {} » (version {}) est attendue d'ici le {} (dans {}) : aucune nouvelle version n'est encore écrite.",
-                p.title, p.version.value, p.review_by.value.format("%d/%m/%Y"), plural(days as usize, "jour", "jours")
+                p.title, p.version.value, p.review_by.value.format("%d/%m/%Y"), count(days as u64, "jour", "jours")
             )
         } else {
             format!(
@@ -379,7 +380,7 @@ async fn change_level(
                 if d.queued > 0 {
                     format!(
                         " ; {} de ce niveau",
-                        plural(d.queued, "message part", "messages partent")
+                        count(d.queued as u64, "message part", "messages partent")
                     )
                 } else {
                     String::new()

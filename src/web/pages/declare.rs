@@ -16,9 +16,10 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 
 use super::dashboard::{dashboard, declared_text, done, form_error};
-use super::{Operator, channel_label, forbidden, plural, step_title};
+use super::{Operator, channel_label, forbidden, step_title};
 use crate::app::DeclarePreview;
 use crate::engine::{DeclareRequest, EngineError};
+use crate::model::labels::count;
 use crate::store::events::{self as q, EventRow};
 use crate::web::WebState;
 
@@ -147,7 +148,7 @@ fn step_view(s: &crate::engine::PreviewStep) -> Value {
             };
             format!(
                 "{} {lack} : rien ne {} sera envoyé par {} ({}).",
-                plural(names.len(), "personne", "personnes"),
+                count(names.len() as u64, "personne", "personnes"),
                 if names.len() > 1 { "leur" } else { "lui" },
                 channel_label(ch),
                 names.join(", ")
@@ -169,7 +170,7 @@ fn step_view(s: &crate::engine::PreviewStep) -> Value {
     context! {
         title => step_title(s.tier, 0, &s.audience.join(", ")),
         channels => s.channels.iter().map(|c| channel_label(c)).collect::<Vec<_>>().join(", "),
-        count => plural(s.recipients.len(), "personne", "personnes"),
+        count => count(s.recipients.len() as u64, "personne", "personnes"),
         when, people, long => s.recipients.len() > LONG_LIST, skipped,
         unreachable => (!unreachable.is_empty()).then(|| format!(
             "Aucun canal de cette étape ne permet de joindre : {}.",

@@ -9,12 +9,10 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::{Value, context};
 
-use super::{
-    Operator, audience_label, channel_label, delivery_count, delivery_label, fr_time, plural,
-    state_label, step_title,
-};
+use super::{Operator, audience_label, channel_label, fr_time, state_label, step_title};
 use crate::config::ConfigSet;
 use crate::engine;
+use crate::model::labels::{self, count};
 use crate::store::events::{self as q, EventRow};
 use crate::store::outbox::{self, DeliveryRow};
 use crate::web::WebState;
@@ -63,22 +61,6 @@ fn step_label(s: Option<&q::StepRow>) -> String {
     }
 }
 
-/// "15 min", "1 h 30 min": a tier's timeout as people say it.
-fn fr_duration(secs: u64) -> String {
-    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    let mut parts = Vec::new();
-    if h > 0 {
-        parts.push(format!("{h} h"));
-    }
-    if m > 0 {
-        parts.push(format!("{m} min"));
-    }
-    if s > 0 || parts.is_empty() {
-        parts.push(format!("{s} s"));
-    }
-    parts.join(" ")
-}
-
 pub(super) fn event_view(set: &ConfigSet, d: &EventData) -> Value {
     let e = &d.ev;
     let found = engine::plan_of(set, e).ok();
@@ -108,7 +90,7 @@ pub(super) fn event_view(set: &ConfigSet, d: &EventData) -> Value {
                 name => x.recipient_name.clone(),
                 step => step_label(x.step_id.and_then(|s| steps.get(&s).copied())),
                 channel => channel_label(&x.channel),
-                state => x.state.clone(), state_label => delivery_label(&x.state),
+                state => x.state.clone(), state_label => labels::delivery_state(&x.state),
                 reason => x.reason.clone().unwrap_or_default(), attempts => x.attempts,
                 response => x.recipient_id.as_deref().and_then(|r| latest.get(r)).map(|r| response_label(r)).unwrap_or_else(|| "—".to_string()),
             }
@@ -123,8 +105,8 @@ pub(super) fn event_view(set: &ConfigSet, d: &EventData) -> Value {
         tier_label => if tiers == 0 { "aucun".to_string() } else { format!("{} sur {tiers}", e.tier + 1) },
         acks => d.quorum.acks, quorum => d.quorum.needed,
         levels => scenario.map(|s| s.levels.iter().map(|l| context! { value => l.value.clone(), current => e.level.as_deref() == Some(l.value.as_str()) }).collect::<Vec<_>>()).unwrap_or_default(),
-        counts => counts.iter().map(|(s, n)| context! { state => *s, label => delivery_count(s, *n) }).collect::<Vec<_>>(),
-        recipients_count => plural(recipients.len(), "envoi", "envois"),
+        counts => counts.iter().map(|(s, n)| context! { state => *s, label => labels::deliveries(*n as u64, s) }).collect::<Vec<_>>(),
+        recipients_count => count(recipients.len() as u64, "envoi", "envois"),
         recipients,
     }
 }
@@ -159,7 +141,7 @@ pub(super) async fn event_response(
         .map(|s| {
             context! {
                 tier => s.tier.map(|t| t + 1), round => s.round + 1, audience => audience_label(&s.audience), quorum => s.quorum,
-                timeout => s.timeout_secs.map(fr_duration),
+                timeout => s.timeout_secs.map(|t| labels::duration(std::time::Duration::from_secs(t))),
                 at => fr_time(&set, crate::store::parse_ts(&s.created_at)),
             }
         })

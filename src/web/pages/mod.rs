@@ -24,6 +24,7 @@ use minijinja::{Environment, Value, context};
 
 use super::respond::response_label;
 use crate::config::ConfigSet;
+use crate::model::labels;
 use crate::store::events::{self as q, EventState};
 use crate::web::WebState;
 
@@ -69,47 +70,7 @@ impl Pages {
 }
 
 pub fn state_label(s: EventState) -> &'static str {
-    match s {
-        EventState::Active => "En cours",
-        EventState::Acknowledged => "Pris en charge",
-        EventState::Exhausted => "Sans réponse suffisante",
-        EventState::Resolved => "Terminé",
-    }
-}
-
-fn delivery_label(s: &str) -> &'static str {
-    match s {
-        "pending" => "en attente",
-        "sending" => "en cours d'envoi",
-        "sent" => "envoyé",
-        "retrying" => "nouvel essai prévu",
-        "failed" => "échec",
-        "skipped" => "non envoyé",
-        "cancelled" => "annulé",
-        _ => "?",
-    }
-}
-
-/// "1 envoyé", "7 envoyés", "2 échecs": a count of deliveries in a state,
-/// the words agreeing with the number.
-fn delivery_count(s: &str, n: usize) -> String {
-    let words = match s {
-        "pending" => ("en attente", "en attente"),
-        "sending" => ("en cours d'envoi", "en cours d'envoi"),
-        "sent" => ("envoyé", "envoyés"),
-        "retrying" => ("nouvel essai prévu", "nouveaux essais prévus"),
-        "failed" => ("échec", "échecs"),
-        "skipped" => ("non envoyé", "non envoyés"),
-        "cancelled" => ("annulé", "annulés"),
-        _ => ("?", "?"),
-    };
-    plural(n, words.0, words.1)
-}
-
-/// `n` and the word that agrees with it ("1 personne", "3 personnes"; in
-/// French 0 and 1 take the singular).
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n <= 1 { one } else { many })
+    labels::event_state(s.as_str())
 }
 
 /// A channel as people say it: "e-mail", "SMS"; a webhook by its name.
@@ -239,16 +200,6 @@ fn forbidden() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counts_agree_with_their_number() {
-        assert_eq!(delivery_count("sent", 1), "1 envoyé");
-        assert_eq!(delivery_count("sent", 7), "7 envoyés");
-        assert_eq!(delivery_count("failed", 2), "2 échecs");
-        assert_eq!(delivery_count("retrying", 3), "3 nouveaux essais prévus");
-        assert_eq!(delivery_count("pending", 4), "4 en attente");
-        assert_eq!(plural(0, "personne", "personnes"), "0 personne");
-    }
 
     #[test]
     fn steps_and_audiences_read_as_titles() {
