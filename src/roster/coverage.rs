@@ -32,6 +32,10 @@ pub struct RosterReport {
     pub gaps: Vec<Gap>,
     /// Assignees with a problem, in start order of their occurrence.
     pub problems: Vec<Problem>,
+    /// The roster's own period in French (`saison 12-01..04-30`), when it
+    /// has one: said when the window holds no shift of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
 }
 
 /// When and what: the occurrence a gap or a problem is about.
@@ -224,6 +228,7 @@ pub fn check(set: &ConfigSet, roster: &Roster, from: NaiveDate, days: u32) -> Ro
         occurrences: assessed.len(),
         gaps,
         problems,
+        period: (!roster.period.is_always()).then(|| roster.period.describe_fr()),
     }
 }
 

@@ -33,6 +33,12 @@ impl RosterReport {
             count(self.occurrences, "garde", "gardes"),
             if self.occurrences > 1 { "s" } else { "" },
         ));
+        if let (0, Some(period)) = (self.occurrences, &self.period) {
+            s.push_str(&format!(
+                "HORS SAISON : le planning n'a aucune garde sur ces dates ({period}).\n"
+            ));
+            return s;
+        }
         if self.covered {
             s.push_str(
                 "COMPLET : chaque garde a assez d'inscrits et aucune inscription n'est à revoir.\n",

@@ -961,6 +961,14 @@ fn a_winter_roster_has_no_summer_weekend_to_cover_but_reports_a_january_one() {
     let summer = roster::check(&set, r, date(2027, 6, 1), 92);
     assert_eq!(summer.occurrences, 0, "{}", summer.to_text());
     assert!(summer.is_covered(), "{}", summer.to_text());
+    // The report says why there is nothing to check, rather than "COMPLET".
+    assert!(
+        summer.to_text().ends_with(
+            "HORS SAISON : le planning n'a aucune garde sur ces dates (saison 12-01..04-30).\n"
+        ),
+        "{}",
+        summer.to_text()
+    );
 
     // 9–10 January: the Saturday is covered, day and night; the Sunday not.
     let january = roster::check(&set, r, date(2027, 1, 9), 2);
