@@ -7,8 +7,9 @@
 //! # Layout
 //! - [`cli`]: the command line: clap definitions, the commands that work
 //!   from the files (`check`, `plan list/preview`, `roster check`,
-//!   `directory import-rpps`, `token new`, `hash-password`) and the API
-//!   client behind `declare`, `events`, `show`, `level`, `resolve`, `status`.
+//!   `directory import-rpps`, `token new`, `hash-password`, `backup`,
+//!   `restore`) and the API client behind `declare`, `events`, `show`,
+//!   `level`, `resolve`, `status`; what a coordinator reads is in French.
 //! - [`config`]: the files a CPTS writes (daemon config, directory, plans,
 //!   rosters, reminders), read into typed values with `file:line:col`
 //!   diagnostics; `config::source` is the one reader of files by name
@@ -16,7 +17,9 @@
 //! - [`import`]: outside registers (the Annuaire Santé extract) turned into
 //!   directory TOML, read as a stream.
 //! - [`model`]: typed domain values with `parse` constructors (durations,
-//!   cron schedules, e-mail, phone, RPPS, versions, seasons and periods).
+//!   cron schedules, e-mail, phone, RPPS, versions, seasons and periods) and
+//!   the French words people read for them (`model::labels`: states,
+//!   counts that agree, durations), shared by the pages and the CLI.
 //! - [`engine`]: events and escalation: declare, level, resolve, responses,
 //!   timers, preview; every decision written to the outbox in its
 //!   transaction. It declares what it needs of the outbox
@@ -36,17 +39,20 @@
 //! - [`roster`]: on-call rosters at work: dated occurrences, coverage check,
 //!   iCalendar export, CSV import of assignments.
 //! - [`store`]: SQLite (WAL, embedded migrations); the only place with SQL
-//!   (events, outbox, reminders, operators' sessions).
+//!   (events, outbox, reminders, operators' sessions, the online backup and
+//!   its checks, the data directory's lock, the health probe of the
+//!   heartbeat).
 //! - [`web`]: the axum router and its own state ([`web::WebState`]: pages,
 //!   server-side sessions, the login limiter, caches): public and bureau
-//!   pages (login, CSRF), the JSON API with bearer tokens, response pages,
+//!   pages (login, CSRF, the two-step declaration), the JSON API with bearer
+//!   tokens, response pages,
 //!   calendar feeds, `/metrics`, security headers; `web::server` serves it
 //!   with header timeouts and a connection cap that evicts the idlest.
 //! - [`sdnotify`]: the systemd notification protocol (`READY=1`, watchdog).
 //! - [`daemon`]: wiring: load, secrets of a first start, build the app and
-//!   the web state, serve, run the outbox and the timers, reload on SIGHUP,
-//!   stop when the caller's shutdown future completes (`run(…, listener,
-//!   shutdown)`).
+//!   the web state, serve, run the outbox, the timers and the heartbeat,
+//!   reload on SIGHUP, stop when the caller's shutdown future completes
+//!   (`run(…, listener, shutdown)`).
 //!
 //! Data flows one way: files → config (validated) → engine decides → store
 //! (outbox) → deliver → channels; web and CLI only read the store or ask the
