@@ -12,13 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-use serde_json::json;
 
-use crate::drills::many_nurses;
-use crate::harness::{ROOM_SECRET, SMS_SECRET, write_fixture};
-use crate::smtp::SmtpServer;
+use crate::drills::{FanOutUnderWay, fan_out_under_way};
+use crate::harness::write_fixture;
 use crate::support::{DaemonProcess, Sandbox, run_vigie};
-use crate::webhook::Receiver;
 
 type Rows = Vec<Vec<String>>;
 
@@ -72,26 +69,13 @@ async fn a_backup_taken_during_a_5000_recipient_fan_out_is_whole_and_restores_in
  {
     // Arrange: the real daemon sending a declaration to 5 000 nurses.
     let dir = tempfile::tempdir().unwrap();
-    let smtp = SmtpServer::start().await;
-    let sms = Receiver::start(SMS_SECRET).await;
-    let room = Receiver::start(ROOM_SECRET).await;
-    let config = write_fixture(dir.path(), &smtp, &sms, &room);
-    many_nurses(dir.path(), 5000);
-    smtp.set_delay(Duration::from_millis(2));
-    let mut d = DaemonProcess::start(&config);
-    let token = std::fs::read_to_string(dir.path().join("var/api-token")).unwrap();
-    let r = reqwest::Client::new()
-        .post(format!("http://{}/api/v1/events", d.addr))
-        .bearer_auth(token.trim())
-        .json(&json!({"scenario": "canicule", "level": "orange"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while smtp.messages().len() < 300 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let FanOutUnderWay {
+        config,
+        smtp,
+        sms,
+        room,
+        daemon: mut d,
+    } = fan_out_under_way(dir.path(), 5000, Duration::from_millis(2), 300).await;
 
     // Act: a backup with the real binary while it sends, between two
     // looks at the source.

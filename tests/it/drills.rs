@@ -15,6 +15,53 @@ use crate::smtp::SmtpServer;
 use crate::support::DaemonProcess;
 use crate::webhook::Receiver;
 
+/// The real daemon (`vigie run`) in `dir`, sending the orange canicule
+/// broadcast to `nurses` nurses through a loopback SMTP server that takes
+/// `smtp_delay` per message, once `reached` of them have arrived (or 60 s).
+pub struct FanOutUnderWay {
+    /// The daemon's configuration, to start it again.
+    pub config: std::path::PathBuf,
+    pub smtp: SmtpServer,
+    pub sms: Receiver,
+    pub room: Receiver,
+    pub daemon: DaemonProcess,
+}
+
+pub async fn fan_out_under_way(
+    dir: &Path,
+    nurses: usize,
+    smtp_delay: Duration,
+    reached: usize,
+) -> FanOutUnderWay {
+    let smtp = SmtpServer::start().await;
+    let sms = Receiver::start(crate::harness::SMS_SECRET).await;
+    let room = Receiver::start(crate::harness::ROOM_SECRET).await;
+    let config = write_fixture(dir, &smtp, &sms, &room);
+    many_nurses(dir, nurses);
+    smtp.set_delay(smtp_delay);
+    let daemon = DaemonProcess::start(&config);
+    let token = std::fs::read_to_string(dir.join("var/api-token")).unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/events", daemon.addr))
+        .bearer_auth(token.trim())
+        .json(&json!({"scenario": "canicule", "level": "orange"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while smtp.messages().len() < reached && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    FanOutUnderWay {
+        config,
+        smtp,
+        sms,
+        room,
+        daemon,
+    }
+}
+
 /// Replaces the fixture directory with `n` nurses (the orange broadcast's
 /// audience) plus the referents and the bureau.
 pub fn many_nurses(dir: &Path, n: usize) {
@@ -389,26 +436,13 @@ async fn an_unreachable_mail_server_pauses_the_channel_and_its_return_resumes_ev
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_in_the_middle_of_a_fan_out_misses_nobody() {
     let dir = tempfile::tempdir().unwrap();
-    let smtp = SmtpServer::start().await;
-    let sms = Receiver::start(crate::harness::SMS_SECRET).await;
-    let room = Receiver::start(crate::harness::ROOM_SECRET).await;
-    let config = write_fixture(dir.path(), &smtp, &sms, &room);
-    many_nurses(dir.path(), 300);
-    smtp.set_delay(Duration::from_millis(10));
-    let mut d = DaemonProcess::start(&config);
-    let token = std::fs::read_to_string(dir.path().join("var/api-token")).unwrap();
-    let r = reqwest::Client::new()
-        .post(format!("http://{}/api/v1/events", d.addr))
-        .bearer_auth(token.trim())
-        .json(&json!({"scenario": "canicule", "level": "orange"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while smtp.messages().len() < 150 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let FanOutUnderWay {
+        config,
+        smtp,
+        sms: _sms,
+        room: _room,
+        daemon: mut d,
+    } = fan_out_under_way(dir.path(), 300, Duration::from_millis(10), 150).await;
     let before = smtp.messages().len();
     d.signal("KILL");
     d.wait_exit(Duration::from_secs(5)).unwrap();

@@ -1,7 +1,6 @@
 //! `[heartbeat]` (SPEC §16): the URL of an external monitor (a dead man's
 //! switch) the daemon calls while it is healthy, and how often.
 
-use super::redact::redact_url;
 use crate::config::reader::{Ctx, Table};
 use crate::model::DurationValue;
 
@@ -20,23 +19,7 @@ pub struct HeartbeatConfig {
 /// Reads `[heartbeat]`: `url` (http:// or https://), `every` (a duration,
 /// default "5m", at least "1s").
 pub(super) fn read_heartbeat(ctx: &Ctx<'_>, t: Table<'_, '_>) -> Option<HeartbeatConfig> {
-    let url = t.req_str("url").and_then(|u| {
-        let ok = (u.starts_with("http://") || u.starts_with("https://"))
-            && u.len() > "https://".len()
-            && !u.contains(char::is_whitespace);
-        if ok {
-            Some(u.value.clone())
-        } else {
-            ctx.error(
-                &u.loc,
-                format!(
-                    "invalid heartbeat url \"{}\": an http:// or https:// address",
-                    redact_url(&u.value)
-                ),
-            );
-            None
-        }
-    });
+    let url = super::read_http_url(ctx, &t, "heartbeat");
     let every = match t.str("every") {
         None => Some(DurationValue(std::time::Duration::from_secs(300))),
         Some(s) => match DurationValue::parse(&s.value) {

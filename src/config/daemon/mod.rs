@@ -280,20 +280,31 @@ fn read(
     })
 }
 
-fn read_webhook(ctx: &Ctx<'_>, t: Table<'_, '_>, base: &Path, name: &str) -> Option<WebhookConfig> {
-    let url = t.req_str("url").and_then(|u| {
+/// The required `url` of a table: an http:// or https:// address without
+/// spaces; else an error naming `what` (`webhook`, `heartbeat`), the URL's
+/// secrets redacted.
+pub(super) fn read_http_url(ctx: &Ctx<'_>, t: &Table<'_, '_>, what: &str) -> Option<String> {
+    t.req_str("url").and_then(|u| {
         let ok = (u.starts_with("http://") || u.starts_with("https://"))
+            && u.len() > "https://".len()
             && !u.contains(char::is_whitespace);
         if ok {
             Some(u.value.clone())
         } else {
             ctx.error(
                 &u.loc,
-                format!("invalid webhook url \"{}\"", redact_url(&u.value)),
+                format!(
+                    "invalid {what} url \"{}\": write an http:// or https:// address",
+                    redact_url(&u.value)
+                ),
             );
             None
         }
-    });
+    })
+}
+
+fn read_webhook(ctx: &Ctx<'_>, t: Table<'_, '_>, base: &Path, name: &str) -> Option<WebhookConfig> {
+    let url = read_http_url(ctx, &t, "webhook");
     let secret_file = t.req_str("secret_file").map(|s| {
         let p = resolve(base, &s.value);
         if !secret_path(&p).exists() {
