@@ -108,9 +108,18 @@ impl Directory {
     ) -> Vec<&Professional> {
         let on_call_ids: Option<HashSet<String>> = (!sel.on_call.is_empty())
             .then(|| sel.on_call.iter().flat_map(|r| on_call(&r.value)).collect());
+        // Someone on call now is there: the roster judged their presence by
+        // the day the shift starts (a night shift begun on the last day of a
+        // season runs past midnight), and `on_call` only names those present
+        // that day.
+        let on_shift = |p: &Professional| {
+            p.active && on_call_ids.as_ref().is_some_and(|ids| ids.contains(&p.id))
+        };
         self.professionals
             .iter()
-            .filter(|p| keep(p) && self.matches(sel, p, on_call_ids.as_ref(), on_call, 0))
+            .filter(|p| {
+                (keep(p) || on_shift(p)) && self.matches(sel, p, on_call_ids.as_ref(), on_call, 0)
+            })
             .collect()
     }
 

@@ -30,7 +30,10 @@ pub fn occurrence(tz: Tz, shift: &Shift, date: NaiveDate) -> (DateTime<Utc>, Dat
     (start, end)
 }
 
-/// The ids assigned to a roster's shifts that cover `at`.
+/// The ids assigned to a roster's shifts that cover `at`, minus those the
+/// directory says are away on the day the shift starts (as the roster check
+/// counts them); an id the directory does not know is kept (the selector
+/// matches nobody for it).
 pub fn on_call(set: &ConfigSet, roster_id: &str, at: DateTime<Utc>) -> Vec<String> {
     let Some(roster) = set.roster(roster_id) else {
         return Vec::new();
@@ -47,7 +50,11 @@ pub fn on_call(set: &ConfigSet, roster_id: &str, at: DateTime<Utc>) -> Vec<Strin
         let (start, end) = occurrence(tz, shift, a.date.value);
         if start <= at && at < end {
             for w in &a.who {
-                if !out.contains(&w.value) {
+                let away = set
+                    .directory
+                    .get(&w.value)
+                    .is_some_and(|p| !p.present_on(a.date.value));
+                if !away && !out.contains(&w.value) {
                     out.push(w.value.clone());
                 }
             }

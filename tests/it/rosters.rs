@@ -1154,3 +1154,70 @@ fn importing_a_seasonal_doctor_before_their_season_is_a_warning() {
     );
     assert!(!err.contains("2026-12-19"), "in season on the 19th: {err}");
 }
+
+/// A night shift every day of the winter, for the doctor of the station.
+const WINTER_NIGHTS: &str = r#"
+[roster]
+id = "nuits-station"
+title = "Nuits de la station"
+eligible = { professions = ["medecin"], tags = ["pdsa"] }
+
+[[roster.shift]]
+name = "nuit"
+days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+start = "20:00"
+end = "08:00"
+
+[[assignment]]
+date = 2027-04-15
+shift = "nuit"
+who = ["jblanc"]
+
+[[assignment]]
+date = 2027-04-16
+shift = "nuit"
+who = ["jblanc"]
+"#;
+
+#[test]
+fn a_night_shift_begun_on_the_last_day_of_a_season_keeps_its_doctor_on_call_until_morning() {
+    // Julie Blanc's season ends on 15 April: the night of the 15th is hers
+    // (the roster counts it), the night of the 16th is not.
+    let sb = winter_sandbox();
+    std::fs::write(
+        sb.path().join("config/rosters/nuits-station.toml"),
+        WINTER_NIGHTS,
+    )
+    .unwrap();
+    let set = load(&sb.path().join("config/vigie.toml"));
+    let r = roster::check(&set, roster(&set, "nuits-station"), date(2027, 4, 15), 2);
+    assert_eq!(
+        problems(&r),
+        [(date(2027, 4, 16), "nuit", "jblanc", ProblemKind::Absent)]
+    );
+
+    // At 02:00 on the 16th (Paris), she is on call and an alert to the
+    // roster's on-call doctor reaches her, though the 16th is out of her
+    // season; at 22:00 on the 16th nobody is.
+    let on_call_doctor = vigie::config::Selector {
+        on_call: vec![vigie::config::Located::new(
+            "nuits-station".to_string(),
+            vigie::config::Loc::file_start(Path::new("test")),
+        )],
+        ..Default::default()
+    };
+    for (at, expected) in [
+        (utc(2027, 4, 16, 0, 0), vec!["jblanc"]),
+        (utc(2027, 4, 16, 20, 0), vec![]),
+    ] {
+        let on_call = |r: &str| vigie::schedule::oncall::on_call(&set, r, at);
+        let today = at.with_timezone(&set.daemon.timezone).date_naive();
+        let who: Vec<&str> = set
+            .directory
+            .select_on(&on_call_doctor, &on_call, today)
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect();
+        assert_eq!(who, expected, "at {at}");
+    }
+}
