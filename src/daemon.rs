@@ -45,6 +45,13 @@ pub enum DaemonError {
         "another vigie is using the data directory {0} (a daemon, or vigie restore): stop it first"
     )]
     Locked(PathBuf),
+    #[error(
+        "cannot take the lock {path} that keeps a second daemon or a restore off the database: {source}"
+    )]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
@@ -140,7 +147,7 @@ pub struct Daemon {
     tracker: TaskTracker,
     /// The data directory's lock (`store::backup::lock_data_dir`),
     /// released when the daemon is dropped or the process exits.
-    _data_lock: Option<std::fs::File>,
+    _data_lock: std::fs::File,
 }
 
 impl Daemon {
@@ -194,12 +201,16 @@ impl Daemon {
         })?;
         // Held for the daemon's life: `vigie restore` refuses while it is.
         let data_lock = match crate::store::backup::lock_data_dir(&data_dir) {
-            Ok(Some(f)) => Some(f),
+            Ok(Some(f)) => f,
             // Two daemons on one database would each send every alert.
             Ok(None) => return Err(DaemonError::Locked(data_dir.clone())),
-            Err(e) => {
-                tracing::warn!(path = %data_dir.display(), error = %e, "cannot take the data directory's lock: vigie restore will not see this daemon");
-                None
+            // Without the lock nothing keeps a second daemon (or a
+            // restore) off this database: refuse rather than run unguarded.
+            Err(source) => {
+                return Err(DaemonError::Lock {
+                    path: data_dir.join(crate::store::backup::LOCK_FILE),
+                    source,
+                });
             }
         };
         let store = Store::open(&db_path)?;

@@ -256,20 +256,27 @@ pub fn run_restore(config_path: &Path, file: &Path, out: &mut dyn Write) -> i32 
             return 1;
         }
     };
-    let summary = match backup::check(file, Accept::UpToCurrent) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("vigie : restauration refusée, rien n'a été changé : {e}");
-            return 1;
-        }
-    };
     let db = data_dir.join("vigie.db");
     let stamp = Utc::now()
         .with_timezone(&cfg.timezone)
         .format("%Y%m%d-%H%M%S")
         .to_string();
-    match backup::put_in_place(file, &db, &stamp) {
-        Ok(kept) => {
+    // The bytes staged next to the database are the ones checked; their
+    // faults are told under the name of the copy given.
+    let digest = backup::digest_path(file);
+    let refused = std::cell::Cell::new(false);
+    let verify = |staged: &Path| {
+        backup::check_against(staged, &digest, Accept::UpToCurrent).map_err(|e| {
+            refused.set(true);
+            e.named(staged, file)
+        })
+    };
+    match backup::put_in_place(file, &db, &stamp, verify) {
+        Err(e) if refused.get() => {
+            eprintln!("vigie : restauration refusée, rien n'a été changé : {e}");
+            1
+        }
+        Ok((summary, kept)) => {
             let _ = writeln!(
                 out,
                 "{} remis en place dans {} :",

@@ -134,6 +134,38 @@ pub fn backup(db: &Path, dest: &Path) -> Result<Summary, BackupError> {
     result
 }
 
+impl BackupError {
+    /// The same error, about `to` where it names `from`.
+    pub fn named(self, from: &Path, to: &Path) -> BackupError {
+        let rename = |p: PathBuf| if p == from { to.to_path_buf() } else { p };
+        match self {
+            BackupError::Exists { path } => BackupError::Exists { path: rename(path) },
+            BackupError::Io { path, source } => BackupError::Io {
+                path: rename(path),
+                source,
+            },
+            BackupError::Sqlite { path, source } => BackupError::Sqlite {
+                path: rename(path),
+                source,
+            },
+            BackupError::Corrupt { path, detail } => BackupError::Corrupt {
+                path: rename(path),
+                detail,
+            },
+            BackupError::TooNew { path, found, known } => BackupError::TooNew {
+                path: rename(path),
+                found,
+                known,
+            },
+            BackupError::OtherSchema { path, found, known } => BackupError::OtherSchema {
+                path: rename(path),
+                found,
+                known,
+            },
+        }
+    }
+}
+
 /// The fingerprint file of a copy: `FILE.sha256`.
 pub fn digest_path(copy: &Path) -> PathBuf {
     let mut name = copy.as_os_str().to_os_string();
@@ -177,10 +209,10 @@ fn write_digest(copy: &Path, digest: &Path) -> Result<(), BackupError> {
     f.sync_all().map_err(io)
 }
 
-/// Compares a copy with its `FILE.sha256`, when there is one: `Ok(false)`
-/// when there is none.
-fn verify_digest(path: &Path) -> Result<bool, BackupError> {
-    let digest = digest_path(path);
+/// Compares the bytes of `path` with the fingerprint file `digest`, when
+/// there is one: `Ok(false)` when there is none.
+fn verify_digest(path: &Path, digest: &Path) -> Result<bool, BackupError> {
+    let digest = digest.to_path_buf();
     let recorded = match std::fs::read_to_string(&digest) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
@@ -255,7 +287,14 @@ fn sync_dir(path: &Path) {
 /// integrity_check`, the schema version against the migrations this
 /// binary knows) without changing it, and says what it holds.
 pub fn check(path: &Path, accept: Accept) -> Result<Summary, BackupError> {
-    let digest_checked = verify_digest(path)?;
+    check_against(path, &digest_path(path), accept)
+}
+
+/// [`check`] of `path` against the fingerprint file `digest` (that of the
+/// copy it was taken from: `vigie restore` checks the bytes it staged, not
+/// the file it read them from, which could change in between).
+pub fn check_against(path: &Path, digest: &Path, accept: Accept) -> Result<Summary, BackupError> {
+    let digest_checked = verify_digest(path, digest)?;
     let sql = |source| BackupError::Sqlite {
         path: path.to_path_buf(),
         source,
@@ -354,19 +393,30 @@ pub const LOCK_FILE: &str = "vigie.lock";
 pub fn lock_data_dir(data_dir: &Path) -> std::io::Result<Option<std::fs::File>> {
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let path = data_dir.join(LOCK_FILE);
+    // Never through a symbolic link: the data directory belongs to the
+    // daemon's user, and `vigie restore` runs as root.
     let f = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
     // Made by `vigie restore` (root) before the daemon's first start: give
-    // it to the data directory's owner, who must open it too.
-    if let (Ok(file), Ok(dir)) = (f.metadata(), std::fs::metadata(data_dir))
-        && (file.uid(), file.gid()) != (dir.uid(), dir.gid())
+    // it to the data directory's owner, who must open it too (the open
+    // file, not the name, which someone could swap).
+    if let Ok(dir) = std::fs::metadata(data_dir)
+        && (meta.uid(), meta.gid()) != (dir.uid(), dir.gid())
     {
-        let _ = std::os::unix::fs::chown(&path, Some(dir.uid()), Some(dir.gid()));
+        let _ = std::os::unix::fs::fchown(&f, Some(dir.uid()), Some(dir.gid()));
     }
     match f.try_lock() {
         Ok(()) => Ok(Some(f)),
@@ -378,15 +428,22 @@ pub fn lock_data_dir(data_dir: &Path) -> std::io::Result<Option<std::fs::File>> 
 /// The files SQLite keeps next to a database in WAL mode.
 pub const SIDE_FILES: [&str; 2] = ["-wal", "-shm"];
 
-/// Puts the checked copy `from` in place of the database `db` (the daemon
-/// stopped, the caller holding [`lock_data_dir`]): the copy is written
-/// next to `db` first (mode 0600, owned like the data directory, synced),
-/// then the current database and its `-wal` and `-shm` are renamed
-/// `<db>.before-restore-<stamp>` (and `-wal`, `-shm` after that, so that
-/// SQLite opens the kept database with its journal), then the copy takes
-/// the name. Returns the name the current database was kept under, if
-/// there was one.
-pub fn put_in_place(from: &Path, db: &Path, stamp: &str) -> Result<Option<PathBuf>, BackupError> {
+/// Puts the copy `from` in place of the database `db` (the daemon
+/// stopped, the caller holding [`lock_data_dir`]): the copy is written next
+/// to `db` first (mode 0600, owned like the data directory, synced) and
+/// `verify` checks *those* bytes (a copy still being written, or swapped,
+/// is not installed unchecked); then the current database and its `-wal`
+/// and `-shm` are renamed `<db>.before-restore-<stamp>` (and `-wal`,
+/// `-shm` after that, so that SQLite opens the kept database with its
+/// journal), then the copy takes the name. A rename that fails puts back
+/// what was moved. Returns what `verify` said and the name the current
+/// database was kept under, if there was one.
+pub fn put_in_place<T>(
+    from: &Path,
+    db: &Path,
+    stamp: &str,
+    verify: impl FnOnce(&Path) -> Result<T, BackupError>,
+) -> Result<(T, Option<PathBuf>), BackupError> {
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -409,18 +466,26 @@ pub fn put_in_place(from: &Path, db: &Path, stamp: &str) -> Result<Option<PathBu
             .map_err(io(&incoming))?;
         std::io::copy(&mut src, &mut dst).map_err(io(&incoming))?;
         dst.sync_all().map_err(io(&incoming))?;
+        // `vigie restore` runs as root; the daemon as the data directory's
+        // owner (systemd's dynamic user), who must be able to open the
+        // copy. The open file is given, not the name.
+        if let Some(dir) = db.parent()
+            && let Ok(meta) = std::fs::metadata(if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            })
+        {
+            let _ = std::os::unix::fs::fchown(&dst, Some(meta.uid()), Some(meta.gid()));
+        }
     }
-    // `vigie restore` runs as root; the daemon as the data directory's
-    // owner (systemd's dynamic user), who must be able to open the copy.
-    if let Some(dir) = db.parent()
-        && let Ok(meta) = std::fs::metadata(if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        })
-    {
-        let _ = std::os::unix::fs::chown(&incoming, Some(meta.uid()), Some(meta.gid()));
-    }
+    let verified = match verify(&incoming) {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = std::fs::remove_file(&incoming);
+            return Err(e);
+        }
+    };
     // A free name for the database and its side files (two restores in
     // the same second must not put one kept database over the other).
     let taken = |p: &PathBuf| {
@@ -439,18 +504,31 @@ pub fn put_in_place(from: &Path, db: &Path, stamp: &str) -> Result<Option<PathBu
         kept = with(&format!(".before-restore-{stamp}-{n}"));
     }
     let had_db = db.exists();
+    // (from, to) of each rename done, to undo them if a later one fails.
+    let mut moved: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let mut renames: Vec<(PathBuf, PathBuf)> = Vec::new();
     if had_db {
-        std::fs::rename(db, &kept).map_err(io(db))?;
+        renames.push((db.to_path_buf(), kept.clone()));
     }
     for side in SIDE_FILES {
         let current = with(side);
         if current.exists() {
             let mut aside = kept.as_os_str().to_os_string();
             aside.push(side);
-            std::fs::rename(&current, PathBuf::from(aside)).map_err(io(&current))?;
+            renames.push((current, PathBuf::from(aside)));
         }
     }
-    std::fs::rename(&incoming, db).map_err(io(db))?;
+    renames.push((incoming.clone(), db.to_path_buf()));
+    for (a, b) in renames {
+        if let Err(source) = std::fs::rename(&a, &b) {
+            for (x, y) in moved.iter().rev() {
+                let _ = std::fs::rename(y, x);
+            }
+            let _ = std::fs::remove_file(&incoming);
+            return Err(BackupError::Io { path: a, source });
+        }
+        moved.push((a, b));
+    }
     sync_dir(db);
-    Ok(had_db.then_some(kept))
+    Ok((verified, had_db.then_some(kept)))
 }

@@ -571,3 +571,41 @@ fn a_restore_run_as_root_gives_the_database_and_the_lock_to_the_data_directorys_
         assert_eq!(m.mode() & 0o777, 0o600, "{name}");
     }
 }
+
+#[test]
+fn a_lock_file_planted_as_a_symbolic_link_gives_nothing_away() {
+    // The data directory belongs to the daemon's user: should that account
+    // be taken, a link planted as `vigie.lock` must not make root's
+    // `vigie restore` hand the linked file over, nor start a daemon.
+    use std::os::unix::fs::MetadataExt;
+    let s = Sandbox::shipped();
+    s.listen_anywhere();
+    let config = s.config();
+    let c = config.to_str().unwrap();
+    let var = s.path().join("var");
+    std::fs::create_dir_all(&var).unwrap();
+    let precious = s.path().join("precieux");
+    std::fs::write(&precious, "secret de root\n").unwrap();
+    let owner = std::fs::metadata(&precious).unwrap().uid();
+    let root = owner == 0;
+    if root {
+        // As under systemd: the data directory is the daemon user's.
+        std::os::unix::fs::chown(&var, Some(65534), Some(65534)).unwrap();
+    }
+    std::os::unix::fs::symlink(&precious, var.join("vigie.lock")).unwrap();
+
+    let (code, _, err) = run_vigie(&["restore", "-c", c, "copie.db"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("impossible de vérifier que le démon est arrêté"),
+        "{err}"
+    );
+    let (code, _, err) = crate::support::run_vigie_briefly(&["run", "-c", c]);
+    assert!(code != 0 && code != 124, "{code} {err}");
+    assert!(err.contains("cannot take the lock"), "{err}");
+    assert_eq!(std::fs::metadata(&precious).unwrap().uid(), owner);
+    assert_eq!(
+        std::fs::read_to_string(&precious).unwrap(),
+        "secret de root\n"
+    );
+}

@@ -370,18 +370,8 @@ fn a_second_daemon_on_the_same_data_directory_refuses_to_start() {
         text.replace(&listen, &format!("listen = \"127.0.0.1:{port}\"")),
     )
     .unwrap();
-    // Under `timeout`: a second daemon that started would serve forever.
-    let run = std::process::Command::new("timeout")
-        .arg("20")
-        .arg(crate::support::vigie_bin())
-        .args(["run", "-c", other.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let (code, out, err) = (
-        run.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr),
-    );
+    let (code, out, err) =
+        crate::support::run_vigie_briefly(&["run", "-c", other.to_str().unwrap()]);
     assert!(code != 0 && code != 124, "{code} {out}{err}");
     assert!(
         err.contains("another vigie is using the data directory") && err.contains("stop it first"),

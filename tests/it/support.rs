@@ -102,6 +102,24 @@ pub fn run_vigie(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// [`run_vigie`] under `timeout 20`: for a command that must stop by
+/// itself (a `vigie run` that must refuse to start), so that a regression
+/// fails (exit 124) instead of hanging the tests.
+pub fn run_vigie_briefly(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new("timeout")
+        .arg("20")
+        .arg(vigie_bin())
+        .args(args)
+        .env_remove("VIGIE_CONFIG")
+        .output()
+        .expect("run timeout vigie");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// The real daemon as a child process, with its log lines collected.
 pub struct DaemonProcess {
     pub child: Child,
