@@ -70,6 +70,9 @@ pub enum DaemonError {
     },
 }
 
+/// The local token's file in `data_dir`, read by the `vigie` commands.
+pub const LOCAL_TOKEN_FILE: &str = "local-token";
+
 /// Reads a generated secret from `data_dir`, creating it (mode 0600) on
 /// first use. Returns the value and whether it was just created.
 pub fn generated_secret(
@@ -219,25 +222,27 @@ impl Daemon {
         let (link_key, _) = generated_secret(&data_dir.join("link.key"), || random_hex(32))?;
         let install_id = store.meta_or_init("install_id", || random_hex(6)).await?;
         let auth = &set.daemon.auth;
-        // The local token: kept in the data directory (mode 0600, for the
-        // daemon's user and root), read by `vigie` commands on this machine.
-        // Made even when tokens are named, since a reload may turn
-        // `local_token` on; whether it is accepted is decided per request.
-        let local_token = {
+        // The generated token (`api-token`): the API token while the
+        // configuration names none, as it always was; once tokens are
+        // named it stops working (it may sit in calendar URLs, in logs).
+        let generated_token = if auth.tokens.is_empty() {
             let path = data_dir.join("api-token");
             let (token, created) = generated_secret(&path, || format!("vigie_{}", random_hex(24)))?;
-            match (created, auth.tokens.is_empty(), auth.local_token) {
-                (true, true, _) => {
-                    tracing::warn!(path = %path.display(), "no API token configured: generated one (mode 0600); `vigie` commands on this machine use it")
-                }
-                (false, true, _) => {
-                    tracing::info!(path = %path.display(), "no API token configured: using the generated one")
-                }
-                (_, false, true) => {
-                    tracing::info!(path = %path.display(), "the local token is accepted beside the named ones (`vigie` commands on this machine use it; [auth] local_token = false turns it off)")
-                }
-                (_, false, false) => {}
+            if created {
+                tracing::warn!(path = %path.display(), "no API token configured: generated one (mode 0600); `vigie` commands on this machine use it");
             }
+            Some(crate::web::auth::token_sha256(&token))
+        } else {
+            None
+        };
+        // The local token (`local-token`, its own secret): for the `vigie`
+        // commands run on this machine (mode 0600: the daemon's user and
+        // root), accepted beside named tokens unless `[auth] local_token =
+        // false`, never in a calendar URL. Made even when off, since a
+        // reload may turn it on.
+        let local_token = {
+            let path = data_dir.join(LOCAL_TOKEN_FILE);
+            let (token, _) = generated_secret(&path, || format!("vigie_local_{}", random_hex(24)))?;
             crate::web::auth::token_sha256(&token)
         };
 
@@ -306,6 +311,7 @@ impl Daemon {
                 store.clone(),
             ),
             login_limiter: crate::web::auth::LoginLimiter::new(),
+            generated_token,
             local_token,
             generated_operator,
             situation: Default::default(),

@@ -139,9 +139,13 @@ fn read_token(token_file: Option<&Path>, data_dir: &Path) -> Result<String, Clie
     {
         return Ok(t.trim().to_string());
     }
-    let generated: PathBuf = data_dir.join("api-token");
-    if generated.exists() {
-        return from_file(&generated);
+    // On the server: the local token, else (a daemon of before it) the
+    // generated one.
+    for name in [crate::daemon::LOCAL_TOKEN_FILE, "api-token"] {
+        let path: PathBuf = data_dir.join(name);
+        if path.exists() {
+            return from_file(&path);
+        }
     }
     Err(ClientError::Setup(
         "no API token: set $VIGIE_TOKEN or pass --token-file (make one with `vigie token new NAME`)".into(),

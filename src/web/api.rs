@@ -501,7 +501,7 @@ pub async fn calendar(
     let token = q.token.ok_or(ApiError::Unauthorized)?;
     let hash = token_sha256(&token);
     if !state
-        .token_hashes()
+        .calendar_token_hashes()
         .iter()
         .any(|(_, h)| constant_time_eq(hash.as_bytes(), h.as_bytes()))
     {

@@ -47,9 +47,13 @@ pub struct WebState {
     /// Login attempts per address and name, and the password-checking
     /// threads (bounded: argon2id takes 19 MiB per check).
     pub login_limiter: auth::LoginLimiter,
-    /// SHA-256 (hex) of the local token (`data_dir/api-token`, generated at
-    /// first start): accepted while the configuration names no token, and
-    /// beside the named ones unless `[auth] local_token = false`.
+    /// SHA-256 (hex) of the token generated at first start
+    /// (`data_dir/api-token`), accepted while the configuration names no
+    /// token.
+    pub generated_token: Option<String>,
+    /// SHA-256 (hex) of the local token (`data_dir/local-token`), for the
+    /// commands run on the server: accepted by the API (not in calendar
+    /// URLs) unless tokens are named and `[auth] local_token = false`.
     pub local_token: String,
     /// (name, password) of the operator generated at first start, used
     /// while the configuration names no operator.
@@ -70,19 +74,33 @@ impl std::ops::Deref for WebState {
 
 impl WebState {
     /// (name, SHA-256) of the API tokens accepted now (re-read at each
-    /// reload): the configured ones, and the local one while none is
-    /// configured or `[auth] local_token` is on (the default).
+    /// reload): the configured ones, else the generated one; and the local
+    /// one while none is configured or `[auth] local_token` is on.
     pub fn token_hashes(&self) -> Vec<(String, String)> {
         let auth = &self.config().daemon.auth;
-        let mut hashes: Vec<(String, String)> = auth
-            .tokens
-            .iter()
-            .map(|t| (t.name.clone(), t.sha256.clone()))
-            .collect();
+        let mut hashes = self.calendar_token_hashes();
         if auth.tokens.is_empty() || auth.local_token {
             hashes.push(("local".to_string(), self.local_token.clone()));
         }
         hashes
+    }
+
+    /// The tokens a calendar URL (`?token=`) may carry: the API tokens but
+    /// the local one, which is for commands on the server and never meant
+    /// to be pasted in a URL.
+    pub fn calendar_token_hashes(&self) -> Vec<(String, String)> {
+        let auth = &self.config().daemon.auth;
+        if auth.tokens.is_empty() {
+            self.generated_token
+                .iter()
+                .map(|h| ("generated".to_string(), h.clone()))
+                .collect()
+        } else {
+            auth.tokens
+                .iter()
+                .map(|t| (t.name.clone(), t.sha256.clone()))
+                .collect()
+        }
     }
 
     /// Reloads every file ([`crate::app::App::reload`]); an accepted reload

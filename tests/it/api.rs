@@ -228,11 +228,11 @@ async fn events_are_listed_by_state_and_status_sums_up() {
         .map(|a| (a.actor.clone(), a.action.clone()))
         .collect();
     assert!(
-        actions.contains(&("token:local".into(), "declare".into())),
+        actions.contains(&("token:generated".into(), "declare".into())),
         "{actions:?}"
     );
     assert!(
-        actions.contains(&("token:local".into(), "resolve".into())),
+        actions.contains(&("token:generated".into(), "resolve".into())),
         "{actions:?}"
     );
     d.stop().await;

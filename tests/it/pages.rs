@@ -235,9 +235,41 @@ async fn configured_operators_replace_the_generated_one_and_named_tokens_join_th
 
     let (s, _) = d.api(reqwest::Method::GET, "/api/v1/status", None).await;
     assert_eq!(
-        s, 200,
-        "the local token (data_dir/api-token) still works beside them"
+        s, 401,
+        "the generated token (data_dir/api-token) no longer works"
     );
+    // The local token (data_dir/local-token) goes on working for the API,
+    // never in a calendar URL (401 there; an accepted token gets 404 for a
+    // roster this fixture does not have).
+    let local = std::fs::read_to_string(d.dir.path().join("var/local-token")).unwrap();
+    let local = local.trim();
+    let r = client()
+        .get(d.url("/api/v1/status"))
+        .bearer_auth(local)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "the local token beside named ones"
+    );
+    let r = client()
+        .get(d.url(&format!("/calendar/garde.ics?token={local}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        401,
+        "the local token is not a calendar token"
+    );
+    let r = client()
+        .get(d.url(&format!("/calendar/garde.ics?token={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404, "a named token is");
     let r = client()
         .get(d.url("/api/v1/status"))
         .bearer_auth(token)
@@ -278,8 +310,17 @@ async fn configured_operators_replace_the_generated_one_and_named_tokens_join_th
     .unwrap();
     let st = d.daemon().state.reload().await;
     assert!(st.ok, "{:?}", st.errors);
-    let (s, _) = d.api(reqwest::Method::GET, "/api/v1/status", None).await;
-    assert_eq!(s, 401, "the local token is refused once turned off");
+    let r = client()
+        .get(d.url("/api/v1/status"))
+        .bearer_auth(local)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        401,
+        "the local token is refused once turned off"
+    );
     let r = client()
         .get(d.url("/api/v1/status"))
         .bearer_auth(token)
