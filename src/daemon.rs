@@ -407,7 +407,8 @@ async fn heartbeat_loop(
     cfg: config::daemon::HeartbeatConfig,
     stop: CancellationToken,
 ) {
-    let shown = config::daemon::redact_url(&cfg.url);
+    // The path too: a monitor's key is often the path itself.
+    let shown = config::daemon::redact_url_and_path(&cfg.url);
     let every = cfg.every.as_std();
     let client = match reqwest::Client::builder()
         .timeout(every.min(Duration::from_secs(10)))

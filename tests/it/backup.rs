@@ -343,7 +343,7 @@ impl Monitor {
     fn start() -> Monitor {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!(
-            "http://{}/ping/abc?key=s3cr3t-monitor-key",
+            "http://{}/ping/0b5c-s3cr3t-uuid?key=s3cr3t-monitor-key",
             listener.local_addr().unwrap()
         );
         let calls = Arc::new(AtomicUsize::new(0));
@@ -421,14 +421,18 @@ fn the_heartbeat_calls_the_monitor_while_healthy_stops_when_the_database_cannot_
     let failed = d
         .wait_log("heartbeat failed", Duration::from_secs(10))
         .expect("the failed call is logged");
-    assert!(failed.contains("key=***"), "{failed}");
+    assert!(
+        failed.contains("/***?key=***") && !failed.contains("s3cr3t"),
+        "{failed}"
+    );
     monitor.status.store(200, Ordering::SeqCst);
 
     // Healthy: about one call a second.
     let start = monitor.calls();
     assert!(monitor.wait_for(start + 3, 10), "calls while healthy");
     assert!(
-        monitor.lines.lock().unwrap()[0].starts_with("GET /ping/abc?key=s3cr3t-monitor-key "),
+        monitor.lines.lock().unwrap()[0]
+            .starts_with("GET /ping/0b5c-s3cr3t-uuid?key=s3cr3t-monitor-key "),
         "{:?}",
         monitor.lines.lock().unwrap()
     );
@@ -464,7 +468,7 @@ fn the_heartbeat_calls_the_monitor_while_healthy_stops_when_the_database_cannot_
     d.signal("TERM");
     assert_eq!(d.wait_exit(Duration::from_secs(30)), Some(0));
     let logs = d.seen.join("\n");
-    assert!(!logs.contains("s3cr3t-monitor-key"), "{logs}");
+    assert!(!logs.contains("s3cr3t"), "{logs}");
 }
 
 #[test]

@@ -19,7 +19,8 @@ pub struct HeartbeatConfig {
 /// Reads `[heartbeat]`: `url` (http:// or https://), `every` (a duration,
 /// default "5m", at least "1s").
 pub(super) fn read_heartbeat(ctx: &Ctx<'_>, t: Table<'_, '_>) -> Option<HeartbeatConfig> {
-    let url = super::read_http_url(ctx, &t, "heartbeat");
+    // A monitor's key is often the path itself: hidden too.
+    let url = super::read_http_url(ctx, &t, "heartbeat", super::redact_url_and_path);
     let every = match t.str("every") {
         None => Some(DurationValue(std::time::Duration::from_secs(300))),
         Some(s) => match DurationValue::parse(&s.value) {

@@ -31,7 +31,7 @@ pub use heartbeat::HeartbeatConfig;
 use heartbeat::read_heartbeat;
 pub use http::HttpConfig;
 use http::{read_http_limits, read_trusted_proxies};
-pub use redact::{redact_url, scrub_url, secret_path, url_secrets};
+pub use redact::{redact_url, redact_url_and_path, scrub_url, secret_path, url_secrets};
 
 #[derive(Clone, Debug)]
 pub struct DaemonConfig {
@@ -283,7 +283,12 @@ fn read(
 /// The required `url` of a table: an http:// or https:// address without
 /// spaces; else an error naming `what` (`webhook`, `heartbeat`), the URL's
 /// secrets redacted.
-pub(super) fn read_http_url(ctx: &Ctx<'_>, t: &Table<'_, '_>, what: &str) -> Option<String> {
+pub(super) fn read_http_url(
+    ctx: &Ctx<'_>,
+    t: &Table<'_, '_>,
+    what: &str,
+    shown: fn(&str) -> String,
+) -> Option<String> {
     t.req_str("url").and_then(|u| {
         let ok = (u.starts_with("http://") || u.starts_with("https://"))
             && u.len() > "https://".len()
@@ -295,7 +300,7 @@ pub(super) fn read_http_url(ctx: &Ctx<'_>, t: &Table<'_, '_>, what: &str) -> Opt
                 &u.loc,
                 format!(
                     "invalid {what} url \"{}\": write an http:// or https:// address",
-                    redact_url(&u.value)
+                    shown(&u.value)
                 ),
             );
             None
@@ -304,7 +309,7 @@ pub(super) fn read_http_url(ctx: &Ctx<'_>, t: &Table<'_, '_>, what: &str) -> Opt
 }
 
 fn read_webhook(ctx: &Ctx<'_>, t: Table<'_, '_>, base: &Path, name: &str) -> Option<WebhookConfig> {
-    let url = read_http_url(ctx, &t, "webhook");
+    let url = read_http_url(ctx, &t, "webhook", redact_url);
     let secret_file = t.req_str("secret_file").map(|s| {
         let p = resolve(base, &s.value);
         if !secret_path(&p).exists() {

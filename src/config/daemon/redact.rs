@@ -55,6 +55,27 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
+/// [`redact_url`] that hides the path too (`https://hc-ping.com/***`): for
+/// a monitor's URL, whose key is usually the path itself (Healthchecks,
+/// Uptime Kuma push monitors).
+pub fn redact_url_and_path(url: &str) -> String {
+    let shown = redact_url(url);
+    let Some((scheme, rest)) = shown.split_once("://") else {
+        return shown;
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (path, query) = match tail.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (tail, None),
+    };
+    let path = if path.len() > 1 { "/***" } else { path };
+    match query {
+        Some(q) => format!("{scheme}://{authority}{path}?{q}"),
+        None => format!("{scheme}://{authority}{path}"),
+    }
+}
+
 /// The parts of a URL that are secrets (the user info, its password, the
 /// query and its values), longest first, to scrub them from a text that
 /// may quote them in any form (an error message, a receiver's answer).
@@ -98,7 +119,20 @@ pub fn scrub_url(text: &str, url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{redact_url, scrub_url};
+    use super::{redact_url, redact_url_and_path, scrub_url};
+
+    #[test]
+    fn a_monitor_url_shows_neither_its_path_nor_its_query() {
+        assert_eq!(
+            redact_url_and_path("https://hc-ping.com/0b5c-uuid?k=1"),
+            "https://hc-ping.com/***?k=***"
+        );
+        assert_eq!(
+            redact_url_and_path("http://u:p@127.0.0.1:9/"),
+            "http://***@127.0.0.1:9/"
+        );
+        assert_eq!(redact_url_and_path("pas une url"), "***");
+    }
 
     #[test]
     fn user_info_and_query_values_are_hidden_and_the_endpoint_kept() {
