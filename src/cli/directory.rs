@@ -78,6 +78,15 @@ fn import_rpps(
             "vigie: warning: no activity at all in commune \"{c}\": is it spelt as in the extract?"
         );
     }
+    for (code, by_insee, by_postal) in &s.ambiguous_codes {
+        let _ = writeln!(
+            err,
+            "vigie: warning: \"{code}\" is the INSEE code of {} and the postal code of {}: \
+             people of both are kept; remove those you do not want",
+            by_insee.join(", "),
+            by_postal.join(", ")
+        );
+    }
     for rpps::Homonym { name, departements } in &s.homonyms {
         let list: Vec<String> = departements
             .iter()

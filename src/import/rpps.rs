@@ -26,7 +26,7 @@ mod layout;
 mod lines;
 mod mssante;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::{Entry, ImportError, french_phone, slugify, title_case};
@@ -146,6 +146,9 @@ pub struct Stats {
     pub communes_not_found: Vec<String>,
     /// Communes given by a name that several départements have.
     pub homonyms: Vec<Homonym>,
+    /// Codes given that are the INSEE code of some communes and the postal
+    /// code of others: the code, the communes by INSEE code, by postal code.
+    pub ambiguous_codes: Vec<(String, Vec<String>, Vec<String>)>,
     /// MSSanté mailboxes merged.
     pub mssante: usize,
 }
@@ -229,6 +232,10 @@ pub fn import(path: &Path, opts: &Options) -> Result<Import, ImportError> {
     let mut pending_key = String::new();
     let mut pending: Vec<Site> = Vec::new();
     let mut found = vec![false; communes.len()];
+    // Per commune given as a code: the communes it matched by their INSEE
+    // code, and by their postal code.
+    let mut code_communes: Vec<(BTreeSet<String>, BTreeSet<String>)> =
+        vec![Default::default(); communes.len()];
     // Per commune given by name: département → (activities, an INSEE code).
     let mut departements: Vec<BTreeMap<String, (u64, String)>> =
         vec![BTreeMap::new(); communes.len()];
@@ -250,7 +257,7 @@ pub fn import(path: &Path, opts: &Options) -> Result<Import, ImportError> {
             l => l,
         };
         let (insee, postal) = (get(Col::CommuneCode), get(Col::PostalCode));
-        let Some(ci) = communes.find(label, insee, postal) else {
+        let Some((ci, by_insee)) = communes.find_how(label, insee, postal) else {
             // An activity elsewhere: remembered only for a kept person (or
             // the person on the rows just read).
             let site = Site {
@@ -271,6 +278,13 @@ pub fn import(path: &Path, opts: &Options) -> Result<Import, ImportError> {
         };
         found[ci] = true;
         out.stats.in_communes += 1;
+        if let Some(by_insee) = by_insee {
+            let (a, b) = &mut code_communes[ci];
+            let seen = if by_insee { a } else { b };
+            if seen.len() < 16 {
+                seen.insert(title_case(label));
+            }
+        }
         let dep = communes::departement(insee, postal);
         if communes.by_name(ci) && !dep.is_empty() {
             let e = departements[ci].entry(dep).or_default();
@@ -396,6 +410,15 @@ pub fn import(path: &Path, opts: &Options) -> Result<Import, ImportError> {
             out.stats
                 .communes_not_found
                 .push(communes.given(i).to_string());
+        }
+    }
+    for (i, (by_insee, by_postal)) in code_communes.into_iter().enumerate() {
+        if !by_insee.is_empty() && !by_postal.is_empty() {
+            out.stats.ambiguous_codes.push((
+                communes.given(i).to_string(),
+                by_insee.into_iter().collect(),
+                by_postal.into_iter().collect(),
+            ));
         }
     }
     for (i, deps) in departements.into_iter().enumerate() {

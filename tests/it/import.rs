@@ -386,30 +386,14 @@ fn communes_may_be_given_by_insee_or_postal_code_and_carry_the_extract_name() {
 fn a_commune_name_shared_by_several_departements_is_said_with_their_codes() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join(EXTRACT);
-    let header = std::fs::read_to_string(fixture(EXTRACT)).unwrap();
-    let mut text = header.lines().next().unwrap().to_string();
-    for (i, (postal, insee)) in [("38600", "38169"), ("38600", "38169"), ("90150", "90049")]
-        .iter()
-        .enumerate()
-    {
-        // The real columns (the header's), the trailing `|` included.
-        let rpps = format!("1{:010}", 500 + i);
-        let (national, last, first) = (format!("8{rpps}"), format!("NOM{i}"), format!("PRENOM{i}"));
-        let mut f = vec![""; 53];
-        f[0] = "8";
-        f[1] = &rpps;
-        f[2] = &national;
-        f[7] = &last;
-        f[8] = &first;
-        f[9] = "60";
-        f[10] = "Infirmier";
-        f[35] = postal;
-        f[36] = insee;
-        f[37] = "FONTAINE";
-        text.push('\n');
-        text.push_str(&f.join("|"));
-    }
-    std::fs::write(&path, text + "\n").unwrap();
+    extract_of(
+        &path,
+        &[
+            ("38600", "38169", "FONTAINE"),
+            ("38600", "38169", "FONTAINE"),
+            ("90150", "90049", "FONTAINE"),
+        ],
+    );
     let (code, out, err) = run_vigie(&[
         "directory",
         "import-rpps",
@@ -439,6 +423,61 @@ fn a_commune_name_shared_by_several_departements_is_said_with_their_codes() {
     assert_eq!(out.matches("[[professional]]").count(), 2, "{out}");
     assert!(out.contains("commune = \"Fontaine\""), "{out}");
     assert!(!err.contains("several départements"), "{err}");
+}
+
+/// An extract of `rows` (postal code, INSEE code, commune), one nurse
+/// each, the real columns.
+fn extract_of(path: &Path, rows: &[(&str, &str, &str)]) {
+    let header = std::fs::read_to_string(fixture(EXTRACT)).unwrap();
+    let mut text = header.lines().next().unwrap().to_string();
+    for (i, (postal, insee, commune)) in rows.iter().enumerate() {
+        let rpps = format!("1{:010}", 700 + i);
+        let (national, last, first) = (format!("8{rpps}"), format!("NOM{i}"), format!("PRENOM{i}"));
+        let mut f = vec![""; 53];
+        f[0] = "8";
+        f[1] = &rpps;
+        f[2] = &national;
+        f[7] = &last;
+        f[8] = &first;
+        f[9] = "60";
+        f[10] = "Infirmier";
+        f[35] = postal;
+        f[36] = insee;
+        f[37] = commune;
+        text.push('\n');
+        text.push_str(&f.join("|"));
+    }
+    std::fs::write(path, text + "\n").unwrap();
+}
+
+#[test]
+fn a_code_that_is_one_commune_s_insee_code_and_another_s_postal_code_is_said() {
+    // 68100 is Mulhouse's postal code; here also a village's INSEE code.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join(EXTRACT);
+    extract_of(
+        &path,
+        &[
+            ("68100", "68224", "MULHOUSE"),
+            ("68999", "68100", "VILLAGE"),
+        ],
+    );
+    let (code, out, err) = run_vigie(&[
+        "directory",
+        "import-rpps",
+        path.to_str().unwrap(),
+        "--commune",
+        "68100",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.matches("[[professional]]").count(), 2, "{out}");
+    assert!(
+        err.contains(
+            "vigie: warning: \"68100\" is the INSEE code of Village and the postal code of \
+             Mulhouse: people of both are kept; remove those you do not want"
+        ),
+        "{err}"
+    );
 }
 
 #[test]

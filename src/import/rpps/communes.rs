@@ -112,19 +112,35 @@ impl Communes {
 
     /// The given commune an activity is in: by its INSEE or postal code
     /// when codes were given, else by its label.
+    #[cfg(test)]
     pub(super) fn find(&mut self, label: &str, insee: &str, postal: &str) -> Option<usize> {
+        self.find_how(label, insee, postal).map(|(i, _)| i)
+    }
+
+    /// [`Communes::find`], and whether a code matched the INSEE column
+    /// (`Some(true)`), the postal one (`Some(false)`) or a name (`None`).
+    pub(super) fn find_how(
+        &mut self,
+        label: &str,
+        insee: &str,
+        postal: &str,
+    ) -> Option<(usize, Option<bool>)> {
         if self.codes {
-            let hit = self.given.iter().position(|(_, k)| match k {
-                Given::Code(c) => {
-                    (!insee.is_empty() && c.eq_ignore_ascii_case(insee))
-                        || (!postal.is_empty() && c == postal)
+            for (i, (_, k)) in self.given.iter().enumerate() {
+                if let Given::Code(c) = k {
+                    if !insee.is_empty() && c.eq_ignore_ascii_case(insee) {
+                        return Some((i, Some(true)));
+                    }
+                    if !postal.is_empty() && c == postal {
+                        return Some((i, Some(false)));
+                    }
                 }
-                Given::Name(_) => false,
-            });
-            if hit.is_some() {
-                return hit;
             }
         }
+        self.find_name(label).map(|i| (i, None))
+    }
+
+    fn find_name(&mut self, label: &str) -> Option<usize> {
         if let Some(&hit) = self.seen.get(label) {
             return hit;
         }
