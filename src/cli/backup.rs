@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use crate::config;
+use crate::model::labels;
 use crate::store::backup::{self, Accept, Summary};
 
 /// `vigie backup`'s arguments.
@@ -63,29 +64,6 @@ fn daemon_config(path: &Path) -> Option<config::DaemonConfig> {
     cfg
 }
 
-fn event_label(s: &str) -> &str {
-    match s {
-        "active" => "en cours",
-        "acknowledged" => "pris en charge",
-        "exhausted" => "sans réponse suffisante",
-        "resolved" => "terminé",
-        other => other,
-    }
-}
-
-fn delivery_label(s: &str) -> &str {
-    match s {
-        "pending" => "en attente",
-        "sending" => "en cours d'envoi",
-        "sent" => "envoyé",
-        "retrying" => "nouvel essai prévu",
-        "failed" => "échec",
-        "skipped" => "non envoyé",
-        "cancelled" => "annulé",
-        other => other,
-    }
-}
-
 /// A size for people: `12,3 Mo`, `456 ko`, `789 octets`.
 fn size_fr(bytes: u64) -> String {
     let fr = |v: f64| format!("{v:.1}").replace('.', ",");
@@ -99,12 +77,14 @@ fn size_fr(bytes: u64) -> String {
 
 /// What a copy holds, for people.
 pub fn describe(s: &Summary, out: &mut dyn Write) {
-    let list = |rows: &[(String, i64)], label: fn(&str) -> &str| -> String {
+    // "2 En cours, 1 Terminé", "40 envoyés, 2 échecs": as `vigie show`
+    // and the pages word them.
+    let list = |rows: &[(String, i64)], label: &dyn Fn(u64, &str) -> String| -> String {
         if rows.is_empty() {
             return "aucun".into();
         }
         rows.iter()
-            .map(|(state, n)| format!("{} {n}", label(state)))
+            .map(|(state, n)| label((*n).max(0) as u64, state))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -122,13 +102,16 @@ pub fn describe(s: &Summary, out: &mut dyn Write) {
         out,
         "  événements : {} ({})",
         total(&s.events),
-        list(&s.events, event_label)
+        list(&s.events, &|n, state| format!(
+            "{n} {}",
+            labels::event_state(state).to_lowercase()
+        ))
     );
     let _ = writeln!(
         out,
         "  envois : {} ({})",
         total(&s.deliveries),
-        list(&s.deliveries, delivery_label)
+        list(&s.deliveries, &labels::deliveries)
     );
 }
 

@@ -211,11 +211,15 @@ pub fn print_event(out: &mut dyn Write, e: &Value, tz: chrono_tz::Tz) {
             ""
         }
     );
+    // The key tells two events of one scenario apart; most have none.
+    let key = match e["key"].as_str().unwrap_or("") {
+        "" => String::new(),
+        k => format!(" (clé \"{k}\")"),
+    };
     let _ = writeln!(
         out,
-        "  scénario        {} (clé \"{}\")",
-        e["scenario"].as_str().unwrap_or(""),
-        e["key"].as_str().unwrap_or("")
+        "  scénario        {}{key}",
+        e["scenario"].as_str().unwrap_or("")
     );
     let _ = writeln!(
         out,

@@ -44,9 +44,22 @@ pub fn preview(
         .into_iter()
         .find(|p| p.scenario(scenario_id).is_some())
     else {
+        let known: Vec<&str> = set
+            .plans_in_force(today)
+            .into_iter()
+            .flat_map(|p| p.scenarios.iter().map(|s| s.id.value.as_str()))
+            .collect();
         let _ = writeln!(
             out,
-            "aucun plan en vigueur le {today} n'a de scénario `{scenario_id}`"
+            "aucun plan en vigueur le {today} n'a de scénario `{scenario_id}`{} (scénarios : {})",
+            crate::config::diag::closest(scenario_id, known.iter().copied())
+                .map(|c| format!(" : vouliez-vous dire `{c}` ?"))
+                .unwrap_or_default(),
+            if known.is_empty() {
+                "aucun".to_string()
+            } else {
+                known.join(", ")
+            }
         );
         return 1;
     };

@@ -261,9 +261,7 @@ fn read(ctx: &Ctx<'_>, doc: &toml::Spanned<toml::de::DeTable<'_>>, path: &Path) 
     }
     for a in &assignments {
         if !shifts.is_empty() && !names.contains_key(a.shift.as_str()) {
-            let hint = super::diag::closest(&a.shift.value, names.keys().copied())
-                .map(|c| format!(": did you mean `{c}`?"))
-                .unwrap_or_default();
+            let hint = super::diag::did_you_mean(&a.shift.value, names.keys().copied());
             ctx.error(
                 &a.shift.loc,
                 format!(

@@ -444,6 +444,16 @@ impl Validator<'_> {
                             &w.loc,
                             format!("`{}` is inactive in the directory", w.value),
                         ),
+                        Some(p) if !p.available.contains(a.date.value) => diags.warning(
+                            &w.loc,
+                            format!(
+                                "`{}` is not available on {} ({}): this shift is not covered \
+                                 by them",
+                                w.value,
+                                a.date.value,
+                                p.available.describe_fr()
+                            ),
+                        ),
                         Some(p) => {
                             if let Some(sel) = &r.eligible
                                 && !self

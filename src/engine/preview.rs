@@ -159,7 +159,10 @@ pub fn preview(
             channels,
             recipients: people
                 .iter()
-                .map(|p| (p.name.clone(), format!("{}, {}", p.profession, p.commune)))
+                .map(|p| {
+                    let profession = crate::model::labels::profession(&p.profession).0;
+                    (p.name.clone(), format!("{profession}, {}", p.commune))
+                })
                 .collect(),
             skipped,
             first,

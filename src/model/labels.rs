@@ -41,6 +41,77 @@ fn delivery_forms(state: &str) -> (&str, &str) {
     }
 }
 
+/// A profession slug of the directory as people write it, singular and
+/// plural: `masseur_kinesitherapeute` → ("masseur-kinésithérapeute",
+/// "masseurs-kinésithérapeutes"). One the CPTS added
+/// (`extra_professions`) is its slug with spaces, plural with an `s`.
+pub fn profession(slug: &str) -> (String, String) {
+    let known: &[(&str, &str, &str)] = &[
+        ("medecin", "médecin", "médecins"),
+        ("pharmacien", "pharmacien", "pharmaciens"),
+        (
+            "chirurgien_dentiste",
+            "chirurgien-dentiste",
+            "chirurgiens-dentistes",
+        ),
+        ("sage_femme", "sage-femme", "sages-femmes"),
+        ("infirmier", "infirmier", "infirmiers"),
+        (
+            "masseur_kinesitherapeute",
+            "masseur-kinésithérapeute",
+            "masseurs-kinésithérapeutes",
+        ),
+        (
+            "pedicure_podologue",
+            "pédicure-podologue",
+            "pédicures-podologues",
+        ),
+        ("orthophoniste", "orthophoniste", "orthophonistes"),
+        ("orthoptiste", "orthoptiste", "orthoptistes"),
+        ("ergotherapeute", "ergothérapeute", "ergothérapeutes"),
+        ("psychomotricien", "psychomotricien", "psychomotriciens"),
+        ("dieteticien", "diététicien", "diététiciens"),
+        ("audioprothesiste", "audioprothésiste", "audioprothésistes"),
+        (
+            "opticien_lunetier",
+            "opticien-lunetier",
+            "opticiens-lunetiers",
+        ),
+        (
+            "manipulateur_radio",
+            "manipulateur en radiologie",
+            "manipulateurs en radiologie",
+        ),
+        (
+            "technicien_laboratoire",
+            "technicien de laboratoire",
+            "techniciens de laboratoire",
+        ),
+        (
+            "preparateur_pharmacie",
+            "préparateur en pharmacie",
+            "préparateurs en pharmacie",
+        ),
+        ("psychologue", "psychologue", "psychologues"),
+        ("assistant_social", "assistant social", "assistants sociaux"),
+        ("aide_soignant", "aide-soignant", "aides-soignants"),
+        (
+            "auxiliaire_puericulture",
+            "auxiliaire de puériculture",
+            "auxiliaires de puériculture",
+        ),
+        ("ambulancier", "ambulancier", "ambulanciers"),
+    ];
+    match known.iter().find(|(s, _, _)| *s == slug) {
+        Some((_, one, many)) => (one.to_string(), many.to_string()),
+        None => {
+            let one = slug.replace('_', " ");
+            let many = format!("{one}s");
+            (one, many)
+        }
+    }
+}
+
 /// `n` and its noun, agreeing as in French, where 0 and 1 take the
 /// singular: "0 envoi", "1 envoi", "2 envois".
 pub fn count(n: u64, one: &str, many: &str) -> String {
@@ -88,5 +159,11 @@ mod tests {
         assert_eq!(duration(Duration::from_secs(90)), "1 min 30 s");
         assert_eq!(duration(Duration::from_secs(2 * 86_400)), "2 j");
         assert_eq!(event_state("exhausted"), "Sans réponse suffisante");
+        assert_eq!(profession("sage_femme").1, "sages-femmes");
+        assert_eq!(profession("coordinatrice").0, "coordinatrice");
+        // Every profession the directory knows has its French words.
+        for slug in crate::config::professions::KNOWN {
+            assert!(!profession(slug).0.contains('_'), "{slug}");
+        }
     }
 }

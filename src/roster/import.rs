@@ -116,9 +116,7 @@ pub fn parse_csv(
         let shift = roster.shift(shift_name);
         if shift.is_none() {
             let known: Vec<&str> = roster.shifts.iter().map(|s| s.name.as_str()).collect();
-            let hint = crate::config::diag::closest(shift_name, known.iter().copied())
-                .map(|c| format!(": did you mean `{c}`?"))
-                .unwrap_or_default();
+            let hint = crate::config::diag::did_you_mean(shift_name, known.iter().copied());
             diags.error(
                 &at(c_shift),
                 format!(

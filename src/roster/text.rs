@@ -29,7 +29,12 @@ impl RosterReport {
             ics::date_fr(self.from),
             ics::date_fr(self.until),
             count(self.days as usize, "jour", "jours"),
-            self.timezone,
+            // "Europe/Paris" as people say it: "Paris".
+            self.timezone
+                .rsplit('/')
+                .next()
+                .unwrap_or(&self.timezone)
+                .replace('_', " "),
             count(self.occurrences, "garde", "gardes"),
             if self.occurrences > 1 { "s" } else { "" },
         ));

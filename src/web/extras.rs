@@ -23,9 +23,10 @@ pub fn roster_gaps(set: &ConfigSet, today: NaiveDate) -> (Vec<String>, String) {
         if !report.problems.is_empty() {
             let n = report.problems.len();
             lines.push(format!(
-                "{} — {n} {} à revoir (personne inconnue, inactive, non éligible, en double ou injoignable)",
+                "{} — {} à revoir (personne inconnue, inactive, absente ce jour-là, non éligible, \
+                 en double ou injoignable)",
                 r.title,
-                if n > 1 { "inscriptions" } else { "inscription" }
+                crate::model::labels::count(n as u64, "inscription", "inscriptions")
             ));
         }
     }

@@ -273,6 +273,23 @@ fn plan_preview_shows_each_step_with_its_first_message_and_sends_nothing() {
     ]);
     assert_eq!(code, 1);
     assert!(out.contains("unknown level `violet`"), "{out}");
+    let (code, out, _) = run_vigie(&[
+        "plan",
+        "preview",
+        "canicul",
+        "-c",
+        c.to_str().unwrap(),
+        "--date",
+        "2026-07-01",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        out.starts_with(
+            "aucun plan en vigueur le 2026-07-01 n'a de scénario `canicul` : vouliez-vous dire \
+             `canicule` ? (scénarios : canicule, epidemie,"
+        ),
+        "{out}"
+    );
 }
 
 #[test]

@@ -435,7 +435,9 @@ async fn declaring_from_the_bureau_shows_who_will_be_alerted_and_declares_only_w
     assert!(page.contains("Confirmer le déclenchement"), "{page}");
     assert!(page.contains("<strong>EXERCICE</strong>"), "{page}");
     assert!(
-        page.contains("Vague de chaleur") && page.contains("Niveau orange"),
+        page.contains("Vague de chaleur")
+            && page
+                .contains("<dt>Niveau</dt><dd><span class=\"badge b-orange\">orange</span></dd>"),
         "{page}"
     );
     assert!(
@@ -625,7 +627,7 @@ async fn the_event_page_changes_the_level_and_resolves_and_shows_labels_not_ids(
         &[
             ("csrf", &csrf),
             ("from", "event"),
-            ("note", "Fin"),
+            ("note", "Fin de l'épisode <b>caniculaire</b>"),
             ("confirm", "oui"),
         ],
     )
@@ -635,6 +637,11 @@ async fn the_event_page_changes_the_level_and_resolves_and_shows_labels_not_ids(
     let (_, html) = get(&d, &cookie, "/bureau/events/1").await;
     assert!(html.contains("Événement n° 1 levé."), "{html}");
     assert!(html.contains("Terminé"), "{html}");
+    // The end note is shown (`get` reads the page's text unescaped).
+    assert!(
+        html.contains("<strong>Message de fin :</strong> Fin de l'épisode <b>caniculaire</b>"),
+        "{html}"
+    );
     assert!(
         !html.contains("/bureau/events/1/level") && !html.contains("/bureau/events/1/resolve"),
         "no forms once resolved: {html}"

@@ -447,7 +447,9 @@ fn roster_check_starts_today_in_the_daemon_time_zone_by_default() {
     let (code, out, err) = vigie_check(&fixture(ALSACE), &["garde-thann", "--from", "2026-11-16"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
-        out.contains("Du lundi 16 novembre 2026 au dimanche 29 novembre 2026 (14 jours, heure de Europe/Paris)"),
+        out.contains(
+            "Du lundi 16 novembre 2026 au dimanche 29 novembre 2026 (14 jours, heure de Paris)"
+        ),
         "{out}"
     );
 
@@ -473,7 +475,7 @@ fn roster_check_starts_today_in_the_daemon_time_zone_by_default() {
             default
                 .1
                 .contains(&format!("Du {} au ", roster::ics::date_fr(today)))
-                && default.1.contains("(14 jours, heure de Europe/Paris)"),
+                && default.1.contains("(14 jours, heure de Paris)"),
             "{}",
             default.1
         );
@@ -1025,7 +1027,7 @@ fn a_seasonal_doctor_assigned_before_their_season_is_reported_absent_in_french()
     assert_eq!(
         out,
         "Planning station-hiver — Permanence de station — hiver\n\
-         Du samedi 5 décembre 2026 au samedi 5 décembre 2026 (1 jour, heure de Europe/Paris) : 1 garde vérifiée\n\
+         Du samedi 5 décembre 2026 au samedi 5 décembre 2026 (1 jour, heure de Paris) : 1 garde vérifiée\n\
          INCOMPLET : 1 garde à pourvoir, 1 inscription à revoir.\n\
          \n\
          Gardes à pourvoir :\n  \
@@ -1053,6 +1055,18 @@ fn a_seasonal_doctor_assigned_before_their_season_is_reported_absent_in_french()
     // In season (January) she counts.
     let r = roster::check(&set, roster(&set, "station-hiver"), date(2027, 1, 9), 1);
     assert!(r.is_covered(), "{}", r.to_text());
+
+    // `vigie check` says it too, at the assignment (a warning, as for an
+    // inactive assignee).
+    let (code, out, err) = run_vigie(&["check", "-c", config.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(
+            "config/rosters/station-hiver.toml:34:8: warning: `jblanc` is not available on \
+             2026-12-05 (saison 12-15..04-15): this shift is not covered by them"
+        ),
+        "{out}"
+    );
 }
 
 /// `vigie check -c CONFIG`: (exit code, stdout + stderr).

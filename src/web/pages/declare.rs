@@ -135,7 +135,7 @@ fn step_view(s: &crate::engine::PreviewStep) -> Value {
     let people: Vec<Value> = s
         .recipients
         .iter()
-        .map(|(name, detail)| context! { name => name.clone(), detail => person_detail(detail) })
+        .map(|(name, detail)| context! { name => name.clone(), detail => detail.clone() })
         .collect();
     let skipped: Vec<String> = s
         .skipped
@@ -176,25 +176,6 @@ fn step_view(s: &crate::engine::PreviewStep) -> Value {
             "Aucun canal de cette étape ne permet de joindre : {}.",
             unreachable.join(", ")
         )),
-    }
-}
-
-/// The preview's "medecin, Thann" as "médecin, Thann".
-fn person_detail(detail: &str) -> String {
-    let (profession, commune) = detail.split_once(", ").unwrap_or((detail, ""));
-    let p = match profession {
-        "medecin" => "médecin".to_string(),
-        "masseur_kinesitherapeute" => "masseur-kinésithérapeute".to_string(),
-        "sage_femme" => "sage-femme".to_string(),
-        "chirurgien_dentiste" => "chirurgien-dentiste".to_string(),
-        "pedicure_podologue" => "pédicure-podologue".to_string(),
-        "ergotherapeute" => "ergothérapeute".to_string(),
-        "dieteticien" => "diététicien".to_string(),
-        other => other.replace('_', " "),
-    };
-    match commune {
-        "" => p,
-        c => format!("{p}, {c}"),
     }
 }
 

@@ -98,7 +98,7 @@ pub(super) fn event_view(set: &ConfigSet, d: &EventData) -> Value {
         .collect();
     context! {
         id => e.id, title => e.title.clone(), level => e.level.clone(), state => e.state.as_str(),
-        state_label => state_label(e.state), exercise => e.exercise, note => e.note.clone(),
+        state_label => state_label(e.state), exercise => e.exercise, note => e.note.clone(), resolve_note => e.resolve_note.clone(),
         resolved_state => e.state == q::EventState::Resolved, plan,
         since => fr_time(set, e.declared_at), resolved => e.resolved_at.map(|t| fr_time(set, t)),
         next => e.escalation_due_at.map(|t| fr_time(set, t)),

@@ -22,7 +22,6 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use minijinja::{Environment, Value, context};
 
-use super::respond::response_label;
 use crate::config::ConfigSet;
 use crate::model::labels;
 use crate::store::events::{self as q, EventState};
@@ -136,19 +135,13 @@ fn step_title(tier: Option<usize>, round: u32, audience: &str) -> String {
     }
 }
 
+/// "Masseurs-kinésithérapeutes": a profession as a heading.
 fn profession_label(p: &str) -> String {
-    match p {
-        "medecin" => "Médecins".into(),
-        "pharmacien" => "Pharmaciens".into(),
-        "infirmier" => "Infirmiers".into(),
-        "masseur_kinesitherapeute" => "Masseurs-kinésithérapeutes".into(),
-        "sage_femme" => "Sages-femmes".into(),
-        "chirurgien_dentiste" => "Chirurgiens-dentistes".into(),
-        "orthophoniste" => "Orthophonistes".into(),
-        "orthoptiste" => "Orthoptistes".into(),
-        "pedicure_podologue" => "Pédicures-podologues".into(),
-        other => response_label(other),
-    }
+    let many = labels::profession(p).1;
+    let mut c = many.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 fn fr_time(set: &ConfigSet, t: DateTime<Utc>) -> String {
