@@ -247,25 +247,40 @@ pub fn unknown_group(name: &str, dir: &Directory) -> String {
 }
 
 /// Loads the directory from a `.toml` or `.csv` file.
-pub fn load(path: &Path, diags: &mut Diagnostics) -> Option<Directory> {
+pub fn load(
+    path: &Path,
+    extra_professions: &[Located<String>],
+    diags: &mut Diagnostics,
+) -> Option<Directory> {
     let src = super::source::read_source(path, "directory", diags)?;
     let is_csv = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    // Those of vigie.toml first: the rows are checked against them.
+    let mut extra = Vec::new();
+    for p in extra_professions {
+        match parse_slug(&p.value, "profession") {
+            Ok(()) => extra.push(p.value.clone()),
+            Err(e) => diags.error(&p.loc, e),
+        }
+    }
     let mut dir = if is_csv {
-        load_csv(&src, diags)?
+        load_csv(&src, extra, diags)?
     } else {
-        load_toml(&src, diags)?
+        load_toml(&src, extra, diags)?
     };
     dir.index(diags);
     dir.check_groups(diags);
     Some(dir)
 }
 
-fn load_toml(src: &SourceText, diags: &mut Diagnostics) -> Option<Directory> {
+fn load_toml(src: &SourceText, extra: Vec<String>, diags: &mut Diagnostics) -> Option<Directory> {
     let ctx = Ctx::new(src);
     let doc = ctx.parse();
-    let mut dir = Directory::default();
+    let mut dir = Directory {
+        extra_professions: extra,
+        ..Directory::default()
+    };
     if let Some(doc) = &doc {
         let root = Table::root(&ctx, doc);
         if let Some(t) = root.table("directory") {
@@ -446,7 +461,7 @@ const CSV_FIELDS: &[&str] = &[
 /// directory has none. The separator of the cells is `,`, or `;` when the
 /// header row has more `;` than `,` (what a French spreadsheet writes); a
 /// byte-order mark at the start is skipped.
-fn load_csv(src: &SourceText, diags: &mut Diagnostics) -> Option<Directory> {
+fn load_csv(src: &SourceText, extra: Vec<String>, diags: &mut Diagnostics) -> Option<Directory> {
     let ctx = Ctx::new(src);
     let bom = if src.text.starts_with('\u{feff}') {
         '\u{feff}'.len_utf8()
@@ -485,7 +500,10 @@ fn load_csv(src: &SourceText, diags: &mut Diagnostics) -> Option<Directory> {
             );
         }
     }
-    let mut dir = Directory::default();
+    let mut dir = Directory {
+        extra_professions: extra,
+        ..Directory::default()
+    };
     for record in rdr.records() {
         let record = match record {
             Ok(r) => r,
@@ -583,7 +601,7 @@ fn load_csv(src: &SourceText, diags: &mut Diagnostics) -> Option<Directory> {
             tags: list("tags"),
             active,
         };
-        if let Some(p) = raw.build(loc, &ctx, &[]) {
+        if let Some(p) = raw.build(loc, &ctx, &dir.extra_professions) {
             dir.professionals.push(p);
         }
     }

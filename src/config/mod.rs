@@ -116,7 +116,7 @@ pub fn load(config: &Path, today: impl FnOnce(chrono_tz::Tz) -> NaiveDate) -> Lo
     // Files with errors are kept as far as they could be read, so that the
     // cross-file checks below still run and every problem is listed; any
     // error refuses the whole set at the end.
-    let directory = directory::load(&daemon.directory, &mut diags);
+    let directory = directory::load(&daemon.directory, &daemon.extra_professions, &mut diags);
     let plans = plan::load_dir_as_read(&daemon.plans, &mut diags);
     let rosters = match &daemon.rosters {
         Some(dir) => roster::load_dir(dir, &mut diags),

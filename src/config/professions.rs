@@ -49,7 +49,7 @@ pub fn check(name: &str, extra: &[String]) -> Result<(), String> {
     };
     Err(format!(
         "unknown profession `{name}`{hint} (professions: {}; a CPTS adds its own with \
-         `[directory] extra_professions = [\"{name}\"]` in the directory file)",
+         `[directory] extra_professions = [\"{name}\"]` in vigie.toml or a TOML directory)",
         KNOWN
             .iter()
             .copied()
@@ -124,7 +124,9 @@ mod tests {
             "{e}"
         );
         assert!(
-            e.ends_with("extra_professions = [\"pharmacienne\"]` in the directory file)"),
+            e.ends_with(
+                "extra_professions = [\"pharmacienne\"]` in vigie.toml or a TOML directory)"
+            ),
             "{e}"
         );
         let e = check("coordinatrice", &[]).unwrap_err();

@@ -931,7 +931,7 @@ refused!(a_misspelt_profession_in_the_directory_is_refused_with_the_one_meant:
      psychomotricien, dieteticien, audioprothesiste, opticien_lunetier, manipulateur_radio, \
      technicien_laboratoire, preparateur_pharmacie, psychologue, assistant_social, aide_soignant, \
      auxiliaire_puericulture, ambulancier; a CPTS adds its own with \
-     `[directory] extra_professions = [\"pharmacienne\"]` in the directory file)");
+     `[directory] extra_professions = [\"pharmacienne\"]` in vigie.toml or a TOML directory)");
 
 #[test]
 fn a_misspelt_profession_in_a_selector_is_refused_at_the_name() {
@@ -1000,6 +1000,29 @@ fn a_profession_the_cpts_adds_is_accepted_in_the_directory_and_the_selectors() {
         PLAN,
         "[audience.referents]\nroles = [\"referent_crise\"]",
         "[audience.referents]\nroles = [\"referent_crise\"]\n\n[audience.coordination]\nprofessions = [\"coordinatrice\"]",
+    );
+    assert_accepted(&sb, DATE, &[]);
+}
+
+#[test]
+fn a_csv_directory_takes_its_extra_professions_from_vigie_toml() {
+    // A CSV has no `[directory]` table: vigie.toml says it.
+    let sb = minimal_with_csv();
+    let csv = std::fs::read_to_string(sb.path().join("config/directory.csv")).unwrap();
+    sb.write(
+        "config/directory.csv",
+        &csv.replacen(",pharmacien,", ",coordinatrice,", 1),
+    );
+    let out = assert_refused(&sb, &[]);
+    assert!(
+        out.contains("unknown profession `coordinatrice`")
+            && out.contains("in vigie.toml or a TOML directory)"),
+        "{out}"
+    );
+    let text = sb.read(DAEMON);
+    sb.write(
+        DAEMON,
+        &format!("{text}\n[directory]\nextra_professions = [\"coordinatrice\"]\n"),
     );
     assert_accepted(&sb, DATE, &[]);
 }

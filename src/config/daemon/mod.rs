@@ -60,6 +60,9 @@ pub struct DaemonConfig {
     pub auth: AuthConfig,
     /// `[heartbeat]`: the external monitor called while healthy (SPEC §16).
     pub heartbeat: Option<HeartbeatConfig>,
+    /// `[directory] extra_professions` of this file (with those of a TOML
+    /// directory's own `[directory]`), each where it is written.
+    pub extra_professions: Vec<crate::config::Located<String>>,
 }
 
 #[derive(Clone, Debug)]
@@ -159,6 +162,16 @@ fn read(
     let webhooks = root.entries("webhook");
     let auth = root.table("auth");
     let heartbeat = root.table("heartbeat");
+    // `[directory] extra_professions`, here too: a CSV directory has no
+    // table of its own to say it.
+    let extra_professions: Vec<crate::config::Located<String>> = root
+        .table("directory")
+        .map(|t| {
+            let list = t.str_list("extra_professions").unwrap_or_default();
+            t.finish();
+            list
+        })
+        .unwrap_or_default();
     root.finish();
 
     let d = d?;
@@ -267,6 +280,7 @@ fn read(
         data_dir: data_dir?,
         plans: plans?,
         directory: directory?,
+        extra_professions,
         rosters,
         reminders,
         public_url: public_url?,
