@@ -7,10 +7,11 @@
 //! Forms: `POST /g/{token}/swap` (`roster`, `date`, `shift`),
 //! `POST /g/{token}/take` (`request`), `POST /g/{token}/cancel`
 //! (`request`). They need no cookie; a cross-site POST is refused (403)
-//! when the browser says it is one (`Sec-Fetch-Site` other than
-//! `same-origin`/`none`, or an `Origin` that is neither `public_url`'s nor
-//! the `Host` the request came to), so another site cannot make a visitor
-//! take a shift. With `Accept: application/json` the answers are JSON
+//! when the browser says it is one: `Sec-Fetch-Site` other than
+//! `same-origin`/`none` (every current browser sends it); without it, an
+//! `Origin` that is neither `public_url`'s nor the `Host` the request came
+//! to (a `null` one included). So another site cannot make a visitor take
+//! a shift. Scripts that send neither header pass: they hold the token. With `Accept: application/json` the answers are JSON
 //! (`{"state": "done"|"pending"}`; a shift already taken is 409 with the
 //! usual error body); otherwise a page in French (409 for a shift already
 //! taken). GET changes nothing (mail scanners open links).
@@ -144,10 +145,10 @@ fn capitalise(s: &str) -> String {
 /// the module docs). Clients that send neither header (scripts) pass.
 fn cross_site(state: &WebState, headers: &HeaderMap) -> bool {
     let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    if let Some(site) = h("sec-fetch-site")
-        && !matches!(site, "same-origin" | "none")
-    {
-        return true;
+    // Set by the browser itself, never by a page: it decides when present.
+    // (`Origin` is `null` on our own forms: the pages send no referrer.)
+    if let Some(site) = h("sec-fetch-site") {
+        return !matches!(site, "same-origin" | "none");
     }
     if let Some(origin) = h("origin") {
         let public = origin_of(&state.config().daemon.public_url);
