@@ -383,6 +383,11 @@ impl App {
         if occ.start <= now {
             return Err(EngineError::Invalid("cette garde a déjà commencé".into()));
         }
+        if !occ.assignees.contains(&row.requester) {
+            return Err(EngineError::Invalid(
+                "le demandeur n'est plus de garde sur ce créneau (planning modifié)".into(),
+            ));
+        }
         if !rs::candidates(&set, roster, &occ, &row.requester)
             .iter()
             .any(|c| c.id == me)

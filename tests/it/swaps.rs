@@ -708,3 +708,43 @@ async fn the_monthly_message_lists_the_shifts_with_the_personal_link() {
     assert_eq!(monthly(&d).len(), 1);
     d.stop().await;
 }
+
+#[test]
+fn swaps_chain_in_decision_order_and_a_stale_one_changes_nothing() {
+    use vigie::roster::swaps::{Swap, apply, assignments};
+    let loaded = vigie::config::load(
+        &crate::support::repo().join("tests/fixtures/rosters/config/vigie.toml"),
+        |_| chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+    );
+    let set = loaded.set.expect("the roster fixture loads");
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 3, 28).unwrap();
+    let swap = |from: &str, to: &str| Swap {
+        roster: "garde-thann".into(),
+        date,
+        shift: "nuit".into(),
+        from: from.into(),
+        to: to.into(),
+    };
+    // cmartin → pmeyer → tehrhart; then a swap from someone no longer there.
+    let swaps = vec![
+        swap("cmartin", "pmeyer"),
+        swap("pmeyer", "tehrhart"),
+        swap("cmartin", "sroth"),
+    ];
+    let (effective, applied) = apply(&set, &swaps);
+    assert_eq!(applied, vec![true, true, false]);
+    let roster = effective.roster("garde-thann").unwrap();
+    let list = assignments(&effective, roster, &swaps, date, 1);
+    let who: Vec<(&str, &str)> = list
+        .iter()
+        .filter(|a| a.shift == "nuit")
+        .map(|a| (a.who.as_str(), a.source))
+        .collect();
+    assert_eq!(who, vec![("tehrhart", "swap")]);
+    // The files themselves are untouched.
+    let file = vigie::roster::occurrences(&set, set.roster("garde-thann").unwrap(), date, 1);
+    assert!(
+        file.iter()
+            .any(|o| o.assignees == vec!["cmartin".to_string()])
+    );
+}
