@@ -15,6 +15,7 @@
 //! the web's own state ([`crate::web::WebState`]); the wiring that starts
 //! and stops everything is [`crate::daemon`].
 
+mod overlay;
 mod swaps;
 
 pub use swaps::{Offer, PERSONAL_DAYS, PersonalShift, PersonalView, SWAP_ALERT, Taken};
@@ -93,7 +94,7 @@ pub struct App {
     current: RwLock<Arc<ConfigSet>>,
     /// The files with the decided swaps folded in (what [`App::config`]
     /// answers), and the personal tokens' index (SPEC §15).
-    overlay: RwLock<swaps::Overlay>,
+    overlay: RwLock<overlay::Overlay>,
     /// Serialises the rebuilds of `overlay` (a swap and a reload may come
     /// together: the last rebuild must see both).
     overlay_lock: tokio::sync::Mutex<()>,
@@ -149,7 +150,7 @@ impl App {
                 tracing::error!(error = %e, "cannot read the swaps: the files' assignments only");
                 Vec::new()
             });
-        let overlay = swaps::Overlay::build(&file, &rows, &p.links);
+        let overlay = overlay::Overlay::build(&file, &rows, &p.links, None);
         App {
             config_path: p.config_path,
             current: RwLock::new(file),

@@ -18,12 +18,12 @@
 //! - A refused approval puts the request back to open for another taker.
 //! - The errors' messages are in French: the personal pages show them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::App;
+use super::overlay::Overlay;
 use crate::config::{ConfigSet, Professional, Roster};
 use crate::engine::EngineError;
 use crate::engine::message::{self, Origin};
@@ -37,56 +37,6 @@ use crate::store::swaps::{self as q, SwapRow};
 pub const SWAP_ALERT: chrono::Duration = chrono::Duration::hours(48);
 /// How far ahead a personal page shows shifts.
 pub const PERSONAL_DAYS: u32 = 60;
-
-/// The configuration with the swaps folded in, and what derives from it.
-pub(super) struct Overlay {
-    /// The effective set ([`App::config`]).
-    pub set: Arc<ConfigSet>,
-    /// The swaps applied, in decision order.
-    pub swaps: Arc<Vec<Swap>>,
-    /// Personal tokens by their first 8 hex digits → professional ids;
-    /// the whole token is then checked in constant time.
-    pub index: Arc<HashMap<String, Vec<String>>>,
-}
-
-impl Overlay {
-    pub fn build(
-        file: &Arc<ConfigSet>,
-        rows: &[SwapRow],
-        app_links: &crate::engine::links::LinkSigner,
-    ) -> Overlay {
-        let swaps: Vec<Swap> = rows
-            .iter()
-            .filter_map(|r| {
-                Some(Swap {
-                    roster: r.roster.clone(),
-                    date: r.date,
-                    shift: r.shift.clone(),
-                    from: r.requester.clone(),
-                    to: r.taker.clone()?,
-                })
-            })
-            .collect();
-        let set = if swaps.is_empty() {
-            file.clone()
-        } else {
-            Arc::new(rs::apply(file, &swaps).0)
-        };
-        let mut index: HashMap<String, Vec<String>> = HashMap::new();
-        for p in &file.directory.professionals {
-            let t = app_links.personal_token(&p.id);
-            index
-                .entry(t[..8].to_string())
-                .or_default()
-                .push(p.id.clone());
-        }
-        Overlay {
-            set,
-            swaps: Arc::new(swaps),
-            index: Arc::new(index),
-        }
-    }
-}
 
 /// A shift on someone's personal page.
 #[derive(Clone, Debug)]
@@ -175,7 +125,13 @@ impl App {
         let _g = self.overlay_lock.lock().await;
         let rows = self.store.call(|c| q::done(c)).await?;
         let file = self.file_config();
-        let o = Overlay::build(&file, &rows, &self.links);
+        // Built outside the lock: readers keep the old one meanwhile.
+        let previous = self
+            .overlay
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let o = Overlay::build(&file, &rows, &self.links, Some(&previous));
         *self.overlay.write().unwrap_or_else(|e| e.into_inner()) = o;
         Ok(())
     }
@@ -372,6 +328,11 @@ impl App {
             .call(move |c| q::get(c, request))
             .await?
             .ok_or_else(|| EngineError::NotFound(format!("aucune demande n° {request}")))?;
+        if row.state == q::CANCELLED {
+            return Err(EngineError::Conflict(
+                "cette demande a été annulée : la garde n'est plus à reprendre".into(),
+            ));
+        }
         if row.state != q::OPEN {
             return Err(EngineError::Conflict(
                 "cette garde a déjà été prise par un collègue".into(),

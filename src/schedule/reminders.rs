@@ -1,7 +1,11 @@
 //! Routine reminders (SPEC §6): the reminders of `reminders.toml`, each
 //! roster's `remind_before` (every assignee, before each shift), and the
 //! yearly plan review (30 days before `review_by`, then weekly until a
-//! newer version is written). Roster checks join them through
+//! newer version is written), and each roster's monthly "vos gardes"
+//! message (`monthly_shifts`: the 1st at 09:00, to each assignee of the
+//! next [`MONTHLY_DAYS`], their shifts there). Shift reminders and monthly
+//! messages carry the personal page's link ([`PersonalLink`], given by the
+//! app, which holds the key). Roster checks join them through
 //! [`Job::RosterCheck`].
 //!
 //! Seasons: a shift reminder goes only for a shift that runs that day and
