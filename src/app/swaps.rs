@@ -607,6 +607,46 @@ impl App {
         Ok(total)
     }
 
+    /// Mails `id` the link of their personal page again, as `actor` (the
+    /// dashboard's directory); `NotFound` for an id not in the directory
+    /// or inactive, `Invalid` without an e-mail address.
+    pub async fn send_personal_link(&self, actor: &str, id: &str) -> Result<String, EngineError> {
+        let set = self.config();
+        let now = self.clock.now();
+        let p =
+            set.directory.get(id).filter(|p| p.active).ok_or_else(|| {
+                EngineError::NotFound(format!("aucun professionnel actif « {id} »"))
+            })?;
+        if p.email.is_none() {
+            return Err(EngineError::Invalid(format!(
+                "{} n'a pas d'adresse e-mail",
+                p.name
+            )));
+        }
+        let url = self.personal_url(id).unwrap_or_default();
+        let items = mail(
+            p,
+            format!("Votre page de gardes — {}", set.daemon.name),
+            format!(
+                "Bonjour {},\n\nVoici le lien de votre page de gardes : vos prochaines gardes, la recherche d'un remplaçant, les gardes à reprendre et votre calendrier.\n{url}\n\nCe lien vous est personnel : ne le transférez pas.\n\nMessage automatique de Vigie — {}.\n",
+                p.name, set.daemon.name
+            ),
+        );
+        let (actor, id2, name) = (actor.to_string(), id.to_string(), p.name.clone());
+        let n = self
+            .store
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let n = outbox::insert(&tx, &items, now)?;
+                crate::store::audit_row(&tx, now, &actor, "personal.link", &id2)?;
+                tx.commit()?;
+                Ok(n)
+            })
+            .await?;
+        self.written(n);
+        Ok(name)
+    }
+
     /// Effective assignments of a roster with their source (`file` or
     /// `swap`), for the API and `vigie roster export`.
     pub fn roster_assignments(

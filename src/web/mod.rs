@@ -163,6 +163,7 @@ pub fn router(state: Arc<WebState>) -> Router {
             "/bureau/swaps/{id}",
             axum::routing::post(pages::decide_swap),
         )
+        .route("/bureau/links", axum::routing::post(pages::send_link))
         .merge(api::routes())
         .merge(personal::routes())
         .merge(swaps_api::routes())

@@ -748,3 +748,56 @@ fn swaps_chain_in_decision_order_and_a_stale_one_changes_nothing() {
             .any(|o| o.assignees == vec!["cmartin".to_string()])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bureau_resends_someone_their_personal_link_from_the_dashboard() {
+    let d = start(false, 0).await;
+    let cookie = d.operator_cookie().await;
+    let html = d
+        .http
+        .get(d.url("/bureau"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Renvoyer son lien"), "{html}");
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    let send = |id: &'static str| {
+        d.http
+            .post(d.url("/bureau/links"))
+            .header("cookie", &cookie)
+            .form(&[("csrf", csrf.as_str()), ("id", id)])
+            .send()
+    };
+    let r = send("med5").await.unwrap();
+    assert!(
+        r.status().is_redirection() || r.status().is_success(),
+        "{}",
+        r.status()
+    );
+    let sophie = page_of(&d, "med5").await;
+    eventually(10, "Sophie's link mailed", || async {
+        d.smtp
+            .to("sophie.ehret@example.org")
+            .iter()
+            .any(|m| m.text().contains(&format!("http://vigie.test{sophie}")))
+    })
+    .await;
+    let r = send("personne").await.unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("Aucun professionnel actif n&#x27;a l&#x27;identifiant")
+            || text.contains("Aucun professionnel actif n'a l'identifiant"),
+        "{text}"
+    );
+    d.stop().await;
+}

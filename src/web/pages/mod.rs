@@ -34,7 +34,7 @@ pub use declare::{DeclareForm, declare};
 pub use event::event_page;
 use login::current_operator;
 pub use login::{CsrfForm, LoginForm, Operator, login, login_form, logout};
-pub use swaps::{DecideForm, decide as decide_swap};
+pub use swaps::{DecideForm, LinkForm, decide as decide_swap, send_link};
 
 /// The compiled page templates.
 pub struct Pages {

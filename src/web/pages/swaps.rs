@@ -1,7 +1,9 @@
 //! The dashboard's "Échanges de gardes" (SPEC §15): requests still open,
 //! swaps waiting for the bureau's approval (with the approve and refuse
 //! form, `POST /bureau/swaps/{id}`, fields `csrf` and `decision` =
-//! `approve` | `refuse`), and the last swaps decided.
+//! `approve` | `refuse`), and the last swaps decided. The directory's
+//! "Renvoyer son lien" form (`POST /bureau/links`, fields `csrf`, `id`)
+//! mails someone their personal page's link again.
 
 use std::sync::Arc;
 
@@ -101,5 +103,47 @@ pub async fn decide(
             format!("Échange n° {id} refusé : la demande est de nouveau ouverte."),
         ),
         Err(e) => form_error(&state, &op, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LinkForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    id: String,
+}
+
+pub async fn send_link(
+    State(state): State<Arc<WebState>>,
+    op: Operator,
+    Form(f): Form<LinkForm>,
+) -> axum::response::Response {
+    if !state.sessions.csrf_ok(&op.cookie, &f.csrf) {
+        return forbidden();
+    }
+    match state.send_personal_link(&op.name, f.id.trim()).await {
+        Ok(name) => done(
+            &state,
+            &op,
+            "ok",
+            format!("Lien de sa page de gardes envoyé à {name}."),
+        ),
+        Err(e) => {
+            let text = match &e {
+                crate::engine::EngineError::NotFound(_) => format!(
+                    "Aucun professionnel actif n'a l'identifiant « {} » dans l'annuaire.",
+                    f.id.trim()
+                ),
+                crate::engine::EngineError::Invalid(m) => format!("Lien non envoyé : {m}."),
+                _ => return form_error(&state, &op, e).await,
+            };
+            let ctx =
+                super::dashboard::dashboard(&state, &op, Some(context! { kind => "bad", text }))
+                    .await;
+            let mut r = state.pages.render("bureau.html", ctx);
+            *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            r
+        }
     }
 }
