@@ -98,6 +98,10 @@ pub struct App {
     /// Serialises the rebuilds of `overlay` (a swap and a reload may come
     /// together: the last rebuild must see both).
     overlay_lock: tokio::sync::Mutex<()>,
+    /// Serialises the swap decisions of this daemon (take, approve), so
+    /// that each checks "free" against the swaps decided before it; the
+    /// database's conditional update still makes the first taker win.
+    swap_lock: tokio::sync::Mutex<()>,
     /// The outcome of the last load attempt.
     reload: RwLock<ReloadStatus>,
     pub store: Store,
@@ -156,6 +160,7 @@ impl App {
             current: RwLock::new(file),
             overlay: RwLock::new(overlay),
             overlay_lock: tokio::sync::Mutex::new(()),
+            swap_lock: tokio::sync::Mutex::new(()),
             reload: RwLock::new(ReloadStatus {
                 last_good_at: now,
                 last_attempt_at: now,

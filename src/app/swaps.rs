@@ -17,6 +17,9 @@
 //!   open 48 h before its shift ([`SWAP_ALERT`]).
 //! - A refused approval puts the request back to open for another taker.
 //! - The errors' messages are in French: the personal pages show them.
+//! - Takes and approvals run one at a time in the daemon (each checks that
+//!   the taker is free against the swaps decided before it); the first
+//!   taker wins by the database's conditional update in any case.
 
 use std::sync::Arc;
 
@@ -321,6 +324,7 @@ impl App {
     /// and the roster's `notify` are told in the same transaction.
     pub async fn take_swap(&self, token: &str, request: i64) -> Result<Taken, EngineError> {
         let me = self.owner(token)?;
+        let _one_at_a_time = self.swap_lock.lock().await;
         let set = self.config();
         let now = self.clock.now();
         let row = self
@@ -494,6 +498,7 @@ impl App {
         request: i64,
         approve: bool,
     ) -> Result<(), EngineError> {
+        let _one_at_a_time = self.swap_lock.lock().await;
         let set = self.config();
         let now = self.clock.now();
         let row = self
