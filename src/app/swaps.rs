@@ -287,7 +287,7 @@ impl App {
                 c,
                 format!("Remplacement demandé : garde « {} » du {}", occ.shift, crate::roster::ics::date_fr(occ.date)),
                 format!(
-                    "Bonjour {},\n\n{} cherche un remplaçant pour la garde « {} » du planning « {} » : {}.\n\nVous êtes disponible pour cette garde. Pour la prendre, ouvrez votre page personnelle et choisissez « Je prends cette garde » :\n{link}\n\nLe premier volontaire est retenu.\n\nMessage automatique de Vigie — {}.\n",
+                    "Bonjour {},\n\n{} cherche un remplaçant pour la garde « {} » du planning « {} » : {}.\n\nD'après les plannings, vous êtes libre à ce moment-là. Pour la prendre, ouvrez votre page de gardes et choisissez « Je prends cette garde » :\n{link}\n\nLe premier volontaire est retenu.\n\nMessage automatique de Vigie — {}.\n",
                     c.name, requester.name, occ.shift, roster.title, when(&set, &occ), set.daemon.name
                 ),
             ));
@@ -320,8 +320,9 @@ impl App {
     }
 
     /// `token`'s holder takes an open request: the first taker wins; a
-    /// later one gets [`EngineError::Conflict`]. The requester, the taker
-    /// and the roster's `notify` are told in the same transaction.
+    /// later one gets [`EngineError::Conflict`]. The requester and the
+    /// roster's `notify` are told in the same transaction (the taker reads
+    /// the outcome on the page).
     pub async fn take_swap(&self, token: &str, request: i64) -> Result<Taken, EngineError> {
         let me = self.owner(token)?;
         let _one_at_a_time = self.swap_lock.lock().await;
