@@ -15,6 +15,11 @@
 //! the web's own state ([`crate::web::WebState`]); the wiring that starts
 //! and stops everything is [`crate::daemon`].
 
+mod overlay;
+mod swaps;
+
+pub use swaps::{Offer, PERSONAL_DAYS, PersonalShift, PersonalView, SWAP_ALERT, Taken};
+
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -85,8 +90,18 @@ pub struct DeclarePreview {
 pub struct App {
     /// The configuration file, re-read on each reload.
     pub config_path: PathBuf,
-    /// The valid configuration in use; swapped whole on reload.
+    /// The valid configuration read from the files; swapped whole on reload.
     current: RwLock<Arc<ConfigSet>>,
+    /// The files with the decided swaps folded in (what [`App::config`]
+    /// answers), and the personal tokens' index (SPEC §15).
+    overlay: RwLock<overlay::Overlay>,
+    /// Serialises the rebuilds of `overlay` (a swap and a reload may come
+    /// together: the last rebuild must see both).
+    overlay_lock: tokio::sync::Mutex<()>,
+    /// Serialises the swap decisions of this daemon (take, approve), so
+    /// that each checks "free" against the swaps decided before it; the
+    /// database's conditional update still makes the first taker win.
+    swap_lock: tokio::sync::Mutex<()>,
     /// The outcome of the last load attempt.
     reload: RwLock<ReloadStatus>,
     pub store: Store,
@@ -130,9 +145,22 @@ pub struct TimerTurn {
 impl App {
     pub fn new(p: AppParts) -> App {
         let now = p.clock.now();
+        let file = Arc::new(p.set);
+        // The swaps decided before this start (a fresh database has none).
+        let rows = p
+            .store
+            .call_blocking(|c| crate::store::swaps::done(c))
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot read the swaps: the files' assignments only");
+                Vec::new()
+            });
+        let overlay = overlay::Overlay::build(&file, &rows, &p.links, None);
         App {
             config_path: p.config_path,
-            current: RwLock::new(Arc::new(p.set)),
+            current: RwLock::new(file),
+            overlay: RwLock::new(overlay),
+            overlay_lock: tokio::sync::Mutex::new(()),
+            swap_lock: tokio::sync::Mutex::new(()),
             reload: RwLock::new(ReloadStatus {
                 last_good_at: now,
                 last_attempt_at: now,
@@ -152,7 +180,20 @@ impl App {
         }
     }
 
+    /// The configuration in use: the files with the decided swaps folded
+    /// into the rosters' assignments (SPEC §15), so that every reader (roster
+    /// check, calendars, `on_call`, shift reminders) sees who is really on
+    /// shift.
     pub fn config(&self) -> Arc<ConfigSet> {
+        self.overlay
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .set
+            .clone()
+    }
+
+    /// The configuration as the files say it, without the swaps.
+    pub fn file_config(&self) -> Arc<ConfigSet> {
         self.current
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -287,6 +328,9 @@ impl App {
             }
             Err(e) => tracing::error!(error = %e, "reminder tick failed"),
         }
+        if let Err(e) = self.swap_alert_tick().await {
+            tracing::error!(error = %e, "swap alert tick failed");
+        }
         turn
     }
 
@@ -359,11 +403,21 @@ impl App {
             let days = check.horizon.as_std().as_secs().div_ceil(86_400).max(1) as u32;
             Some(crate::roster::check(set, roster, from, days).mail_fr(&set.daemon.name))
         });
+        let links = self.links.clone();
+        let public_url = self.config().daemon.public_url.clone();
+        let personal: crate::schedule::reminders::PersonalLink = Arc::new(move |id| {
+            format!(
+                "{}/g/{}",
+                public_url.trim_end_matches('/'),
+                links.personal_token(id)
+            )
+        });
         let out = crate::schedule::reminders::tick(
             &self.store,
             self.config(),
             self.clock.now(),
             Some(report),
+            Some(personal),
         )
         .await?;
         self.metrics
@@ -400,7 +454,7 @@ impl App {
             st.last_attempt_at = now;
             match set {
                 Some(set) => {
-                    let old = self.config();
+                    let old = self.file_config();
                     warn_restart_needed(&old, &set);
                     *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
                     st.ok = true;
@@ -434,6 +488,11 @@ impl App {
             }
             st.clone()
         };
+        if status.ok
+            && let Err(e) = self.refresh_swaps().await
+        {
+            tracing::error!(error = %e, "cannot read the swaps after the reload");
+        }
         let summary = if status.ok {
             format!(
                 "generation {}, {} warnings",

@@ -31,21 +31,25 @@
 //! - [`app`]: the application core, the one door into the engine for the
 //!   API, the pages, the CLI's daemon commands and the timers: the
 //!   configuration snapshot and its reload, the store, the clock, the link
-//!   key, the metrics and the outbox wake-up.
+//!   key, the metrics and the outbox wake-up; the swaps of the rosters the
+//!   professionals keep themselves (`app::swaps`: the effective
+//!   configuration every reader sees, personal tokens, request, take,
+//!   approve, the 48 h alert).
 //! - [`metrics`]: counters and histograms; every layer may count, only web
 //!   renders them.
 //! - [`schedule`]: public holidays, the injected clock, cron across DST, who
 //!   is on call, routine reminders fired once per instant.
 //! - [`roster`]: on-call rosters at work: dated occurrences, coverage check,
-//!   iCalendar export, CSV import of assignments.
+//!   iCalendar export, CSV import of assignments, swaps folded on top of
+//!   the files (`roster::swaps`).
 //! - [`store`]: SQLite (WAL, embedded migrations); the only place with SQL
-//!   (events, outbox, reminders, operators' sessions, the online backup and
-//!   its checks, the data directory's lock, the health probe of the
-//!   heartbeat).
+//!   (events, outbox, reminders, operators' sessions, swap requests, the
+//!   online backup and its checks, the data directory's lock, the health
+//!   probe of the heartbeat).
 //! - [`web`]: the axum router and its own state ([`web::WebState`]: pages,
 //!   server-side sessions, the login limiter, caches): public and bureau
 //!   pages (login, CSRF, the two-step declaration), the JSON API with bearer
-//!   tokens, response pages,
+//!   tokens, response pages, personal pages `/g/{token}` (`web::personal`),
 //!   calendar feeds, `/metrics`, security headers; `web::server` serves it
 //!   with header timeouts and a connection cap that evicts the idlest.
 //! - [`sdnotify`]: the systemd notification protocol (`READY=1`, watchdog).

@@ -142,7 +142,13 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Print a new random token and the `tokens` entry to paste in vigie.toml.
-    New { name: String },
+    New {
+        name: String,
+        /// A read-only calendar token (`[[auth.calendar_tokens]]`) for the
+        /// roster feeds `/calendar/{roster}.ics?token=`.
+        #[arg(long)]
+        calendar: bool,
+    },
 }
 
 /// How commands reach the daemon's API.
@@ -226,7 +232,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Level { id, level, api } => events::level(&path, &id, &level, &api),
         Command::Resolve { id, note, api } => events::resolve(&path, &id, note, &api),
         Command::Status { api } => events::status(&path, &api),
-        Command::Token(TokenCommand::New { name }) => token_new(&name, &mut std::io::stdout()),
+        Command::Token(TokenCommand::New { name, calendar }) => {
+            token_new(&name, calendar, &mut std::io::stdout())
+        }
         Command::HashPassword => hash_password(),
         Command::Directory(cmd) => {
             directory::run(cmd, &mut std::io::stdout().lock(), &mut std::io::stderr())
@@ -238,7 +246,7 @@ pub fn run(cli: Cli) -> i32 {
 }
 
 /// `vigie token new NAME`.
-pub fn token_new(name: &str, out: &mut dyn Write) -> i32 {
+pub fn token_new(name: &str, calendar: bool, out: &mut dyn Write) -> i32 {
     use rand::RngCore;
     if crate::model::parse_slug(name, "token name").is_err() {
         eprintln!("vigie: a token name is lower-case letters, digits, '_' and '-'");
@@ -248,6 +256,14 @@ pub fn token_new(name: &str, out: &mut dyn Write) -> i32 {
     rand::rng().fill_bytes(&mut b);
     let token = format!("vigie_{}", hex::encode(b));
     let _ = writeln!(out, "{token}");
+    if calendar {
+        let _ = writeln!(
+            out,
+            "# add to [auth] calendar_tokens in vigie.toml, then reload; it only reads the roster calendars\n# (/calendar/ROSTER.ics?token=…), and once one exists the API tokens no longer do:\n{{ name = \"{name}\", sha256 = \"{}\" }}",
+            crate::web::auth::token_sha256(&token)
+        );
+        return 0;
+    }
     let _ = writeln!(
         out,
         "# add to [auth] tokens in vigie.toml, then reload; keep the token above secret:\n{{ name = \"{name}\", sha256 = \"{}\" }}",

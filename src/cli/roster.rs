@@ -1,7 +1,10 @@
-//! `vigie roster …`: the roster commands that work from the files alone.
+//! `vigie roster …`: the roster commands that work from the files, with
+//! the swaps the professionals made (SPEC §15) read from the daemon's
+//! database when there is one (`data_dir/vigie.db`, opened read-only).
 //!
 //! Exit codes: `check` 0 when everything is covered, 1 when something is
 //! not, 2 on bad input (invalid configuration, unknown roster id);
+//! `export` 0 with the TOML on standard output, 2 on bad input;
 //! `import-csv` 0 with the TOML on standard output, 2 on any error (each as
 //! `file:line:col: message` on standard error).
 
@@ -47,6 +50,19 @@ pub enum RosterCommand {
         /// The CSV file.
         file: PathBuf,
     },
+    /// Print the effective assignments (the file's, with the swaps the
+    /// professionals made through Vigie) as `[[assignment]]` TOML, to fold
+    /// back into the roster file.
+    Export {
+        /// The roster id.
+        id: String,
+        /// First day (default: today in the daemon's time zone).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        from: Option<NaiveDate>,
+        /// Number of days (default 30).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=3660))]
+        days: Option<u32>,
+    },
 }
 
 /// Runs a roster command; returns the exit code.
@@ -71,6 +87,9 @@ pub fn run(path: &Path, cmd: RosterCommand) -> i32 {
         RosterCommand::ImportCsv { roster, file } => {
             import_csv(path, &roster, &file, &mut out, &mut err)
         }
+        RosterCommand::Export { id, from, days } => {
+            export(path, &id, from, days.unwrap_or(30), &mut out, &mut err)
+        }
     }
 }
 
@@ -90,6 +109,61 @@ fn load(path: &Path, err: &mut dyn Write) -> Option<ConfigSet> {
             None
         }
     }
+}
+
+/// The set with the swaps of the daemon's database (`data_dir/vigie.db`)
+/// folded in, and those swaps; the files alone when there is no database.
+fn with_swaps(set: ConfigSet, err: &mut dyn Write) -> (ConfigSet, Vec<roster::swaps::Swap>) {
+    let db = set.daemon.data_dir.join("vigie.db");
+    let rows = match crate::store::swaps::read_done(&db) {
+        Ok(rows) => rows,
+        Err(e) => {
+            let _ = writeln!(
+                err,
+                "vigie: cannot read the swaps in {}: {e} (the files' assignments only)",
+                db.display()
+            );
+            Vec::new()
+        }
+    };
+    let swaps: Vec<roster::swaps::Swap> = rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(roster::swaps::Swap {
+                roster: r.roster,
+                date: r.date,
+                shift: r.shift,
+                from: r.requester,
+                to: r.taker?,
+            })
+        })
+        .collect();
+    if swaps.is_empty() {
+        return (set, swaps);
+    }
+    (roster::swaps::apply(&set, &swaps).0, swaps)
+}
+
+/// `vigie roster export`.
+pub fn export(
+    path: &Path,
+    id: &str,
+    from: Option<NaiveDate>,
+    days: u32,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let Some(set) = load(path, err) else {
+        return 2;
+    };
+    let (set, swaps) = with_swaps(set, err);
+    let Some(r) = find(&set, id, err) else {
+        return 2;
+    };
+    let from = from.unwrap_or_else(|| Utc::now().with_timezone(&set.daemon.timezone).date_naive());
+    let list = roster::swaps::assignments(&set, r, &swaps, from, days);
+    let _ = write!(out, "{}", roster::swaps::to_toml(r, from, days, &list));
+    0
 }
 
 fn find<'a>(set: &'a ConfigSet, id: &str, err: &mut dyn Write) -> Option<&'a Roster> {
@@ -122,6 +196,7 @@ pub fn check(
     let Some(set) = load(path, err) else {
         return 2;
     };
+    let (set, _) = with_swaps(set, err);
     let from = from.unwrap_or_else(|| Utc::now().with_timezone(&set.daemon.timezone).date_naive());
     let rosters: Vec<&Roster> = match id {
         Some(id) => match find(&set, id, err) {

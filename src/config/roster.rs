@@ -33,6 +33,12 @@ pub struct Roster {
     pub eligible: Option<Selector>,
     /// Each assignee is reminded this long before each shift.
     pub remind_before: Option<Located<DurationValue>>,
+    /// `swap_approval = true`: a swap counts only once the bureau approved
+    /// it on the dashboard (SPEC §15).
+    pub swap_approval: bool,
+    /// `monthly_shifts = true`: each assignee gets a "vos gardes" message on
+    /// the 1st of each month at 09:00 with their personal link.
+    pub monthly_shifts: bool,
     /// The days the roster runs (`valid_from`, `valid_until`, `season`).
     pub period: Period,
     pub check: Option<RosterCheckConfig>,
@@ -208,6 +214,8 @@ fn read(ctx: &Ctx<'_>, doc: &toml::Spanned<toml::de::DeTable<'_>>, path: &Path) 
             .ok()
             .map(|d| Located::new(d, s.loc.clone()))
     });
+    let swap_approval = r.bool("swap_approval").is_some_and(|b| b.value);
+    let monthly_shifts = r.bool("monthly_shifts").is_some_and(|b| b.value);
     let period = read_period(&r, "valid_from", "valid_until");
     let check = r.table("check").and_then(|c| {
         let schedule = c.req_str("schedule").and_then(|s| {
@@ -286,6 +294,8 @@ fn read(ctx: &Ctx<'_>, doc: &toml::Spanned<toml::de::DeTable<'_>>, path: &Path) 
         title: title?.value,
         eligible,
         remind_before,
+        swap_approval,
+        monthly_shifts,
         period,
         check,
         shifts,

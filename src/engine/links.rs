@@ -77,6 +77,31 @@ impl LinkSigner {
         (sig.len() == 16).then_some(LinkClaim { event_id, seq, sig })
     }
 
+    fn personal_mac(&self, professional: &str) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(format!("vigie-personal:{professional}").as_bytes());
+        mac
+    }
+
+    /// The token of a professional's personal page `/g/{token}` (SPEC
+    /// §15): 128 bits of an HMAC of their id under the link key, in hex;
+    /// no name in it. The same for as long as the key and the id last.
+    pub fn personal_token(&self, professional: &str) -> String {
+        let sig = self.personal_mac(professional).finalize().into_bytes();
+        hex::encode(&sig[..16])
+    }
+
+    /// Whether `token` is `professional`'s personal token (constant time).
+    pub fn personal_matches(&self, professional: &str, token: &str) -> bool {
+        match hex::decode(token) {
+            Ok(sig) if sig.len() == 16 => self
+                .personal_mac(professional)
+                .verify_truncated_left(&sig)
+                .is_ok(),
+            _ => false,
+        }
+    }
+
     /// Whether the claim was signed by this key for the event whose secret
     /// is `event_secret` (constant time).
     pub fn verify(&self, claim: &LinkClaim, event_secret: &str) -> bool {
@@ -114,6 +139,20 @@ mod tests {
         let claim = s.parse(&lost).unwrap();
         assert!(!s.verify(&claim, &new_event_secret()));
         assert!(!s.verify(&claim, ""));
+    }
+
+    #[test]
+    fn personal_tokens_belong_to_one_professional_and_one_key() {
+        let s = LinkSigner::new(b"0123456789abcdef0123456789abcdef".to_vec());
+        let t = s.personal_token("cmartin");
+        assert_eq!(t.len(), 32);
+        assert!(!t.contains("cmartin"));
+        assert!(s.personal_matches("cmartin", &t));
+        assert!(!s.personal_matches("pfuchs", &t));
+        assert!(!LinkSigner::new(b"k".to_vec()).personal_matches("cmartin", &t));
+        assert!(!s.personal_matches("cmartin", "zz"));
+        // A response token of the same key is no personal token.
+        assert!(!s.personal_matches("cmartin", &s.token(1, 1, "")));
     }
 
     #[test]

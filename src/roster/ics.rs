@@ -111,6 +111,62 @@ pub fn to_ics_at(
     refold(&out)
 }
 
+/// One professional's read-only calendar (their personal page's, SPEC
+/// §15): their occurrences on every roster from 30 days before `today` to
+/// 90 days after it, with the same stable UIDs as the roster feeds.
+pub fn personal_ics(set: &ConfigSet, who: &str, today: NaiveDate, now: DateTime<Utc>) -> String {
+    let tz = set.daemon.timezone;
+    let host = uid_host(&set.daemon.public_url);
+    let from = today - Duration::days(i64::from(FEED_DAYS_BACK));
+    let days = FEED_DAYS_BACK + FEED_DAYS_AHEAD;
+    let title = format!("Mes gardes — {}", set.daemon.name);
+    let mut cal = Calendar::empty();
+    cal.append_property(Property::new("VERSION", "2.0"));
+    cal.append_property(Property::new(
+        "PRODID",
+        format!("-//Vigie//Vigie {}//FR", env!("CARGO_PKG_VERSION")),
+    ));
+    cal.append_property(Property::new("CALSCALE", "GREGORIAN"));
+    cal.append_property(Property::new("NAME", escape_text(&title)));
+    cal.append_property(Property::new("X-WR-CALNAME", &title));
+    cal.append_property(Property::new("X-WR-TIMEZONE", tz.name()));
+    cal.ttl(&Duration::hours(1));
+    for o in super::swaps::shifts_of(set, who, from, days) {
+        let roster_title = set
+            .roster(&o.roster)
+            .map(|r| r.title.as_str())
+            .unwrap_or(&o.roster);
+        let local = |t: DateTime<Utc>| CalendarDateTime::WithTimezone {
+            date_time: t.with_timezone(&tz).naive_local(),
+            tzid: tz.name().to_string(),
+        };
+        let mut ev = icalendar::Event::new();
+        ev.uid(&format!(
+            "{}-{}-{}@{host}",
+            o.roster,
+            o.date.format("%Y%m%d"),
+            o.shift
+        ))
+        .timestamp(now)
+        .starts(local(o.start))
+        .ends(local(o.end))
+        .summary(&format!("Garde {} — {}", o.shift, roster_title))
+        .status(EventStatus::Confirmed);
+        cal.push(ev.done());
+    }
+    let text = cal.to_string();
+    let vtz = vtimezone(
+        tz,
+        from.year() - 1,
+        (from + Duration::days(i64::from(days))).year() + 1,
+    );
+    let at = text
+        .find("BEGIN:VEVENT\r\n")
+        .or_else(|| text.find("END:VCALENDAR"))
+        .unwrap_or(text.len());
+    refold(&format!("{}{vtz}{}", &text[..at], &text[at..]))
+}
+
 /// Unfolds then folds every content line at 75 octets on character
 /// boundaries (RFC 5545 §3.1). The crate folds too, but its last piece of a
 /// long line can be 76 octets.

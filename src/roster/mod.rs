@@ -22,6 +22,9 @@
 //!   window (30 days back, 90 ahead).
 //! - [`import::parse_csv`] and [`import::to_toml`]: assignments from a
 //!   spreadsheet export (`date,shift,who`).
+//! - [`swaps`]: the swaps of SPEC §15 folded on top of the files
+//!   ([`swaps::apply`]), who may take a shift, a person's shifts, the
+//!   effective assignments with their source and their TOML export.
 //!
 //! # Rules where SPEC is silent
 //! - A shift occurs on each date whose weekday is in its `days`, and on
@@ -55,6 +58,7 @@ mod coverage;
 pub mod ics;
 pub mod import;
 mod occurrence;
+pub mod swaps;
 mod text;
 
 pub(crate) use assessment::{Assessed, assess};

@@ -1,7 +1,11 @@
 //! Routine reminders (SPEC §6): the reminders of `reminders.toml`, each
 //! roster's `remind_before` (every assignee, before each shift), and the
 //! yearly plan review (30 days before `review_by`, then weekly until a
-//! newer version is written). Roster checks join them through
+//! newer version is written), and each roster's monthly "vos gardes"
+//! message (`monthly_shifts`: the 1st at 09:00, to each assignee of the
+//! next [`MONTHLY_DAYS`], their shifts there). Shift reminders and monthly
+//! messages carry the personal page's link ([`PersonalLink`], given by the
+//! app, which holds the key). Roster checks join them through
 //! [`Job::RosterCheck`].
 //!
 //! Seasons: a shift reminder goes only for a shift that runs that day and
@@ -52,6 +56,9 @@ pub enum Job {
     RosterCheck(usize),
     /// The yearly review of a plan version (its index).
     Review(usize),
+    /// The monthly "vos gardes" message of a roster (`monthly_shifts`) to
+    /// one of its assignees.
+    Monthly { roster: usize, who: String },
 }
 
 /// A scheduled instant of a job.
@@ -100,6 +107,9 @@ pub fn due_between(set: &ConfigSet, from: DateTime<Utc>, to: DateTime<Utc>) -> V
                     title: format!("Vérification du planning « {} »", roster.title),
                 });
             }
+        }
+        if roster.monthly_shifts {
+            monthly_due(set, ri, from, to, &mut out);
         }
         let Some(before) = roster.remind_before.as_ref().map(|b| b.value) else {
             continue;
@@ -188,6 +198,63 @@ pub fn due_between(set: &ConfigSet, from: DateTime<Utc>, to: DateTime<Utc>) -> V
     out
 }
 
+/// The monthly "vos gardes" instants of roster `ri` in `(from, to]`: the
+/// 1st of each month at 09:00, to each professional the roster assigns in
+/// the [`MONTHLY_DAYS`] that follow.
+fn monthly_due(
+    set: &ConfigSet,
+    ri: usize,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    out: &mut Vec<Due>,
+) {
+    use chrono::Datelike;
+    let tz = set.daemon.timezone;
+    let roster = &set.rosters[ri];
+    let nine = NaiveTime::from_hms_opt(9, 0, 0).expect("valid time");
+    let start = from.with_timezone(&tz).date_naive();
+    let Some(mut first) = start.with_day(1) else {
+        return;
+    };
+    loop {
+        let instant = local_to_utc(tz, first.and_time(nine));
+        if instant > to {
+            break;
+        }
+        if instant > from {
+            let mut who: Vec<&str> = Vec::new();
+            for a in &roster.assignments {
+                let d = a.date.value;
+                if d >= first && d < first + Duration::days(i64::from(MONTHLY_DAYS)) {
+                    for w in &a.who {
+                        if !who.contains(&w.value.as_str()) {
+                            who.push(&w.value);
+                        }
+                    }
+                }
+            }
+            for w in who {
+                out.push(Due {
+                    key: format!("monthly:{}:{w}", roster.id.value),
+                    instant,
+                    job: Job::Monthly {
+                        roster: ri,
+                        who: w.to_string(),
+                    },
+                    title: format!("Vos gardes « {} » pour {w}", roster.title),
+                });
+            }
+        }
+        let Some(next) = first.checked_add_months(chrono::Months::new(1)) else {
+            break;
+        };
+        first = next;
+    }
+}
+
+/// The days a monthly "vos gardes" message covers.
+pub const MONTHLY_DAYS: u32 = 60;
+
 fn review_pending(set: &ConfigSet, p: &Plan, day: chrono::NaiveDate) -> bool {
     let in_force = set.plans_in_force(day).iter().any(|f| std::ptr::eq(*f, p));
     let newer = set.newer_version(p, day).is_some();
@@ -207,12 +274,18 @@ pub struct TickOutcome {
 pub type CheckReport =
     Arc<dyn Fn(&ConfigSet, usize, DateTime<Utc>) -> Option<(String, String)> + Send + Sync>;
 
+/// The address of a professional's personal page (SPEC §15), given by the
+/// app (it holds the link key): put in every shift reminder and monthly
+/// message.
+pub type PersonalLink = Arc<dyn Fn(&str) -> String + Send + Sync>;
+
 /// Handles every instant due since the last tick.
 pub async fn tick(
     store: &Store,
     set: Arc<ConfigSet>,
     now: DateTime<Utc>,
     check_report: Option<CheckReport>,
+    personal: Option<PersonalLink>,
 ) -> Result<TickOutcome, StoreError> {
     store
         .call(move |c| {
@@ -231,7 +304,7 @@ pub async fn tick(
                 if !q::claim(&tx, &due.key, due.instant, "fired", now)? {
                     continue;
                 }
-                let items = messages(&set, &due, now, check_report.as_ref());
+                let items = messages(&set, &due, now, check_report.as_ref(), personal.as_ref());
                 let n = outbox::insert(&tx, &items, now)?;
                 q::set_deliveries(&tx, &due.key, due.instant, n)?;
                 outcome.fired += 1;
@@ -257,7 +330,9 @@ fn messages(
     due: &Due,
     now: DateTime<Utc>,
     check_report: Option<&CheckReport>,
+    personal: Option<&PersonalLink>,
 ) -> Vec<NewDelivery> {
+    let link = |id: &str| personal.map(|f| f(id)).unwrap_or_default();
     let oc = |r: &str| on_call(set, r, due.instant);
     // Who is there: the day of the instant, in the daemon's time zone.
     let day = due.instant.with_timezone(&set.daemon.timezone).date_naive();
@@ -300,7 +375,7 @@ fn messages(
             let tz = set.daemon.timezone;
             let src = TemplateSource {
                 subject: "Rappel : garde « {{ shift }} » le {{ day }}".into(),
-                text: "Bonjour {{ recipient.name }},\n\nVous êtes inscrit(e) au planning « {{ roster }} » pour la garde « {{ shift }} » du {{ day }}, de {{ start }} à {{ end }}.\n\nEn cas d'empêchement, prévenez au plus vite le bureau de {{ cpts }} pour organiser votre remplacement.\n".into(),
+                text: "Bonjour {{ recipient.name }},\n\nVous êtes inscrit(e) au planning « {{ roster }} » pour la garde « {{ shift }} » du {{ day }}, de {{ start }} à {{ end }}.\n\nEn cas d'empêchement, cherchez un remplaçant depuis votre page de gardes (bouton « Chercher un remplaçant ») ou prévenez au plus vite le bureau de {{ cpts }}.\n{% if link %}\nVotre page de gardes : {{ link }}\n{% endif %}".into(),
                 html: None,
             };
             let base = json!({
@@ -308,6 +383,48 @@ fn messages(
                 "day": fr_date(set, start),
                 "start": start.with_timezone(&tz).format("%H:%M").to_string(),
                 "end": end.with_timezone(&tz).format("%H:%M").to_string(),
+                "link": link(who),
+            });
+            deliveries(
+                set,
+                &[p],
+                &["email".to_string()],
+                &src,
+                &base,
+                &due.key,
+                now,
+            )
+        }
+        Job::Monthly { roster, who } => {
+            let roster = &set.rosters[*roster];
+            let Some(p) = set.directory.get(who).filter(|p| p.active) else {
+                return Vec::new();
+            };
+            let tz = set.daemon.timezone;
+            let lines: Vec<String> = crate::roster::swaps::shifts_of(set, who, day, MONTHLY_DAYS)
+                .into_iter()
+                .filter(|o| o.roster == roster.id.value)
+                .map(|o| {
+                    format!(
+                        "- {} : garde « {} », de {} à {}",
+                        crate::roster::ics::date_fr(o.date),
+                        o.shift,
+                        o.start.with_timezone(&tz).format("%H:%M"),
+                        o.end.with_timezone(&tz).format("%H:%M")
+                    )
+                })
+                .collect();
+            if lines.is_empty() {
+                return Vec::new();
+            }
+            let src = TemplateSource {
+                subject: "Vos gardes « {{ roster }} » des deux prochains mois".into(),
+                text: "Bonjour {{ recipient.name }},\n\nVos gardes au planning « {{ roster }} » :\n{{ lines }}\n\nVotre page de gardes (remplacements, calendrier) : {{ link }}\n\nMessage automatique de Vigie — {{ cpts }}.\n".into(),
+                html: None,
+            };
+            let base = json!({
+                "cpts": set.daemon.name, "roster": roster.title,
+                "lines": lines.join("\n"), "link": link(who),
             });
             deliveries(
                 set,

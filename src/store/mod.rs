@@ -23,6 +23,7 @@ pub mod health;
 pub mod outbox;
 pub mod reminders;
 pub mod sessions;
+pub mod swaps;
 
 /// `head` followed by `rows` groups of `columns` placeholders, then `tail`:
 /// one statement for many rows (`INSERT … VALUES`, `UPDATE … FROM
@@ -140,6 +141,8 @@ const MIGRATIONS: &[&str] = &[
     // 5: each delivery's message in a table of its own, written once and
     // read once, so that state changes rewrite small rows.
     include_str!("migrations/0005_delivery_messages.sql"),
+    // 6: swap requests of the rosters the professionals keep themselves.
+    include_str!("migrations/0006_swaps.sql"),
 ];
 
 /// The current schema version.

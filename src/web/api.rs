@@ -454,9 +454,9 @@ async fn reload(
 }
 
 #[derive(Deserialize)]
-struct DaysQuery {
-    days: Option<u32>,
-    from: Option<chrono::NaiveDate>,
+pub(crate) struct DaysQuery {
+    pub days: Option<u32>,
+    pub from: Option<chrono::NaiveDate>,
 }
 
 /// `GET /api/v1/rosters/{id}/check?days=N[&from=DATE]`: the roster check
@@ -491,8 +491,9 @@ pub struct TokenQuery {
 }
 
 /// `GET /calendar/{roster}.ics?token=`: the iCalendar feed of a roster
-/// (30 days back, 90 ahead). Calendar apps cannot send headers, so the API
-/// token is in the query.
+/// (30 days back, 90 ahead). Calendar apps cannot send headers, so the
+/// token is in the query: a read-only calendar token (`[[auth.calendar_tokens]]`),
+/// or an API token while none is configured.
 pub async fn calendar(
     State(state): State<Arc<WebState>>,
     Path(file): Path<String>,
@@ -500,10 +501,22 @@ pub async fn calendar(
 ) -> Result<Response, ApiError> {
     let token = q.token.ok_or(ApiError::Unauthorized)?;
     let hash = token_sha256(&token);
-    if !state
-        .calendar_token_hashes()
+    // Read-only calendar tokens, once there is one, replace the API
+    // tokens here: a calendar URL is shared and stored in phones. The
+    // local token is never one.
+    let calendar = &state.config().daemon.auth.calendar_tokens;
+    let accepted: Vec<String> = if calendar.is_empty() {
+        state
+            .calendar_token_hashes()
+            .into_iter()
+            .map(|(_, h)| h)
+            .collect()
+    } else {
+        calendar.iter().map(|t| t.sha256.clone()).collect()
+    };
+    if !accepted
         .iter()
-        .any(|(_, h)| constant_time_eq(hash.as_bytes(), h.as_bytes()))
+        .any(|h| constant_time_eq(hash.as_bytes(), h.as_bytes()))
     {
         return Err(ApiError::Unauthorized);
     }

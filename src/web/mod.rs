@@ -29,8 +29,10 @@ pub mod auth;
 pub mod error;
 pub mod extras;
 pub mod pages;
+pub mod personal;
 pub mod respond;
 pub mod server;
+pub mod swaps_api;
 use serde_json::json;
 
 /// The web's own state beside the application core: compiled pages,
@@ -175,7 +177,14 @@ pub fn router(state: Arc<WebState>) -> Router {
             "/bureau/events/{id}/resolve",
             axum::routing::post(pages::resolve),
         )
+        .route(
+            "/bureau/swaps/{id}",
+            axum::routing::post(pages::decide_swap),
+        )
+        .route("/bureau/links", axum::routing::post(pages::send_link))
         .merge(api::routes())
+        .merge(personal::routes())
+        .merge(swaps_api::routes())
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

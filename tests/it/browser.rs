@@ -326,3 +326,73 @@ async fn a_coordinator_runs_an_exercise_from_the_browser() {
     c.close().await.unwrap();
     d.stop().await;
 }
+
+/// Two taps each on a phone: Claire asks for a replacement on her
+/// Saturday from her page, Paul takes it from his (SPEC §15).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_doctor_hands_her_saturday_to_a_colleague_on_a_phone() {
+    let Some((_driver, c)) = browser().await else {
+        return;
+    };
+    let d = crate::swaps::start(false, 0).await;
+    c.set_window_size(390, 844).await.unwrap();
+    // Claire: her link, then "Chercher un remplaçant".
+    let claire = crate::swaps::page_of(&d, "ref1").await;
+    c.goto(&d.url(&claire)).await.unwrap();
+    let text = main_text(&c, "samedi 20 juin 2026").await;
+    assert!(text.contains("Mes prochaines gardes"), "{text}");
+    screenshot(&c, "personal-page").await;
+    c.find(Locator::XPath(
+        "//button[normalize-space(.)='Chercher un remplaçant']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    let text = main_text(&c, "Demande envoyée").await;
+    assert!(text.contains("Annuler la demande"), "{text}");
+    // Paul: his link, then "Je prends cette garde".
+    eventually(10, "Paul asked", || async {
+        !d.smtp.to("paul.fuchs@example.org").is_empty()
+    })
+    .await;
+    let paul = crate::swaps::page_of(&d, "med2").await;
+    c.goto(&d.url(&paul)).await.unwrap();
+    main_text(&c, "Gardes à reprendre").await;
+    screenshot(&c, "personal-offer").await;
+    let width = c
+        .execute("return document.documentElement.clientWidth", vec![])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    let scroll = c
+        .execute("return document.documentElement.scrollWidth", vec![])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert!(
+        scroll <= width,
+        "the page scrolls sideways: {scroll} > {width}"
+    );
+    c.find(Locator::XPath(
+        "//button[normalize-space(.)='Je prends cette garde']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    let text = main_text(&c, "maintenant la vôtre").await;
+    assert!(text.contains("samedi 20 juin 2026"), "{text}");
+    screenshot(&c, "personal-taken").await;
+    assert_eq!(
+        crate::swaps::assignees(&d).await,
+        vec![("med2".to_string(), "swap".to_string())]
+    );
+    c.set_window_size(1280, 1500).await.unwrap();
+    c.close().await.unwrap();
+    d.stop().await;
+}

@@ -26,5 +26,6 @@ mod rosters;
 mod safety;
 mod smtp;
 mod support;
+mod swaps;
 mod systemd;
 mod webhook;

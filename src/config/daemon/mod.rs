@@ -80,6 +80,10 @@ pub struct WebhookConfig {
 pub struct AuthConfig {
     pub operators: Vec<Operator>,
     pub tokens: Vec<TokenEntry>,
+    /// Read-only tokens for the roster calendar feeds
+    /// (`/calendar/{roster}.ics?token=`, SPEC §15): once there is one, an
+    /// API token is no longer accepted there.
+    pub calendar_tokens: Vec<TokenEntry>,
     /// Whether the token kept in `data_dir/api-token` is accepted (as
     /// `local`) beside the named ones, so that `vigie` commands work as
     /// root on the server. Always accepted while no token is named.
@@ -91,6 +95,7 @@ impl Default for AuthConfig {
         AuthConfig {
             operators: Vec::new(),
             tokens: Vec::new(),
+            calendar_tokens: Vec::new(),
             local_token: true,
         }
     }
@@ -378,7 +383,16 @@ fn read_auth(ctx: &Ctx<'_>, t: Table<'_, '_>) -> AuthConfig {
             });
         }
     }
-    for tok in t.tables("tokens") {
+    auth.tokens = read_tokens(ctx, &t, "tokens");
+    auth.calendar_tokens = read_tokens(ctx, &t, "calendar_tokens");
+    t.finish();
+    auth
+}
+
+/// `[[auth.tokens]]` or `[[auth.calendar_tokens]]`: `{name, sha256}`.
+fn read_tokens(ctx: &Ctx<'_>, t: &Table<'_, '_>, key: &str) -> Vec<TokenEntry> {
+    let mut out = Vec::new();
+    for tok in t.tables(key) {
         let name = tok.req_str("name");
         let sha = tok.req_str("sha256");
         if let Some(s) = &sha
@@ -391,12 +405,11 @@ fn read_auth(ctx: &Ctx<'_>, t: Table<'_, '_>) -> AuthConfig {
         }
         tok.finish();
         if let (Some(n), Some(s)) = (name, sha) {
-            auth.tokens.push(TokenEntry {
+            out.push(TokenEntry {
                 name: n.value,
                 sha256: s.value.to_ascii_lowercase(),
             });
         }
     }
-    t.finish();
-    auth
+    out
 }

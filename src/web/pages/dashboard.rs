@@ -229,6 +229,7 @@ pub(super) async fn dashboard(state: &WebState, op: &Operator, flash: Option<Val
         reload => context! { ok => reload.ok, at => fr_time(&set, reload.last_attempt_at), errors => reload.errors },
         scenarios, events, resolved, failed => failed.iter().map(|f| context! { event_id => f.event_id, event => f.event.clone(), name => f.name.clone(), channel => channel_label(&f.channel), reason => f.reason.clone() }).collect::<Vec<_>>(), directory => directory_summary(&set),
         gaps, gaps_empty, reminders => crate::web::extras::upcoming_reminders(&set, now),
+        swaps => super::swaps::view(state).await,
     }
 }
 

@@ -13,6 +13,7 @@ mod dashboard;
 mod declare;
 mod event;
 mod login;
+mod swaps;
 
 use std::sync::Arc;
 
@@ -32,6 +33,7 @@ pub use declare::{DeclareForm, declare};
 pub use event::event_page;
 use login::current_operator;
 pub use login::{CsrfForm, LoginForm, Operator, login, login_form, logout};
+pub use swaps::{DecideForm, LinkForm, decide as decide_swap, send_link};
 
 /// The compiled page templates.
 pub struct Pages {

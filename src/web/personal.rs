@@ -1,0 +1,336 @@
+//! The personal pages `/g/{token}` (SPEC §15): a professional's next
+//! shifts on every roster, "Chercher un remplaçant" on each, the open
+//! requests they may take ("Je prends cette garde"), their read-only
+//! calendar `/g/{token}/calendar.ics`. No login: the token in the path is
+//! the credential (a forged one, or an inactive professional's, gets 404).
+//!
+//! Forms: `POST /g/{token}/swap` (`roster`, `date`, `shift`),
+//! `POST /g/{token}/take` (`request`), `POST /g/{token}/cancel`
+//! (`request`). They need no cookie; a cross-site POST is refused (403)
+//! when the browser says it is one: `Sec-Fetch-Site` other than
+//! `same-origin`/`none` (every current browser sends it); without it, an
+//! `Origin` that is neither `public_url`'s nor the `Host` the request came
+//! to (a `null` one included). So another site cannot make a visitor take
+//! a shift. Scripts that send neither header pass: they hold the token. With `Accept: application/json` the answers are JSON
+//! (`{"state": "done"|"pending"}`; a shift already taken is 409 with the
+//! usual error body); otherwise a page in French (409 for a shift already
+//! taken). GET changes nothing (mail scanners open links).
+
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use chrono::NaiveDate;
+use minijinja::context;
+use serde::Deserialize;
+
+use super::error::ApiError;
+use crate::app::{PersonalView, Taken};
+use crate::engine::EngineError;
+use crate::web::WebState;
+
+const PAGE: &str = include_str!("templates/personal.html");
+
+pub fn routes() -> axum::Router<Arc<WebState>> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/g/{token}", get(get_page))
+        .route("/g/{token}/calendar.ics", get(calendar))
+        .route("/g/{token}/swap", post(post_swap))
+        .route("/g/{token}/take", post(post_take))
+        .route("/g/{token}/cancel", post(post_cancel))
+}
+
+fn render(ctx: minijinja::Value) -> String {
+    let mut env = minijinja::Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.template_from_named_str("personal.html", PAGE)
+        .and_then(|t| t.render(ctx))
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "personal page failed to render");
+            "Erreur interne".to_string()
+        })
+}
+
+fn page(state: &WebState, token: &str, v: &PersonalView, notice: Option<(&str, bool)>) -> Response {
+    let tz = state.config().daemon.timezone;
+    let hm = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&tz).format("%H:%M").to_string();
+    let shifts: Vec<_> = v
+        .shifts
+        .iter()
+        .map(|s| {
+            context! {
+                day => crate::roster::ics::date_fr(s.occ.date),
+                start => hm(s.occ.start), end => hm(s.occ.end),
+                shift => s.occ.shift.clone(), roster => s.roster.clone(),
+                roster_title => s.roster_title.clone(), date => s.occ.date.to_string(),
+                request_state => s.request.as_ref().map(|r| r.state.clone()),
+                request_id => s.request.as_ref().map(|r| r.id),
+                taker => s.request.as_ref().and_then(|r| r.taker.as_ref()).map(|t| {
+                    state.config().directory.get(t).map(|p| p.name.clone()).unwrap_or_else(|| t.clone())
+                }),
+            }
+        })
+        .collect();
+    let offers: Vec<_> = v
+        .offers
+        .iter()
+        .map(|o| {
+            context! {
+                id => o.request.id, day => crate::roster::ics::date_fr(o.occ.date),
+                start => hm(o.occ.start), end => hm(o.occ.end), shift => o.occ.shift.clone(),
+                roster => o.roster_title.clone(), requester => o.requester_name.clone(),
+            }
+        })
+        .collect();
+    let html = render(context! {
+        kind => "page",
+        cpts => state.config().daemon.name.clone(),
+        name => v.name.clone(),
+        base => format!("/g/{token}"),
+        days => crate::app::PERSONAL_DAYS,
+        calendar => v.calendar_url.clone(),
+        notice => notice.map(|n| n.0),
+        notice_ok => notice.is_some_and(|n| n.1),
+        shifts, offers,
+    });
+    Html(html).into_response()
+}
+
+fn error_page(state: &WebState, token: &str, e: EngineError) -> Response {
+    let cpts = state.config().daemon.name.clone();
+    let e = super::error::for_page(e, "personal page");
+    let back = Some(format!("/g/{token}"));
+    let (status, heading, message, back) = match &e {
+        ApiError::NotFound(_) => (
+            StatusCode::NOT_FOUND,
+            "Lien inconnu",
+            "Ce lien n'est pas valide. Vérifiez qu'il a été copié en entier depuis le message reçu.".to_string(),
+            None,
+        ),
+        ApiError::Conflict(m) => (StatusCode::CONFLICT, "Déjà pris", capitalise(m), back),
+        e if !e.is_internal() => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Impossible",
+            capitalise(&e.to_string()),
+            back,
+        ),
+        _ => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Erreur momentanée",
+            "Votre demande n'a pas pu être enregistrée. Réessayez dans un instant.".to_string(),
+            back,
+        ),
+    };
+    let heading = if status == StatusCode::CONFLICT && message.contains("prise") {
+        "Garde déjà prise"
+    } else {
+        heading
+    };
+    let html = render(context! { kind => "error", cpts, heading, message, back });
+    (status, Html(html)).into_response()
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str() + ".",
+        None => String::new(),
+    }
+}
+
+/// Whether the browser says the form was posted from another site (see
+/// the module docs). Clients that send neither header (scripts) pass.
+fn cross_site(state: &WebState, headers: &HeaderMap) -> bool {
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    // Set by the browser itself, never by a page: it decides when present.
+    // (`Origin` is `null` on our own forms: the pages send no referrer.)
+    if let Some(site) = h("sec-fetch-site") {
+        return !matches!(site, "same-origin" | "none");
+    }
+    if let Some(origin) = h("origin") {
+        let public = origin_of(&state.config().daemon.public_url);
+        let host = h("host").unwrap_or("");
+        let own = [format!("http://{host}"), format!("https://{host}")];
+        return origin != public && !own.iter().any(|o| o == origin);
+    }
+    false
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let host = rest.split('/').next().unwrap_or("");
+    format!("{scheme}://{host}")
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"))
+}
+
+fn forbidden(state: &WebState, token: &str, json: bool) -> Response {
+    if json {
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(serde_json::json!({"error": {"code": "forbidden", "message": "cross-site form refused"}})),
+        )
+            .into_response();
+    }
+    let mut r = error_page(
+        state,
+        token,
+        EngineError::Invalid(
+            "ce formulaire vient d'un autre site : ouvrez votre page de gardes depuis le lien reçu"
+                .into(),
+        ),
+    );
+    *r.status_mut() = StatusCode::FORBIDDEN;
+    r
+}
+
+async fn show(state: &WebState, token: &str, notice: Option<(&str, bool)>) -> Response {
+    match state.personal(token).await {
+        Ok(v) => page(state, token, &v, notice),
+        Err(e) => error_page(state, token, e),
+    }
+}
+
+pub async fn get_page(State(state): State<Arc<WebState>>, Path(token): Path<String>) -> Response {
+    show(&state, &token, None).await
+}
+
+pub async fn calendar(State(state): State<Arc<WebState>>, Path(token): Path<String>) -> Response {
+    match state.personal_calendar(&token) {
+        Ok(body) => (
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    "text/calendar; charset=utf-8",
+                ),
+                (axum::http::header::CACHE_CONTROL, "private, max-age=300"),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SwapForm {
+    roster: String,
+    date: String,
+    shift: String,
+}
+
+#[derive(Deserialize)]
+pub struct RequestForm {
+    request: String,
+}
+
+fn bad_form(state: &WebState, token: &str) -> Response {
+    error_page(
+        state,
+        token,
+        EngineError::Invalid("formulaire incomplet".into()),
+    )
+}
+
+pub async fn post_swap(
+    State(state): State<Arc<WebState>>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    form: Result<Form<SwapForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let json = wants_json(&headers);
+    if cross_site(&state, &headers) {
+        return forbidden(&state, &token, json);
+    }
+    let Ok(Form(f)) = form else {
+        return bad_form(&state, &token);
+    };
+    let Ok(date) = NaiveDate::parse_from_str(&f.date, "%Y-%m-%d") else {
+        return bad_form(&state, &token);
+    };
+    match state.request_swap(&token, &f.roster, date, &f.shift).await {
+        Ok(r) if json => axum::Json(r).into_response(),
+        Ok(_) => {
+            show(
+                &state,
+                &token,
+                Some(("Demande envoyée : vos collègues disponibles sont prévenus. Vous restez de garde tant que personne ne l'a prise.", true)),
+            )
+            .await
+        }
+        Err(e) if json => ApiError::from(e).into_response(),
+        Err(e) => error_page(&state, &token, e),
+    }
+}
+
+pub async fn post_take(
+    State(state): State<Arc<WebState>>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    form: Result<Form<RequestForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let json = wants_json(&headers);
+    if cross_site(&state, &headers) {
+        return forbidden(&state, &token, json);
+    }
+    let Some(id) = form.ok().and_then(|Form(f)| f.request.parse::<i64>().ok()) else {
+        return bad_form(&state, &token);
+    };
+    match state.take_swap(&token, id).await {
+        Ok(t) if json => axum::Json(serde_json::json!({
+            "request": id,
+            "state": if t == Taken::Done { "done" } else { "pending" },
+        }))
+        .into_response(),
+        Ok(Taken::Done) => show(&state, &token, Some(("C'est noté : cette garde est maintenant la vôtre. Merci !", true))).await,
+        Ok(Taken::Pending) => {
+            show(
+                &state,
+                &token,
+                Some(("Merci : votre proposition est transmise au bureau, qui doit la valider. Vous serez prévenu(e).", true)),
+            )
+            .await
+        }
+        Err(e) if json => ApiError::from(e).into_response(),
+        Err(e) => error_page(&state, &token, e),
+    }
+}
+
+pub async fn post_cancel(
+    State(state): State<Arc<WebState>>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    form: Result<Form<RequestForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let json = wants_json(&headers);
+    if cross_site(&state, &headers) {
+        return forbidden(&state, &token, json);
+    }
+    let Some(id) = form.ok().and_then(|Form(f)| f.request.parse::<i64>().ok()) else {
+        return bad_form(&state, &token);
+    };
+    match state.cancel_swap(&token, id).await {
+        Ok(()) if json => {
+            axum::Json(serde_json::json!({"request": id, "state": "cancelled"})).into_response()
+        }
+        Ok(()) => {
+            show(
+                &state,
+                &token,
+                Some(("Demande annulée : vous restez de garde.", true)),
+            )
+            .await
+        }
+        Err(e) if json => ApiError::from(e).into_response(),
+        Err(e) => error_page(&state, &token, e),
+    }
+}
