@@ -26,7 +26,7 @@ pub struct Client {
 pub enum ClientError {
     #[error("{0}")]
     Setup(String),
-    #[error("cannot reach the daemon at {url}: {message} (is `vigie run` started?)")]
+    #[error("le démon ne répond pas à {url} : {message} (`vigie run` est-il lancé ?)")]
     Unreachable { url: String, message: String },
     /// The API answered with an error.
     #[error("{message} (HTTP {status})")]
@@ -101,9 +101,9 @@ impl Client {
 /// its file:line:col.
 fn error_message(v: &Value, status: u16) -> String {
     if status == 401 {
-        return "the daemon refused the token: pass --token-file FILE or set $VIGIE_TOKEN \
-                (a token named in [auth] tokens), or as root on the server keep \
-                [auth] local_token on (data_dir/api-token)"
+        return "le démon refuse le jeton : donnez --token-file FICHIER ou $VIGIE_TOKEN \
+                (un jeton nommé dans [auth] tokens), ou, en root sur le serveur, gardez \
+                [auth] local_token (data_dir/local-token)"
             .to_string();
     }
     if let Some(m) = v["error"]["message"].as_str() {
@@ -113,9 +113,9 @@ fn error_message(v: &Value, status: u16) -> String {
         Some(errors) if !errors.is_empty() => {
             let lines: Vec<&str> = errors.iter().filter_map(Value::as_str).collect();
             format!(
-                "reload refused (HTTP {status}), the configuration in use is kept ({} error{}):\n  {}",
-                lines.len(),
-                if lines.len() == 1 { "" } else { "s" },
+                "rechargement refusé (HTTP {status}), la configuration en service est gardée \
+                 ({}) :\n  {}",
+                crate::model::labels::count(lines.len() as u64, "erreur", "erreurs"),
                 lines.join("\n  ")
             )
         }
@@ -128,7 +128,10 @@ fn read_token(token_file: Option<&Path>, data_dir: &Path) -> Result<String, Clie
         crate::config::source::read_text(p)
             .map(|t| t.trim().to_string())
             .map_err(|e| {
-                ClientError::Setup(format!("cannot read the token file {}: {e}", p.display()))
+                ClientError::Setup(format!(
+                    "impossible de lire le fichier de jeton {} : {e}",
+                    p.display()
+                ))
             })
     };
     if let Some(p) = token_file {
@@ -148,7 +151,7 @@ fn read_token(token_file: Option<&Path>, data_dir: &Path) -> Result<String, Clie
         }
     }
     Err(ClientError::Setup(
-        "no API token: set $VIGIE_TOKEN or pass --token-file (make one with `vigie token new NAME`)".into(),
+        "aucun jeton d'API : donnez $VIGIE_TOKEN ou --token-file (créez-en un avec `vigie token new NOM`)".into(),
     ))
 }
 

@@ -209,7 +209,7 @@ fn commands_say_clearly_when_the_daemon_is_not_running() {
     let c = sb.config();
     let (code, _, err) = run_with_token(&["events", "-c", c.to_str().unwrap()]);
     assert_eq!(code, 2);
-    assert!(err.contains("cannot reach the daemon"), "{err}");
+    assert!(err.contains("le démon ne répond pas à"), "{err}");
 }
 
 fn run_with_token(args: &[&str]) -> (i32, String, String) {
@@ -308,7 +308,10 @@ fn a_refused_reload_says_why_at_each_place() {
     let mut lines = err.lines();
     assert_eq!(
         lines.next(),
-        Some("vigie: reload refused (HTTP 422), the configuration in use is kept (1 error):"),
+        Some(
+            "vigie: rechargement refusé (HTTP 422), la configuration en service est gardée \
+             (1 erreur) :"
+        ),
         "{err}"
     );
     let first = lines.next().unwrap_or_default();
@@ -363,7 +366,7 @@ fn commands_on_the_server_keep_working_once_named_tokens_exist() {
     let (code, _, err) = run_vigie(&["status", "-c", c]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("the daemon refused the token: pass --token-file FILE or set $VIGIE_TOKEN")
+        err.contains("le démon refuse le jeton : donnez --token-file FICHIER ou $VIGIE_TOKEN")
             && err.contains("(HTTP 401)"),
         "{err}"
     );
