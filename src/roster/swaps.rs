@@ -199,19 +199,31 @@ pub fn assignments(
 /// for the coordinator to fold back into the roster file.
 pub fn to_toml(roster: &Roster, from: NaiveDate, days: u32, list: &[Effective]) -> String {
     let mut s = format!(
-        "# Effective assignments of roster {} from {} for {} day(s), swaps included\n",
-        roster.id.value, from, days
+        "# Inscriptions en vigueur au planning {} à partir du {} sur {}, échanges compris\n",
+        roster.id.value,
+        from,
+        crate::model::labels::count(u64::from(days), "jour", "jours")
     );
     let mut i = 0;
     while i < list.len() {
         let (date, shift) = (list[i].date, &list[i].shift);
         let mut who = Vec::new();
+        let mut swapped = Vec::new();
         while i < list.len() && list[i].date == date && &list[i].shift == shift {
             who.push(toml_string(&list[i].who));
+            if list[i].source == "swap" {
+                swapped.push(list[i].who.as_str());
+            }
             i += 1;
         }
+        // What differs from the file, for the coordinator folding it back.
+        let mark = if swapped.is_empty() {
+            String::new()
+        } else {
+            format!("# échange : {}\n", swapped.join(", "))
+        };
         s.push_str(&format!(
-            "\n[[assignment]]\ndate = {date}\nshift = {}\nwho = [{}]\n",
+            "\n{mark}[[assignment]]\ndate = {date}\nshift = {}\nwho = [{}]\n",
             toml_string(shift),
             who.join(", ")
         ));

@@ -241,7 +241,11 @@ fn monthly_due(
                         roster: ri,
                         who: w.to_string(),
                     },
-                    title: format!("Vos gardes « {} » pour {w}", roster.title),
+                    title: format!(
+                        "Vos gardes « {} » pour {}",
+                        roster.title,
+                        set.directory.get(w).map(|p| p.name.as_str()).unwrap_or(w)
+                    ),
                 });
             }
         }

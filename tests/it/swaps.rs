@@ -586,7 +586,9 @@ async fn the_command_line_exports_and_checks_the_effective_assignments() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("[[assignment]]\ndate = 2026-06-20\nshift = \"samedi\"\nwho = [\"med2\"]"),
+        out.contains(
+            "# échange : med2\n[[assignment]]\ndate = 2026-06-20\nshift = \"samedi\"\nwho = [\"med2\"]"
+        ),
         "{out}"
     );
     // What it prints is a valid roster file once folded back.
