@@ -398,7 +398,12 @@ impl App {
                 text,
             ));
         }
-        for n in notify_of(&set, roster, occ.date) {
+        // The requester (told above) and the taker (who just did it) are
+        // not told twice when they are among `notify`.
+        for n in notify_of(&set, roster, occ.date)
+            .into_iter()
+            .filter(|n| n.id != row.requester && n.id != me)
+        {
             let text = if approval {
                 format!(
                     "Bonjour {},\n\n{} propose de remplacer {} pour {what}.\n\nCe remplacement attend la validation du bureau : tableau de bord de Vigie, rubrique « Échanges de gardes ».\n\nMessage automatique de Vigie — {}.\n",
