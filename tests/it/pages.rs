@@ -218,6 +218,15 @@ async fn repeated_failed_logins_are_refused_for_a_while() {
     d.stop().await;
 }
 
+/// The status of `GET path` with `bearer` as its token (none if empty).
+async fn status_with(d: &TestDaemon, path: &str, bearer: &str) -> u16 {
+    let mut req = client().get(d.url(path));
+    if !bearer.is_empty() {
+        req = req.bearer_auth(bearer);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configured_operators_replace_the_generated_one_and_named_tokens_join_the_local_one() {
     let d = TestDaemon::start().await;
@@ -243,40 +252,22 @@ async fn configured_operators_replace_the_generated_one_and_named_tokens_join_th
     // roster this fixture does not have).
     let local = std::fs::read_to_string(d.dir.path().join("var/local-token")).unwrap();
     let local = local.trim();
-    let r = client()
-        .get(d.url("/api/v1/status"))
-        .bearer_auth(local)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        r.status().as_u16(),
+        status_with(&d, "/api/v1/status", local).await,
         200,
         "the local token beside named ones"
     );
-    let r = client()
-        .get(d.url(&format!("/calendar/garde.ics?token={local}")))
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        r.status().as_u16(),
+        status_with(&d, &format!("/calendar/garde.ics?token={local}"), "").await,
         401,
         "the local token is not a calendar token"
     );
-    let r = client()
-        .get(d.url(&format!("/calendar/garde.ics?token={token}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 404, "a named token is");
-    let r = client()
-        .get(d.url("/api/v1/status"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        status_with(&d, &format!("/calendar/garde.ics?token={token}"), "").await,
+        404,
+        "a named token is"
+    );
+    assert_eq!(status_with(&d, "/api/v1/status", token).await, 200);
 
     let c = client();
     let r = c
@@ -310,24 +301,12 @@ async fn configured_operators_replace_the_generated_one_and_named_tokens_join_th
     .unwrap();
     let st = d.daemon().state.reload().await;
     assert!(st.ok, "{:?}", st.errors);
-    let r = client()
-        .get(d.url("/api/v1/status"))
-        .bearer_auth(local)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        r.status().as_u16(),
+        status_with(&d, "/api/v1/status", local).await,
         401,
         "the local token is refused once turned off"
     );
-    let r = client()
-        .get(d.url("/api/v1/status"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(status_with(&d, "/api/v1/status", token).await, 200);
     d.stop().await;
 }
 
