@@ -108,19 +108,33 @@ impl Directory {
     ) -> Vec<&Professional> {
         let on_call_ids: Option<HashSet<String>> = (!sel.on_call.is_empty())
             .then(|| sel.on_call.iter().flat_map(|r| on_call(&r.value)).collect());
-        // Someone on call now is there: the roster judged their presence by
-        // the day the shift starts (a night shift begun on the last day of a
-        // season runs past midnight), and `on_call` only names those present
-        // that day.
-        let on_shift = |p: &Professional| {
-            p.active && on_call_ids.as_ref().is_some_and(|ids| ids.contains(&p.id))
-        };
+        // Someone on call now (through this selector or a group it names)
+        // is there: the roster judged their presence by the day the shift
+        // starts (a night shift begun on the last day of a season runs past
+        // midnight), and `on_call` only names those present that day.
+        let mut rosters = Vec::new();
+        self.on_call_rosters(sel, &mut rosters, 0);
+        let on_shift_ids: HashSet<String> = rosters.iter().flat_map(|r| on_call(r)).collect();
+        let on_shift = |p: &Professional| p.active && on_shift_ids.contains(&p.id);
         self.professionals
             .iter()
             .filter(|p| {
                 (keep(p) || on_shift(p)) && self.matches(sel, p, on_call_ids.as_ref(), on_call, 0)
             })
             .collect()
+    }
+
+    /// The rosters whose on-call people a selector names, its groups'
+    /// included.
+    fn on_call_rosters(&self, sel: &Selector, out: &mut Vec<String>, depth: usize) {
+        out.extend(sel.on_call.iter().map(|r| r.value.clone()));
+        if depth <= 16 {
+            for g in &sel.groups {
+                if let Some(gs) = self.groups.get(&g.value) {
+                    self.on_call_rosters(gs, out, depth + 1);
+                }
+            }
+        }
     }
 
     fn matches(

@@ -1203,6 +1203,15 @@ fn a_night_shift_begun_on_the_last_day_of_a_season_keeps_its_doctor_on_call_unti
         WINTER_NIGHTS,
     )
     .unwrap();
+    // A directory group that names the roster's on-call doctor, as a plan
+    // audience may.
+    let dir = sb.path().join("config/directory.toml");
+    let text = std::fs::read_to_string(&dir).unwrap();
+    std::fs::write(
+        &dir,
+        format!("{text}\n[group.nuit_station]\non_call = [\"nuits-station\"]\n"),
+    )
+    .unwrap();
     let set = load(&sb.path().join("config/vigie.toml"));
     let r = roster::check(&set, roster(&set, "nuits-station"), date(2027, 4, 15), 2);
     assert_eq!(
@@ -1213,25 +1222,34 @@ fn a_night_shift_begun_on_the_last_day_of_a_season_keeps_its_doctor_on_call_unti
     // At 02:00 on the 16th (Paris), she is on call and an alert to the
     // roster's on-call doctor reaches her, though the 16th is out of her
     // season; at 22:00 on the 16th nobody is.
-    let on_call_doctor = vigie::config::Selector {
-        on_call: vec![vigie::config::Located::new(
-            "nuits-station".to_string(),
+    let named = |s: &str| {
+        vec![vigie::config::Located::new(
+            s.to_string(),
             vigie::config::Loc::file_start(Path::new("test")),
-        )],
+        )]
+    };
+    let on_call_doctor = vigie::config::Selector {
+        on_call: named("nuits-station"),
         ..Default::default()
     };
-    for (at, expected) in [
-        (utc(2027, 4, 16, 0, 0), vec!["jblanc"]),
-        (utc(2027, 4, 16, 20, 0), vec![]),
-    ] {
-        let on_call = |r: &str| vigie::schedule::oncall::on_call(&set, r, at);
-        let today = at.with_timezone(&set.daemon.timezone).date_naive();
-        let who: Vec<&str> = set
-            .directory
-            .select_on(&on_call_doctor, &on_call, today)
-            .iter()
-            .map(|p| p.id.as_str())
-            .collect();
-        assert_eq!(who, expected, "at {at}");
+    let through_a_group = vigie::config::Selector {
+        groups: named("nuit_station"),
+        ..Default::default()
+    };
+    for sel in [&on_call_doctor, &through_a_group] {
+        for (at, expected) in [
+            (utc(2027, 4, 16, 0, 0), vec!["jblanc"]),
+            (utc(2027, 4, 16, 20, 0), vec![]),
+        ] {
+            let on_call = |r: &str| vigie::schedule::oncall::on_call(&set, r, at);
+            let today = at.with_timezone(&set.daemon.timezone).date_naive();
+            let who: Vec<&str> = set
+                .directory
+                .select_on(sel, &on_call, today)
+                .iter()
+                .map(|p| p.id.as_str())
+                .collect();
+            assert_eq!(who, expected, "at {at}, {sel:?}");
+        }
     }
 }
