@@ -67,7 +67,7 @@ pub struct PersonalView {
     pub name: String,
     pub shifts: Vec<PersonalShift>,
     pub offers: Vec<Offer>,
-    /// Their read-only calendar (`/g/{token}/calendar.ics`).
+    /// Their read-only calendar (`/c/{calendar token}.ics`).
     pub calendar_url: String,
     /// The page's own address.
     pub url: String,
@@ -150,12 +150,21 @@ impl App {
 
     /// The professional whose personal token this is (active ones only).
     pub fn personal_owner(&self, token: &str) -> Option<String> {
+        self.token_owner(token, |id, t| self.links.personal_matches(id, t))
+    }
+
+    /// The professional whose calendar token this is (active ones only).
+    fn calendar_owner(&self, token: &str) -> Option<String> {
+        self.token_owner(token, |id, t| self.links.calendar_matches(id, t))
+    }
+
+    fn token_owner(&self, token: &str, matches: impl Fn(&str, &str) -> bool) -> Option<String> {
         let o = self.overlay.read().unwrap_or_else(|e| e.into_inner());
         let ids = o.index.get(token.get(..8)?)?;
         let set = o.set.clone();
         let mut found = None;
         for id in ids {
-            if self.links.personal_matches(id, token) {
+            if matches(id, token) {
                 found = Some(id.clone());
             }
         }
@@ -244,7 +253,11 @@ impl App {
             name: p.name.clone(),
             shifts,
             offers,
-            calendar_url: format!("{url}/calendar.ics"),
+            calendar_url: format!(
+                "{}/c/{}.ics",
+                set.daemon.public_url.trim_end_matches('/'),
+                self.links.calendar_token(&me)
+            ),
             url,
         })
     }
@@ -671,10 +684,11 @@ impl App {
         Some(rs::assignments(&set, roster, &self.swaps(), from, days))
     }
 
-    /// The read-only calendar of `token`'s holder: their shifts on every
-    /// roster, 30 days back and 90 ahead.
+    /// The read-only calendar of the holder of the calendar token `token`
+    /// (not the page's): their shifts on every roster, 30 days back and 90
+    /// ahead.
     pub fn personal_calendar(&self, token: &str) -> Result<String, EngineError> {
-        let me = self.owner(token)?;
+        let me = self.calendar_owner(token).ok_or_else(not_found)?;
         let set = self.config();
         let now: DateTime<Utc> = self.clock.now();
         let today = now.with_timezone(&set.daemon.timezone).date_naive();

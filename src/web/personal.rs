@@ -1,8 +1,10 @@
 //! The personal pages `/g/{token}` (SPEC §15): a professional's next
 //! shifts on every roster, "Chercher un remplaçant" on each, the open
-//! requests they may take ("Je prends cette garde"), their read-only
-//! calendar `/g/{token}/calendar.ics`. No login: the token in the path is
-//! the credential (a forged one, or an inactive professional's, gets 404).
+//! requests they may take ("Je prends cette garde"), and the address of
+//! their read-only calendar `/c/{calendar token}.ics`, whose token is
+//! another one (it opens no page, posts nothing: a calendar address is
+//! shared with agenda services). No login: the token in the path is the
+//! credential (a forged one, or an inactive professional's, gets 404).
 //!
 //! Forms: `POST /g/{token}/swap` (`roster`, `date`, `shift`),
 //! `POST /g/{token}/take` (`request`), `POST /g/{token}/cancel`
@@ -37,7 +39,7 @@ pub fn routes() -> axum::Router<Arc<WebState>> {
     use axum::routing::{get, post};
     axum::Router::new()
         .route("/g/{token}", get(get_page))
-        .route("/g/{token}/calendar.ics", get(calendar))
+        .route("/c/{file}", get(calendar))
         .route("/g/{token}/swap", post(post_swap))
         .route("/g/{token}/take", post(post_take))
         .route("/g/{token}/cancel", post(post_cancel))
@@ -204,8 +206,13 @@ pub async fn get_page(State(state): State<Arc<WebState>>, Path(token): Path<Stri
     show(&state, &token, None).await
 }
 
-pub async fn calendar(State(state): State<Arc<WebState>>, Path(token): Path<String>) -> Response {
-    match state.personal_calendar(&token) {
+/// `GET /c/{calendar token}.ics`: the calendar has its own token, which
+/// opens no page and posts nothing.
+pub async fn calendar(State(state): State<Arc<WebState>>, Path(file): Path<String>) -> Response {
+    let Some(token) = file.strip_suffix(".ics") else {
+        return ApiError::from(EngineError::NotFound("calendrier inconnu".into())).into_response();
+    };
+    match state.personal_calendar(token) {
         Ok(body) => (
             [
                 (

@@ -168,6 +168,18 @@ async fn ask(d: &TestDaemon) -> i64 {
     v["id"].as_i64().unwrap()
 }
 
+/// The calendar's path shown on a personal page.
+async fn calendar_of(d: &TestDaemon, page: &str) -> String {
+    let (status, html) = get(d, page).await;
+    assert_eq!(status, 200, "{html}");
+    let html = html.replace("&#x2f;", "/");
+    let at = html
+        .find("http://vigie.test/c/")
+        .expect("a calendar address");
+    let rest = &html[at + "http://vigie.test".len()..];
+    rest[..rest.find(".ics").expect(".ics") + 4].to_string()
+}
+
 fn subjects_to(d: &TestDaemon, email: &str) -> Vec<String> {
     d.smtp.to(email).iter().map(|m| m.subject()).collect()
 }
@@ -204,7 +216,10 @@ async fn a_request_reaches_exactly_the_eligible_active_free_colleagues() {
     assert!(html.contains("Bonjour Claire Martin."), "{html}");
     assert!(html.contains("samedi 20 juin 2026"), "{html}");
     assert!(html.contains("Chercher un remplaçant"), "{html}");
-    assert!(html.contains("calendar.ics"), "{html}");
+    assert!(
+        html.contains("http:&#x2f;&#x2f;vigie.test&#x2f;c&#x2f;"),
+        "{html}"
+    );
 
     ask(&d).await;
     eventually(10, "both free doctors mailed", || async {
@@ -355,14 +370,14 @@ async fn after_a_swap_the_check_the_calendars_on_call_and_reminders_follow() {
         ics.contains("Paul Fuchs") && !ics.contains("Claire Martin"),
         "{ics}"
     );
-    let (status, mine) = get(&d, &format!("{paul}/calendar.ics")).await;
+    let (status, mine) = get(&d, &calendar_of(&d, &paul).await).await;
     assert_eq!(status, 200);
     assert!(
         mine.contains("DTSTART;TZID=Europe/Paris:20260620T080000"),
         "{mine}"
     );
     let claire = page_of(&d, "ref1").await;
-    let (_, hers) = get(&d, &format!("{claire}/calendar.ics")).await;
+    let (_, hers) = get(&d, &calendar_of(&d, &claire).await).await;
     assert!(!hers.contains("20260620T080000"), "{hers}");
     // on_call, as a plan's selector sees it.
     let set = d.daemon().state.config();
@@ -560,6 +575,46 @@ async fn forged_inactive_and_other_peoples_tokens_get_nothing() {
     let (status, _) = post(&d, &format!("{paul}/take"), &[("request", &id)], true).await;
     assert_eq!(status, 409);
     assert_eq!(assignees(&d).await, vec![("ref1".into(), "file".into())]);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_calendar_address_reads_the_calendar_and_does_nothing_else() {
+    let d = start(false, 0).await;
+    let id = ask(&d).await.to_string();
+    let paul = page_of(&d, "med2").await;
+    let cal = calendar_of(&d, &paul).await;
+    let ctoken = cal
+        .trim_start_matches("/c/")
+        .trim_end_matches(".ics")
+        .to_string();
+    assert!(!paul.contains(&ctoken), "{paul} {cal}");
+    // It reads the calendar...
+    let (status, ics) = get(&d, &cal).await;
+    assert_eq!(status, 200, "{ics}");
+    assert!(ics.contains("BEGIN:VCALENDAR"), "{ics}");
+    // ...and is no page: it opens nothing, takes nothing, asks nothing.
+    let as_page = format!("/g/{ctoken}");
+    assert_eq!(get(&d, &as_page).await.0, 404);
+    for (path, form) in [
+        ("take", vec![("request", id.as_str())]),
+        ("cancel", vec![("request", id.as_str())]),
+        (
+            "swap",
+            vec![
+                ("roster", "pdsa"),
+                ("date", "2026-06-20"),
+                ("shift", "samedi"),
+            ],
+        ),
+    ] {
+        let (status, body) = post(&d, &format!("{as_page}/{path}"), &form, true).await;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    assert_eq!(assignees(&d).await, vec![("ref1".into(), "file".into())]);
+    // The page's token no longer serves a calendar.
+    assert_eq!(get(&d, &format!("{paul}/calendar.ics")).await.0, 404);
+    assert_eq!(get(&d, &format!("/c/{}.ics", &paul[3..])).await.0, 404);
     d.stop().await;
 }
 
