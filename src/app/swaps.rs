@@ -121,7 +121,62 @@ fn notify_of<'a>(set: &'a ConfigSet, roster: &Roster, day: NaiveDate) -> Vec<&'a
     }
 }
 
+/// The takes of `rows` waiting for the bureau (their takers are busy
+/// meanwhile), the request `except` aside.
+fn pending_of(rows: &[SwapRow], except: Option<i64>) -> Vec<Swap> {
+    rows.iter()
+        .filter(|r| r.state == q::PENDING && Some(r.id) != except)
+        .filter_map(|r| {
+            Some(Swap {
+                roster: r.roster.clone(),
+                date: r.date,
+                shift: r.shift.clone(),
+                from: r.requester.clone(),
+                to: r.taker.clone()?,
+            })
+        })
+        .collect()
+}
+
 impl App {
+    async fn pending_takes(&self, except: Option<i64>) -> Result<Vec<Swap>, EngineError> {
+        let rows = self.store.call(|c| q::in_states(c, &[q::PENDING])).await?;
+        Ok(pending_of(&rows, except))
+    }
+
+    /// Whether `row` may still count (the take checks, run again when the
+    /// bureau approves): the shift has not started, the requester is still
+    /// on it, the taker is still a candidate.
+    fn still_takeable(
+        &self,
+        set: &ConfigSet,
+        row: &SwapRow,
+        taker: &str,
+        pending: &[Swap],
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let (roster, occ) = self
+            .occurrence(set, row)
+            .ok_or_else(|| EngineError::Invalid("cette garde n'existe plus au planning".into()))?;
+        if occ.start <= now {
+            return Err(EngineError::Invalid("cette garde a déjà commencé".into()));
+        }
+        if !occ.assignees.contains(&row.requester) {
+            return Err(EngineError::Invalid(
+                "le demandeur n'est plus de garde sur ce créneau (planning modifié)".into(),
+            ));
+        }
+        if !rs::candidates(set, roster, &occ, &row.requester, pending)
+            .iter()
+            .any(|c| c.id == taker)
+        {
+            return Err(EngineError::Invalid(
+                "le remplaçant ne peut pas prendre cette garde (hors du planning, absent ce jour-là ou déjà de garde à cette heure)".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Reads the decided swaps and rebuilds the effective configuration
     /// (after a reload, and after each swap that counts).
     pub async fn refresh_swaps(&self) -> Result<(), crate::store::StoreError> {
@@ -196,6 +251,7 @@ impl App {
             .store
             .call(|c| q::in_states(c, &[q::OPEN, q::PENDING]))
             .await?;
+        let pending = pending_of(&live, None);
         let p = set.directory.get(&me).ok_or_else(not_found)?;
         let title = |id: &str| {
             set.roster(id)
@@ -231,7 +287,7 @@ impl App {
             if occ.start <= now {
                 continue;
             }
-            if rs::candidates(&set, roster, &occ, &r.requester)
+            if rs::candidates(&set, roster, &occ, &r.requester, &pending)
                 .iter()
                 .any(|c| c.id == me)
             {
@@ -293,8 +349,9 @@ impl App {
             return Err(EngineError::Invalid("cette garde a déjà commencé".into()));
         }
         let requester = set.directory.get(&me).ok_or_else(not_found)?;
+        let pending = self.pending_takes(None).await?;
         let mut items = Vec::new();
-        for c in rs::candidates(&set, roster, &occ, &me) {
+        for c in rs::candidates(&set, roster, &occ, &me, &pending) {
             let link = self.personal_url(&c.id).unwrap_or_default();
             items.extend(mail(
                 c,
@@ -356,25 +413,17 @@ impl App {
                 "cette garde a déjà été prise par un collègue".into(),
             ));
         }
+        let pending = self.pending_takes(None).await?;
+        self.still_takeable(&set, &row, &me, &pending, now)
+            .map_err(|e| match e {
+                EngineError::Invalid(m) if m.starts_with("le remplaçant") => EngineError::Invalid(
+                    "vous ne pouvez pas prendre cette garde (hors du planning, absent ce jour-là, déjà de garde à cette heure ou déjà proposé pour une garde à cette heure)".into(),
+                ),
+                e => e,
+            })?;
         let (roster, occ) = self
             .occurrence(&set, &row)
             .ok_or_else(|| EngineError::Invalid("cette garde n'existe plus au planning".into()))?;
-        if occ.start <= now {
-            return Err(EngineError::Invalid("cette garde a déjà commencé".into()));
-        }
-        if !occ.assignees.contains(&row.requester) {
-            return Err(EngineError::Invalid(
-                "le demandeur n'est plus de garde sur ce créneau (planning modifié)".into(),
-            ));
-        }
-        if !rs::candidates(&set, roster, &occ, &row.requester)
-            .iter()
-            .any(|c| c.id == me)
-        {
-            return Err(EngineError::Invalid(
-                "vous ne pouvez pas prendre cette garde (hors du planning, absent ce jour-là ou déjà de garde à cette heure)".into(),
-            ));
-        }
         let approval = roster.swap_approval;
         let taker = set.directory.get(&me).ok_or_else(not_found)?;
         let requester_name = set
@@ -530,6 +579,11 @@ impl App {
                     "la demande n° {request} n'attend pas de validation"
                 ))
             })?;
+        if approve {
+            let taker = row.taker.clone().unwrap_or_default();
+            let pending = self.pending_takes(Some(request)).await?;
+            self.still_takeable(&set, &row, &taker, &pending, now)?;
+        }
         let mut items = Vec::new();
         if let Some((roster, occ)) = self.occurrence(&set, &row) {
             let what = format!(

@@ -479,6 +479,95 @@ async fn with_approval_the_swap_counts_once_the_bureau_approves() {
     d.stop().await;
 }
 
+/// The bureau decides on a request from the dashboard: the status and the
+/// dashboard's text (redirects followed).
+async fn decide(d: &TestDaemon, id: i64, decision: &str) -> (u16, String) {
+    let cookie = d.operator_cookie().await;
+    let html = d
+        .http
+        .get(d.url("/bureau"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a CSRF token on the dashboard")
+        .to_string();
+    let r = d
+        .http
+        .post(d.url(&format!("/bureau/swaps/{id}")))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("decision", decision)])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    if r.status().is_redirection() {
+        let html = d
+            .http
+            .get(d.url("/bureau"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        return (status, html);
+    }
+    (status, r.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_take_keeps_its_taker_busy_and_approval_checks_again() {
+    let d = start(true, 0).await;
+    let id = ask(&d).await;
+    let paul = page_of(&d, "med2").await;
+    let (status, body) = post(
+        &d,
+        &format!("{paul}/take"),
+        &[("request", &id.to_string())],
+        true,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // Anne asks for a replacement at noon on the other roster: Paul, who
+    // waits for the bureau on Claire's Saturday, is not free for it.
+    let anne = page_of(&d, "med3").await;
+    let (status, body) = post(
+        &d,
+        &format!("{anne}/swap"),
+        &[("roster", "renfort"), ("date", "2026-06-20"), ("shift", "midi")],
+        true,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let noon: Value = serde_json::from_str(&body).unwrap();
+    let noon = noon["id"].as_i64().unwrap().to_string();
+    let (_, html) = get(&d, &paul).await;
+    assert!(!html.contains(&format!("offre-{noon}")), "{html}");
+    let (status, body) = post(&d, &format!("{paul}/take"), &[("request", &noon)], true).await;
+    assert_eq!(status, 422, "{body}");
+    // Sophie, free, may take it.
+    let sophie = page_of(&d, "med5").await;
+    let (_, html) = get(&d, &sophie).await;
+    assert!(html.contains(&format!("offre-{noon}")), "{html}");
+    // The Saturday has started: the bureau can no longer approve Paul.
+    d.clock.set(paris(6, 20, 9, 0));
+    let (status, html) = decide(&d, id, "approve").await;
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("non validé"), "{html}");
+    assert!(html.contains("cette garde a déjà commencé"), "{html}");
+    assert_eq!(assignees(&d).await, vec![("ref1".into(), "file".into())]);
+    d.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_still_open_48_hours_before_its_shift_alerts_notify_once() {
     let d = start(false, 0).await;

@@ -102,7 +102,25 @@ pub async fn decide(
             "ok",
             format!("Échange n° {id} refusé : la demande est de nouveau ouverte."),
         ),
-        Err(e) => form_error(&state, &op, e).await,
+        Err(e) => {
+            let (status, m) = match &e {
+                crate::engine::EngineError::Invalid(m) => {
+                    (axum::http::StatusCode::UNPROCESSABLE_ENTITY, m.clone())
+                }
+                crate::engine::EngineError::Conflict(m) => {
+                    (axum::http::StatusCode::CONFLICT, m.clone())
+                }
+                _ => return form_error(&state, &op, e).await,
+            };
+            let verb = if approve { "validé" } else { "refusé" };
+            let text = format!("Échange n° {id} non {verb} : {m}.");
+            let ctx =
+                super::dashboard::dashboard(&state, &op, Some(context! { kind => "bad", text }))
+                    .await;
+            let mut r = state.pages.render("bureau.html", ctx);
+            *r.status_mut() = status;
+            r
+        }
     }
 }
 
