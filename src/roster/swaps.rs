@@ -10,7 +10,9 @@
 //!   of its roster, date and shift; swaps apply in the order they were
 //!   decided, so a taker can hand the shift on again. A swap whose
 //!   requester the file no longer assigns there (the coordinator folded it
-//!   back, or changed the plan) changes nothing.
+//!   back, or changed the plan) changes nothing; nor does one whose taker
+//!   the file already assigns there (folded back, then the requester added
+//!   again: both stay).
 //! - A colleague may take a shift when they are eligible (the roster's
 //!   `eligible`, everyone when it has none), active and there that day
 //!   (`available_from`, `available_until`, `season`), not already on that
@@ -49,17 +51,19 @@ pub fn apply(set: &ConfigSet, swaps: &[Swap]) -> (ConfigSet, Vec<bool>) {
                 .iter_mut()
                 .filter(|a| a.date.value == s.date && a.shift.value == s.shift)
             {
-                let already = a.who.iter().any(|w| w.value == s.to);
+                // The taker is already there (the file took the swap in,
+                // then put the requester back): the file decides.
+                if a.who.iter().any(|w| w.value == s.to) {
+                    continue;
+                }
                 let mut kept: Vec<Located<String>> = Vec::with_capacity(a.who.len());
                 for w in a.who.drain(..) {
                     if w.value == s.from {
                         did = true;
-                        if !already {
-                            kept.push(Located {
-                                value: s.to.clone(),
-                                loc: w.loc,
-                            });
-                        }
+                        kept.push(Located {
+                            value: s.to.clone(),
+                            loc: w.loc,
+                        });
                     } else {
                         kept.push(w);
                     }

@@ -21,7 +21,7 @@
 use std::sync::Arc;
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::NaiveDate;
@@ -112,7 +112,7 @@ fn error_page(state: &WebState, token: &str, e: EngineError) -> Response {
             "Ce lien n'est pas valide. Vérifiez qu'il a été copié en entier depuis le message reçu.".to_string(),
             None,
         ),
-        ApiError::Conflict(m) => (StatusCode::CONFLICT, "Déjà pris", capitalise(m), back),
+        ApiError::Conflict(m) => (StatusCode::CONFLICT, conflict_heading(m), capitalise(m), back),
         e if !e.is_internal() => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "Impossible",
@@ -126,13 +126,23 @@ fn error_page(state: &WebState, token: &str, e: EngineError) -> Response {
             back,
         ),
     };
-    let heading = if status == StatusCode::CONFLICT && message.contains("prise") {
-        "Garde déjà prise"
-    } else {
-        heading
-    };
     let html = render(context! { kind => "error", cpts, heading, message, back });
     (status, Html(html)).into_response()
+}
+
+/// The heading of a conflict's page, after what the message says.
+fn conflict_heading(m: &str) -> &'static str {
+    const HEADINGS: [(&str, &str); 5] = [
+        ("déjà été prise", "Garde déjà prise"),
+        ("annulée", "Demande annulée"),
+        ("déjà recherché", "Remplaçant déjà recherché"),
+        ("n'existe pas", "Demande introuvable"),
+        ("refusé", "Proposition refusée"),
+    ];
+    HEADINGS
+        .iter()
+        .find(|(k, _)| m.contains(k))
+        .map_or("Demande déjà traitée", |(_, h)| h)
 }
 
 fn capitalise(s: &str) -> String {
@@ -202,8 +212,49 @@ async fn show(state: &WebState, token: &str, notice: Option<(&str, bool)>) -> Re
     }
 }
 
-pub async fn get_page(State(state): State<Arc<WebState>>, Path(token): Path<String>) -> Response {
-    show(&state, &token, None).await
+/// What a form did, as `?fait=` on the page it redirects to (Post/
+/// Redirect/Get: reloading the page does not post again). Only these fixed
+/// sentences are shown; anything else in the query shows nothing.
+const DONE: [(&str, &str); 5] = [
+    (
+        "demande",
+        "Demande envoyée : vos collègues disponibles sont prévenus. Vous restez de garde tant que personne n'a pris la garde.",
+    ),
+    (
+        "personne",
+        "Demande enregistrée, mais aucun collègue n'est libre à ce moment-là d'après les plannings : personne n'a été prévenu. Le bureau est averti. Vous restez de garde tant que personne n'a pris la garde.",
+    ),
+    (
+        "prise",
+        "C'est noté : cette garde est maintenant la vôtre. Merci !",
+    ),
+    (
+        "proposee",
+        "Merci : votre proposition est transmise au bureau, qui doit la valider. Vous serez prévenu(e).",
+    ),
+    ("annulee", "Demande annulée : vous restez de garde."),
+];
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    fait: String,
+}
+
+pub async fn get_page(
+    State(state): State<Arc<WebState>>,
+    Path(token): Path<String>,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let notice = q
+        .ok()
+        .and_then(|Query(q)| DONE.iter().find(|(k, _)| *k == q.fait).map(|(_, t)| *t));
+    show(&state, &token, notice.map(|t| (t, true))).await
+}
+
+/// `303 See Other` to the page, with what was done.
+fn done(token: &str, what: &str) -> Response {
+    axum::response::Redirect::to(&format!("/g/{token}?fait={what}")).into_response()
 }
 
 /// `GET /c/{calendar token}.ics`: the calendar has its own token, which
@@ -265,15 +316,9 @@ pub async fn post_swap(
         return bad_form(&state, &token);
     };
     match state.request_swap(&token, &f.roster, date, &f.shift).await {
-        Ok(r) if json => axum::Json(r).into_response(),
-        Ok(_) => {
-            show(
-                &state,
-                &token,
-                Some(("Demande envoyée : vos collègues disponibles sont prévenus. Vous restez de garde tant que personne ne l'a prise.", true)),
-            )
-            .await
-        }
+        Ok((r, _)) if json => axum::Json(r).into_response(),
+        Ok((_, 0)) => done(&token, "personne"),
+        Ok(_) => done(&token, "demande"),
         Err(e) if json => ApiError::from(e).into_response(),
         Err(e) => error_page(&state, &token, e),
     }
@@ -298,15 +343,8 @@ pub async fn post_take(
             "state": if t == Taken::Done { "done" } else { "pending" },
         }))
         .into_response(),
-        Ok(Taken::Done) => show(&state, &token, Some(("C'est noté : cette garde est maintenant la vôtre. Merci !", true))).await,
-        Ok(Taken::Pending) => {
-            show(
-                &state,
-                &token,
-                Some(("Merci : votre proposition est transmise au bureau, qui doit la valider. Vous serez prévenu(e).", true)),
-            )
-            .await
-        }
+        Ok(Taken::Done) => done(&token, "prise"),
+        Ok(Taken::Pending) => done(&token, "proposee"),
         Err(e) if json => ApiError::from(e).into_response(),
         Err(e) => error_page(&state, &token, e),
     }
@@ -329,14 +367,7 @@ pub async fn post_cancel(
         Ok(()) if json => {
             axum::Json(serde_json::json!({"request": id, "state": "cancelled"})).into_response()
         }
-        Ok(()) => {
-            show(
-                &state,
-                &token,
-                Some(("Demande annulée : vous restez de garde.", true)),
-            )
-            .await
-        }
+        Ok(()) => done(&token, "annulee"),
         Err(e) if json => ApiError::from(e).into_response(),
         Err(e) => error_page(&state, &token, e),
     }

@@ -1,5 +1,6 @@
 //! The dashboard's "Échanges de gardes" (SPEC §15): requests still open,
-//! swaps waiting for the bureau's approval (with the approve and refuse
+//! swaps waiting for the bureau's approval (those of shifts not yet
+//! started) (with the approve and refuse
 //! form, `POST /bureau/swaps/{id}`, fields `csrf` and `decision` =
 //! `approve` | `refuse`), and the last swaps decided. The directory's
 //! "Renvoyer son lien" form (`POST /bureau/links`, fields `csrf`, `id`)
@@ -39,6 +40,16 @@ pub(super) async fn view(state: &WebState) -> Value {
             .map(|p| p.name.clone())
             .unwrap_or_else(|| id.to_string())
     };
+    // Requests of shifts that have started are past deciding.
+    let now = state.clock.now();
+    let live: Vec<_> = live
+        .into_iter()
+        .filter(|r| {
+            set.roster(&r.roster)
+                .and_then(|x| crate::roster::swaps::occurrence_on(&set, x, r.date, &r.shift))
+                .is_some_and(|o| o.start > now)
+        })
+        .collect();
     let line = |r: &q::SwapRow| {
         let roster = set
             .roster(&r.roster)
