@@ -342,6 +342,20 @@ async fn after_a_swap_the_check_the_calendars_on_call_and_reminders_follow() {
                 .any(|s| s.starts_with("Échange de garde"))
     })
     .await;
+    let to_bureau = d
+        .smtp
+        .to("olivier.bilger@example.org")
+        .into_iter()
+        .find(|m| m.subject().starts_with("Échange de garde"))
+        .unwrap();
+    assert!(
+        to_bureau
+            .text()
+            .contains("la commande vigie roster export pdsa")
+            && !to_bureau.text().contains('`'),
+        "{}",
+        to_bureau.text()
+    );
     // The roster check: Paul, booked at noon on the other roster by a
     // later edit of its file, is double-booked on Claire's old shift.
     let renfort = d.dir.path().join("config/rosters/renfort.toml");
@@ -431,6 +445,18 @@ async fn with_approval_the_swap_counts_once_the_bureau_approves() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"pending\""), "{body}");
+    // Claire hears of a proposal, not of a replacement found.
+    eventually(10, "Claire told of the proposal", || async {
+        subjects_to(&d, "claire.martin@example.org")
+            .iter()
+            .any(|s| s.starts_with("Proposition de remplacement"))
+    })
+    .await;
+    assert!(
+        !subjects_to(&d, "claire.martin@example.org")
+            .iter()
+            .any(|s| s.starts_with("Remplacement trouvé"))
+    );
     // Not yet: Claire is still on it.
     assert_eq!(assignees(&d).await, vec![("ref1".into(), "file".into())]);
     // The dashboard lists it, with the approval form.
