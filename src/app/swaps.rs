@@ -15,7 +15,10 @@
 //!   has no scheduled check). It is told of every swap, asked to approve
 //!   with `swap_approval = true`, and alerted once when a request is still
 //!   open 48 h before its shift ([`SWAP_ALERT`]).
-//! - A refused approval puts the request back to open for another taker.
+//! - A refused approval puts the request back to open for another taker
+//!   (not the refused one: the audit log's `swap.refuse` rows say who) and
+//!   tells the other candidates again. A pending take keeps its taker busy
+//!   at that time; approving runs the take's checks again.
 //! - The errors' messages are in French: the personal pages show them.
 //! - Takes and approvals run one at a time in the daemon (each checks that
 //!   the taker is free against the swaps decided before it); the first

@@ -15,8 +15,10 @@
 //! to (a `null` one included). So another site cannot make a visitor take
 //! a shift. Scripts that send neither header pass: they hold the token. With `Accept: application/json` the answers are JSON
 //! (`{"state": "done"|"pending"}`; a shift already taken is 409 with the
-//! usual error body); otherwise a page in French (409 for a shift already
-//! taken). GET changes nothing (mail scanners open links).
+//! usual error body); otherwise `303 See Other` to the page with
+//! `?fait=` (a fixed sentence: reloading posts nothing again), or a page
+//! in French with a heading per case (409 for a conflict). GET changes
+//! nothing (mail scanners open links).
 
 use std::sync::Arc;
 
