@@ -20,7 +20,8 @@ pub(super) struct Overlay {
     pub swaps: Arc<Vec<Swap>>,
     /// The files it was built on.
     pub file: Arc<ConfigSet>,
-    /// Personal tokens by their first 8 hex digits → professional ids;
+    /// Personal and calendar tokens by their first 8 hex digits →
+    /// professional ids;
     /// the whole token is then checked in constant time.
     pub index: Arc<HashMap<String, Vec<String>>>,
 }
@@ -57,11 +58,15 @@ impl Overlay {
             None => {
                 let mut index: HashMap<String, Vec<String>> = HashMap::new();
                 for p in &file.directory.professionals {
-                    let t = app_links.personal_token(&p.id);
-                    index
-                        .entry(t[..8].to_string())
-                        .or_default()
-                        .push(p.id.clone());
+                    for t in [
+                        app_links.personal_token(&p.id),
+                        app_links.calendar_token(&p.id),
+                    ] {
+                        index
+                            .entry(t[..8].to_string())
+                            .or_default()
+                            .push(p.id.clone());
+                    }
                 }
                 Arc::new(index)
             }

@@ -15,7 +15,10 @@
 //!   has no scheduled check). It is told of every swap, asked to approve
 //!   with `swap_approval = true`, and alerted once when a request is still
 //!   open 48 h before its shift ([`SWAP_ALERT`]).
-//! - A refused approval puts the request back to open for another taker.
+//! - A refused approval puts the request back to open for another taker
+//!   (not the refused one: the audit log's `swap.refuse` rows say who) and
+//!   tells the other candidates again. A pending take keeps its taker busy
+//!   at that time; approving runs the take's checks again.
 //! - The errors' messages are in French: the personal pages show them.
 //! - Takes and approvals run one at a time in the daemon (each checks that
 //!   the taker is free against the swaps decided before it); the first
@@ -27,14 +30,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::App;
 use super::overlay::Overlay;
-use crate::config::{ConfigSet, Professional, Roster};
+use crate::config::{ConfigSet, Roster};
 use crate::engine::EngineError;
-use crate::engine::message::{self, Origin};
-use crate::engine::render::Rendered;
 use crate::roster::Occurrence;
 use crate::roster::swaps::{self as rs, Swap};
-use crate::store::outbox::{self, NewDelivery, Priority};
+use crate::store::outbox;
 use crate::store::swaps::{self as q, SwapRow};
+
+mod links;
+mod mails;
 
 /// An open request this close to its shift alerts the roster's `notify`.
 pub const SWAP_ALERT: chrono::Duration = chrono::Duration::hours(48);
@@ -67,7 +71,7 @@ pub struct PersonalView {
     pub name: String,
     pub shifts: Vec<PersonalShift>,
     pub offers: Vec<Offer>,
-    /// Their read-only calendar (`/g/{token}/calendar.ics`).
+    /// Their read-only calendar (`/c/{calendar token}.ics`).
     pub calendar_url: String,
     /// The page's own address.
     pub url: String,
@@ -86,42 +90,62 @@ fn not_found() -> EngineError {
     EngineError::NotFound("lien personnel inconnu".into())
 }
 
-fn mail(p: &Professional, subject: String, text: String) -> Vec<NewDelivery> {
-    let r = Rendered {
-        subject,
-        text,
-        html: None,
-    };
-    let origin = Origin {
-        event_id: None,
-        step_id: None,
-        priority: Priority::Reminder,
-    };
-    message::person_deliveries(p, &[&"email".to_string()], &r, origin, |_, _| None)
-}
-
-/// `samedi 20 juin 2026, 08:00–20:00`.
-fn when(set: &ConfigSet, occ: &Occurrence) -> String {
-    let tz = set.daemon.timezone;
-    format!(
-        "{}, {}–{}",
-        crate::roster::ics::date_fr(occ.date),
-        occ.start.with_timezone(&tz).format("%H:%M"),
-        occ.end.with_timezone(&tz).format("%H:%M")
-    )
-}
-
-/// The roster's `notify` (its check's), there on `day`.
-fn notify_of<'a>(set: &'a ConfigSet, roster: &Roster, day: NaiveDate) -> Vec<&'a Professional> {
-    match &roster.check {
-        Some(c) => set
-            .directory
-            .select_on(&c.notify, &|_: &str| Vec::new(), day),
-        None => Vec::new(),
-    }
+/// The takes of `rows` waiting for the bureau (their takers are busy
+/// meanwhile), the request `except` aside.
+fn pending_of(rows: &[SwapRow], except: Option<i64>) -> Vec<Swap> {
+    rows.iter()
+        .filter(|r| r.state == q::PENDING && Some(r.id) != except)
+        .filter_map(|r| {
+            Some(Swap {
+                roster: r.roster.clone(),
+                date: r.date,
+                shift: r.shift.clone(),
+                from: r.requester.clone(),
+                to: r.taker.clone()?,
+            })
+        })
+        .collect()
 }
 
 impl App {
+    async fn pending_takes(&self, except: Option<i64>) -> Result<Vec<Swap>, EngineError> {
+        let rows = self.store.call(|c| q::in_states(c, &[q::PENDING])).await?;
+        Ok(pending_of(&rows, except))
+    }
+
+    /// Whether `row` may still count (the take checks, run again when the
+    /// bureau approves): the shift has not started, the requester is still
+    /// on it, the taker is still a candidate.
+    fn still_takeable(
+        &self,
+        set: &ConfigSet,
+        row: &SwapRow,
+        taker: &str,
+        pending: &[Swap],
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let (roster, occ) = self
+            .occurrence(set, row)
+            .ok_or_else(|| EngineError::Invalid("cette garde n'existe plus au planning".into()))?;
+        if occ.start <= now {
+            return Err(EngineError::Invalid("cette garde a déjà commencé".into()));
+        }
+        if !occ.assignees.contains(&row.requester) {
+            return Err(EngineError::Invalid(
+                "le demandeur n'est plus de garde sur ce créneau (planning modifié)".into(),
+            ));
+        }
+        if !rs::candidates(set, roster, &occ, &row.requester, pending)
+            .iter()
+            .any(|c| c.id == taker)
+        {
+            return Err(EngineError::Invalid(
+                "le remplaçant ne peut pas prendre cette garde (hors du planning, absent ce jour-là ou déjà de garde à cette heure)".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Reads the decided swaps and rebuilds the effective configuration
     /// (after a reload, and after each swap that counts).
     pub async fn refresh_swaps(&self) -> Result<(), crate::store::StoreError> {
@@ -148,35 +172,6 @@ impl App {
             .clone()
     }
 
-    /// The professional whose personal token this is (active ones only).
-    pub fn personal_owner(&self, token: &str) -> Option<String> {
-        let o = self.overlay.read().unwrap_or_else(|e| e.into_inner());
-        let ids = o.index.get(token.get(..8)?)?;
-        let set = o.set.clone();
-        let mut found = None;
-        for id in ids {
-            if self.links.personal_matches(id, token) {
-                found = Some(id.clone());
-            }
-        }
-        found.filter(|id| set.directory.get(id).is_some_and(|p| p.active))
-    }
-
-    /// The address of `id`'s personal page (`None`: not in the directory).
-    pub fn personal_url(&self, id: &str) -> Option<String> {
-        let set = self.config();
-        set.directory.get(id)?;
-        Some(format!(
-            "{}/g/{}",
-            set.daemon.public_url.trim_end_matches('/'),
-            self.links.personal_token(id)
-        ))
-    }
-
-    fn owner(&self, token: &str) -> Result<String, EngineError> {
-        self.personal_owner(token).ok_or_else(not_found)
-    }
-
     /// What `token`'s personal page shows now.
     pub async fn personal(&self, token: &str) -> Result<PersonalView, EngineError> {
         let me = self.owner(token)?;
@@ -187,13 +182,16 @@ impl App {
             .store
             .call(|c| q::in_states(c, &[q::OPEN, q::PENDING]))
             .await?;
+        let pending = pending_of(&live, None);
+        let refused = self.store.call(|c| q::refusals(c)).await?;
         let p = set.directory.get(&me).ok_or_else(not_found)?;
         let title = |id: &str| {
             set.roster(id)
                 .map(|r| r.title.clone())
                 .unwrap_or_else(|| id.to_string())
         };
-        let shifts = rs::shifts_of(&set, &me, today, PERSONAL_DAYS)
+        // From yesterday: a night shift begun then still runs.
+        let shifts = rs::shifts_of(&set, &me, today - chrono::Days::new(1), PERSONAL_DAYS + 1)
             .into_iter()
             .filter(|o| o.end > now)
             .map(|occ| PersonalShift {
@@ -219,10 +217,14 @@ impl App {
             let Some((roster, occ)) = self.occurrence(&set, r) else {
                 continue;
             };
-            if occ.start <= now {
+            // Started, or the file no longer puts the requester there.
+            if occ.start <= now
+                || !occ.assignees.contains(&r.requester)
+                || refused.iter().any(|(i, w)| *i == r.id && *w == me)
+            {
                 continue;
             }
-            if rs::candidates(&set, roster, &occ, &r.requester)
+            if rs::candidates(&set, roster, &occ, &r.requester, &pending)
                 .iter()
                 .any(|c| c.id == me)
             {
@@ -244,7 +246,11 @@ impl App {
             name: p.name.clone(),
             shifts,
             offers,
-            calendar_url: format!("{url}/calendar.ics"),
+            calendar_url: format!(
+                "{}/c/{}.ics",
+                set.daemon.public_url.trim_end_matches('/'),
+                self.links.calendar_token(&me)
+            ),
             url,
         })
     }
@@ -257,14 +263,15 @@ impl App {
 
     /// `token`'s holder asks for a replacement on one of their shifts: the
     /// request is recorded and every candidate gets a message with their
-    /// own link, in one transaction.
+    /// own link, in one transaction; with how many were told. When nobody
+    /// may take it, the roster's `notify` is told at once.
     pub async fn request_swap(
         &self,
         token: &str,
         roster_id: &str,
         date: NaiveDate,
         shift: &str,
-    ) -> Result<SwapRow, EngineError> {
+    ) -> Result<(SwapRow, usize), EngineError> {
         let me = self.owner(token)?;
         let set = self.config();
         let now = self.clock.now();
@@ -280,17 +287,29 @@ impl App {
             return Err(EngineError::Invalid("cette garde a déjà commencé".into()));
         }
         let requester = set.directory.get(&me).ok_or_else(not_found)?;
+        let pending = self.pending_takes(None).await?;
         let mut items = Vec::new();
-        for c in rs::candidates(&set, roster, &occ, &me) {
+        let candidates = rs::candidates(&set, roster, &occ, &me, &pending);
+        for c in &candidates {
             let link = self.personal_url(&c.id).unwrap_or_default();
-            items.extend(mail(
+            items.extend(mails::request(
+                &set,
+                roster,
+                &occ,
                 c,
-                format!("Remplacement demandé : garde « {} » du {}", occ.shift, crate::roster::ics::date_fr(occ.date)),
-                format!(
-                    "Bonjour {},\n\n{} cherche un remplaçant pour la garde « {} » du planning « {} » : {}.\n\nD'après les plannings, vous êtes libre à ce moment-là. Pour la prendre, ouvrez votre page de gardes et choisissez « Je prends cette garde » :\n{link}\n\nLe premier volontaire est retenu.\n\nMessage automatique de Vigie — {}.\n",
-                    c.name, requester.name, occ.shift, roster.title, when(&set, &occ), set.daemon.name
-                ),
+                &requester.name,
+                &link,
             ));
+        }
+        let told = candidates.len();
+        if told == 0 {
+            // Nobody to ask: the bureau knows at once.
+            for n in mails::notify_of(&set, roster, occ.date)
+                .into_iter()
+                .filter(|n| n.id != me)
+            {
+                items.extend(mails::nobody(&set, roster, &occ, n, &requester.name));
+            }
         }
         let (rid, sh, me2) = (roster_id.to_string(), shift.to_string(), me.clone());
         let (row, n) = self
@@ -314,9 +333,10 @@ impl App {
             })
             .await?;
         self.written(n);
-        row.ok_or_else(|| {
+        let row = row.ok_or_else(|| {
             EngineError::Conflict("un remplaçant est déjà recherché pour cette garde".into())
-        })
+        })?;
+        Ok((row, told))
     }
 
     /// `token`'s holder takes an open request: the first taker wins; a
@@ -332,7 +352,9 @@ impl App {
             .store
             .call(move |c| q::get(c, request))
             .await?
-            .ok_or_else(|| EngineError::NotFound(format!("aucune demande n° {request}")))?;
+            .ok_or_else(|| {
+                EngineError::Conflict(format!("la demande n° {request} n'existe pas"))
+            })?;
         if row.state == q::CANCELLED {
             return Err(EngineError::Conflict(
                 "cette demande a été annulée : la garde n'est plus à reprendre".into(),
@@ -343,93 +365,26 @@ impl App {
                 "cette garde a déjà été prise par un collègue".into(),
             ));
         }
+        let refused = self.store.call(|c| q::refusals(c)).await?;
+        if refused.iter().any(|(i, w)| *i == request && *w == me) {
+            return Err(EngineError::Conflict(
+                "le bureau a refusé votre proposition pour cette garde".into(),
+            ));
+        }
+        let pending = self.pending_takes(None).await?;
+        self.still_takeable(&set, &row, &me, &pending, now)
+            .map_err(|e| match e {
+                EngineError::Invalid(m) if m.starts_with("le remplaçant") => EngineError::Invalid(
+                    "vous ne pouvez pas prendre cette garde (hors du planning, absent ce jour-là, déjà de garde à cette heure ou déjà proposé pour une garde à cette heure)".into(),
+                ),
+                e => e,
+            })?;
         let (roster, occ) = self
             .occurrence(&set, &row)
             .ok_or_else(|| EngineError::Invalid("cette garde n'existe plus au planning".into()))?;
-        if occ.start <= now {
-            return Err(EngineError::Invalid("cette garde a déjà commencé".into()));
-        }
-        if !occ.assignees.contains(&row.requester) {
-            return Err(EngineError::Invalid(
-                "le demandeur n'est plus de garde sur ce créneau (planning modifié)".into(),
-            ));
-        }
-        if !rs::candidates(&set, roster, &occ, &row.requester)
-            .iter()
-            .any(|c| c.id == me)
-        {
-            return Err(EngineError::Invalid(
-                "vous ne pouvez pas prendre cette garde (hors du planning, absent ce jour-là ou déjà de garde à cette heure)".into(),
-            ));
-        }
         let approval = roster.swap_approval;
         let taker = set.directory.get(&me).ok_or_else(not_found)?;
-        let requester_name = set
-            .directory
-            .get(&row.requester)
-            .map(|p| p.name.clone())
-            .unwrap_or_else(|| row.requester.clone());
-        let what = format!(
-            "la garde « {} » du planning « {} » ({})",
-            occ.shift,
-            roster.title,
-            when(&set, &occ)
-        );
-        let mut items = Vec::new();
-        if let Some(req) = set.directory.get(&row.requester) {
-            let text = if approval {
-                format!(
-                    "Bonjour {},\n\n{} propose de prendre {what}. Le remplacement sera effectif dès que le bureau l'aura validé ; vous serez prévenu(e).\n\nMessage automatique de Vigie — {}.\n",
-                    req.name, taker.name, set.daemon.name
-                )
-            } else {
-                format!(
-                    "Bonjour {},\n\n{} prend {what}. Vous n'êtes plus de garde ce jour-là ; les rappels et les calendriers suivent.\n\nMessage automatique de Vigie — {}.\n",
-                    req.name, taker.name, set.daemon.name
-                )
-            };
-            items.extend(mail(
-                req,
-                format!(
-                    "Remplacement trouvé : garde « {} » du {}",
-                    occ.shift,
-                    crate::roster::ics::date_fr(occ.date)
-                ),
-                text,
-            ));
-        }
-        // The requester (told above) and the taker (who just did it) are
-        // not told twice when they are among `notify`.
-        for n in notify_of(&set, roster, occ.date)
-            .into_iter()
-            .filter(|n| n.id != row.requester && n.id != me)
-        {
-            let text = if approval {
-                format!(
-                    "Bonjour {},\n\n{} propose de remplacer {} pour {what}.\n\nCe remplacement attend la validation du bureau : tableau de bord de Vigie, rubrique « Échanges de gardes ».\n\nMessage automatique de Vigie — {}.\n",
-                    n.name, taker.name, requester_name, set.daemon.name
-                )
-            } else {
-                format!(
-                    "Bonjour {},\n\n{} remplace {} pour {what}.\n\nLe planning, les calendriers et les rappels en tiennent compte ; `vigie roster export {}` donne les affectations à reporter dans le fichier.\n\nMessage automatique de Vigie — {}.\n",
-                    n.name, taker.name, requester_name, roster.id.value, set.daemon.name
-                )
-            };
-            let subject = if approval {
-                format!(
-                    "Échange de garde à valider : « {} » du {}",
-                    occ.shift,
-                    crate::roster::ics::date_fr(occ.date)
-                )
-            } else {
-                format!(
-                    "Échange de garde : « {} » du {}",
-                    occ.shift,
-                    crate::roster::ics::date_fr(occ.date)
-                )
-            };
-            items.extend(mail(n, subject, text));
-        }
+        let items = mails::taken(&set, roster, &occ, &row.requester, taker, approval);
         let to_state = if approval { q::PENDING } else { q::DONE };
         let me2 = me.clone();
         let (won, n) = self
@@ -468,6 +423,7 @@ impl App {
     /// `token`'s holder withdraws their open request.
     pub async fn cancel_swap(&self, token: &str, request: i64) -> Result<(), EngineError> {
         let me = self.owner(token)?;
+        let me2 = me.clone();
         let now = self.clock.now();
         let ok = self
             .store
@@ -488,12 +444,21 @@ impl App {
             })
             .await?;
         if ok {
-            Ok(())
-        } else {
-            Err(EngineError::Conflict(
-                "cette demande n'est plus ouverte".into(),
-            ))
+            return Ok(());
         }
+        // Why not, for the page.
+        let row = self.store.call(move |c| q::get(c, request)).await?;
+        let why = match row {
+            Some(r) if r.requester == me2 && r.state == q::CANCELLED => {
+                "cette demande est déjà annulée"
+            }
+            Some(r) if r.requester == me2 && r.state == q::PENDING => {
+                "un collègue a déjà proposé de vous remplacer : le bureau doit valider l'échange, la demande ne peut plus être annulée"
+            }
+            Some(r) if r.requester == me2 => "cette garde a déjà été prise par un collègue",
+            _ => "cette demande n'existe pas parmi les vôtres",
+        };
+        Err(EngineError::Conflict(why.into()))
     }
 
     /// The bureau approves (or refuses) a pending swap, as `actor`; the
@@ -517,27 +482,38 @@ impl App {
                     "la demande n° {request} n'attend pas de validation"
                 ))
             })?;
+        let taker = row.taker.clone().unwrap_or_default();
+        let pending = self.pending_takes(Some(request)).await?;
+        if approve {
+            self.still_takeable(&set, &row, &taker, &pending, now)?;
+        }
+        let (roster, occ) = self
+            .occurrence(&set, &row)
+            .filter(|(_, o)| o.start > now)
+            .ok_or_else(|| {
+                EngineError::Invalid("cette garde a déjà commencé ou n'existe plus".into())
+            })?;
         let mut items = Vec::new();
-        if let Some((roster, occ)) = self.occurrence(&set, &row) {
-            let what = format!(
-                "la garde « {} » du planning « {} » ({})",
-                occ.shift,
-                roster.title,
-                when(&set, &occ)
-            );
-            let verdict = if approve { "validé" } else { "refusé" };
-            for id in [Some(&row.requester), row.taker.as_ref()]
-                .into_iter()
-                .flatten()
-            {
-                if let Some(p) = set.directory.get(id) {
-                    let more = if approve {
-                        "Le remplacement est effectif."
-                    } else {
-                        "La demande est de nouveau ouverte aux autres volontaires."
-                    };
-                    items.extend(mail(p, format!("Échange de garde {verdict} : « {} » du {}", occ.shift, crate::roster::ics::date_fr(occ.date)), format!("Bonjour {},\n\nLe bureau a {verdict} l'échange pour {what}. {more}\n\nMessage automatique de Vigie — {}.\n", p.name, set.daemon.name)));
+        for id in [&row.requester, &taker] {
+            if let Some(p) = set.directory.get(id) {
+                items.extend(mails::decided(&set, roster, &occ, p, approve));
+            }
+        }
+        if !approve {
+            // Open again: the other colleagues are told again, not those
+            // the bureau refused.
+            let refused = self.store.call(|c| q::refusals(c)).await?;
+            let requester = set
+                .directory
+                .get(&row.requester)
+                .map(|p| p.name.clone())
+                .unwrap_or_else(|| row.requester.clone());
+            for c in rs::candidates(&set, roster, &occ, &row.requester, &pending) {
+                if c.id == taker || refused.iter().any(|(i, w)| *i == request && *w == c.id) {
+                    continue;
                 }
+                let link = self.personal_url(&c.id).unwrap_or_default();
+                items.extend(mails::request(&set, roster, &occ, c, &requester, &link));
             }
         }
         let by = actor.to_string();
@@ -558,7 +534,11 @@ impl App {
                     } else {
                         "swap.refuse"
                     },
-                    &format!("#{request}"),
+                    &if approve {
+                        format!("#{request}")
+                    } else {
+                        format!("#{request} {taker}")
+                    },
                 )?;
                 tx.commit()?;
                 Ok((true, n))
@@ -576,13 +556,17 @@ impl App {
         Ok(())
     }
 
-    /// Open requests whose shift starts within [`SWAP_ALERT`] alert the
-    /// roster's `notify`, once each; returns the deliveries written.
+    /// Open requests, and those waiting for the bureau's approval, whose
+    /// shift starts within [`SWAP_ALERT`] alert the roster's `notify`, once
+    /// each; returns how many requests it alerted about.
     pub async fn swap_alert_tick(&self) -> Result<usize, EngineError> {
         let set = self.config();
         let now = self.clock.now();
-        let open = self.store.call(|c| q::in_states(c, &[q::OPEN])).await?;
-        let mut total = 0;
+        let open = self
+            .store
+            .call(|c| q::in_states(c, &[q::OPEN, q::PENDING]))
+            .await?;
+        let mut alerted = 0;
         for r in open.into_iter().filter(|r| !r.alerted) {
             let Some((roster, occ)) = self.occurrence(&set, &r) else {
                 continue;
@@ -596,8 +580,15 @@ impl App {
                 .map(|p| p.name.clone())
                 .unwrap_or_else(|| r.requester.clone());
             let mut items = Vec::new();
-            for n in notify_of(&set, roster, occ.date) {
-                items.extend(mail(n, format!("Garde sans remplaçant : « {} » du {}", occ.shift, crate::roster::ics::date_fr(occ.date)), format!("Bonjour {},\n\n{} cherche toujours un remplaçant pour la garde « {} » du planning « {} » ({}), qui commence dans moins de 48 heures. Personne ne l'a encore prise.\n\nMessage automatique de Vigie — {}.\n", n.name, requester, occ.shift, roster.title, when(&set, &occ), set.daemon.name)));
+            for n in mails::notify_of(&set, roster, occ.date) {
+                items.extend(mails::alert(
+                    &set,
+                    roster,
+                    &occ,
+                    n,
+                    &requester,
+                    r.state == q::PENDING,
+                ));
             }
             let id = r.id;
             let n = self
@@ -605,57 +596,19 @@ impl App {
                 .call(move |c| {
                     let tx = c.transaction()?;
                     if !q::mark_alerted(&tx, id, now)? {
-                        return Ok(0);
+                        return Ok(None);
                     }
                     let n = outbox::insert(&tx, &items, now)?;
                     tx.commit()?;
-                    Ok(n)
+                    Ok(Some(n))
                 })
                 .await?;
-            total += n;
+            if let Some(n) = n {
+                self.written(n);
+                alerted += 1;
+            }
         }
-        self.written(total);
-        Ok(total)
-    }
-
-    /// Mails `id` the link of their personal page again, as `actor` (the
-    /// dashboard's directory); `NotFound` for an id not in the directory
-    /// or inactive, `Invalid` without an e-mail address.
-    pub async fn send_personal_link(&self, actor: &str, id: &str) -> Result<String, EngineError> {
-        let set = self.config();
-        let now = self.clock.now();
-        let p =
-            set.directory.get(id).filter(|p| p.active).ok_or_else(|| {
-                EngineError::NotFound(format!("aucun professionnel actif « {id} »"))
-            })?;
-        if p.email.is_none() {
-            return Err(EngineError::Invalid(format!(
-                "{} n'a pas d'adresse e-mail",
-                p.name
-            )));
-        }
-        let url = self.personal_url(id).unwrap_or_default();
-        let items = mail(
-            p,
-            format!("Votre page de gardes — {}", set.daemon.name),
-            format!(
-                "Bonjour {},\n\nVoici le lien de votre page de gardes : vos prochaines gardes, la recherche d'un remplaçant, les gardes à reprendre et votre calendrier.\n{url}\n\nCe lien vous est personnel : ne le transférez pas.\n\nMessage automatique de Vigie — {}.\n",
-                p.name, set.daemon.name
-            ),
-        );
-        let (actor, id2, name) = (actor.to_string(), id.to_string(), p.name.clone());
-        let n = self
-            .store
-            .call(move |c| {
-                let tx = c.transaction()?;
-                let n = outbox::insert(&tx, &items, now)?;
-                crate::store::audit_row(&tx, now, &actor, "personal.link", &id2)?;
-                tx.commit()?;
-                Ok(n)
-            })
-            .await?;
-        self.written(n);
-        Ok(name)
+        Ok(alerted)
     }
 
     /// Effective assignments of a roster with their source (`file` or
@@ -669,15 +622,5 @@ impl App {
         let set = self.config();
         let roster = set.roster(id)?;
         Some(rs::assignments(&set, roster, &self.swaps(), from, days))
-    }
-
-    /// The read-only calendar of `token`'s holder: their shifts on every
-    /// roster, 30 days back and 90 ahead.
-    pub fn personal_calendar(&self, token: &str) -> Result<String, EngineError> {
-        let me = self.owner(token)?;
-        let set = self.config();
-        let now: DateTime<Utc> = self.clock.now();
-        let today = now.with_timezone(&set.daemon.timezone).date_naive();
-        Ok(crate::roster::ics::personal_ics(&set, &me, today, now))
     }
 }

@@ -78,9 +78,36 @@ impl LinkSigner {
     }
 
     fn personal_mac(&self, professional: &str) -> HmacSha256 {
+        self.domain_mac("vigie-personal", professional)
+    }
+
+    fn calendar_mac(&self, professional: &str) -> HmacSha256 {
+        self.domain_mac("vigie-personal-calendar", professional)
+    }
+
+    fn domain_mac(&self, domain: &str, professional: &str) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
-        mac.update(format!("vigie-personal:{professional}").as_bytes());
+        mac.update(format!("{domain}:{professional}").as_bytes());
         mac
+    }
+
+    /// The token of a professional's read-only calendar `/c/{token}.ics`
+    /// (SPEC §15): like [`Self::personal_token`] under another domain
+    /// string, so the calendar's address opens no page and takes no shift.
+    pub fn calendar_token(&self, professional: &str) -> String {
+        let sig = self.calendar_mac(professional).finalize().into_bytes();
+        hex::encode(&sig[..16])
+    }
+
+    /// Whether `token` is `professional`'s calendar token (constant time).
+    pub fn calendar_matches(&self, professional: &str, token: &str) -> bool {
+        match hex::decode(token) {
+            Ok(sig) if sig.len() == 16 => self
+                .calendar_mac(professional)
+                .verify_truncated_left(&sig)
+                .is_ok(),
+            _ => false,
+        }
     }
 
     /// The token of a professional's personal page `/g/{token}` (SPEC
@@ -153,6 +180,12 @@ mod tests {
         assert!(!s.personal_matches("cmartin", "zz"));
         // A response token of the same key is no personal token.
         assert!(!s.personal_matches("cmartin", &s.token(1, 1, "")));
+        // The calendar's token is another one, and opens no page.
+        let c = s.calendar_token("cmartin");
+        assert_ne!(c, t);
+        assert!(s.calendar_matches("cmartin", &c));
+        assert!(!s.personal_matches("cmartin", &c));
+        assert!(!s.calendar_matches("cmartin", &t));
     }
 
     #[test]

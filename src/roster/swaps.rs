@@ -10,12 +10,15 @@
 //!   of its roster, date and shift; swaps apply in the order they were
 //!   decided, so a taker can hand the shift on again. A swap whose
 //!   requester the file no longer assigns there (the coordinator folded it
-//!   back, or changed the plan) changes nothing.
+//!   back, or changed the plan) changes nothing; nor does one whose taker
+//!   the file already assigns there (folded back, then the requester added
+//!   again: both stay).
 //! - A colleague may take a shift when they are eligible (the roster's
 //!   `eligible`, everyone when it has none), active and there that day
 //!   (`available_from`, `available_until`, `season`), not already on that
 //!   occurrence, and *free*: on no occurrence of any roster that overlaps it
-//!   (back-to-back is free).
+//!   (back-to-back is free), and taking none that overlaps it while it
+//!   waits for the bureau's approval.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -48,17 +51,19 @@ pub fn apply(set: &ConfigSet, swaps: &[Swap]) -> (ConfigSet, Vec<bool>) {
                 .iter_mut()
                 .filter(|a| a.date.value == s.date && a.shift.value == s.shift)
             {
-                let already = a.who.iter().any(|w| w.value == s.to);
+                // The taker is already there (the file took the swap in,
+                // then put the requester back): the file decides.
+                if a.who.iter().any(|w| w.value == s.to) {
+                    continue;
+                }
                 let mut kept: Vec<Located<String>> = Vec::with_capacity(a.who.len());
                 for w in a.who.drain(..) {
                     if w.value == s.from {
                         did = true;
-                        if !already {
-                            kept.push(Located {
-                                value: s.to.clone(),
-                                loc: w.loc,
-                            });
-                        }
+                        kept.push(Located {
+                            value: s.to.clone(),
+                            loc: w.loc,
+                        });
                     } else {
                         kept.push(w);
                     }
@@ -84,15 +89,30 @@ pub fn occurrence_on(
 }
 
 /// Whether `who` is on no occurrence of any roster overlapping
-/// `[start, end)`, the occurrence `except` (roster, date, shift) aside.
+/// `[start, end)`, the occurrence `except` (roster, date, shift) aside,
+/// nor taking one in `pending` (takes waiting for the bureau: `to` is
+/// the taker) that overlaps it.
 pub fn is_free(
     set: &ConfigSet,
     who: &str,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     except: (&str, NaiveDate, &str),
+    pending: &[Swap],
 ) -> bool {
     let tz = set.daemon.timezone;
+    for p in pending.iter().filter(|p| p.to == who) {
+        let Some(r) = set.roster(&p.roster) else {
+            continue;
+        };
+        let Some(shift) = r.shift(&p.shift).filter(|s| r.runs_on(s, p.date)) else {
+            continue;
+        };
+        let (s, e) = oncall::occurrence(tz, shift, p.date);
+        if s < end && start < e {
+            return false;
+        }
+    }
     for r in &set.rosters {
         for a in &r.assignments {
             if !a.who.iter().any(|w| w.value == who) {
@@ -117,12 +137,14 @@ pub fn is_free(
 }
 
 /// Who may take `requester`'s place on `occ` of `roster` (see the module
-/// docs), in directory order.
+/// docs), in directory order; `pending` are the takes waiting for the
+/// bureau, which keep their takers busy.
 pub fn candidates<'a>(
     set: &'a ConfigSet,
     roster: &Roster,
     occ: &Occurrence,
     requester: &str,
+    pending: &[Swap],
 ) -> Vec<&'a Professional> {
     let dir = &set.directory;
     let eligible: Vec<&Professional> = match &roster.eligible {
@@ -135,7 +157,7 @@ pub fn candidates<'a>(
             p.id != requester
                 && p.present_on(occ.date)
                 && !occ.assignees.contains(&p.id)
-                && is_free(set, &p.id, occ.start, occ.end, ("", occ.date, ""))
+                && is_free(set, &p.id, occ.start, occ.end, ("", occ.date, ""), pending)
         })
         .collect()
 }

@@ -164,6 +164,23 @@ pub fn decide(
     Ok(n == 1)
 }
 
+/// The takers the bureau refused, as `(request, taker)`: the audit rows
+/// `swap.refuse` (detail `#ID TAKER`) are their record. A refused taker
+/// may not take that request again.
+pub fn refusals(c: &Connection) -> rusqlite::Result<Vec<(i64, String)>> {
+    let mut st = c.prepare("SELECT detail FROM audit_log WHERE action = 'swap.refuse'")?;
+    let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for d in rows {
+        let d = d?;
+        let mut parts = d.trim_start_matches('#').splitn(2, ' ');
+        if let (Some(Ok(id)), Some(who)) = (parts.next().map(str::parse), parts.next()) {
+            out.push((id, who.to_string()));
+        }
+    }
+    Ok(out)
+}
+
 /// Marks an open request as alerted (48 h before its shift); `false` when
 /// it already was.
 pub fn mark_alerted(c: &Connection, id: i64, now: DateTime<Utc>) -> rusqlite::Result<bool> {
@@ -195,4 +212,31 @@ pub fn read_done(path: &std::path::Path) -> rusqlite::Result<Vec<SwapRow>> {
         return Ok(Vec::new());
     }
     done(&c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_the_first_take_of_an_open_request_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("vigie.db")).unwrap();
+        let now = Utc::now();
+        let day = NaiveDate::from_ymd_opt(2026, 6, 20).unwrap();
+        store
+            .call(move |c| {
+                let a = insert(c, "pdsa", day, "samedi", "ref1", now)?.unwrap();
+                assert!(take(c, a, "med2", DONE, now)?);
+                assert!(!take(c, a, "med5", DONE, now)?, "taken already");
+                assert_eq!(get(c, a)?.unwrap().taker.as_deref(), Some("med2"));
+                let b = insert(c, "pdsa", day, "nuit", "ref1", now)?.unwrap();
+                assert!(cancel(c, b, "ref1", now)?);
+                assert!(!take(c, b, "med2", PENDING, now)?, "cancelled");
+                assert_eq!(get(c, b)?.unwrap().state, CANCELLED);
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
 }

@@ -1,8 +1,10 @@
 //! The personal pages `/g/{token}` (SPEC §15): a professional's next
 //! shifts on every roster, "Chercher un remplaçant" on each, the open
-//! requests they may take ("Je prends cette garde"), their read-only
-//! calendar `/g/{token}/calendar.ics`. No login: the token in the path is
-//! the credential (a forged one, or an inactive professional's, gets 404).
+//! requests they may take ("Je prends cette garde"), and the address of
+//! their read-only calendar `/c/{calendar token}.ics`, whose token is
+//! another one (it opens no page, posts nothing: a calendar address is
+//! shared with agenda services). No login: the token in the path is the
+//! credential (a forged one, or an inactive professional's, gets 404).
 //!
 //! Forms: `POST /g/{token}/swap` (`roster`, `date`, `shift`),
 //! `POST /g/{token}/take` (`request`), `POST /g/{token}/cancel`
@@ -13,13 +15,15 @@
 //! to (a `null` one included). So another site cannot make a visitor take
 //! a shift. Scripts that send neither header pass: they hold the token. With `Accept: application/json` the answers are JSON
 //! (`{"state": "done"|"pending"}`; a shift already taken is 409 with the
-//! usual error body); otherwise a page in French (409 for a shift already
-//! taken). GET changes nothing (mail scanners open links).
+//! usual error body); otherwise `303 See Other` to the page with
+//! `?fait=` (a fixed sentence: reloading posts nothing again), or a page
+//! in French with a heading per case (409 for a conflict). GET changes
+//! nothing (mail scanners open links).
 
 use std::sync::Arc;
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::NaiveDate;
@@ -37,7 +41,7 @@ pub fn routes() -> axum::Router<Arc<WebState>> {
     use axum::routing::{get, post};
     axum::Router::new()
         .route("/g/{token}", get(get_page))
-        .route("/g/{token}/calendar.ics", get(calendar))
+        .route("/c/{file}", get(calendar))
         .route("/g/{token}/swap", post(post_swap))
         .route("/g/{token}/take", post(post_take))
         .route("/g/{token}/cancel", post(post_cancel))
@@ -110,7 +114,7 @@ fn error_page(state: &WebState, token: &str, e: EngineError) -> Response {
             "Ce lien n'est pas valide. Vérifiez qu'il a été copié en entier depuis le message reçu.".to_string(),
             None,
         ),
-        ApiError::Conflict(m) => (StatusCode::CONFLICT, "Déjà pris", capitalise(m), back),
+        ApiError::Conflict(m) => (StatusCode::CONFLICT, conflict_heading(m), capitalise(m), back),
         e if !e.is_internal() => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "Impossible",
@@ -124,13 +128,23 @@ fn error_page(state: &WebState, token: &str, e: EngineError) -> Response {
             back,
         ),
     };
-    let heading = if status == StatusCode::CONFLICT && message.contains("prise") {
-        "Garde déjà prise"
-    } else {
-        heading
-    };
     let html = render(context! { kind => "error", cpts, heading, message, back });
     (status, Html(html)).into_response()
+}
+
+/// The heading of a conflict's page, after what the message says.
+fn conflict_heading(m: &str) -> &'static str {
+    const HEADINGS: [(&str, &str); 5] = [
+        ("déjà été prise", "Garde déjà prise"),
+        ("annulée", "Demande annulée"),
+        ("déjà recherché", "Remplaçant déjà recherché"),
+        ("n'existe pas", "Demande introuvable"),
+        ("refusé", "Proposition refusée"),
+    ];
+    HEADINGS
+        .iter()
+        .find(|(k, _)| m.contains(k))
+        .map_or("Demande déjà traitée", |(_, h)| h)
 }
 
 fn capitalise(s: &str) -> String {
@@ -200,12 +214,58 @@ async fn show(state: &WebState, token: &str, notice: Option<(&str, bool)>) -> Re
     }
 }
 
-pub async fn get_page(State(state): State<Arc<WebState>>, Path(token): Path<String>) -> Response {
-    show(&state, &token, None).await
+/// What a form did, as `?fait=` on the page it redirects to (Post/
+/// Redirect/Get: reloading the page does not post again). Only these fixed
+/// sentences are shown; anything else in the query shows nothing.
+const DONE: [(&str, &str); 5] = [
+    (
+        "demande",
+        "Demande envoyée : vos collègues disponibles sont prévenus. Vous restez de garde tant que personne n'a pris la garde.",
+    ),
+    (
+        "personne",
+        "Demande enregistrée, mais aucun collègue n'est libre à ce moment-là d'après les plannings : personne n'a été prévenu. Le bureau est averti. Vous restez de garde tant que personne n'a pris la garde.",
+    ),
+    (
+        "prise",
+        "C'est noté : cette garde est maintenant la vôtre. Merci !",
+    ),
+    (
+        "proposee",
+        "Merci : votre proposition est transmise au bureau, qui doit la valider. Vous serez prévenu(e).",
+    ),
+    ("annulee", "Demande annulée : vous restez de garde."),
+];
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    fait: String,
 }
 
-pub async fn calendar(State(state): State<Arc<WebState>>, Path(token): Path<String>) -> Response {
-    match state.personal_calendar(&token) {
+pub async fn get_page(
+    State(state): State<Arc<WebState>>,
+    Path(token): Path<String>,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let notice = q
+        .ok()
+        .and_then(|Query(q)| DONE.iter().find(|(k, _)| *k == q.fait).map(|(_, t)| *t));
+    show(&state, &token, notice.map(|t| (t, true))).await
+}
+
+/// `303 See Other` to the page, with what was done.
+fn done(token: &str, what: &str) -> Response {
+    axum::response::Redirect::to(&format!("/g/{token}?fait={what}")).into_response()
+}
+
+/// `GET /c/{calendar token}.ics`: the calendar has its own token, which
+/// opens no page and posts nothing.
+pub async fn calendar(State(state): State<Arc<WebState>>, Path(file): Path<String>) -> Response {
+    let Some(token) = file.strip_suffix(".ics") else {
+        return ApiError::from(EngineError::NotFound("calendrier inconnu".into())).into_response();
+    };
+    match state.personal_calendar(token) {
         Ok(body) => (
             [
                 (
@@ -258,15 +318,9 @@ pub async fn post_swap(
         return bad_form(&state, &token);
     };
     match state.request_swap(&token, &f.roster, date, &f.shift).await {
-        Ok(r) if json => axum::Json(r).into_response(),
-        Ok(_) => {
-            show(
-                &state,
-                &token,
-                Some(("Demande envoyée : vos collègues disponibles sont prévenus. Vous restez de garde tant que personne ne l'a prise.", true)),
-            )
-            .await
-        }
+        Ok((r, _)) if json => axum::Json(r).into_response(),
+        Ok((_, 0)) => done(&token, "personne"),
+        Ok(_) => done(&token, "demande"),
         Err(e) if json => ApiError::from(e).into_response(),
         Err(e) => error_page(&state, &token, e),
     }
@@ -291,15 +345,8 @@ pub async fn post_take(
             "state": if t == Taken::Done { "done" } else { "pending" },
         }))
         .into_response(),
-        Ok(Taken::Done) => show(&state, &token, Some(("C'est noté : cette garde est maintenant la vôtre. Merci !", true))).await,
-        Ok(Taken::Pending) => {
-            show(
-                &state,
-                &token,
-                Some(("Merci : votre proposition est transmise au bureau, qui doit la valider. Vous serez prévenu(e).", true)),
-            )
-            .await
-        }
+        Ok(Taken::Done) => done(&token, "prise"),
+        Ok(Taken::Pending) => done(&token, "proposee"),
         Err(e) if json => ApiError::from(e).into_response(),
         Err(e) => error_page(&state, &token, e),
     }
@@ -322,14 +369,7 @@ pub async fn post_cancel(
         Ok(()) if json => {
             axum::Json(serde_json::json!({"request": id, "state": "cancelled"})).into_response()
         }
-        Ok(()) => {
-            show(
-                &state,
-                &token,
-                Some(("Demande annulée : vous restez de garde.", true)),
-            )
-            .await
-        }
+        Ok(()) => done(&token, "annulee"),
         Err(e) if json => ApiError::from(e).into_response(),
         Err(e) => error_page(&state, &token, e),
     }

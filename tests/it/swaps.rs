@@ -168,6 +168,18 @@ async fn ask(d: &TestDaemon) -> i64 {
     v["id"].as_i64().unwrap()
 }
 
+/// The calendar's path shown on a personal page.
+async fn calendar_of(d: &TestDaemon, page: &str) -> String {
+    let (status, html) = get(d, page).await;
+    assert_eq!(status, 200, "{html}");
+    let html = html.replace("&#x2f;", "/");
+    let at = html
+        .find("http://vigie.test/c/")
+        .expect("a calendar address");
+    let rest = &html[at + "http://vigie.test".len()..];
+    rest[..rest.find(".ics").expect(".ics") + 4].to_string()
+}
+
 fn subjects_to(d: &TestDaemon, email: &str) -> Vec<String> {
     d.smtp.to(email).iter().map(|m| m.subject()).collect()
 }
@@ -204,7 +216,10 @@ async fn a_request_reaches_exactly_the_eligible_active_free_colleagues() {
     assert!(html.contains("Bonjour Claire Martin."), "{html}");
     assert!(html.contains("samedi 20 juin 2026"), "{html}");
     assert!(html.contains("Chercher un remplaçant"), "{html}");
-    assert!(html.contains("calendar.ics"), "{html}");
+    assert!(
+        html.contains("http:&#x2f;&#x2f;vigie.test&#x2f;c&#x2f;"),
+        "{html}"
+    );
 
     ask(&d).await;
     eventually(10, "both free doctors mailed", || async {
@@ -327,6 +342,20 @@ async fn after_a_swap_the_check_the_calendars_on_call_and_reminders_follow() {
                 .any(|s| s.starts_with("Échange de garde"))
     })
     .await;
+    let to_bureau = d
+        .smtp
+        .to("olivier.bilger@example.org")
+        .into_iter()
+        .find(|m| m.subject().starts_with("Échange de garde"))
+        .unwrap();
+    assert!(
+        to_bureau
+            .text()
+            .contains("la commande vigie roster export pdsa")
+            && !to_bureau.text().contains('`'),
+        "{}",
+        to_bureau.text()
+    );
     // The roster check: Paul, booked at noon on the other roster by a
     // later edit of its file, is double-booked on Claire's old shift.
     let renfort = d.dir.path().join("config/rosters/renfort.toml");
@@ -355,14 +384,14 @@ async fn after_a_swap_the_check_the_calendars_on_call_and_reminders_follow() {
         ics.contains("Paul Fuchs") && !ics.contains("Claire Martin"),
         "{ics}"
     );
-    let (status, mine) = get(&d, &format!("{paul}/calendar.ics")).await;
+    let (status, mine) = get(&d, &calendar_of(&d, &paul).await).await;
     assert_eq!(status, 200);
     assert!(
         mine.contains("DTSTART;TZID=Europe/Paris:20260620T080000"),
         "{mine}"
     );
     let claire = page_of(&d, "ref1").await;
-    let (_, hers) = get(&d, &format!("{claire}/calendar.ics")).await;
+    let (_, hers) = get(&d, &calendar_of(&d, &claire).await).await;
     assert!(!hers.contains("20260620T080000"), "{hers}");
     // on_call, as a plan's selector sees it.
     let set = d.daemon().state.config();
@@ -416,6 +445,18 @@ async fn with_approval_the_swap_counts_once_the_bureau_approves() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"pending\""), "{body}");
+    // Claire hears of a proposal, not of a replacement found.
+    eventually(10, "Claire told of the proposal", || async {
+        subjects_to(&d, "claire.martin@example.org")
+            .iter()
+            .any(|s| s.starts_with("Proposition de remplacement"))
+    })
+    .await;
+    assert!(
+        !subjects_to(&d, "claire.martin@example.org")
+            .iter()
+            .any(|s| s.starts_with("Remplacement trouvé"))
+    );
     // Not yet: Claire is still on it.
     assert_eq!(assignees(&d).await, vec![("ref1".into(), "file".into())]);
     // The dashboard lists it, with the approval form.
@@ -464,28 +505,117 @@ async fn with_approval_the_swap_counts_once_the_bureau_approves() {
     d.stop().await;
 }
 
+/// The bureau decides on a request from the dashboard: the status and the
+/// dashboard's text (redirects followed).
+async fn decide(d: &TestDaemon, id: i64, decision: &str) -> (u16, String) {
+    let cookie = d.operator_cookie().await;
+    let html = d
+        .http
+        .get(d.url("/bureau"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a CSRF token on the dashboard")
+        .to_string();
+    let r = d
+        .http
+        .post(d.url(&format!("/bureau/swaps/{id}")))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("decision", decision)])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    if r.status().is_redirection() {
+        let html = d
+            .http
+            .get(d.url("/bureau"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        return (status, html);
+    }
+    (status, r.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_take_keeps_its_taker_busy_and_approval_checks_again() {
+    let d = start(true, 0).await;
+    let id = ask(&d).await;
+    let paul = page_of(&d, "med2").await;
+    let (status, body) = post(
+        &d,
+        &format!("{paul}/take"),
+        &[("request", &id.to_string())],
+        true,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // Anne asks for a replacement at noon on the other roster: Paul, who
+    // waits for the bureau on Claire's Saturday, is not free for it.
+    let anne = page_of(&d, "med3").await;
+    let (status, body) = post(
+        &d,
+        &format!("{anne}/swap"),
+        &[
+            ("roster", "renfort"),
+            ("date", "2026-06-20"),
+            ("shift", "midi"),
+        ],
+        true,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let noon: Value = serde_json::from_str(&body).unwrap();
+    let noon = noon["id"].as_i64().unwrap().to_string();
+    let (_, html) = get(&d, &paul).await;
+    assert!(!html.contains(&format!("offre-{noon}")), "{html}");
+    let (status, body) = post(&d, &format!("{paul}/take"), &[("request", &noon)], true).await;
+    assert_eq!(status, 422, "{body}");
+    // Sophie, free, may take it.
+    let sophie = page_of(&d, "med5").await;
+    let (_, html) = get(&d, &sophie).await;
+    assert!(html.contains(&format!("offre-{noon}")), "{html}");
+    // The Saturday has started: the bureau can no longer approve Paul.
+    d.clock.set(paris(6, 20, 9, 0));
+    let (status, html) = decide(&d, id, "approve").await;
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("non validé"), "{html}");
+    assert!(html.contains("cette garde a déjà commencé"), "{html}");
+    assert_eq!(assignees(&d).await, vec![("ref1".into(), "file".into())]);
+    d.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_still_open_48_hours_before_its_shift_alerts_notify_once() {
     let d = start(false, 0).await;
     ask(&d).await;
-    let alerts = |d: &TestDaemon| {
-        subjects_to(d, "olivier.bilger@example.org")
-            .iter()
-            .filter(|s| s.starts_with("Garde sans remplaçant"))
-            .count()
-    };
+    let state = &d.daemon().state;
     // Thursday 07:59: 48 h and a minute before; nothing yet.
     d.clock.set(paris(6, 18, 7, 59));
-    d.daemon().state.swap_alert_tick().await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(alerts(&d), 0);
+    assert_eq!(state.swap_alert_tick().await.unwrap(), 0);
     d.clock.set(paris(6, 18, 8, 0));
-    d.daemon().state.swap_alert_tick().await.unwrap();
-    d.daemon().state.swap_alert_tick().await.unwrap();
-    d.daemon().state.kick();
-    eventually(10, "the bureau alerted", || async { alerts(&d) == 1 }).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(alerts(&d), 1);
+    assert_eq!(state.swap_alert_tick().await.unwrap(), 1);
+    assert_eq!(state.swap_alert_tick().await.unwrap(), 0, "once");
+    state.kick();
+    eventually(10, "the bureau alerted", || async {
+        subjects_to(&d, "olivier.bilger@example.org")
+            .iter()
+            .any(|s| s.starts_with("Garde sans remplaçant"))
+    })
+    .await;
     let m = d
         .smtp
         .to("olivier.bilger@example.org")
@@ -498,6 +628,250 @@ async fn a_request_still_open_48_hours_before_its_shift_alerts_notify_once() {
         "{}",
         m.text()
     );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_waiting_for_approval_alerts_too_and_past_ones_leave_the_dashboard() {
+    let d = start(true, 0).await;
+    let id = ask(&d).await;
+    let paul = page_of(&d, "med2").await;
+    let (status, body) = post(
+        &d,
+        &format!("{paul}/take"),
+        &[("request", &id.to_string())],
+        true,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let state = &d.daemon().state;
+    d.clock.set(paris(6, 18, 7, 59));
+    assert_eq!(state.swap_alert_tick().await.unwrap(), 0);
+    d.clock.set(paris(6, 18, 8, 0));
+    assert_eq!(state.swap_alert_tick().await.unwrap(), 1);
+    assert_eq!(state.swap_alert_tick().await.unwrap(), 0);
+    state.kick();
+    eventually(10, "the bureau alerted", || async {
+        d.smtp.to("olivier.bilger@example.org").iter().any(|m| {
+            m.subject().starts_with("Garde sans remplaçant")
+                && m.text().contains("pas encore validé")
+        })
+    })
+    .await;
+    let (_, html) = decide(&d, 0, "x").await;
+    assert!(html.contains("Paul Fuchs remplacerait"), "{html}");
+    // The shift has started: no longer listed, no longer decidable.
+    d.clock.set(paris(6, 20, 9, 0));
+    let (_, html) = decide(&d, 0, "x").await;
+    assert!(!html.contains("Paul Fuchs remplacerait"), "{html}");
+    let (status, html) = decide(&d, id, "refuse").await;
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("non refusé"), "{html}");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_nobody_is_free_the_page_says_so_and_the_bureau_is_told_at_once() {
+    let d = start(false, 0).await;
+    // Only Claire and Anne (busy at noon) may hold the Saturday.
+    let rosterfile = d.dir.path().join("config/rosters/pdsa.toml");
+    let text = std::fs::read_to_string(&rosterfile).unwrap().replace(
+        "eligible = { professions = [\"medecin\"] }",
+        "eligible = { ids = [\"ref1\", \"med3\"] }",
+    );
+    std::fs::write(&rosterfile, text).unwrap();
+    let st = d.daemon().state.reload().await;
+    assert!(st.ok, "{:?}", st.errors);
+    let claire = page_of(&d, "ref1").await;
+    let (status, html) = post(
+        &d,
+        &format!("{claire}/swap"),
+        &[
+            ("roster", "pdsa"),
+            ("date", "2026-06-20"),
+            ("shift", "samedi"),
+        ],
+        false,
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("aucun collègue n"), "{html}");
+    assert!(html.contains("Le bureau est averti"), "{html}");
+    assert!(
+        !html.contains("vos collègues disponibles sont prévenus"),
+        "{html}"
+    );
+    eventually(10, "the bureau told at once", || async {
+        subjects_to(&d, "olivier.bilger@example.org")
+            .iter()
+            .any(|s| s.starts_with("Garde sans remplaçant"))
+    })
+    .await;
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_redirect_to_the_page_so_a_reload_posts_nothing_again() {
+    let d = start(false, 0).await;
+    let claire = page_of(&d, "ref1").await;
+    let raw = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = raw
+        .post(d.url(&format!("{claire}/swap")))
+        .form(&[
+            ("roster", "pdsa"),
+            ("date", "2026-06-20"),
+            ("shift", "samedi"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(to, format!("{claire}?fait=demande"));
+    eventually(10, "Paul mailed", || async {
+        d.smtp.to("paul.fuchs@example.org").len() == 1
+    })
+    .await;
+    // Reloading the page it landed on shows the sentence and sends nothing.
+    for _ in 0..2 {
+        let (status, html) = get(&d, &to).await;
+        assert_eq!(status, 200);
+        assert!(html.contains("Demande envoyée"), "{html}");
+    }
+    // Only fixed sentences: nothing of the query is echoed.
+    let (_, html) = get(&d, &format!("{claire}?fait=%3Cb%3Epirate")).await;
+    assert!(
+        !html.contains("pirate") && !html.contains("Demande envoyée"),
+        "{html}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(d.smtp.to("paul.fuchs@example.org").len(), 1);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_pages_say_what_happened() {
+    let d = start(false, 0).await;
+    let id = ask(&d).await.to_string();
+    let claire = page_of(&d, "ref1").await;
+    let paul = page_of(&d, "med2").await;
+    let swap = [
+        ("roster", "pdsa"),
+        ("date", "2026-06-20"),
+        ("shift", "samedi"),
+    ];
+    let (status, html) = post(&d, &format!("{claire}/swap"), &swap, false).await;
+    assert_eq!(status, 409);
+    assert!(html.contains("Remplaçant déjà recherché"), "{html}");
+    let (status, _) = post(&d, &format!("{claire}/cancel"), &[("request", &id)], false).await;
+    assert_eq!(status, 200);
+    let (status, html) = post(&d, &format!("{claire}/cancel"), &[("request", &id)], false).await;
+    assert_eq!(status, 409);
+    assert!(
+        html.contains("Demande annulée") && html.contains("déjà annulée"),
+        "{html}"
+    );
+    let (status, html) = post(&d, &format!("{paul}/take"), &[("request", &id)], false).await;
+    assert_eq!(status, 409);
+    assert!(html.contains("Demande annulée"), "{html}");
+    // An unknown request: a clear page with the way back, not "Lien inconnu".
+    let (status, html) = post(&d, &format!("{paul}/take"), &[("request", "99999")], false).await;
+    assert_eq!(status, 409, "{html}");
+    assert!(html.contains("Demande introuvable"), "{html}");
+    assert!(html.contains("Revenir à mes gardes"), "{html}");
+    assert!(!html.contains("Lien inconnu"), "{html}");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_taker_cannot_take_again_and_the_others_are_told_again() {
+    let d = start(true, 0).await;
+    let id = ask(&d).await;
+    eventually(10, "both free doctors mailed", || async {
+        d.smtp.to("paul.fuchs@example.org").len() == 1
+            && d.smtp.to("sophie.ehret@example.org").len() == 1
+    })
+    .await;
+    let paul = page_of(&d, "med2").await;
+    let (status, body) = post(
+        &d,
+        &format!("{paul}/take"),
+        &[("request", &id.to_string())],
+        true,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, html) = decide(&d, id, "refuse").await;
+    assert!(status == 200 || status == 303, "{status} {html}");
+    let requests = |d: &TestDaemon, to: &str| {
+        subjects_to(d, to)
+            .iter()
+            .filter(|s| s.starts_with("Remplacement demandé"))
+            .count()
+    };
+    eventually(10, "Sophie told again", || async {
+        requests(&d, "sophie.ehret@example.org") == 2
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(requests(&d, "sophie.ehret@example.org"), 2);
+    assert_eq!(requests(&d, "paul.fuchs@example.org"), 1);
+    // Paul is not offered it again and cannot take it.
+    let (_, html) = get(&d, &paul).await;
+    assert!(!html.contains(&format!("offre-{id}")), "{html}");
+    let (status, html) = post(
+        &d,
+        &format!("{paul}/take"),
+        &[("request", &id.to_string())],
+        false,
+    )
+    .await;
+    assert_eq!(status, 409, "{html}");
+    assert!(html.contains("Proposition refusée"), "{html}");
+    let sophie = page_of(&d, "med5").await;
+    let (status, body) = post(
+        &d,
+        &format!("{sophie}/take"),
+        &[("request", &id.to_string())],
+        true,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offers_follow_the_file_and_a_night_begun_yesterday_is_listed() {
+    let d = start(false, 0).await;
+    let id = ask(&d).await;
+    let paul = page_of(&d, "med2").await;
+    let (_, html) = get(&d, &paul).await;
+    assert!(html.contains(&format!("offre-{id}")), "{html}");
+    // The file gives Claire's Saturday to Sophie: the offer goes, and Paul
+    // gets a night from Friday to Saturday.
+    let rosterfile = d.dir.path().join("config/rosters/pdsa.toml");
+    let text = std::fs::read_to_string(&rosterfile)
+        .unwrap()
+        .replace("who = [\"ref1\"]", "who = [\"med5\"]");
+    std::fs::write(
+        &rosterfile,
+        format!(
+            "{text}\n[[roster.shift]]\nname = \"nuit\"\ndays = [\"fri\"]\nstart = \"20:00\"\nend = \"08:00\"\n\n[[assignment]]\ndate = 2026-06-19\nshift = \"nuit\"\nwho = [\"med2\"]\n"
+        )
+        .replace("[[roster.shift]]\nname = \"samedi\"", "[[roster.shift]]\nname = \"samedi\""),
+    )
+    .unwrap();
+    let st = d.daemon().state.reload().await;
+    assert!(st.ok, "{:?}", st.errors);
+    let (_, html) = get(&d, &paul).await;
+    assert!(!html.contains(&format!("offre-{id}")), "{html}");
+    // Saturday 02:00: the night begun on Friday still runs.
+    d.clock.set(paris(6, 20, 2, 0));
+    let (_, html) = get(&d, &paul).await;
+    assert!(html.contains("vendredi 19 juin 2026"), "{html}");
     d.stop().await;
 }
 
@@ -560,6 +934,46 @@ async fn forged_inactive_and_other_peoples_tokens_get_nothing() {
     let (status, _) = post(&d, &format!("{paul}/take"), &[("request", &id)], true).await;
     assert_eq!(status, 409);
     assert_eq!(assignees(&d).await, vec![("ref1".into(), "file".into())]);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_calendar_address_reads_the_calendar_and_does_nothing_else() {
+    let d = start(false, 0).await;
+    let id = ask(&d).await.to_string();
+    let paul = page_of(&d, "med2").await;
+    let cal = calendar_of(&d, &paul).await;
+    let ctoken = cal
+        .trim_start_matches("/c/")
+        .trim_end_matches(".ics")
+        .to_string();
+    assert!(!paul.contains(&ctoken), "{paul} {cal}");
+    // It reads the calendar...
+    let (status, ics) = get(&d, &cal).await;
+    assert_eq!(status, 200, "{ics}");
+    assert!(ics.contains("BEGIN:VCALENDAR"), "{ics}");
+    // ...and is no page: it opens nothing, takes nothing, asks nothing.
+    let as_page = format!("/g/{ctoken}");
+    assert_eq!(get(&d, &as_page).await.0, 404);
+    for (path, form) in [
+        ("take", vec![("request", id.as_str())]),
+        ("cancel", vec![("request", id.as_str())]),
+        (
+            "swap",
+            vec![
+                ("roster", "pdsa"),
+                ("date", "2026-06-20"),
+                ("shift", "samedi"),
+            ],
+        ),
+    ] {
+        let (status, body) = post(&d, &format!("{as_page}/{path}"), &form, true).await;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    assert_eq!(assignees(&d).await, vec![("ref1".into(), "file".into())]);
+    // The page's token no longer serves a calendar.
+    assert_eq!(get(&d, &format!("{paul}/calendar.ics")).await.0, 404);
+    assert_eq!(get(&d, &format!("/c/{}.ics", &paul[3..])).await.0, 404);
     d.stop().await;
 }
 
@@ -748,6 +1162,52 @@ fn swaps_chain_in_decision_order_and_a_stale_one_changes_nothing() {
     assert!(
         file.iter()
             .any(|o| o.assignees == vec!["cmartin".to_string()])
+    );
+}
+
+#[test]
+fn a_swap_folded_back_changes_nothing_once_the_file_has_the_requester_again() {
+    use vigie::roster::swaps::{Swap, apply};
+    let loaded = vigie::config::load(
+        &crate::support::repo().join("tests/fixtures/rosters/config/vigie.toml"),
+        |_| chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+    );
+    let mut set = loaded.set.expect("the roster fixture loads");
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 3, 28).unwrap();
+    // The export folded back (pmeyer), then cmartin added again by hand.
+    let r = set
+        .rosters
+        .iter_mut()
+        .find(|r| r.id.value == "garde-thann")
+        .unwrap();
+    let a = r
+        .assignments
+        .iter_mut()
+        .find(|a| a.date.value == date && a.shift.value == "nuit")
+        .unwrap();
+    assert_eq!(a.who[0].value, "cmartin");
+    let mut taker = a.who[0].clone();
+    taker.value = "pmeyer".into();
+    a.who.push(taker);
+    let swaps = vec![Swap {
+        roster: "garde-thann".into(),
+        date,
+        shift: "nuit".into(),
+        from: "cmartin".into(),
+        to: "pmeyer".into(),
+    }];
+    let (effective, applied) = apply(&set, &swaps);
+    assert_eq!(applied, vec![false]);
+    let occ = vigie::roster::occurrences(
+        &effective,
+        effective.roster("garde-thann").unwrap(),
+        date,
+        1,
+    );
+    let night = occ.iter().find(|o| o.shift == "nuit").unwrap();
+    assert_eq!(
+        night.assignees,
+        vec!["cmartin".to_string(), "pmeyer".to_string()]
     );
 }
 

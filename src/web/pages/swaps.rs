@@ -1,5 +1,6 @@
 //! The dashboard's "Échanges de gardes" (SPEC §15): requests still open,
-//! swaps waiting for the bureau's approval (with the approve and refuse
+//! swaps waiting for the bureau's approval (those of shifts not yet
+//! started) (with the approve and refuse
 //! form, `POST /bureau/swaps/{id}`, fields `csrf` and `decision` =
 //! `approve` | `refuse`), and the last swaps decided. The directory's
 //! "Renvoyer son lien" form (`POST /bureau/links`, fields `csrf`, `id`)
@@ -39,6 +40,16 @@ pub(super) async fn view(state: &WebState) -> Value {
             .map(|p| p.name.clone())
             .unwrap_or_else(|| id.to_string())
     };
+    // Requests of shifts that have started are past deciding.
+    let now = state.clock.now();
+    let live: Vec<_> = live
+        .into_iter()
+        .filter(|r| {
+            set.roster(&r.roster)
+                .and_then(|x| crate::roster::swaps::occurrence_on(&set, x, r.date, &r.shift))
+                .is_some_and(|o| o.start > now)
+        })
+        .collect();
     let line = |r: &q::SwapRow| {
         let roster = set
             .roster(&r.roster)
@@ -102,7 +113,25 @@ pub async fn decide(
             "ok",
             format!("Échange n° {id} refusé : la demande est de nouveau ouverte."),
         ),
-        Err(e) => form_error(&state, &op, e).await,
+        Err(e) => {
+            let (status, m) = match &e {
+                crate::engine::EngineError::Invalid(m) => {
+                    (axum::http::StatusCode::UNPROCESSABLE_ENTITY, m.clone())
+                }
+                crate::engine::EngineError::Conflict(m) => {
+                    (axum::http::StatusCode::CONFLICT, m.clone())
+                }
+                _ => return form_error(&state, &op, e).await,
+            };
+            let verb = if approve { "validé" } else { "refusé" };
+            let text = format!("Échange n° {id} non {verb} : {m}.");
+            let ctx =
+                super::dashboard::dashboard(&state, &op, Some(context! { kind => "bad", text }))
+                    .await;
+            let mut r = state.pages.render("bureau.html", ctx);
+            *r.status_mut() = status;
+            r
+        }
     }
 }
 
