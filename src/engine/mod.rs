@@ -22,6 +22,7 @@
 //!   ([`quorum`]), for the engine, the API and the pages.
 //! - The "exhausted" alert goes to the plan's owners by e-mail.
 
+pub mod cap;
 mod declare;
 mod escalation;
 mod fanout;

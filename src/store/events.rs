@@ -64,7 +64,7 @@ pub struct EventRow {
     pub link_secret: String,
 }
 
-const EVENT_COLUMNS: &str = "id, scenario, dedup_key, title, level, note, exercise, state, \
+pub(super) const EVENT_COLUMNS: &str = "id, scenario, dedup_key, title, level, note, exercise, state, \
     plan_id, plan_version, plan_sha256, declared_at, updated_at, acknowledged_at, exhausted_at, \
     resolved_at, resolve_note, tier, round, escalation_due_at, link_secret";
 
@@ -72,7 +72,7 @@ fn opt_ts(v: Option<String>) -> Option<DateTime<Utc>> {
     v.as_deref().map(parse_ts)
 }
 
-fn event_row(r: &Row<'_>) -> rusqlite::Result<EventRow> {
+pub(super) fn event_row(r: &Row<'_>) -> rusqlite::Result<EventRow> {
     let state: String = r.get(7)?;
     Ok(EventRow {
         id: r.get(0)?,

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub mod backup;
+pub mod cap;
 pub mod counts;
 pub mod events;
 pub mod health;
