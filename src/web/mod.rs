@@ -26,6 +26,7 @@ use axum::routing::get;
 
 pub mod api;
 pub mod auth;
+pub mod cap;
 pub mod error;
 pub mod extras;
 pub mod pages;
@@ -183,6 +184,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         )
         .route("/bureau/links", axum::routing::post(pages::send_link))
         .merge(api::routes())
+        .merge(cap::routes())
         .merge(personal::routes())
         .merge(swaps_api::routes())
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))

@@ -4,6 +4,7 @@
 mod api;
 mod backup;
 mod browser;
+mod cap;
 mod check;
 mod cli;
 mod crash;
