@@ -22,7 +22,8 @@
 //!   counts that agree, durations), shared by the pages and the CLI.
 //! - [`engine`]: events and escalation: declare, level, resolve, responses,
 //!   timers, preview; every decision written to the outbox in its
-//!   transaction. It declares what it needs of the outbox
+//!   transaction; events written as CAP 1.2 alerts and their Atom feed
+//!   (`engine::cap`). It declares what it needs of the outbox
 //!   ([`engine::OutboxPort`]: claim inside a transaction, wake up).
 //! - [`deliver`]: the outbox worker (one [`deliver::Outbox::step`] at a
 //!   time, which tests drive) and the channels (SMTP or `.eml` files, signed
@@ -50,7 +51,7 @@
 //!   server-side sessions, the login limiter, caches): public and bureau
 //!   pages (login, CSRF, the two-step declaration), the JSON API with bearer
 //!   tokens, response pages, personal pages `/g/{token}` (`web::personal`),
-//!   calendar feeds, `/metrics`, security headers; `web::server` serves it
+//!   calendar feeds, the CAP export (`web::cap`), `/metrics`, security headers; `web::server` serves it
 //!   with header timeouts and a connection cap that evicts the idlest.
 //! - [`sdnotify`]: the systemd notification protocol (`READY=1`, watchdog).
 //! - [`daemon`]: wiring: load, secrets of a first start, build the app and
