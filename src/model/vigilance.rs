@@ -30,8 +30,13 @@ pub struct VigilanceMap {
 
 /// Reads a DPVigilance answer, keeping only `departements`.
 pub fn parse_dpvigilance(body: &str, departements: &[String]) -> Result<VigilanceMap, String> {
-    let v: Value =
-        serde_json::from_str(body).map_err(|e| format!("réponse JSON illisible : {e}"))?;
+    let v: Value = serde_json::from_str(body).map_err(|e| {
+        format!(
+            "réponse JSON illisible (ligne {}, colonne {})",
+            e.line(),
+            e.column()
+        )
+    })?;
     let product = v.get("product").ok_or("champ « product » absent")?;
     let update = product
         .get("update_time")
