@@ -317,6 +317,9 @@ async fn declare_mode_declares_upward_at_once_and_only_proposes_downward() {
     assert_eq!(vigilance(&d).await["proposals"][0]["level"], "jaune");
 }
 
+/// A way to break the feed.
+type Breakage = Box<dyn Fn(&Feed)>;
+
 #[tokio::test]
 async fn a_failed_poll_keeps_the_last_good_map_and_says_why() {
     let feed = Feed::start().await;
@@ -324,7 +327,7 @@ async fn a_failed_poll_keeps_the_last_good_map_and_says_why() {
     feed.set(map("2026-06-15T06:00:00Z", 3, 2));
     assert_eq!(step(&d).await, outcome(true, 1, 0));
 
-    let cases: Vec<(Box<dyn Fn(&Feed)>, &str)> = vec![
+    let cases: Vec<(Breakage, &str)> = vec![
         (
             Box::new(|f: &Feed| f.set("{\"product\": [1, 2".into())),
             "réponse JSON illisible (ligne 1, colonne 17)",
