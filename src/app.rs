@@ -20,7 +20,7 @@ mod swaps;
 mod vigilance;
 
 pub use swaps::{Offer, PERSONAL_DAYS, PersonalShift, PersonalView, SWAP_ALERT, Taken};
-pub use vigilance::{VigilanceOutcome, VigilanceState};
+pub use vigilance::{VigilanceOutcome, VigilanceState, VigilanceView};
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};

@@ -41,6 +41,16 @@ pub struct VigilanceState {
     pub failures: u64,
 }
 
+/// What the dashboard shows of the feed.
+pub struct VigilanceView {
+    /// The last good map.
+    pub map: Option<VigilanceMap>,
+    /// When the last poll happened.
+    pub polled: Option<DateTime<Utc>>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
 /// What one poll did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct VigilanceOutcome {
@@ -391,6 +401,18 @@ impl App {
             "colours": colours,
             "proposals": proposals,
         }))
+    }
+
+    /// For the dashboard: the last good map, the last poll and the last
+    /// error; `None` without `[vigilance]`.
+    pub fn vigilance_view(&self) -> Option<VigilanceView> {
+        self.config().daemon.vigilance.as_ref()?;
+        let st = self.vigilance_lock();
+        Some(VigilanceView {
+            map: st.map.clone(),
+            polled: st.last_poll,
+            error: st.last_error.clone(),
+        })
     }
 
     /// (polls, failures, whether the last poll failed) for `/metrics`.

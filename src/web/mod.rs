@@ -183,6 +183,10 @@ pub fn router(state: Arc<WebState>) -> Router {
             axum::routing::post(pages::decide_swap),
         )
         .route("/bureau/links", axum::routing::post(pages::send_link))
+        .route(
+            "/bureau/proposals/{id}",
+            axum::routing::post(pages::decide_proposal),
+        )
         .merge(api::routes())
         .merge(personal::routes())
         .merge(swaps_api::routes())

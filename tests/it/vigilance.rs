@@ -499,3 +499,74 @@ fn vline(sb: &Sandbox, key: &str) -> usize {
         .unwrap()
         + 1
 }
+
+async fn bureau(d: &TestDaemon, c: &reqwest::Client, cookie: &str) -> String {
+    c.get(d.url("/bureau"))
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+}
+
+fn csrf_of(html: &str) -> String {
+    let i =
+        html.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
+    html[i..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_the_proposal_and_declencher_declares_it() {
+    let feed = Feed::start().await;
+    let d = start(&feed, "propose").await;
+    feed.set(map("2026-06-15T06:00:00Z", 3, 4));
+    assert_eq!(step(&d).await, outcome(true, 1, 0));
+    let cookie = d.operator_cookie().await;
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let html = bureau(&d, &c, &cookie).await;
+    assert!(
+        html.contains("Carte du 15/06/2026 à 08:00, lue le 15/06/2026 à 10:00."),
+        "{html}"
+    );
+    assert!(
+        html.contains("<li>canicule (68) : orange aujourd'hui, rouge demain</li>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Vigilance canicule orange (68), bulletin du 15/06/2026 à 08:00 : déclencher « Vague de chaleur » au niveau orange"),
+        "{html}"
+    );
+    assert!(html.contains(">Déclencher</button>") && html.contains(">Ignorer</button>"));
+
+    // A failed poll is shown, the map kept.
+    feed.fail(500);
+    step(&d).await;
+    let html = bureau(&d, &c, &cookie).await;
+    assert!(
+        html.contains("Dernière lecture de la carte en échec (15/06/2026 à 10:00) : HTTP 500. La carte du 15/06/2026 à 08:00 reste en mémoire."),
+        "{html}"
+    );
+
+    let id = vigilance(&d).await["proposals"][0]["id"].as_i64().unwrap();
+    let r = c
+        .post(d.url(&format!("/bureau/proposals/{id}")))
+        .header("Cookie", &cookie)
+        .form(&[("csrf", csrf_of(&html).as_str()), ("decision", "accept")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let events = canicule_events(&d).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["level"], "orange");
+    assert_eq!(events[0]["key"], "vigilance-canicule");
+    let html = bureau(&d, &c, &cookie).await;
+    assert!(html.contains("Proposition n° 1 acceptée"), "{html}");
+}
