@@ -112,9 +112,14 @@ fn map(update: &str, today: u8, tomorrow: u8) -> String {
 
 /// A daemon whose canicule scenario has a trigger in `mode`, polling `feed`.
 async fn start(feed: &Feed, mode: &str) -> TestDaemon {
+    start_timers(feed, mode, false).await
+}
+
+/// [`start`], with the daemon's own loops when `timers` is true.
+async fn start_timers(feed: &Feed, mode: &str, timers: bool) -> TestDaemon {
     let url = feed.url();
     let mode = mode.to_string();
-    TestDaemon::start_setup(false, move |dir| {
+    TestDaemon::start_setup(timers, move |dir| {
         std::fs::write(dir.join("config/secrets/meteofrance"), API_KEY).unwrap();
         let config = dir.join("config/vigie.toml");
         let mut text = std::fs::read_to_string(&config).unwrap();
@@ -275,6 +280,20 @@ async fn each_change_of_colour_makes_one_proposal_and_accepting_declares_at_its_
     assert_eq!(status, 200);
     assert_eq!(vigilance(&d).await["proposals"], json!([]));
     assert_ne!(canicule_events(&d).await[0]["state"], "resolved");
+}
+
+#[tokio::test]
+async fn the_daemon_polls_by_itself_from_the_start() {
+    let feed = Feed::start().await;
+    feed.set(map("2026-06-15T06:00:00Z", 3, 3));
+    let d = start_timers(&feed, "propose", true).await;
+    eventually(5, "a poll and its proposal", || async {
+        vigilance(&d).await["proposals"]
+            .as_array()
+            .is_some_and(|p| p.len() == 1)
+    })
+    .await;
+    assert_eq!(feed.state.lock().unwrap().keys[0], API_KEY);
 }
 
 #[tokio::test]
