@@ -280,6 +280,9 @@ async fn each_change_of_colour_makes_one_proposal_and_accepting_declares_at_its_
     assert_eq!(status, 200);
     assert_eq!(vigilance(&d).await["proposals"], json!([]));
     assert_ne!(canicule_events(&d).await[0]["state"], "resolved");
+    // Still vert at the next poll: nothing changed, nothing proposed again.
+    assert_eq!(step(&d).await, outcome(true, 0, 0));
+    assert_eq!(vigilance(&d).await["proposals"], json!([]));
 }
 
 #[tokio::test]
