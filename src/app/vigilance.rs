@@ -25,6 +25,9 @@ use crate::model::vigilance::{VigilanceMap, parse_dpvigilance, rank};
 use crate::store::outbox::{NewDelivery, Priority};
 use crate::store::vigilance::{self as q, NewProposal, Proposal};
 
+/// The largest answer read from the feed.
+const MAX_BODY: usize = 8 << 20;
+
 /// The actor of what the feed does by itself.
 pub const ACTOR: &str = "vigilance";
 
@@ -480,9 +483,23 @@ async fn fetch(cfg: &VigilanceConfig) -> Result<String, String> {
     if !status.is_success() {
         return Err(format!("HTTP {}", status.as_u16()));
     }
-    resp.text()
+    // A map is some hundreds of KiB: a larger answer is not one.
+    let mut body = Vec::new();
+    let mut resp = resp;
+    while let Some(chunk) = resp
+        .chunk()
         .await
-        .map_err(|e| format!("réponse interrompue : {}", e.without_url()))
+        .map_err(|e| format!("réponse interrompue : {}", e.without_url()))?
+    {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(format!(
+                "réponse trop grande (plus de {} Mio)",
+                MAX_BODY >> 20
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|_| "réponse qui n'est pas du texte UTF-8".to_string())
 }
 
 /// The e-mail to the plan's owners about a proposal (or a declaration

@@ -362,6 +362,10 @@ async fn a_failed_poll_keeps_the_last_good_map_and_says_why() {
         ),
         (Box::new(|f: &Feed| f.fail(500)), "HTTP 500"),
         (
+            Box::new(|f: &Feed| f.set(" ".repeat(9 << 20))),
+            "réponse trop grande (plus de 8 Mio)",
+        ),
+        (
             Box::new(|f: &Feed| f.fail(401)),
             "HTTP 401 : clé API refusée",
         ),
@@ -412,7 +416,7 @@ async fn a_failed_poll_keeps_the_last_good_map_and_says_why() {
         .unwrap();
     assert!(metrics.contains("vigie_vigilance_ok 0\n"), "{metrics}");
     assert!(
-        metrics.contains("vigie_vigilance_poll_failures_total 6\n"),
+        metrics.contains("vigie_vigilance_poll_failures_total 7\n"),
         "{metrics}"
     );
 
