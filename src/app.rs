@@ -17,8 +17,10 @@
 
 mod overlay;
 mod swaps;
+mod vigilance;
 
 pub use swaps::{Offer, PERSONAL_DAYS, PersonalShift, PersonalView, SWAP_ALERT, Taken};
+pub use vigilance::{VigilanceOutcome, VigilanceState, VigilanceView};
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -117,6 +119,8 @@ pub struct App {
     /// Wakes the timer loop (a test moved the clock).
     pub timers_wake: Arc<Notify>,
     pub metrics: Arc<Metrics>,
+    /// The vigilance feed's last good map and last poll (`app::vigilance`).
+    vigilance: std::sync::Mutex<VigilanceState>,
     /// When the timer loop last went round (for the systemd watchdog).
     heartbeat: std::sync::Mutex<std::time::Instant>,
 }
@@ -176,6 +180,7 @@ impl App {
             outbox: p.outbox,
             timers_wake: Arc::new(Notify::new()),
             metrics: p.metrics,
+            vigilance: Default::default(),
             heartbeat: std::sync::Mutex::new(std::time::Instant::now()),
         }
     }

@@ -352,6 +352,13 @@ impl Daemon {
             if let Some(h) = state.config().daemon.heartbeat.clone() {
                 tracker.spawn(heartbeat_loop(app.clone(), h, shutdown.clone()));
             }
+            if let Some(v) = state.config().daemon.vigilance.clone() {
+                tracker.spawn(vigilance_loop(
+                    app.clone(),
+                    v.every.as_std(),
+                    shutdown.clone(),
+                ));
+            }
             tracker.spawn(timer_loop(app, shutdown.clone()));
         }
         tracker.close();
@@ -393,6 +400,25 @@ async fn timer_loop(app: Arc<App>, stop: CancellationToken) {
             _ = stop.cancelled() => break,
             _ = app.timers_wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Polls the vigilance feed every `every` (SPEC §13), the first time at
+/// once, until shutdown; a failed poll is kept in the status and retried
+/// at the next turn. The interval is read at start (a reload that changes
+/// `every` takes effect at the next start).
+async fn vigilance_loop(app: Arc<App>, every: Duration, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = ticks.tick() => {}
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = app.vigilance_step() => {}
         }
     }
 }

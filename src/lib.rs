@@ -35,7 +35,8 @@
 //!   key, the metrics and the outbox wake-up; the swaps of the rosters the
 //!   professionals keep themselves (`app::swaps`: the effective
 //!   configuration every reader sees, personal tokens, request, take,
-//!   approve, the 48 h alert).
+//!   approve, the 48 h alert); the vigilance feed (`app::vigilance`: one
+//!   poll of Météo-France's map per step, proposals, accept / dismiss).
 //! - [`metrics`]: counters and histograms; every layer may count, only web
 //!   renders them.
 //! - [`schedule`]: public holidays, the injected clock, cron across DST, who
@@ -46,7 +47,7 @@
 //! - [`store`]: SQLite (WAL, embedded migrations); the only place with SQL
 //!   (events, outbox, reminders, operators' sessions, swap requests, the
 //!   online backup and its checks, the data directory's lock, the health
-//!   probe of the heartbeat).
+//!   probe of the heartbeat, the vigilance proposals).
 //! - [`web`]: the axum router and its own state ([`web::WebState`]: pages,
 //!   server-side sessions, the login limiter, caches): public and bureau
 //!   pages (login, CSRF, the two-step declaration), the JSON API with bearer
@@ -55,7 +56,8 @@
 //!   with header timeouts and a connection cap that evicts the idlest.
 //! - [`sdnotify`]: the systemd notification protocol (`READY=1`, watchdog).
 //! - [`daemon`]: wiring: load, secrets of a first start, build the app and
-//!   the web state, serve, run the outbox, the timers and the heartbeat,
+//!   the web state, serve, run the outbox, the timers, the heartbeat and
+//!   the vigilance poll,
 //!   reload on SIGHUP, stop when the caller's shutdown future completes
 //!   (`run(…, listener, shutdown)`).
 //!

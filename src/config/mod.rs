@@ -22,6 +22,7 @@ pub mod selector;
 pub mod source;
 pub mod templates;
 mod validate;
+pub mod vigilance;
 
 use std::path::{Path, PathBuf};
 

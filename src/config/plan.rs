@@ -51,6 +51,8 @@ pub struct Scenario {
     pub notify_on_resolve: bool,
     pub broadcasts: Vec<Broadcast>,
     pub escalation: Vec<Tier>,
+    /// `[[scenario.trigger]]`: the vigilance phenomena that drive it.
+    pub triggers: Vec<super::vigilance::Trigger>,
 }
 
 /// Where a step's message goes: audiences (plan audiences, else directory
@@ -423,6 +425,11 @@ fn read_scenario(ctx: &Ctx<'_>, t: Table<'_, '_>) -> Option<Scenario> {
             })
         })
         .collect();
+    let triggers: Vec<super::vigilance::Trigger> = t
+        .tables("trigger")
+        .into_iter()
+        .filter_map(|tr| super::vigilance::read_trigger(ctx, tr, &levels))
+        .collect();
     let scenario_loc = t.loc();
     t.finish();
     if broadcasts.is_empty() && escalation.is_empty() {
@@ -441,6 +448,7 @@ fn read_scenario(ctx: &Ctx<'_>, t: Table<'_, '_>) -> Option<Scenario> {
         notify_on_resolve,
         broadcasts,
         escalation,
+        triggers,
     })
 }
 

@@ -8,6 +8,7 @@ mod period;
 mod schedule;
 mod secret;
 mod values;
+pub mod vigilance;
 
 pub use contact::{EmailAddress, Phone, Rpps, RppsCheck};
 pub use period::{Period, Season};

@@ -25,6 +25,7 @@ pub mod outbox;
 pub mod reminders;
 pub mod sessions;
 pub mod swaps;
+pub mod vigilance;
 
 /// `head` followed by `rows` groups of `columns` placeholders, then `tail`:
 /// one statement for many rows (`INSERT … VALUES`, `UPDATE … FROM
@@ -144,6 +145,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_delivery_messages.sql"),
     // 6: swap requests of the rosters the professionals keep themselves.
     include_str!("migrations/0006_swaps.sql"),
+    // 7: proposals made from the vigilance bulletins.
+    include_str!("migrations/0007_vigilance.sql"),
 ];
 
 /// The current schema version.

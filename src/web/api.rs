@@ -428,6 +428,7 @@ async fn status(
         plans: Vec<Value>,
         reload: Value,
         rosters: Vec<Value>,
+        vigilance: Value,
     }
     Ok(Json(Status {
         cpts: &set.daemon.name,
@@ -436,6 +437,7 @@ async fn status(
         plans,
         reload: state.reload_status().to_json(),
         rosters,
+        vigilance: state.vigilance_status().await?,
     })
     .into_response())
 }

@@ -34,6 +34,7 @@ pub mod personal;
 pub mod respond;
 pub mod server;
 pub mod swaps_api;
+pub mod vigilance;
 use serde_json::json;
 
 /// The web's own state beside the application core: compiled pages,
@@ -183,10 +184,15 @@ pub fn router(state: Arc<WebState>) -> Router {
             axum::routing::post(pages::decide_swap),
         )
         .route("/bureau/links", axum::routing::post(pages::send_link))
+        .route(
+            "/bureau/proposals/{id}",
+            axum::routing::post(pages::decide_proposal),
+        )
         .merge(api::routes())
         .merge(cap::routes())
         .merge(personal::routes())
         .merge(swaps_api::routes())
+        .merge(vigilance::routes())
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
@@ -265,6 +271,7 @@ async fn metrics_page(
         "vigie_reload_ok {}",
         u8::from(state.reload_status().ok)
     );
+    vigilance::render_metrics(&state, &mut out);
     state.metrics.render(&mut out);
     (
         [(

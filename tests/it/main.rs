@@ -29,4 +29,5 @@ mod smtp;
 mod support;
 mod swaps;
 mod systemd;
+mod vigilance;
 mod webhook;

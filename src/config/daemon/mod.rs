@@ -60,6 +60,8 @@ pub struct DaemonConfig {
     pub auth: AuthConfig,
     /// `[heartbeat]`: the external monitor called while healthy (SPEC §16).
     pub heartbeat: Option<HeartbeatConfig>,
+    /// `[vigilance]`: the weather vigilance feed polled (SPEC §13).
+    pub vigilance: Option<crate::config::vigilance::VigilanceConfig>,
     /// `[directory] extra_professions` of this file (with those of a TOML
     /// directory's own `[directory]`), each where it is written.
     pub extra_professions: Vec<crate::config::Located<String>>,
@@ -118,7 +120,7 @@ pub struct TokenEntry {
 /// Resolves a path of the configuration relative to the file's folder, and
 /// folds `..` lexically so messages show `plans/x.toml`, not
 /// `config/../plans/x.toml`.
-fn resolve(base: &Path, p: &str) -> PathBuf {
+pub(crate) fn resolve(base: &Path, p: &str) -> PathBuf {
     use std::path::Component;
     let joined = base.join(p);
     let mut out = PathBuf::new();
@@ -167,6 +169,7 @@ fn read(
     let webhooks = root.entries("webhook");
     let auth = root.table("auth");
     let heartbeat = root.table("heartbeat");
+    let vigilance = root.table("vigilance");
     // `[directory] extra_professions`, here too: a CSV directory has no
     // table of its own to say it.
     let extra_professions: Vec<crate::config::Located<String>> = root
@@ -276,6 +279,10 @@ fn read(
         Some(t) => Some(read_heartbeat(ctx, t)?),
         None => None,
     };
+    let vigilance = match vigilance {
+        Some(t) => Some(crate::config::vigilance::read_vigilance(ctx, t, &base)?),
+        None => None,
+    };
 
     Some(DaemonConfig {
         path: path.to_path_buf(),
@@ -296,6 +303,7 @@ fn read(
         webhooks: hooks,
         auth,
         heartbeat,
+        vigilance,
     })
 }
 

@@ -230,6 +230,7 @@ pub(super) async fn dashboard(state: &WebState, op: &Operator, flash: Option<Val
         scenarios, events, resolved, failed => failed.iter().map(|f| context! { event_id => f.event_id, event => f.event.clone(), name => f.name.clone(), channel => channel_label(&f.channel), reason => f.reason.clone() }).collect::<Vec<_>>(), directory => directory_summary(&set),
         gaps, gaps_empty, reminders => crate::web::extras::upcoming_reminders(&set, now),
         swaps => super::swaps::view(state).await,
+        vigilance => super::vigilance::view(state).await,
     }
 }
 

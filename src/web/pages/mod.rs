@@ -14,6 +14,7 @@ mod declare;
 mod event;
 mod login;
 mod swaps;
+mod vigilance;
 
 use std::sync::Arc;
 
@@ -34,6 +35,7 @@ pub use event::event_page;
 use login::current_operator;
 pub use login::{CsrfForm, LoginForm, Operator, login, login_form, logout};
 pub use swaps::{DecideForm, LinkForm, decide as decide_swap, send_link};
+pub use vigilance::{ProposalForm, decide as decide_proposal};
 
 /// The compiled page templates.
 pub struct Pages {

@@ -1,0 +1,598 @@
+//! Météo-France vigilance drives the heatwave scenario (SPEC §13). A
+//! loopback server plays the DPVigilance API and the test changes its map
+//! between polls; each poll is one `vigilance_step` the test calls itself
+//! (the daemon's own loop is off), so nothing moves behind its back.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::harness::{TestDaemon, eventually};
+use crate::support::{Sandbox, copy_dir, repo, run_vigie};
+
+const API_KEY: &str = "cle-portail-de-test";
+
+/// What the fake DPVigilance answers next, and the keys it was sent.
+#[derive(Default)]
+struct FeedState {
+    status: u16,
+    body: String,
+    delay: Duration,
+    keys: Vec<String>,
+}
+
+struct Feed {
+    addr: SocketAddr,
+    state: Arc<Mutex<FeedState>>,
+}
+
+impl Feed {
+    async fn start() -> Feed {
+        let state = Arc::new(Mutex::new(FeedState {
+            status: 200,
+            body: map("2026-06-15T04:00:00Z", 1, 1),
+            ..Default::default()
+        }));
+        let app = Router::new()
+            .route("/carte", get(serve))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Feed { addr, state }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/carte", self.addr)
+    }
+
+    /// Answers 200 with this body from now on.
+    fn set(&self, body: String) {
+        let mut s = self.state.lock().unwrap();
+        s.status = 200;
+        s.body = body;
+    }
+
+    fn fail(&self, status: u16) {
+        self.state.lock().unwrap().status = status;
+    }
+}
+
+async fn serve(
+    State(state): State<Arc<Mutex<FeedState>>>,
+    headers: HeaderMap,
+) -> (StatusCode, String) {
+    let (status, body, delay) = {
+        let mut s = state.lock().unwrap();
+        if let Some(k) = headers.get("apikey").and_then(|v| v.to_str().ok()) {
+            s.keys.push(k.to_string());
+        }
+        (s.status, s.body.clone(), s.delay)
+    };
+    tokio::time::sleep(delay).await;
+    (StatusCode::from_u16(status).unwrap(), body)
+}
+
+/// A DPVigilance map: canicule (phenomenon 6) today and tomorrow in the
+/// 68, vent (1) jaune, the 67 rouge (not followed), and fields Vigie does
+/// not read.
+fn map(update: &str, today: u8, tomorrow: u8) -> String {
+    let domain = |id: &str, canicule: u8| {
+        json!({
+            "domain_id": id,
+            "max_color_id": canicule,
+            "phenomenon_items": [
+                {"phenomenon_id": "1", "phenomenon_max_color_id": 2, "timelaps_items": []},
+                {"phenomenon_id": "6", "phenomenon_max_color_id": canicule, "timelaps_items": []}
+            ]
+        })
+    };
+    json!({
+        "meta": {"product_datetime": update, "generation_timestamp": update},
+        "product": {
+            "warning_type": "vigilance",
+            "update_time": update,
+            "periods": [
+                {"echeance": "J", "begin_validity_time": update,
+                 "timelaps": {"domain_ids": [domain("68", today), domain("67", 4)]}},
+                {"echeance": "J1", "begin_validity_time": update,
+                 "timelaps": {"domain_ids": [domain("68", tomorrow), domain("67", 4)]}}
+            ]
+        }
+    })
+    .to_string()
+}
+
+/// A daemon whose canicule scenario has a trigger in `mode`, polling `feed`.
+async fn start(feed: &Feed, mode: &str) -> TestDaemon {
+    start_timers(feed, mode, false).await
+}
+
+/// [`start`], with the daemon's own loops when `timers` is true.
+async fn start_timers(feed: &Feed, mode: &str, timers: bool) -> TestDaemon {
+    let url = feed.url();
+    let mode = mode.to_string();
+    TestDaemon::start_setup(timers, move |dir| {
+        std::fs::write(dir.join("config/secrets/meteofrance"), API_KEY).unwrap();
+        let config = dir.join("config/vigie.toml");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(&format!(
+            "\n[vigilance]\nsource = \"meteofrance\"\ndepartements = [\"68\"]\n\
+             api_key_file = \"secrets/meteofrance\"\nurl = \"{url}\"\nevery = \"1s\"\n"
+        ));
+        std::fs::write(&config, text).unwrap();
+        let plan = dir.join("plans/plan.toml");
+        let text = std::fs::read_to_string(&plan).unwrap().replacen(
+            "notify_on_resolve = true\n",
+            &format!(
+                "notify_on_resolve = true\n\n[[scenario.trigger]]\nphenomenon = \"canicule\"\n\
+                 levels = {{ jaune = \"jaune\", orange = \"orange\", rouge = \"rouge\" }}\n\
+                 mode = \"{mode}\"\n"
+            ),
+            1,
+        );
+        std::fs::write(&plan, text).unwrap();
+    })
+    .await
+}
+
+async fn step(d: &TestDaemon) -> vigie::app::VigilanceOutcome {
+    d.daemon().state.app.vigilance_step().await
+}
+
+async fn vigilance(d: &TestDaemon) -> Value {
+    let (status, v) = d.api(Method::GET, "/api/v1/vigilance", None).await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+async fn canicule_events(d: &TestDaemon) -> Vec<Value> {
+    let (status, v) = d.api(Method::GET, "/api/v1/events", None).await;
+    assert_eq!(status, 200, "{v}");
+    let list = v
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| v["events"].as_array().cloned().unwrap_or_default());
+    list.into_iter()
+        .filter(|e| e["scenario"] == "canicule")
+        .collect()
+}
+
+fn outcome(ok: bool, proposals: usize, declared: usize) -> vigie::app::VigilanceOutcome {
+    vigie::app::VigilanceOutcome {
+        ok,
+        proposals,
+        declared,
+    }
+}
+
+#[tokio::test]
+async fn each_change_of_colour_makes_one_proposal_and_accepting_declares_at_its_level() {
+    let feed = Feed::start().await;
+    let d = start(&feed, "propose").await;
+
+    // Vert: nothing to propose.
+    assert_eq!(step(&d).await, outcome(true, 0, 0));
+    // Orange: one proposal, and only one however often it is polled.
+    feed.set(map("2026-06-15T06:00:00Z", 3, 3));
+    assert_eq!(step(&d).await, outcome(true, 1, 0));
+    assert_eq!(step(&d).await, outcome(true, 0, 0));
+    assert_eq!(feed.state.lock().unwrap().keys[0], API_KEY);
+
+    let v = vigilance(&d).await;
+    let proposals = v["proposals"].as_array().unwrap();
+    assert_eq!(proposals.len(), 1, "{v}");
+    let p = &proposals[0];
+    assert_eq!(p["source"], "meteofrance");
+    assert_eq!(p["departement"], "68");
+    assert_eq!(p["phenomenon"], "canicule");
+    assert_eq!(p["colour"], "orange");
+    assert_eq!(p["level"], "orange");
+    assert_eq!(p["update_time"], "2026-06-15T06:00:00Z");
+    assert!(canicule_events(&d).await.is_empty(), "nothing declared yet");
+
+    // The plan's owners (the bureau) are told by e-mail.
+    eventually(5, "the e-mail to the bureau", || async {
+        d.smtp
+            .messages()
+            .iter()
+            .any(|m| m.subject() == "Vigilance canicule orange : déclencher « Vague de chaleur » ?")
+    })
+    .await;
+    let mail = d
+        .smtp
+        .messages()
+        .into_iter()
+        .find(|m| m.subject().starts_with("Vigilance canicule orange"))
+        .unwrap();
+    let text = mail.text();
+    assert!(
+        text.contains(
+            "vigilance canicule orange pour le département 68 (bulletin du 15/06/2026 à 08:00)"
+        ),
+        "{text}"
+    );
+
+    // Accepting declares at orange with the key vigilance-canicule.
+    let id = p["id"].as_i64().unwrap();
+    let (status, accepted) = d
+        .api(
+            Method::POST,
+            &format!("/api/v1/proposals/{id}/accept"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{accepted}");
+    assert_eq!(accepted["state"], "accepted");
+    let events = canicule_events(&d).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["level"], "orange");
+    assert_eq!(events[0]["key"], "vigilance-canicule");
+    // Decided once.
+    let (status, _) = d
+        .api(
+            Method::POST,
+            &format!("/api/v1/proposals/{id}/accept"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409);
+
+    // Rouge: proposed, accepted, the event goes up.
+    feed.set(map("2026-06-15T10:00:00Z", 4, 4));
+    assert_eq!(step(&d).await, outcome(true, 1, 0));
+    let id = vigilance(&d).await["proposals"][0]["id"].as_i64().unwrap();
+    let (status, _) = d
+        .api(
+            Method::POST,
+            &format!("/api/v1/proposals/{id}/accept"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(canicule_events(&d).await[0]["level"], "rouge");
+
+    // Back to vert: a proposal to resolve, never a resolution.
+    feed.set(map("2026-06-16T04:00:00Z", 1, 1));
+    assert_eq!(step(&d).await, outcome(true, 1, 0));
+    let v = vigilance(&d).await;
+    assert_eq!(v["proposals"][0]["action"], "resolve", "{v}");
+    let events = canicule_events(&d).await;
+    assert_eq!(events[0]["level"], "rouge");
+    assert_ne!(events[0]["state"], "resolved");
+
+    // Dismissed, it is gone from the open proposals.
+    let id = v["proposals"][0]["id"].as_i64().unwrap();
+    let (status, _) = d
+        .api(
+            Method::POST,
+            &format!("/api/v1/proposals/{id}/dismiss"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(vigilance(&d).await["proposals"], json!([]));
+    assert_ne!(canicule_events(&d).await[0]["state"], "resolved");
+    // Still vert at the next poll: nothing changed, nothing proposed again.
+    assert_eq!(step(&d).await, outcome(true, 0, 0));
+    assert_eq!(vigilance(&d).await["proposals"], json!([]));
+}
+
+#[tokio::test]
+async fn the_daemon_polls_by_itself_from_the_start() {
+    let feed = Feed::start().await;
+    feed.set(map("2026-06-15T06:00:00Z", 3, 3));
+    let d = start_timers(&feed, "propose", true).await;
+    eventually(5, "a poll and its proposal", || async {
+        vigilance(&d).await["proposals"]
+            .as_array()
+            .is_some_and(|p| p.len() == 1)
+    })
+    .await;
+    assert_eq!(feed.state.lock().unwrap().keys[0], API_KEY);
+}
+
+#[tokio::test]
+async fn tomorrow_alone_is_shown_as_demain_and_proposes_nothing() {
+    let feed = Feed::start().await;
+    let d = start(&feed, "propose").await;
+    feed.set(map("2026-06-15T06:00:00Z", 1, 4));
+    assert_eq!(step(&d).await, outcome(true, 0, 0));
+    let v = vigilance(&d).await;
+    let canicule = v["colours"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["phenomenon"] == "canicule")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        canicule,
+        json!({"departement": "68", "phenomenon": "canicule", "today": "vert", "demain": "rouge"})
+    );
+    assert_eq!(v["proposals"], json!([]));
+}
+
+#[tokio::test]
+async fn declare_mode_declares_upward_at_once_and_only_proposes_downward() {
+    let feed = Feed::start().await;
+    let d = start(&feed, "declare").await;
+    feed.set(map("2026-06-15T06:00:00Z", 3, 3));
+    assert_eq!(step(&d).await, outcome(true, 0, 1));
+    let events = canicule_events(&d).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["level"], "orange");
+    assert_eq!(events[0]["key"], "vigilance-canicule");
+    assert_eq!(vigilance(&d).await["proposals"], json!([]));
+
+    // Jaune: lower, so only proposed.
+    feed.set(map("2026-06-15T10:00:00Z", 2, 2));
+    assert_eq!(step(&d).await, outcome(true, 1, 0));
+    assert_eq!(canicule_events(&d).await[0]["level"], "orange");
+    assert_eq!(vigilance(&d).await["proposals"][0]["level"], "jaune");
+}
+
+/// A way to break the feed.
+type Breakage = Box<dyn Fn(&Feed)>;
+
+#[tokio::test]
+async fn a_failed_poll_keeps_the_last_good_map_and_says_why() {
+    let feed = Feed::start().await;
+    let d = start(&feed, "propose").await;
+    feed.set(map("2026-06-15T06:00:00Z", 3, 2));
+    assert_eq!(step(&d).await, outcome(true, 1, 0));
+
+    let cases: Vec<(Breakage, &str)> = vec![
+        (
+            Box::new(|f: &Feed| f.set("{\"product\": [1, 2".into())),
+            "réponse JSON illisible (ligne 1, colonne 17)",
+        ),
+        (
+            Box::new(|f: &Feed| {
+                f.set("{\"product\": {\"update_time\": \"2026-06-15T07:00:00Z\"}}".into())
+            }),
+            "champ « product.periods » absent",
+        ),
+        (Box::new(|f: &Feed| f.fail(500)), "HTTP 500"),
+        (
+            Box::new(|f: &Feed| f.set(" ".repeat(9 << 20))),
+            "réponse trop grande (plus de 8 Mio)",
+        ),
+        (
+            Box::new(|f: &Feed| f.fail(401)),
+            "HTTP 401 : clé API refusée",
+        ),
+        (
+            Box::new(|f: &Feed| f.set(map("2026-06-15T02:00:00Z", 1, 1))),
+            "bulletin périmé : mis à jour le 15/06/2026 à 04:00, plus ancien que celui en mémoire (15/06/2026 à 08:00)",
+        ),
+        (
+            Box::new(|f: &Feed| {
+                f.set(map("2026-06-15T09:00:00Z", 1, 1));
+                f.state.lock().unwrap().delay = Duration::from_secs(3);
+            }),
+            "pas de réponse à temps",
+        ),
+    ];
+    for (i, (breakage, why)) in cases.iter().enumerate() {
+        breakage(&feed);
+        assert_eq!(step(&d).await, outcome(false, 0, 0), "case {why}");
+        let v = vigilance(&d).await;
+        assert_eq!(v["last_error"], *why, "{v}");
+        assert_eq!(v["failures"], (i + 1) as u64);
+        // The last good map is kept: still orange, one proposal.
+        let canicule = v["colours"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["phenomenon"] == "canicule")
+            .cloned()
+            .unwrap();
+        assert_eq!(canicule["today"], "orange", "{v}");
+        assert_eq!(v["update_time"], "2026-06-15T06:00:00Z");
+        assert_eq!(v["proposals"].as_array().unwrap().len(), 1);
+    }
+
+    // Seen in the status and the metrics.
+    let (status, s) = d.api(Method::GET, "/api/v1/status", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(s["vigilance"]["last_error"], "pas de réponse à temps");
+    assert_eq!(s["vigilance"]["ok"], false);
+    let metrics = d
+        .http
+        .get(d.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("vigie_vigilance_ok 0\n"), "{metrics}");
+    assert!(
+        metrics.contains("vigie_vigilance_poll_failures_total 7\n"),
+        "{metrics}"
+    );
+
+    // Recovery clears the error.
+    feed.state.lock().unwrap().delay = Duration::ZERO;
+    feed.set(map("2026-06-15T12:00:00Z", 3, 3));
+    assert_eq!(step(&d).await, outcome(true, 0, 0));
+    assert_eq!(vigilance(&d).await["last_error"], Value::Null);
+}
+
+/// A copy of `tests/fixtures/minimal` with a `[vigilance]` and a trigger
+/// on the canicule scenario.
+fn minimal_with(vigilance: &str, trigger: &str) -> Sandbox {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("tests/fixtures/minimal"), dir.path());
+    let sb = Sandbox { dir };
+    sb.write("config/secrets/meteofrance", "cle");
+    let config = sb.read("config/vigie.toml");
+    sb.write("config/vigie.toml", &format!("{config}\n{vigilance}"));
+    sb.edit(
+        "plans/pgc-2026.toml",
+        "notify_on_resolve = true\n",
+        &format!("notify_on_resolve = true\n\n{trigger}"),
+    );
+    sb
+}
+
+fn check(sb: &Sandbox) -> (i32, Vec<String>) {
+    let config = sb.config();
+    let (code, out, err) = run_vigie(&[
+        "check",
+        "-c",
+        config.to_str().unwrap(),
+        "--date",
+        "2026-06-01",
+    ]);
+    assert!(!err.contains("panicked"), "{err}");
+    let dir = format!("{}/", sb.path().display());
+    (
+        code,
+        out.lines()
+            .filter(|l| l.starts_with(&dir))
+            .map(|l| l.replacen(&dir, "", 1))
+            .collect(),
+    )
+}
+
+const GOOD_VIGILANCE: &str =
+    "[vigilance]\ndepartements = [\"68\"]\napi_key_file = \"secrets/meteofrance\"\n";
+const GOOD_TRIGGER: &str = "[[scenario.trigger]]\nphenomenon = \"canicule\"\nlevels = { orange = \"orange\", rouge = \"rouge\" }\n";
+
+#[test]
+fn check_accepts_a_good_trigger_and_vigilance() {
+    let sb = minimal_with(GOOD_VIGILANCE, GOOD_TRIGGER);
+    let (code, lines) = check(&sb);
+    assert_eq!(code, 0, "{lines:?}");
+}
+
+#[test]
+fn check_names_a_bad_trigger_at_its_place() {
+    let sb = minimal_with(
+        GOOD_VIGILANCE,
+        "[[scenario.trigger]]\nphenomenon = \"canicul\"\nlevels = { jaune = \"jaune\", rouge = \"ecarlate\", violet = \"rouge\" }\nmode = \"auto\"\n",
+    );
+    let (code, lines) = check(&sb);
+    assert_ne!(code, 0);
+    assert_eq!(
+        lines,
+        [
+            "plans/pgc-2026.toml:37:14: unknown phenomenon \"canicul\": one of vent, pluie-inondation, orages, crues, neige-verglas, canicule, grand-froid, avalanches, vagues-submersion",
+            "plans/pgc-2026.toml:38:37: level \"ecarlate\" is not a level of this scenario (jaune, orange, rouge)",
+            "plans/pgc-2026.toml:38:49: unknown key `violet` in [scenario.trigger.levels]",
+            "plans/pgc-2026.toml:39:8: unknown mode \"auto\": \"propose\" or \"declare\"",
+        ]
+    );
+}
+
+#[test]
+fn check_names_a_bad_vigilance_at_its_place() {
+    let sb = minimal_with(
+        "[vigilance]\nsource = \"meteofrance\"\ndepartements = [\"68\", \"20\"]\napi_key_file = \"secrets/meteofrance\"\nevery = \"500ms\"\n",
+        GOOD_TRIGGER,
+    );
+    let (code, lines) = check(&sb);
+    assert_ne!(code, 0);
+    let l = vline(&sb, "departements");
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "config/vigie.toml:{l}:23: unknown département \"20\": a code such as \"68\", \"2A\" or \"974\""
+            ),
+            format!(
+                "config/vigie.toml:{}:9: `every` must be at least 1s (e.g. \"15m\")",
+                l + 2
+            ),
+        ]
+    );
+}
+
+/// The line of `config/vigie.toml` that starts with `key`.
+fn vline(sb: &Sandbox, key: &str) -> usize {
+    sb.read("config/vigie.toml")
+        .lines()
+        .position(|l| l.starts_with(key))
+        .unwrap()
+        + 1
+}
+
+async fn bureau(d: &TestDaemon, c: &reqwest::Client, cookie: &str) -> String {
+    c.get(d.url("/bureau"))
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+}
+
+fn csrf_of(html: &str) -> String {
+    let i =
+        html.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
+    html[i..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_the_proposal_and_declencher_declares_it() {
+    let feed = Feed::start().await;
+    let d = start(&feed, "propose").await;
+    feed.set(map("2026-06-15T06:00:00Z", 3, 4));
+    assert_eq!(step(&d).await, outcome(true, 1, 0));
+    let cookie = d.operator_cookie().await;
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let html = bureau(&d, &c, &cookie).await;
+    assert!(
+        html.contains("Carte du 15/06/2026 à 08:00, lue le 15/06/2026 à 10:00."),
+        "{html}"
+    );
+    assert!(
+        html.contains("<li>canicule (68) : orange aujourd'hui, rouge demain</li>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Vigilance canicule orange (68), bulletin du 15/06/2026 à 08:00 : déclencher « Vague de chaleur » au niveau orange"),
+        "{html}"
+    );
+    assert!(html.contains(">Déclencher</button>") && html.contains(">Ignorer</button>"));
+
+    // A failed poll is shown, the map kept.
+    feed.fail(500);
+    step(&d).await;
+    let html = bureau(&d, &c, &cookie).await;
+    assert!(
+        html.contains("Dernière lecture de la carte en échec (15/06/2026 à 10:00) : HTTP 500. La carte du 15/06/2026 à 08:00 reste en mémoire."),
+        "{html}"
+    );
+
+    let id = vigilance(&d).await["proposals"][0]["id"].as_i64().unwrap();
+    let r = c
+        .post(d.url(&format!("/bureau/proposals/{id}")))
+        .header("Cookie", &cookie)
+        .form(&[("csrf", csrf_of(&html).as_str()), ("decision", "accept")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let events = canicule_events(&d).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["level"], "orange");
+    assert_eq!(events[0]["key"], "vigilance-canicule");
+    let html = bureau(&d, &c, &cookie).await;
+    assert!(html.contains("Proposition n° 1 acceptée"), "{html}");
+}
