@@ -9,24 +9,24 @@
 //! back to vert only proposes it. Tomorrow's colours are shown, never
 //! acted on.
 
-use std::time::Duration;
+mod feed;
+mod mail;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::App;
+use crate::config::ConfigSet;
 use crate::config::plan::{Plan, Scenario};
 use crate::config::vigilance::{Trigger, VigilanceConfig};
-use crate::config::{ConfigSet, Professional};
-use crate::engine::message::{self, Origin};
-use crate::engine::render::Rendered;
 use crate::engine::{DeclareRequest, EngineError};
 use crate::model::vigilance::{VigilanceMap, parse_dpvigilance, rank};
-use crate::store::outbox::{NewDelivery, Priority};
 use crate::store::vigilance::{self as q, NewProposal, Proposal};
+use feed::fetch;
+use mail::owner_mails;
 
-/// The largest answer read from the feed.
-const MAX_BODY: usize = 8 << 20;
+/// A bulletin older than this is refused.
+const MAX_AGE_HOURS: i64 = 36;
 
 /// The actor of what the feed does by itself.
 pub const ACTOR: &str = "vigilance";
@@ -42,6 +42,8 @@ pub struct VigilanceState {
     last_error: Option<String>,
     pub polls: u64,
     pub failures: u64,
+    /// The map kept in the database was read (once, at the first need).
+    loaded: bool,
 }
 
 /// What the dashboard shows of the feed.
@@ -83,6 +85,7 @@ impl App {
         };
         let now = self.clock.now();
         let fetched = fetch(&cfg).await;
+        self.load_kept_map().await;
         let prev = self.vigilance_lock().map.clone();
         let parsed = fetched
             .and_then(|body| parse_dpvigilance(&body, &cfg.departements))
@@ -91,6 +94,10 @@ impl App {
                     "bulletin périmé : mis à jour le {}, plus ancien que celui en mémoire ({})",
                     self.local(m.update_time),
                     self.local(p.update_time)
+                )),
+                _ if now - m.update_time > chrono::Duration::hours(MAX_AGE_HOURS) => Err(format!(
+                    "bulletin périmé : mis à jour le {}, il y a plus de {MAX_AGE_HOURS} h",
+                    self.local(m.update_time)
                 )),
                 _ => Ok(m),
             });
@@ -113,6 +120,10 @@ impl App {
                 }
             }
         };
+        let (ut, colours) = (map.update_time, map.colours_json());
+        if let Err(e) = self.store.call(move |c| q::save_map(c, ut, &colours)).await {
+            tracing::error!(error = %e, "vigilance: cannot keep the map");
+        }
         let mut out = VigilanceOutcome {
             ok: true,
             ..Default::default()
@@ -145,6 +156,26 @@ impl App {
         out
     }
 
+    /// Reads the map kept in the database into memory, once: after a
+    /// restart, a colour already acted on is not acted on again and an
+    /// older bulletin is refused.
+    async fn load_kept_map(&self) {
+        if self.vigilance_lock().loaded {
+            return;
+        }
+        match self.store.call(|c| q::last_map(c)).await {
+            Ok(kept) => {
+                let kept = kept.and_then(|(t, c)| VigilanceMap::from_kept(t, &c));
+                let mut st = self.vigilance_lock();
+                st.loaded = true;
+                if st.map.is_none() {
+                    st.map = kept;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "vigilance: cannot read the kept map"),
+        }
+    }
+
     fn vigilance_lock(&self) -> std::sync::MutexGuard<'_, VigilanceState> {
         self.vigilance.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -172,6 +203,19 @@ impl App {
             .into_iter()
             .next();
         let level_rank = |l: &str| ch.scenario.levels.iter().position(|x| x.value == l);
+        let (sc, ph) = (scenario_id.clone(), ch.trigger.phenomenon.clone());
+        let latest = self.store.call(move |c| q::latest(c, &sc, &ph)).await?;
+        if let Some(l) = latest
+            && l.state == q::OPEN
+            && l.colour == ch.colour
+        {
+            return Ok(Acted::Nothing);
+        }
+        // Today's colour changed: what was proposed for the old one is gone.
+        let (sc, ph) = (scenario_id.clone(), ch.trigger.phenomenon.clone());
+        self.store
+            .call(move |c| q::supersede(c, &sc, &ph, now))
+            .await?;
         let (action, level) = if ch.colour == "vert" {
             if running.is_none() {
                 return Ok(Acted::Nothing);
@@ -186,14 +230,6 @@ impl App {
             }
             ("declare", Some(level.clone()))
         };
-        let (sc, ph) = (scenario_id.clone(), ch.trigger.phenomenon.clone());
-        let latest = self.store.call(move |c| q::latest(c, &sc, &ph)).await?;
-        if let Some(l) = latest
-            && l.state == q::OPEN
-            && l.colour == ch.colour
-        {
-            return Ok(Acted::Nothing);
-        }
         let upward = match (&level, running.as_ref().and_then(|r| r.level.as_deref())) {
             (Some(_), None) => running.is_none(),
             (Some(l), Some(r)) => level_rank(l) > level_rank(r),
@@ -293,16 +329,65 @@ impl App {
 
     /// Accepts an open proposal as `actor`: declares (key
     /// `vigilance-PHENOMENON`), changes the level or resolves.
+    /// Refused (409) when today's colour is no longer the proposal's, or
+    /// when it would lower the running event (that is "Changer de niveau").
     pub async fn accept_proposal(&self, actor: &str, id: i64) -> Result<Proposal, EngineError> {
-        let p = self.open_proposal(id).await?;
+        let p = self.claim_proposal(id).await?;
+        match self.accept_claimed(actor, &p).await {
+            Ok(event) => self.decide(id, q::ACCEPTED, actor, event).await,
+            Err(e) => {
+                self.store.call(move |c| q::release(c, id)).await?;
+                Err(e)
+            }
+        }
+    }
+
+    async fn accept_claimed(&self, actor: &str, p: &Proposal) -> Result<Option<i64>, EngineError> {
+        self.load_kept_map().await;
+        let set = self.config();
+        let today = {
+            let st = self.vigilance_lock();
+            match (set.daemon.vigilance.as_ref(), st.map.as_ref()) {
+                (Some(cfg), Some(m)) => Some(worst(m, cfg, &p.phenomenon).1),
+                _ => None,
+            }
+        };
+        if today.as_deref() != Some(p.colour.as_str()) {
+            return Err(EngineError::Conflict(format!(
+                "la vigilance {} n'est plus {} aujourd'hui : la proposition {} est dépassée",
+                p.phenomenon, p.colour, p.id
+            )));
+        }
         let sc = p.scenario.clone();
         let running = self
             .store
             .call(move |c| crate::store::events::unresolved_of_kind(c, &sc, false))
             .await?
             .into_iter()
-            .next()
-            .map(|e| e.id);
+            .next();
+        let date = self
+            .clock
+            .now()
+            .with_timezone(&set.daemon.timezone)
+            .date_naive();
+        let scenario = set
+            .plans_in_force(date)
+            .into_iter()
+            .find_map(|pl| pl.scenario(&p.scenario));
+        if let (Some(s), Some(new), Some(cur)) = (
+            scenario,
+            p.level.as_deref(),
+            running.as_ref().and_then(|r| r.level.as_deref()),
+        ) {
+            let rank = |l: &str| s.levels.iter().position(|x| x.value == l);
+            if p.action == "declare" && rank(new) < rank(cur) {
+                return Err(EngineError::Conflict(format!(
+                    "accepter abaisserait l'événement en cours du niveau {cur} au niveau {new} : \
+                     pour baisser le niveau, utilisez « Changer de niveau »"
+                )));
+            }
+        }
+        let running = running.map(|e| e.id);
         let new = NewProposal {
             source: p.source.clone(),
             departement: p.departement.clone(),
@@ -315,37 +400,43 @@ impl App {
             state: q::ACCEPTED.to_string(),
             event_id: None,
         };
-        let event = self.carry_out(actor, &new, running).await?;
-        self.decide(id, q::ACCEPTED, actor, event).await
+        self.carry_out(actor, &new, running).await
     }
 
     /// Dismisses an open proposal as `actor`.
     pub async fn dismiss_proposal(&self, actor: &str, id: i64) -> Result<Proposal, EngineError> {
-        self.open_proposal(id).await?;
-        self.store
-            .audit(
-                self.clock.now(),
-                actor,
-                "vigilance",
-                &format!("proposition {id} ignorée"),
-            )
-            .await?;
+        self.claim_proposal(id).await?;
+        let detail = format!("proposition {id} ignorée");
+        if let Err(e) = self
+            .store
+            .audit(self.clock.now(), actor, "vigilance", &detail)
+            .await
+        {
+            self.store.call(move |c| q::release(c, id)).await?;
+            return Err(e.into());
+        }
         self.decide(id, q::DISMISSED, actor, None).await
     }
 
-    async fn open_proposal(&self, id: i64) -> Result<Proposal, EngineError> {
+    /// Claims an open proposal in the store, so that only one accept or
+    /// dismiss carries it out however many arrive at once.
+    async fn claim_proposal(&self, id: i64) -> Result<Proposal, EngineError> {
         let p = self
             .store
-            .call(move |c| q::get(c, id))
-            .await?
-            .ok_or_else(|| EngineError::NotFound(format!("no proposal {id}")))?;
-        if p.state != q::OPEN {
-            return Err(EngineError::Conflict(format!(
-                "proposal {id} is {} already",
-                p.state
-            )));
+            .call(move |c| {
+                let p = q::get(c, id)?;
+                let claimed = p.is_some() && q::claim(c, id)?;
+                Ok((p, claimed))
+            })
+            .await?;
+        match p {
+            (None, _) => Err(EngineError::NotFound(format!("no proposal {id}"))),
+            (Some(p), true) => Ok(p),
+            (Some(p), false) => Err(EngineError::Conflict(format!(
+                "la proposition {id} n'est plus ouverte ({})",
+                state_fr(&p.state)
+            ))),
         }
-        Ok(p)
     }
 
     async fn decide(
@@ -381,6 +472,7 @@ impl App {
         let Some(cfg) = set.daemon.vigilance.as_ref() else {
             return Ok(Value::Null);
         };
+        self.load_kept_map().await;
         let proposals = self.open_proposals().await?;
         let st = self.vigilance_lock();
         let colours: Vec<Value> = st
@@ -426,6 +518,18 @@ impl App {
     }
 }
 
+/// A proposal's state, in French.
+fn state_fr(state: &str) -> &'static str {
+    match state {
+        q::ACCEPTED => "acceptée",
+        q::DISMISSED => "ignorée",
+        q::DECLARED => "déclenchée d'office",
+        q::SUPERSEDED => "dépassée par un changement de couleur",
+        q::CLAIMED => "décision en cours",
+        _ => "décidée",
+    }
+}
+
 enum Acted {
     Nothing,
     Proposed,
@@ -444,142 +548,4 @@ fn worst(map: &VigilanceMap, cfg: &VigilanceConfig, phenomenon: &str) -> (String
         }
     }
     best
-}
-
-/// Fetches the map: the body, or why not (in French, no URL, no key).
-async fn fetch(cfg: &VigilanceConfig) -> Result<String, String> {
-    let key = match &cfg.api_key_file {
-        Some(p) => {
-            let path = crate::config::daemon::secret_path(p);
-            Some(
-                crate::config::source::read_text(&path)
-                    .map_err(|e| format!("clé API illisible ({}) : {e}", path.display()))?
-                    .trim()
-                    .to_string(),
-            )
-        }
-        None => None,
-    };
-    let client = reqwest::Client::builder()
-        .timeout(cfg.every.as_std().min(Duration::from_secs(10)))
-        .user_agent(concat!("vigie/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("client HTTP : {}", e.without_url()))?;
-    let mut req = client.get(&cfg.url);
-    if let Some(k) = key {
-        req = req.header("apikey", k);
-    }
-    let resp = req.send().await.map_err(|e| {
-        if e.is_timeout() {
-            "pas de réponse à temps".to_string()
-        } else {
-            format!("réseau : {}", e.without_url())
-        }
-    })?;
-    let status = resp.status();
-    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-        return Err(format!("HTTP {} : clé API refusée", status.as_u16()));
-    }
-    if !status.is_success() {
-        return Err(format!("HTTP {}", status.as_u16()));
-    }
-    // A map is some hundreds of KiB: a larger answer is not one.
-    let mut body = Vec::new();
-    let mut resp = resp;
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| format!("réponse interrompue : {}", e.without_url()))?
-    {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(format!(
-                "réponse trop grande (plus de {} Mio)",
-                MAX_BODY >> 20
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    String::from_utf8(body).map_err(|_| "réponse qui n'est pas du texte UTF-8".to_string())
-}
-
-/// The e-mail to the plan's owners about a proposal (or a declaration
-/// made at once).
-fn owner_mails(
-    set: &ConfigSet,
-    plan: &Plan,
-    scenario: &Scenario,
-    p: &NewProposal,
-    bulletin: String,
-    now: DateTime<Utc>,
-) -> Vec<NewDelivery> {
-    let Some(sel) = &plan.owners else {
-        return Vec::new();
-    };
-    let today = now.with_timezone(&set.daemon.timezone).date_naive();
-    let owners: Vec<&Professional> = set.directory.select_on(sel, &|_: &str| Vec::new(), today);
-    let what = format!(
-        "vigilance {} {} pour le département {}",
-        p.phenomenon, p.colour, p.departement
-    );
-    let (subject, doing) = match (p.state.as_str(), p.action.as_str(), &p.level) {
-        (q::DECLARED, _, Some(l)) => (
-            format!(
-                "Vigilance {} {} : « {} » déclenché",
-                p.phenomenon, p.colour, scenario.title
-            ),
-            format!(
-                "Vigie a déclenché le scénario « {} » au niveau {l}.",
-                scenario.title
-            ),
-        ),
-        (_, "resolve", _) => (
-            format!(
-                "Vigilance {} levée : lever « {} » ?",
-                p.phenomenon, scenario.title
-            ),
-            format!(
-                "Vigie propose de lever le scénario « {} » en cours. Rien n'est fait sans votre accord.",
-                scenario.title
-            ),
-        ),
-        (_, _, l) => (
-            format!(
-                "Vigilance {} {} : déclencher « {} » ?",
-                p.phenomenon, p.colour, scenario.title
-            ),
-            format!(
-                "Vigie propose de déclencher le scénario « {} » au niveau {}. Rien n'est envoyé sans votre accord.",
-                scenario.title,
-                l.as_deref().unwrap_or("-")
-            ),
-        ),
-    };
-    let r_text = |name: &str| {
-        format!(
-            "Bonjour {name},\n\nMétéo-France annonce une {what} (bulletin du {bulletin}).\n{doing}\n\nPour décider (« Déclencher » ou « Ignorer ») : {}/bureau\n\nMessage automatique de Vigie — {}.\n",
-            set.daemon.public_url, set.daemon.name
-        )
-    };
-    let mut out = Vec::new();
-    let email = "email".to_string();
-    for o in owners {
-        let r = Rendered {
-            subject: subject.clone(),
-            text: r_text(&o.name),
-            html: None,
-        };
-        let origin = Origin {
-            event_id: None,
-            step_id: None,
-            priority: Priority::Crisis,
-        };
-        out.extend(message::person_deliveries(
-            o,
-            &[&email],
-            &r,
-            origin,
-            |_, _| None,
-        ));
-    }
-    out
 }

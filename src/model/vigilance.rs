@@ -51,6 +51,8 @@ pub fn parse_dpvigilance(body: &str, departements: &[String]) -> Result<Vigilanc
         .ok_or("champ « product.periods » absent")?;
     let mut colours: BTreeMap<(String, String), Colours> = BTreeMap::new();
     let mut saw_today = false;
+    // The départements today's period gives: one left out is not vert.
+    let mut given_today: Vec<&str> = Vec::new();
     for p in periods {
         let echeance = p
             .get("echeance")
@@ -74,6 +76,9 @@ pub fn parse_dpvigilance(body: &str, departements: &[String]) -> Result<Vigilanc
                 .ok_or("domaine sans « domain_id »")?;
             if !departements.iter().any(|x| x == id) {
                 continue;
+            }
+            if today {
+                given_today.push(id);
             }
             let items = d
                 .get("phenomenon_items")
@@ -111,6 +116,14 @@ pub fn parse_dpvigilance(body: &str, departements: &[String]) -> Result<Vigilanc
     if !saw_today {
         return Err("aucune période « J » (aujourd'hui) dans la carte".into());
     }
+    if let Some(d) = departements
+        .iter()
+        .find(|d| !given_today.contains(&d.as_str()))
+    {
+        return Err(format!(
+            "la carte d'aujourd'hui ne donne pas le département {d}"
+        ));
+    }
     Ok(VigilanceMap {
         update_time,
         colours,
@@ -120,4 +133,36 @@ pub fn parse_dpvigilance(body: &str, departements: &[String]) -> Result<Vigilanc
 /// The rank of a colour (vert 0 … rouge 3).
 pub fn rank(colour: &str) -> usize {
     COLOURS.iter().position(|c| *c == colour).unwrap_or(0)
+}
+
+impl VigilanceMap {
+    /// The colours as JSON, to keep the map across restarts.
+    pub fn colours_json(&self) -> String {
+        let rows: Vec<(&str, &str, &str, Option<&str>)> = self
+            .colours
+            .iter()
+            .map(|((d, p), c)| {
+                (
+                    d.as_str(),
+                    p.as_str(),
+                    c.today.as_str(),
+                    c.tomorrow.as_deref(),
+                )
+            })
+            .collect();
+        serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into())
+    }
+
+    /// A map kept by [`VigilanceMap::colours_json`]; `None` when unreadable.
+    pub fn from_kept(update_time: DateTime<Utc>, colours: &str) -> Option<VigilanceMap> {
+        let rows: Vec<(String, String, String, Option<String>)> =
+            serde_json::from_str(colours).ok()?;
+        Some(VigilanceMap {
+            update_time,
+            colours: rows
+                .into_iter()
+                .map(|(d, p, today, tomorrow)| ((d, p), Colours { today, tomorrow }))
+                .collect(),
+        })
+    }
 }

@@ -147,6 +147,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_swaps.sql"),
     // 7: proposals made from the vigilance bulletins.
     include_str!("migrations/0007_vigilance.sql"),
+    // 8: the last good vigilance map, kept across restarts.
+    include_str!("migrations/0008_vigilance_state.sql"),
 ];
 
 /// The current schema version.

@@ -11,6 +11,8 @@ pub const ACCEPTED: &str = "accepted";
 pub const DISMISSED: &str = "dismissed";
 pub const DECLARED: &str = "declared";
 pub const SUPERSEDED: &str = "superseded";
+/// Claimed by one accept or dismiss while it is carried out.
+pub const CLAIMED: &str = "accepting";
 
 /// A proposal to write.
 #[derive(Clone, Debug)]
@@ -69,14 +71,65 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Proposal> {
     })
 }
 
-/// Writes a proposal; the open ones of the same scenario and phenomenon
-/// are superseded by it. Returns its id.
-pub fn insert(c: &Connection, p: &NewProposal, at: DateTime<Utc>) -> rusqlite::Result<i64> {
+/// Supersedes the open proposals of a scenario and phenomenon (today's
+/// colour changed); how many.
+pub fn supersede(
+    c: &Connection,
+    scenario: &str,
+    phenomenon: &str,
+    at: DateTime<Utc>,
+) -> rusqlite::Result<usize> {
     c.execute(
         "UPDATE vigilance_proposals SET state = ?1, decided_at = ?2, decided_by = 'vigie' \
          WHERE state = ?3 AND scenario = ?4 AND phenomenon = ?5",
-        params![SUPERSEDED, ts(at), OPEN, p.scenario, p.phenomenon],
+        params![SUPERSEDED, ts(at), OPEN, scenario, phenomenon],
+    )
+}
+
+/// Claims an open proposal for one decision; false when it was not open
+/// (decided, superseded or claimed by another request).
+pub fn claim(c: &Connection, id: i64) -> rusqlite::Result<bool> {
+    let n = c.execute(
+        "UPDATE vigilance_proposals SET state = ?1 WHERE id = ?2 AND state = ?3",
+        params![CLAIMED, id, OPEN],
     )?;
+    Ok(n == 1)
+}
+
+/// Gives a claimed proposal back (its decision failed).
+pub fn release(c: &Connection, id: i64) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE vigilance_proposals SET state = ?1 WHERE id = ?2 AND state = ?3",
+        params![OPEN, id, CLAIMED],
+    )?;
+    Ok(())
+}
+
+/// The last good map: its `update_time` and colours as JSON.
+pub fn last_map(c: &Connection) -> rusqlite::Result<Option<(DateTime<Utc>, String)>> {
+    c.query_row(
+        "SELECT update_time, colours FROM vigilance_last_map WHERE id = 1",
+        [],
+        |r| Ok((parse_ts(&r.get::<_, String>(0)?), r.get(1)?)),
+    )
+    .optional()
+}
+
+/// Keeps the last good map.
+pub fn save_map(c: &Connection, update_time: DateTime<Utc>, colours: &str) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO vigilance_last_map (id, update_time, colours) VALUES (1, ?1, ?2) \
+         ON CONFLICT(id) DO UPDATE SET update_time = excluded.update_time, \
+         colours = excluded.colours",
+        params![ts(update_time), colours],
+    )?;
+    Ok(())
+}
+
+/// Writes a proposal; the open ones of the same scenario and phenomenon
+/// are superseded by it. Returns its id.
+pub fn insert(c: &Connection, p: &NewProposal, at: DateTime<Utc>) -> rusqlite::Result<i64> {
+    supersede(c, &p.scenario, &p.phenomenon, at)?;
     c.execute(
         "INSERT INTO vigilance_proposals (created_at, source, departement, phenomenon, colour, \
          update_time, scenario, level, action, state, event_id) \
@@ -132,7 +185,7 @@ pub fn get(c: &Connection, id: i64) -> rusqlite::Result<Option<Proposal>> {
     .optional()
 }
 
-/// Decides an open proposal; false when it was not open any more.
+/// Decides a claimed proposal; false when it was not claimed.
 pub fn decide(
     c: &Connection,
     id: i64,
@@ -144,7 +197,7 @@ pub fn decide(
     let n = c.execute(
         "UPDATE vigilance_proposals SET state = ?1, decided_by = ?2, decided_at = ?3, \
          event_id = COALESCE(?4, event_id) WHERE id = ?5 AND state = ?6",
-        params![state, by, ts(at), event_id, id, OPEN],
+        params![state, by, ts(at), event_id, id, CLAIMED],
     )?;
     Ok(n == 1)
 }

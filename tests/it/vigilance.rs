@@ -14,7 +14,7 @@ use axum::routing::get;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{TestDaemon, eventually};
+use crate::harness::{TestDaemon, eventually, june_15};
 use crate::support::{Sandbox, copy_dir, repo, run_vigie};
 
 const API_KEY: &str = "cle-portail-de-test";
@@ -26,6 +26,8 @@ struct FeedState {
     body: String,
     delay: Duration,
     keys: Vec<String>,
+    /// Where a 3xx answer sends the client.
+    location: Option<String>,
 }
 
 struct Feed {
@@ -63,21 +65,36 @@ impl Feed {
     fn fail(&self, status: u16) {
         self.state.lock().unwrap().status = status;
     }
+
+    /// Answers 302 to `to` from now on.
+    fn redirect(&self, to: String) {
+        let mut s = self.state.lock().unwrap();
+        s.status = 302;
+        s.location = Some(to);
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.state.lock().unwrap().keys.clone()
+    }
 }
 
 async fn serve(
     State(state): State<Arc<Mutex<FeedState>>>,
     headers: HeaderMap,
-) -> (StatusCode, String) {
-    let (status, body, delay) = {
+) -> (StatusCode, HeaderMap, String) {
+    let (status, body, delay, location) = {
         let mut s = state.lock().unwrap();
         if let Some(k) = headers.get("apikey").and_then(|v| v.to_str().ok()) {
             s.keys.push(k.to_string());
         }
-        (s.status, s.body.clone(), s.delay)
+        (s.status, s.body.clone(), s.delay, s.location.clone())
     };
     tokio::time::sleep(delay).await;
-    (StatusCode::from_u16(status).unwrap(), body)
+    let mut out = HeaderMap::new();
+    if let Some(l) = location {
+        out.insert("location", l.parse().unwrap());
+    }
+    (StatusCode::from_u16(status).unwrap(), out, body)
 }
 
 /// A DPVigilance map: canicule (phenomenon 6) today and tomorrow in the
@@ -595,4 +612,258 @@ async fn the_dashboard_shows_the_proposal_and_declencher_declares_it() {
     assert_eq!(events[0]["key"], "vigilance-canicule");
     let html = bureau(&d, &c, &cookie).await;
     assert!(html.contains("Proposition n° 1 acceptée"), "{html}");
+}
+
+/// `POST /api/v1/proposals/{id}/{decision}`: (status, JSON).
+async fn decide(d: &TestDaemon, id: i64, decision: &str) -> (u16, Value) {
+    d.api(
+        Method::POST,
+        &format!("/api/v1/proposals/{id}/{decision}"),
+        None,
+    )
+    .await
+}
+
+/// The id of the only open proposal.
+async fn only_proposal(d: &TestDaemon) -> i64 {
+    let v = vigilance(d).await;
+    let p = v["proposals"].as_array().unwrap();
+    assert_eq!(p.len(), 1, "{v}");
+    p[0]["id"].as_i64().unwrap()
+}
+
+/// Today's canicule colour in the 68 as the daemon has it.
+async fn canicule_today(d: &TestDaemon) -> Value {
+    vigilance(d).await["colours"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["phenomenon"] == "canicule" && c["departement"] == "68")
+        .map(|c| c["today"].clone())
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn a_change_of_colour_closes_the_open_proposal_and_it_cannot_be_accepted() {
+    let feed = Feed::start().await;
+    let d = start(&feed, "propose").await;
+    feed.set(map("2026-06-15T06:00:00Z", 3, 3));
+    assert_eq!(step(&d).await, outcome(true, 1, 0));
+    let id = only_proposal(&d).await;
+
+    // Back to vert with no event running: nothing to propose, and the
+    // orange proposal is closed with its colour.
+    feed.set(map("2026-06-15T08:00:00Z", 1, 1));
+    assert_eq!(step(&d).await, outcome(true, 0, 0));
+    assert_eq!(vigilance(&d).await["proposals"], json!([]));
+    let (status, v) = decide(&d, id, "accept").await;
+    assert_eq!(status, 409, "{v}");
+    assert!(
+        v.to_string()
+            .contains("dépassée par un changement de couleur"),
+        "{v}"
+    );
+    assert!(canicule_events(&d).await.is_empty(), "nothing declared");
+}
+
+#[tokio::test]
+async fn after_a_restart_what_was_dismissed_or_lifted_stays_so() {
+    // Propose: dismissed, restart, the same bulletin proposes nothing.
+    let feed = Feed::start().await;
+    let mut d = start(&feed, "propose").await;
+    feed.set(map("2026-06-15T06:00:00Z", 3, 3));
+    assert_eq!(step(&d).await, outcome(true, 1, 0));
+    let id = only_proposal(&d).await;
+    assert_eq!(decide(&d, id, "dismiss").await.0, 200);
+    let subject = "Vigilance canicule orange : déclencher « Vague de chaleur » ?";
+    eventually(5, "the e-mail to the bureau", || async {
+        d.smtp.messages().iter().any(|m| m.subject() == subject)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = |d: &TestDaemon| {
+        d.smtp
+            .messages()
+            .iter()
+            .filter(|m| m.subject() == subject)
+            .count()
+    };
+    let before = sent(&d);
+    d.restart_at(june_15()).await;
+    assert_eq!(step(&d).await, outcome(true, 0, 0));
+    assert_eq!(vigilance(&d).await["proposals"], json!([]));
+    assert_eq!(canicule_today(&d).await, "orange");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sent(&d), before, "no e-mail again");
+
+    // Declare: declared, lifted by hand, restart, the same bulletin
+    // declares nothing.
+    let feed = Feed::start().await;
+    let mut d = start(&feed, "declare").await;
+    feed.set(map("2026-06-15T06:00:00Z", 3, 3));
+    assert_eq!(step(&d).await, outcome(true, 0, 1));
+    let ev = canicule_events(&d).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _) = d
+        .api(
+            Method::POST,
+            &format!("/api/v1/events/{ev}/resolve"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    d.restart_at(june_15()).await;
+    assert_eq!(step(&d).await, outcome(true, 0, 0));
+    let events = canicule_events(&d).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["state"], "resolved");
+}
+
+#[tokio::test]
+async fn an_old_bulletin_is_refused_even_after_a_restart() {
+    let feed = Feed::start().await;
+    let mut d = start(&feed, "propose").await;
+    // More than 36 h before now (15/06 at 10:00 in Paris).
+    feed.set(map("2026-06-13T19:00:00Z", 3, 3));
+    assert_eq!(step(&d).await, outcome(false, 0, 0));
+    assert_eq!(
+        vigilance(&d).await["last_error"],
+        "bulletin périmé : mis à jour le 13/06/2026 à 21:00, il y a plus de 36 h"
+    );
+    // 36 h is still good.
+    feed.set(map("2026-06-13T20:00:00Z", 3, 3));
+    assert_eq!(step(&d).await, outcome(true, 1, 0));
+    feed.set(map("2026-06-15T06:00:00Z", 2, 2));
+    assert_eq!(step(&d).await, outcome(true, 1, 0));
+
+    // After a restart, the older bulletin is refused: the newer is kept.
+    d.restart_at(june_15()).await;
+    feed.set(map("2026-06-15T04:00:00Z", 3, 3));
+    assert_eq!(step(&d).await, outcome(false, 0, 0));
+    let v = vigilance(&d).await;
+    assert_eq!(
+        v["last_error"],
+        "bulletin périmé : mis à jour le 15/06/2026 à 06:00, plus ancien que celui en mémoire (15/06/2026 à 08:00)"
+    );
+    assert_eq!(canicule_today(&d).await, "jaune");
+    assert_eq!(v["proposals"][0]["colour"], "jaune", "{v}");
+}
+
+#[tokio::test]
+async fn accepting_never_lowers_the_running_event_but_may_lift_it() {
+    let feed = Feed::start().await;
+    let d = start(&feed, "propose").await;
+    feed.set(map("2026-06-15T06:00:00Z", 4, 4));
+    assert_eq!(step(&d).await, outcome(true, 1, 0));
+    assert_eq!(decide(&d, only_proposal(&d).await, "accept").await.0, 200);
+    assert_eq!(canicule_events(&d).await[0]["level"], "rouge");
+
+    feed.set(map("2026-06-15T07:00:00Z", 3, 3));
+    assert_eq!(step(&d).await, outcome(true, 1, 0));
+    let id = only_proposal(&d).await;
+    let (status, v) = decide(&d, id, "accept").await;
+    assert_eq!(status, 409, "{v}");
+    assert!(v.to_string().contains("« Changer de niveau »"), "{v}");
+    assert_eq!(canicule_events(&d).await[0]["level"], "rouge");
+    // Still open: the bureau may dismiss it.
+    assert_eq!(only_proposal(&d).await, id);
+
+    // Lifting stays allowed.
+    feed.set(map("2026-06-15T08:00:00Z", 1, 1));
+    assert_eq!(step(&d).await, outcome(true, 1, 0));
+    assert_eq!(decide(&d, only_proposal(&d).await, "accept").await.0, 200);
+    assert_eq!(canicule_events(&d).await[0]["state"], "resolved");
+}
+
+/// `n` accepts and `m` dismisses of proposal `id` at once: their statuses.
+async fn at_once(d: &TestDaemon, id: i64, n: usize, m: usize) -> Vec<u16> {
+    let mut tasks = Vec::new();
+    for i in 0..n + m {
+        let what = if i < n { "accept" } else { "dismiss" };
+        let req = d
+            .http
+            .post(d.url(&format!("/api/v1/proposals/{id}/{what}")))
+            .bearer_auth(&d.token);
+        tasks.push(tokio::spawn(async move {
+            req.send().await.unwrap().status().as_u16()
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn a_proposal_is_carried_out_once_however_many_decide_at_once() {
+    let feed = Feed::start().await;
+    let d = start(&feed, "propose").await;
+    feed.set(map("2026-06-15T06:00:00Z", 3, 3));
+    assert_eq!(step(&d).await, outcome(true, 1, 0));
+    let id = only_proposal(&d).await;
+    let statuses = at_once(&d, id, 10, 0).await;
+    assert_eq!(statuses, [vec![200], vec![409; 9]].concat());
+    let audit = d.daemon().state.store.recent_audit(500).await.unwrap();
+    let carried = audit
+        .iter()
+        .filter(|a| a.action == "vigilance" && a.detail.starts_with("Vigilance Météo-France"))
+        .count();
+    assert_eq!(carried, 1);
+    assert_eq!(canicule_events(&d).await.len(), 1);
+
+    // Accepts and dismisses racing: one of them wins.
+    feed.set(map("2026-06-15T07:00:00Z", 4, 4));
+    assert_eq!(step(&d).await, outcome(true, 1, 0));
+    let id = only_proposal(&d).await;
+    let statuses = at_once(&d, id, 5, 5).await;
+    assert_eq!(statuses, [vec![200], vec![409; 9]].concat());
+}
+
+#[tokio::test]
+async fn a_redirect_is_a_failed_poll_and_the_key_goes_nowhere_else() {
+    let feed = Feed::start().await;
+    let elsewhere = Feed::start().await;
+    let d = start(&feed, "propose").await;
+    feed.set(map("2026-06-15T06:00:00Z", 3, 3));
+    assert_eq!(step(&d).await, outcome(true, 1, 0));
+
+    elsewhere.set(map("2026-06-15T07:00:00Z", 4, 4));
+    feed.redirect(elsewhere.url());
+    assert_eq!(step(&d).await, outcome(false, 0, 0));
+    assert!(elsewhere.keys().is_empty(), "{:?}", elsewhere.keys());
+    let v = vigilance(&d).await;
+    assert_eq!(
+        v["last_error"],
+        "HTTP 302 : redirection refusée (la clé API n'est envoyée qu'à l'adresse configurée)"
+    );
+    assert_eq!(canicule_today(&d).await, "orange");
+    assert_eq!(v["update_time"], "2026-06-15T06:00:00Z");
+}
+
+#[tokio::test]
+async fn a_map_that_leaves_out_a_departement_is_a_failed_poll() {
+    let feed = Feed::start().await;
+    let d = start(&feed, "declare").await;
+    feed.set(map("2026-06-15T06:00:00Z", 3, 3));
+    assert_eq!(step(&d).await, outcome(true, 0, 1));
+
+    // Today's period without the 68 (only the 67).
+    let mut m: Value = serde_json::from_str(&map("2026-06-15T07:00:00Z", 3, 3)).unwrap();
+    m["product"]["periods"][0]["timelaps"]["domain_ids"]
+        .as_array_mut()
+        .unwrap()
+        .remove(0);
+    feed.set(m.to_string());
+    assert_eq!(step(&d).await, outcome(false, 0, 0));
+    let v = vigilance(&d).await;
+    assert_eq!(
+        v["last_error"],
+        "la carte d'aujourd'hui ne donne pas le département 68"
+    );
+    assert_eq!(canicule_today(&d).await, "orange");
+    assert_eq!(v["proposals"], json!([]));
 }
