@@ -1,4 +1,5 @@
-//! Vigilance (SPEC §13): polls Météo-France's DPVigilance map, keeps the
+//! Vigilance (SPEC §13): polls Météo-France's DPVigilance map (or
+//! MeteoAlarm's Atom/CAP feed, `source = "meteoalarm"`), keeps the
 //! last good one, and turns a change of today's colour into a proposal to
 //! the bureau (or, with `mode = "declare"`, an upward declaration at once).
 //!
@@ -21,6 +22,7 @@ use crate::config::{ConfigSet, Professional};
 use crate::engine::message::{self, Origin};
 use crate::engine::render::Rendered;
 use crate::engine::{DeclareRequest, EngineError};
+use crate::model::meteoalarm::parse_meteoalarm;
 use crate::model::vigilance::{VigilanceMap, parse_dpvigilance, rank};
 use crate::store::outbox::{NewDelivery, Priority};
 use crate::store::vigilance::{self as q, NewProposal, Proposal};
@@ -85,7 +87,12 @@ impl App {
         let fetched = fetch(&cfg).await;
         let prev = self.vigilance_lock().map.clone();
         let parsed = fetched
-            .and_then(|body| parse_dpvigilance(&body, &cfg.departements))
+            .and_then(|body| match cfg.source.as_str() {
+                "meteoalarm" => {
+                    parse_meteoalarm(&body, &cfg.departements, now, set.daemon.timezone)
+                }
+                _ => parse_dpvigilance(&body, &cfg.departements),
+            })
             .and_then(|m| match &prev {
                 Some(p) if m.update_time < p.update_time => Err(format!(
                     "bulletin périmé : mis à jour le {}, plus ancien que celui en mémoire ({})",
@@ -251,7 +258,8 @@ impl App {
         running: Option<i64>,
     ) -> Result<Option<i64>, EngineError> {
         let source = format!(
-            "Vigilance Météo-France : {} {} ({}), bulletin du {}",
+            "Vigilance {} : {} {} ({}), bulletin du {}",
+            source_name(&p.source),
             p.phenomenon,
             p.colour,
             p.departement,
@@ -446,6 +454,14 @@ fn worst(map: &VigilanceMap, cfg: &VigilanceConfig, phenomenon: &str) -> (String
     best
 }
 
+/// The name of a source as people read it.
+fn source_name(source: &str) -> &'static str {
+    match source {
+        "meteoalarm" => "MeteoAlarm",
+        _ => "Météo-France",
+    }
+}
+
 /// Fetches the map: the body, or why not (in French, no URL, no key).
 async fn fetch(cfg: &VigilanceConfig) -> Result<String, String> {
     let key = match &cfg.api_key_file {
@@ -556,8 +572,10 @@ fn owner_mails(
     };
     let r_text = |name: &str| {
         format!(
-            "Bonjour {name},\n\nMétéo-France annonce une {what} (bulletin du {bulletin}).\n{doing}\n\nPour décider (« Déclencher » ou « Ignorer ») : {}/bureau\n\nMessage automatique de Vigie — {}.\n",
-            set.daemon.public_url, set.daemon.name
+            "Bonjour {name},\n\n{} annonce une {what} (bulletin du {bulletin}).\n{doing}\n\nPour décider (« Déclencher » ou « Ignorer ») : {}/bureau\n\nMessage automatique de Vigie — {}.\n",
+            source_name(&p.source),
+            set.daemon.public_url,
+            set.daemon.name
         )
     };
     let mut out = Vec::new();
