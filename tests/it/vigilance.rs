@@ -812,3 +812,79 @@ fn check_accepts_meteoalarm_without_a_key() {
     let (code, lines) = check(&sb);
     assert_eq!(code, 0, "{lines:?}");
 }
+
+/// The shipped configuration and plan, run by the real daemon on the real
+/// clock, with MeteoAlarm's feed on loopback: a grand froid Severe in the
+/// 68 is proposed to the bureau for the shipped `grand_froid` scenario.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_plan_proposes_grand_froid_from_meteoalarm() {
+    use crate::support::{DaemonProcess, http_request};
+    let feed = Feed::start().await;
+    let now = chrono::Utc::now();
+    let at = |h: i64| (now + chrono::Duration::hours(h)).to_rfc3339();
+    feed.set(atom(
+        &at(-1),
+        &[entry(
+            "FR068",
+            "6; low-temperature",
+            "Severe",
+            &at(-1),
+            &at(24),
+        )],
+    ));
+    let sb = Sandbox::shipped();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    sb.edit(
+        "config/vigie.toml",
+        "listen = \"127.0.0.1:8640\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    let config = sb.read("config/vigie.toml");
+    sb.write(
+        "config/vigie.toml",
+        &format!(
+            "{config}\n[vigilance]\nsource = \"meteoalarm\"\ndepartements = [\"68\"]\nurl = \"{}\"\nevery = \"1s\"\n",
+            feed.url()
+        ),
+    );
+    let d = tokio::task::spawn_blocking({
+        let c = sb.config();
+        move || DaemonProcess::start(&c)
+    })
+    .await
+    .unwrap();
+    let auth = format!("Bearer {}", sb.read("var/api-token").trim());
+    let addr = d.addr;
+    let proposals = move || {
+        let (code, body) = http_request(
+            addr,
+            "GET",
+            "/api/v1/vigilance",
+            &[("Authorization", &auth)],
+            "",
+        );
+        assert_eq!(code, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["proposals"].as_array().cloned().unwrap_or_default()
+    };
+    let mut found = Vec::new();
+    for _ in 0..100 {
+        found = tokio::task::spawn_blocking(proposals.clone())
+            .await
+            .unwrap();
+        if !found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["scenario"], "grand_froid");
+    assert_eq!(found[0]["phenomenon"], "grand-froid");
+    assert_eq!(found[0]["colour"], "orange");
+    assert_eq!(found[0]["level"], "orange");
+    drop(d);
+}
