@@ -36,7 +36,7 @@
 //!   professionals keep themselves (`app::swaps`: the effective
 //!   configuration every reader sees, personal tokens, request, take,
 //!   approve, the 48 h alert); the vigilance feed (`app::vigilance`: one
-//!   poll of Météo-France's map per step, proposals, accept / dismiss).
+//!   poll of Météo-France's map or MeteoAlarm's feed per step, proposals, accept / dismiss).
 //! - [`metrics`]: counters and histograms; every layer may count, only web
 //!   renders them.
 //! - [`schedule`]: public holidays, the injected clock, cron across DST, who

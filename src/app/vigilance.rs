@@ -1,4 +1,5 @@
-//! Vigilance (SPEC §13): polls Météo-France's DPVigilance map, keeps the
+//! Vigilance (SPEC §13): polls Météo-France's DPVigilance map (or
+//! MeteoAlarm's Atom/CAP feed, `source = "meteoalarm"`), keeps the
 //! last good one, and turns a change of today's colour into a proposal to
 //! the bureau (or, with `mode = "declare"`, an upward declaration at once).
 //!
@@ -20,6 +21,7 @@ use crate::config::ConfigSet;
 use crate::config::plan::{Plan, Scenario};
 use crate::config::vigilance::{Trigger, VigilanceConfig};
 use crate::engine::{DeclareRequest, EngineError};
+use crate::model::meteoalarm::parse_meteoalarm;
 use crate::model::vigilance::{VigilanceMap, parse_dpvigilance, rank};
 use crate::store::vigilance::{self as q, NewProposal, Proposal};
 use feed::fetch;
@@ -88,7 +90,12 @@ impl App {
         self.load_kept_map().await;
         let prev = self.vigilance_lock().map.clone();
         let parsed = fetched
-            .and_then(|body| parse_dpvigilance(&body, &cfg.departements))
+            .and_then(|body| match cfg.source.as_str() {
+                "meteoalarm" => {
+                    parse_meteoalarm(&body, &cfg.departements, now, set.daemon.timezone)
+                }
+                _ => parse_dpvigilance(&body, &cfg.departements),
+            })
             .and_then(|m| match &prev {
                 Some(p) if m.update_time < p.update_time => Err(format!(
                     "bulletin périmé : mis à jour le {}, plus ancien que celui en mémoire ({})",
@@ -287,7 +294,8 @@ impl App {
         running: Option<i64>,
     ) -> Result<Option<i64>, EngineError> {
         let source = format!(
-            "Vigilance Météo-France : {} {} ({}), bulletin du {}",
+            "Vigilance {} : {} {} ({}), bulletin du {}",
+            source_name(&p.source),
             p.phenomenon,
             p.colour,
             p.departement,
@@ -548,4 +556,12 @@ fn worst(map: &VigilanceMap, cfg: &VigilanceConfig, phenomenon: &str) -> (String
         }
     }
     best
+}
+
+/// The name of a source as people read it.
+pub(super) fn source_name(source: &str) -> &'static str {
+    match source {
+        "meteoalarm" => "MeteoAlarm",
+        _ => "Météo-France",
+    }
 }

@@ -32,13 +32,17 @@ pub const COLOURS: [&str; 4] = ["vert", "jaune", "orange", "rouge"];
 pub const METEOFRANCE_URL: &str =
     "https://public-api.meteofrance.fr/public/DPVigilance/v1/cartevigilance/encours";
 
+/// MeteoAlarm's keyless Atom feed for France (overridable by `url`).
+pub const METEOALARM_URL: &str = "https://feeds.meteoalarm.org/feeds/meteoalarm-legacy-atom-france";
+
 /// The shortest `every` accepted.
 const MIN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// `[vigilance]` of the daemon configuration.
 #[derive(Clone, Debug)]
 pub struct VigilanceConfig {
-    /// `meteofrance` (the only source polled for now).
+    /// `meteofrance` (DPVigilance, JSON, key needed) or `meteoalarm`
+    /// (Atom/CAP, keyless).
     pub source: String,
     /// Département codes (`68`, `2A`, `974`).
     pub departements: Vec<String>,
@@ -94,19 +98,12 @@ pub(crate) fn read_vigilance(
 ) -> Option<VigilanceConfig> {
     let source = match t.str("source") {
         None => Some("meteofrance".to_string()),
-        Some(s) if s.value == "meteofrance" => Some(s.value),
-        Some(s) if s.value == "meteoalarm" => {
-            ctx.error(
-                &s.loc,
-                "source \"meteoalarm\" is not available in this version: use \"meteofrance\"",
-            );
-            None
-        }
+        Some(s) if s.value == "meteofrance" || s.value == "meteoalarm" => Some(s.value),
         Some(s) => {
             ctx.error(
                 &s.loc,
                 format!(
-                    "unknown vigilance source \"{}\": \"meteofrance\" (or \"meteoalarm\")",
+                    "unknown vigilance source \"{}\": \"meteofrance\" or \"meteoalarm\"",
                     s.value
                 ),
             );
@@ -133,6 +130,12 @@ pub(crate) fn read_vigilance(
         ok.then(|| list.into_iter().map(|d| d.value).collect::<Vec<_>>())
     });
     let api_key_file = t.str("api_key_file").map(|s| {
+        if source.as_deref() == Some("meteoalarm") {
+            ctx.warning(
+                &s.loc,
+                "`api_key_file` is not used by source \"meteoalarm\" (its feed needs no key)",
+            );
+        }
         let p = super::daemon::resolve(base, &s);
         if !super::daemon::secret_path(&p).exists() {
             ctx.warning(
@@ -153,6 +156,8 @@ pub(crate) fn read_vigilance(
     }
     let url = if t.has("url") {
         super::daemon::read_http_url(ctx, &t, "vigilance", super::daemon::redact_url)
+    } else if source.as_deref() == Some("meteoalarm") {
+        Some(METEOALARM_URL.to_string())
     } else {
         Some(METEOFRANCE_URL.to_string())
     };
@@ -171,6 +176,8 @@ pub(crate) fn read_vigilance(
         },
     };
     t.finish();
+    // MeteoAlarm is keyless: a key named anyway is never sent.
+    let api_key_file = api_key_file.filter(|_| source.as_deref() != Some("meteoalarm"));
     Some(VigilanceConfig {
         source: source?,
         departements: departements?,

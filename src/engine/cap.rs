@@ -32,6 +32,10 @@ pub struct CapSource<'a> {
     /// `public_url`, without a trailing `/`.
     pub public_url: &'a str,
     pub timezone: Tz,
+    /// `[vigilance] departements`: each `<area>` gets, for each, a
+    /// `<geocode>` `INSEE-departement` (`68`) and one `EMMA_ID` (`FR068`),
+    /// the code MeteoAlarm uses.
+    pub departements: &'a [String],
 }
 
 impl CapSource<'_> {
@@ -164,6 +168,12 @@ fn el(x: &mut String, name: &str, value: &str, indent: usize) {
     x.push_str(&format!("<{name}>{}</{name}>\n", esc(value)));
 }
 
+/// The EMMA_ID of a département: `FR` and three characters (`FR068`,
+/// `FR02A`, `FR974`).
+pub fn emma_id(departement: &str) -> String {
+    format!("FR{departement:0>3}")
+}
+
 fn identifier(src: &CapSource<'_>, ev: &EventRow, m: &CapMessage) -> String {
     match m.msg_type {
         MsgType::Cancel => format!("vigie-{}-{}-fin", src.install_id, ev.id),
@@ -236,6 +246,14 @@ pub fn alert(src: &CapSource<'_>, ev: &EventRow, msgs: &[CapMessage], m: &CapMes
     el(&mut x, "web", &format!("{}/", src.public_url), 2);
     x.push_str("    <area>\n");
     el(&mut x, "areaDesc", src.name, 3);
+    for d in src.departements {
+        for (name, value) in [("INSEE-departement", d.clone()), ("EMMA_ID", emma_id(d))] {
+            x.push_str("      <geocode>\n");
+            el(&mut x, "valueName", name, 4);
+            el(&mut x, "value", &value, 4);
+            x.push_str("      </geocode>\n");
+        }
+    }
     x.push_str("    </area>\n  </info>\n</alert>\n");
     x
 }
@@ -356,6 +374,7 @@ mod tests {
             name: "CPTS du Thur",
             public_url: "https://vigie.cpts.example:8443/base",
             timezone: chrono_tz::Europe::Paris,
+            departements: &[],
         }
     }
 

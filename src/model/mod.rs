@@ -4,6 +4,7 @@
 
 mod contact;
 pub mod labels;
+pub mod meteoalarm;
 mod period;
 mod schedule;
 mod secret;

@@ -103,5 +103,6 @@ fn source<'a>(d: &'a crate::config::daemon::DaemonConfig, install: &'a str) -> C
         name: &d.name,
         public_url: d.public_url.trim_end_matches('/'),
         timezone: d.timezone,
+        departements: d.vigilance.as_ref().map_or(&[], |v| &v.departements),
     }
 }

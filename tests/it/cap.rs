@@ -52,6 +52,8 @@ struct Alert {
     references: Option<String>,
     info: Vec<(String, String)>,
     area_desc: String,
+    /// `<geocode>`s of the `<area>`: (valueName, value).
+    geocodes: Vec<(String, String)>,
 }
 
 impl Alert {
@@ -89,6 +91,16 @@ fn read_alert(alert: roxmltree::Node<'_, '_>) -> Alert {
             })
             .collect(),
         area_desc: field(area, "areaDesc").unwrap().to_string(),
+        geocodes: area
+            .children()
+            .filter(|n| n.has_tag_name((CAP_NS, "geocode")))
+            .map(|g| {
+                (
+                    field(g, "valueName").unwrap().to_string(),
+                    field(g, "value").unwrap().to_string(),
+                )
+            })
+            .collect(),
     }
 }
 
@@ -133,6 +145,8 @@ async fn an_event_reads_as_a_cap_alert_then_update_then_cancel() {
     assert_eq!(first.info("urgency"), "Immediate");
     assert_eq!(first.info("severity"), "Severe");
     assert_eq!(first.info("certainty"), "Observed");
+    // No [vigilance]: no département to name.
+    assert_eq!(first.geocodes, Vec::<(String, String)>::new());
     assert_eq!(first.info("senderName"), "CPTS de test");
     assert!(first.info("headline").contains("Vague de chaleur"));
     assert_eq!(first.area_desc, "CPTS de test");
@@ -324,4 +338,33 @@ async fn the_public_feed_lists_recent_real_events_only_and_no_names() {
         seen, want,
         "exercise {exercise_id} and old {old_id} left out"
     );
+}
+
+#[tokio::test]
+async fn the_area_names_the_vigilance_departements_as_geocodes() {
+    let d = TestDaemon::start_setup(false, |dir| {
+        let config = dir.join("config/vigie.toml");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(
+            "\n[vigilance]\nsource = \"meteoalarm\"\ndepartements = [\"68\", \"2A\"]\n\
+             url = \"http://127.0.0.1:9/feed\"\n",
+        );
+        std::fs::write(&config, text).unwrap();
+    })
+    .await;
+    let ev = d
+        .declare(json!({"scenario": "canicule", "level": "orange"}))
+        .await;
+    let alert = alert_of(&d, ev["id"].as_str().unwrap()).await;
+    let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+    assert_eq!(
+        alert.geocodes,
+        [
+            pair("INSEE-departement", "68"),
+            pair("EMMA_ID", "FR068"),
+            pair("INSEE-departement", "2A"),
+            pair("EMMA_ID", "FR02A"),
+        ]
+    );
+    assert_eq!(alert.area_desc, "CPTS de test");
 }

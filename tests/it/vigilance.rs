@@ -134,15 +134,22 @@ async fn start(feed: &Feed, mode: &str) -> TestDaemon {
 
 /// [`start`], with the daemon's own loops when `timers` is true.
 async fn start_timers(feed: &Feed, mode: &str, timers: bool) -> TestDaemon {
+    let source = "source = \"meteofrance\"\napi_key_file = \"secrets/meteofrance\"\n";
+    start_source(feed, mode, timers, source).await
+}
+
+/// A daemon polling `feed` with these `source` lines of `[vigilance]`.
+async fn start_source(feed: &Feed, mode: &str, timers: bool, source: &str) -> TestDaemon {
     let url = feed.url();
     let mode = mode.to_string();
+    let source = source.to_string();
     TestDaemon::start_setup(timers, move |dir| {
         std::fs::write(dir.join("config/secrets/meteofrance"), API_KEY).unwrap();
         let config = dir.join("config/vigie.toml");
         let mut text = std::fs::read_to_string(&config).unwrap();
         text.push_str(&format!(
-            "\n[vigilance]\nsource = \"meteofrance\"\ndepartements = [\"68\"]\n\
-             api_key_file = \"secrets/meteofrance\"\nurl = \"{url}\"\nevery = \"1s\"\n"
+            "\n[vigilance]\n{source}departements = [\"68\"]\n\
+             url = \"{url}\"\nevery = \"1s\"\n"
         ));
         std::fs::write(&config, text).unwrap();
         let plan = dir.join("plans/plan.toml");
@@ -866,4 +873,289 @@ async fn a_map_that_leaves_out_a_departement_is_a_failed_poll() {
     );
     assert_eq!(canicule_today(&d).await, "orange");
     assert_eq!(v["proposals"], json!([]));
+}
+
+// MeteoAlarm's keyless Atom/CAP feed (`source = "meteoalarm"`): the same
+// proposals from another format. The clock is at 15/06/2026 10:00 Paris.
+
+/// One Atom `<entry>` of MeteoAlarm: its EMMA_ID, awareness type,
+/// severity, onset and expiry.
+fn entry(emma: &str, awareness: &str, severity: &str, onset: &str, expires: &str) -> String {
+    format!(
+        r#"<entry>
+    <cap:areaDesc>Zone</cap:areaDesc>
+    <cap:event>Warning</cap:event>
+    <cap:certainty>Likely</cap:certainty>
+    <cap:severity>{severity}</cap:severity>
+    <cap:urgency>Immediate</cap:urgency>
+    <cap:effective>2026-06-15T05:00:00+00:00</cap:effective>
+    <cap:onset>{onset}</cap:onset>
+    <cap:expires>{expires}</cap:expires>
+    <cap:status>Actual</cap:status>
+    <cap:message_type>Alert</cap:message_type>
+    <cap:identifier>2.49.0.0.250.0.FR.{emma}.{severity}</cap:identifier>
+    <cap:geocode><valueName>EMMA_ID</valueName><value>{emma}</value></cap:geocode>
+    <cap:parameter><valueName>awareness_level</valueName><value>3; orange; Severe</value></cap:parameter>
+    <cap:parameter><valueName>awareness_type</valueName><value>{awareness}</value></cap:parameter>
+    <id>urn:test:{emma}</id>
+    <updated>2026-06-15T05:00:00+00:00</updated>
+    <title>Test</title>
+  </entry>"#
+    )
+}
+
+/// A MeteoAlarm Atom feed updated at `updated` with these entries.
+fn atom(updated: &str, entries: &[String]) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xmlns:cap="urn:oasis:names:tc:emergency:cap:1.2">
+  <id>https://feeds.meteoalarm.org/feeds/meteoalarm-legacy-atom-france</id>
+  <title>MeteoAlarm France</title>
+  <updated>{updated}</updated>
+  {}
+</feed>"#,
+        entries.join("\n  ")
+    )
+}
+
+const HEAT: &str = "5; high-temperature";
+const TODAY: &str = "2026-06-15T06:00:00+02:00";
+const LATER: &str = "2026-06-17T06:00:00+02:00";
+
+/// Canicule in the 68 at `severity` today (EMMA_ID `emma`), with a rouge
+/// in the 67 (not followed) and fog in the 68 (not a phenomenon of Vigie).
+fn alarm(updated: &str, emma: &str, severity: &str) -> String {
+    atom(
+        updated,
+        &[
+            entry(emma, HEAT, severity, TODAY, LATER),
+            entry("FR067", HEAT, "Extreme", TODAY, LATER),
+            entry("FR068", "4; fog", "Extreme", TODAY, LATER),
+        ],
+    )
+}
+
+async fn start_meteoalarm(feed: &Feed) -> TestDaemon {
+    feed.set(atom("2026-06-15T04:00:00Z", &[]));
+    start_source(feed, "propose", false, "source = \"meteoalarm\"\n").await
+}
+
+async fn accept(d: &TestDaemon) {
+    let id = vigilance(d).await["proposals"][0]["id"].as_i64().unwrap();
+    let (status, v) = d
+        .api(
+            Method::POST,
+            &format!("/api/v1/proposals/{id}/accept"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+}
+
+#[tokio::test]
+async fn meteoalarm_changes_of_colour_make_one_proposal_each_and_accepting_declares() {
+    let feed = Feed::start().await;
+    let d = start_meteoalarm(&feed).await;
+
+    // No warning: vert, nothing proposed, no key sent.
+    assert_eq!(step(&d).await, outcome(true, 0, 0));
+    // Severe in the 68 (EMMA_ID FR068): orange, one proposal only.
+    feed.set(alarm("2026-06-15T06:00:00Z", "FR068", "Severe"));
+    assert_eq!(step(&d).await, outcome(true, 1, 0));
+    assert_eq!(step(&d).await, outcome(true, 0, 0));
+    assert!(feed.state.lock().unwrap().keys.is_empty());
+    let v = vigilance(&d).await;
+    assert_eq!(v["source"], "meteoalarm");
+    let p = &v["proposals"][0];
+    assert_eq!(v["proposals"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(p["source"], "meteoalarm");
+    assert_eq!(p["departement"], "68");
+    assert_eq!(p["colour"], "orange");
+    assert_eq!(p["level"], "orange");
+    assert_eq!(p["update_time"], "2026-06-15T06:00:00Z");
+    // The 67 and the fog are not read.
+    let colours = v["colours"].as_array().unwrap();
+    assert_eq!(
+        colours,
+        &[
+            json!({"departement": "68", "phenomenon": "canicule", "today": "orange", "demain": "orange"})
+        ],
+        "{v}"
+    );
+    eventually(5, "the e-mail naming MeteoAlarm", || async {
+        d.smtp.messages().iter().any(|m| {
+            m.subject() == "Vigilance canicule orange : déclencher « Vague de chaleur » ?"
+                && m.text().contains(
+                    "MeteoAlarm annonce une vigilance canicule orange pour le département 68",
+                )
+        })
+    })
+    .await;
+    accept(&d).await;
+    let events = canicule_events(&d).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["level"], "orange");
+    assert_eq!(events[0]["key"], "vigilance-canicule");
+
+    // Extreme (EMMA_ID FR68, without the zero): rouge, accepted.
+    feed.set(alarm("2026-06-15T07:00:00Z", "FR68", "Extreme"));
+    assert_eq!(step(&d).await, outcome(true, 1, 0));
+    accept(&d).await;
+    assert_eq!(canicule_events(&d).await[0]["level"], "rouge");
+
+    // Minor: back to vert, a proposal to resolve and nothing resolved.
+    feed.set(alarm("2026-06-15T08:00:00Z", "FR068", "Minor"));
+    assert_eq!(step(&d).await, outcome(true, 1, 0));
+    let v = vigilance(&d).await;
+    assert_eq!(v["proposals"][0]["action"], "resolve", "{v}");
+    assert_ne!(canicule_events(&d).await[0]["state"], "resolved");
+}
+
+#[tokio::test]
+async fn meteoalarm_tomorrow_alone_is_demain_and_another_departement_is_ignored() {
+    let feed = Feed::start().await;
+    let d = start_meteoalarm(&feed).await;
+    feed.set(atom(
+        "2026-06-15T06:00:00Z",
+        &[
+            entry("FR068", HEAT, "Extreme", "2026-06-16T06:00:00+02:00", LATER),
+            entry("FR067", HEAT, "Extreme", TODAY, LATER),
+            // Expired this morning.
+            entry("FR068", HEAT, "Severe", "2026-06-14T06:00:00+02:00", TODAY),
+        ],
+    ));
+    assert_eq!(step(&d).await, outcome(true, 0, 0));
+    let v = vigilance(&d).await;
+    assert_eq!(
+        v["colours"],
+        json!([{"departement": "68", "phenomenon": "canicule", "today": "vert", "demain": "rouge"}]),
+        "{v}"
+    );
+    assert_eq!(v["proposals"], json!([]));
+}
+
+#[tokio::test]
+async fn meteoalarm_a_malformed_feed_keeps_the_last_good_map_and_says_why() {
+    let feed = Feed::start().await;
+    let d = start_meteoalarm(&feed).await;
+    feed.set(alarm("2026-06-15T06:00:00Z", "FR068", "Severe"));
+    assert_eq!(step(&d).await, outcome(true, 1, 0));
+    let cases = [
+        (
+            "<feed><entry></feed>".to_string(),
+            "réponse XML illisible (ligne 1, colonne 14)",
+        ),
+        (
+            "{\"product\": {}}".to_string(),
+            "réponse XML illisible (ligne 1, colonne 1)",
+        ),
+        (
+            "<rss></rss>".to_string(),
+            "ce n'est pas un flux Atom (élément racine « rss »)",
+        ),
+        (
+            alarm("2026-06-15T07:00:00Z", "FR068", "Severe")
+                .replace("Severe</cap:severity>", "Grave</cap:severity>"),
+            "entrée « 2.49.0.0.250.0.FR.FR068.Severe » : sévérité « Grave » inconnue (Minor, Moderate, Severe, Extreme)",
+        ),
+        (
+            alarm("2026-06-15T02:00:00Z", "FR068", "Minor"),
+            "bulletin périmé : mis à jour le 15/06/2026 à 04:00, plus ancien que celui en mémoire (15/06/2026 à 08:00)",
+        ),
+    ];
+    for (i, (body, why)) in cases.into_iter().enumerate() {
+        feed.set(body);
+        assert_eq!(step(&d).await, outcome(false, 0, 0), "case {why}");
+        let v = vigilance(&d).await;
+        assert_eq!(v["last_error"], why, "{v}");
+        assert_eq!(v["failures"], (i + 1) as u64);
+        assert_eq!(v["colours"][0]["today"], "orange", "{v}");
+        assert_eq!(v["proposals"].as_array().unwrap().len(), 1);
+    }
+}
+
+#[test]
+fn check_accepts_meteoalarm_without_a_key() {
+    let sb = minimal_with(
+        "[vigilance]\nsource = \"meteoalarm\"\ndepartements = [\"68\"]\n",
+        GOOD_TRIGGER,
+    );
+    let (code, lines) = check(&sb);
+    assert_eq!(code, 0, "{lines:?}");
+}
+
+/// The shipped configuration and plan, run by the real daemon on the real
+/// clock, with MeteoAlarm's feed on loopback: a grand froid Severe in the
+/// 68 is proposed to the bureau for the shipped `grand_froid` scenario.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_plan_proposes_grand_froid_from_meteoalarm() {
+    use crate::support::{DaemonProcess, http_request};
+    let feed = Feed::start().await;
+    let now = chrono::Utc::now();
+    let at = |h: i64| (now + chrono::Duration::hours(h)).to_rfc3339();
+    feed.set(atom(
+        &at(-1),
+        &[entry(
+            "FR068",
+            "6; low-temperature",
+            "Severe",
+            &at(-1),
+            &at(24),
+        )],
+    ));
+    let sb = Sandbox::shipped();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    sb.edit(
+        "config/vigie.toml",
+        "listen = \"127.0.0.1:8640\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    let config = sb.read("config/vigie.toml");
+    sb.write(
+        "config/vigie.toml",
+        &format!(
+            "{config}\n[vigilance]\nsource = \"meteoalarm\"\ndepartements = [\"68\"]\nurl = \"{}\"\nevery = \"1s\"\n",
+            feed.url()
+        ),
+    );
+    let d = tokio::task::spawn_blocking({
+        let c = sb.config();
+        move || DaemonProcess::start(&c)
+    })
+    .await
+    .unwrap();
+    let auth = format!("Bearer {}", sb.read("var/api-token").trim());
+    let addr = d.addr;
+    let proposals = move || {
+        let (code, body) = http_request(
+            addr,
+            "GET",
+            "/api/v1/vigilance",
+            &[("Authorization", &auth)],
+            "",
+        );
+        assert_eq!(code, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["proposals"].as_array().cloned().unwrap_or_default()
+    };
+    let mut found = Vec::new();
+    for _ in 0..100 {
+        found = tokio::task::spawn_blocking(proposals.clone())
+            .await
+            .unwrap();
+        if !found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["scenario"], "grand_froid");
+    assert_eq!(found[0]["phenomenon"], "grand-froid");
+    assert_eq!(found[0]["colour"], "orange");
+    assert_eq!(found[0]["level"], "orange");
+    drop(d);
 }

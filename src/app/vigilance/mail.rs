@@ -63,8 +63,10 @@ pub(super) fn owner_mails(
     };
     let r_text = |name: &str| {
         format!(
-            "Bonjour {name},\n\nMétéo-France annonce une {what} (bulletin du {bulletin}).\n{doing}\n\nPour décider (« Déclencher » ou « Ignorer ») : {}/bureau\n\nMessage automatique de Vigie — {}.\n",
-            set.daemon.public_url, set.daemon.name
+            "Bonjour {name},\n\n{} annonce une {what} (bulletin du {bulletin}).\n{doing}\n\nPour décider (« Déclencher » ou « Ignorer ») : {}/bureau\n\nMessage automatique de Vigie — {}.\n",
+            super::source_name(&p.source),
+            set.daemon.public_url,
+            set.daemon.name
         )
     };
     let mut out = Vec::new();

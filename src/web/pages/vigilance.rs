@@ -1,4 +1,4 @@
-//! The dashboard's "Vigilance Météo-France" (SPEC §13): today's and
+//! The dashboard's "Vigilance météo" (Météo-France or MeteoAlarm) (SPEC §13): today's and
 //! tomorrow's ("demain") colours that are not vert, the last poll and why
 //! it failed, and the open proposals with their "Déclencher" (or "Lever")
 //! and "Ignorer" form (`POST /bureau/proposals/{id}`, fields `csrf` and
