@@ -170,6 +170,16 @@ impl App {
         if self.vigilance_lock().loaded {
             return;
         }
+        // Once per process: proposals a stopped daemon left half-decided
+        // are open again, not stuck.
+        match self.store.call(|c| q::release_all(c)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                proposals = n,
+                "vigilance: proposals left half-decided are open again"
+            ),
+            Err(e) => tracing::error!(error = %e, "vigilance: cannot release claimed proposals"),
+        }
         match self.store.call(|c| q::last_map(c)).await {
             Ok(kept) => {
                 let kept = kept.and_then(|(t, c)| VigilanceMap::from_kept(t, &c));
@@ -429,6 +439,9 @@ impl App {
     /// Claims an open proposal in the store, so that only one accept or
     /// dismiss carries it out however many arrive at once.
     async fn claim_proposal(&self, id: i64) -> Result<Proposal, EngineError> {
+        // Before any claim of this process: what a stopped one left claimed
+        // is released first, never a claim of ours.
+        self.load_kept_map().await;
         let p = self
             .store
             .call(move |c| {

@@ -105,6 +105,16 @@ pub fn release(c: &Connection, id: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Gives back every claimed proposal: at start, those a stopped daemon
+/// was deciding (a declaration it made already is found again by its key;
+/// the proposal is superseded if the colour changed meanwhile).
+pub fn release_all(c: &Connection) -> rusqlite::Result<usize> {
+    c.execute(
+        "UPDATE vigilance_proposals SET state = ?1 WHERE state = ?2",
+        params![OPEN, CLAIMED],
+    )
+}
+
 /// The last good map: its `update_time` and colours as JSON.
 pub fn last_map(c: &Connection) -> rusqlite::Result<Option<(DateTime<Utc>, String)>> {
     c.query_row(
@@ -200,4 +210,27 @@ pub fn decide(
         params![state, by, ts(at), event_id, id, CLAIMED],
     )?;
     Ok(n == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_left_by_a_stopped_daemon_is_released() {
+        let mut c = Connection::open_in_memory().unwrap();
+        super::super::migrate(&mut c).unwrap();
+        c.execute(
+            "INSERT INTO vigilance_proposals (source, departement, phenomenon, colour, \
+             update_time, scenario, level, action, state, created_at) \
+             VALUES ('meteofrance', '68', 'canicule', 'orange', '2026-07-01T05:00:00Z', \
+             'canicule', 'orange', 'declare', 'open', '2026-07-01T05:01:00Z')",
+            [],
+        )
+        .unwrap();
+        assert!(claim(&c, 1).unwrap());
+        assert!(!claim(&c, 1).unwrap(), "claimed once");
+        assert_eq!(release_all(&c).unwrap(), 1);
+        assert!(claim(&c, 1).unwrap(), "open again after a restart");
+    }
 }
