@@ -22,14 +22,27 @@ pub fn feed_events(
     rows.collect()
 }
 
-/// The levels an event went through, as its steps recorded them (each
-/// broadcast or escalation step carries the event's level then): one
-/// entry per change, with the instant of its first step, oldest first. The
-/// resolve notice is left out (it repeats the last level).
+/// The levels an event went through, oldest first, one entry per change
+/// with its instant: from `event_levels` (written with each change); for an
+/// event of before it, as its steps recorded them (each broadcast or
+/// escalation step carries the event's level then; the resolve notice,
+/// which repeats the last level, is left out).
 pub fn level_history(
     c: &Connection,
     event_id: i64,
 ) -> rusqlite::Result<Vec<(Option<String>, DateTime<Utc>)>> {
+    // Written with each change since migration 9: exact, one per change.
+    let recorded: Vec<(Option<String>, DateTime<Utc>)> = c
+        .prepare_cached("SELECT level, at FROM event_levels WHERE event_id = ?1 ORDER BY seq")?
+        .query_map([event_id], |r| {
+            Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?))
+        })?
+        .map(|r| r.map(|(l, at)| (l, parse_ts(&at))))
+        .collect::<rusqlite::Result<_>>()?;
+    if !recorded.is_empty() {
+        return Ok(recorded);
+    }
+    // An event of before it: as its steps recorded the levels.
     let mut st = c.prepare_cached(
         "SELECT level, created_at FROM steps WHERE event_id = ?1 AND kind <> 'resolve' \
          ORDER BY id",

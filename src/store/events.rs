@@ -133,7 +133,28 @@ pub fn insert_event(c: &Connection, e: &NewEvent<'_>) -> rusqlite::Result<i64> {
         ts(e.at),
         e.link_secret
     ])?;
-    Ok(c.last_insert_rowid())
+    let id = c.last_insert_rowid();
+    record_level(c, id, e.level, e.at)?;
+    Ok(id)
+}
+
+/// Appends `level` to the event's level history (`event_levels`) unless it
+/// is the last one there: in the transaction of the change.
+fn record_level(
+    c: &Connection,
+    id: i64,
+    level: Option<&str>,
+    at: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO event_levels (event_id, seq, level, at) \
+         SELECT ?1, COALESCE(MAX(seq), -1) + 1, ?2, ?3 FROM event_levels WHERE event_id = ?1 \
+         AND NOT EXISTS (SELECT 1 FROM event_levels l WHERE l.event_id = ?1 \
+           AND l.seq = (SELECT MAX(seq) FROM event_levels WHERE event_id = ?1) \
+           AND l.level IS ?2)",
+    )?
+    .execute(params![id, level, ts(at)])?;
+    Ok(())
 }
 
 pub fn get_event(c: &Connection, id: i64) -> rusqlite::Result<Option<EventRow>> {
@@ -250,7 +271,7 @@ pub fn set_level(
         "UPDATE events SET level = ?2, note = COALESCE(?3, note), updated_at = ?4 WHERE id = ?1",
     )?
     .execute(params![id, level, note, ts(at)])?;
-    Ok(())
+    record_level(c, id, Some(level), at)
 }
 
 /// Records which tier was notified and when it times out.

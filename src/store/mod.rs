@@ -149,6 +149,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_vigilance.sql"),
     // 8: the last good vigilance map, kept across restarts.
     include_str!("migrations/0008_vigilance_state.sql"),
+    include_str!("migrations/0009_event_levels.sql"),
 ];
 
 /// The current schema version.

@@ -368,3 +368,40 @@ async fn the_area_names_the_vigilance_departements_as_geocodes() {
     );
     assert_eq!(alert.area_desc, "CPTS de test");
 }
+
+#[tokio::test]
+async fn each_level_change_has_its_own_update_even_one_that_sends_nothing() {
+    // Jaune has no broadcast in this plan: the change to it sends no
+    // message, yet it is an Update of its own, and the later change to
+    // rouge another one (it reused jaune's identifier when the history was
+    // read from the messages sent).
+    let d = TestDaemon::start_manual().await;
+    let ev = d
+        .declare(json!({"scenario": "canicule", "level": "orange"}))
+        .await;
+    let id = ev["id"].as_str().unwrap().to_string();
+    let mut seen = Vec::new();
+    for (minutes, level, severity) in [(5, "jaune", "Moderate"), (5, "rouge", "Extreme")] {
+        d.advance(Duration::minutes(minutes));
+        let (status, v) = d
+            .api(
+                Method::POST,
+                &format!("/api/v1/events/{id}/level"),
+                Some(json!({"level": level})),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        let update = alert_of(&d, &id).await;
+        assert_eq!(update.msg_type, "Update");
+        assert_eq!(update.info("severity"), severity, "{level}");
+        assert!(!seen.contains(&update.identifier), "{seen:?}");
+        seen.push(update.identifier);
+    }
+    assert!(seen[0].ends_with(&format!("-{id}-1")), "{seen:?}");
+    assert!(seen[1].ends_with(&format!("-{id}-2")), "{seen:?}");
+    // Read again later: the same message, the same instant.
+    d.advance(Duration::minutes(30));
+    let again = alert_of(&d, &id).await;
+    assert_eq!(again.identifier, seen[1]);
+    assert_eq!(again.sent, "2026-06-15T10:10:00+02:00");
+}
