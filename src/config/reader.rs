@@ -341,6 +341,29 @@ impl<'c, 's> Table<'c, 's> {
         self.date(key)
     }
 
+    /// How often something repeats (`every = "5m"`): `default` when absent,
+    /// at least one second; `None` (reported) when invalid.
+    pub fn every(&self, default: std::time::Duration) -> Option<crate::model::DurationValue> {
+        let Some(s) = self.str("every") else {
+            return Some(crate::model::DurationValue(default));
+        };
+        match crate::model::DurationValue::parse(&s.value) {
+            Ok(d) if d.as_std() < std::time::Duration::from_secs(1) => {
+                let example = crate::model::DurationValue(default);
+                self.ctx.error(
+                    &s.loc,
+                    format!("`every` must be at least 1s (e.g. \"{example}\")"),
+                );
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.ctx.error(&s.loc, e);
+                None
+            }
+        }
+    }
+
     /// An array of strings. A lone string is accepted as a list of one.
     pub fn str_list(&self, key: &str) -> Option<Vec<Located<String>>> {
         let v = self.raw(key)?;

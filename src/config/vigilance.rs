@@ -35,9 +35,6 @@ pub const METEOFRANCE_URL: &str =
 /// MeteoAlarm's keyless Atom feed for France (overridable by `url`).
 pub const METEOALARM_URL: &str = "https://feeds.meteoalarm.org/feeds/meteoalarm-legacy-atom-france";
 
-/// The shortest `every` accepted.
-const MIN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// `[vigilance]` of the daemon configuration.
 #[derive(Clone, Debug)]
 pub struct VigilanceConfig {
@@ -161,20 +158,7 @@ pub(crate) fn read_vigilance(
     } else {
         Some(METEOFRANCE_URL.to_string())
     };
-    let every = match t.str("every") {
-        None => Some(DurationValue(std::time::Duration::from_secs(15 * 60))),
-        Some(s) => match DurationValue::parse(&s.value) {
-            Ok(d) if d.as_std() < MIN_EVERY => {
-                ctx.error(&s.loc, "`every` must be at least 1s (e.g. \"15m\")");
-                None
-            }
-            Ok(d) => Some(d),
-            Err(e) => {
-                ctx.error(&s.loc, e);
-                None
-            }
-        },
-    };
+    let every = t.every(std::time::Duration::from_secs(15 * 60));
     t.finish();
     // MeteoAlarm is keyless: a key named anyway is never sent.
     let api_key_file = api_key_file.filter(|_| source.as_deref() != Some("meteoalarm"));

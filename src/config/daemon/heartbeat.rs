@@ -4,10 +4,6 @@
 use crate::config::reader::{Ctx, Table};
 use crate::model::DurationValue;
 
-/// The shortest `every` accepted: a monitor called more often learns
-/// nothing more, and the probe writes to the database each time.
-const MIN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
 #[derive(Clone, Debug)]
 pub struct HeartbeatConfig {
     /// Called with GET; may carry a key (shown redacted everywhere).
@@ -21,20 +17,7 @@ pub struct HeartbeatConfig {
 pub(super) fn read_heartbeat(ctx: &Ctx<'_>, t: Table<'_, '_>) -> Option<HeartbeatConfig> {
     // A monitor's key is often the path itself: hidden too.
     let url = super::read_http_url(ctx, &t, "heartbeat", super::redact_url_and_path);
-    let every = match t.str("every") {
-        None => Some(DurationValue(std::time::Duration::from_secs(300))),
-        Some(s) => match DurationValue::parse(&s.value) {
-            Ok(d) if d.as_std() < MIN_EVERY => {
-                ctx.error(&s.loc, "`every` must be at least 1s (e.g. \"5m\")");
-                None
-            }
-            Ok(d) => Some(d),
-            Err(e) => {
-                ctx.error(&s.loc, e);
-                None
-            }
-        },
-    };
+    let every = t.every(std::time::Duration::from_secs(300));
     t.finish();
     Some(HeartbeatConfig {
         url: url?,
