@@ -301,16 +301,41 @@ fn bad_form(state: &WebState, token: &str) -> Response {
     )
 }
 
+/// What every form of the page checks first: whether JSON is wanted, and
+/// that the form does not come from another site (else the 403 answer).
+fn same_site(state: &WebState, token: &str, headers: &HeaderMap) -> Result<bool, Box<Response>> {
+    let json = wants_json(headers);
+    if cross_site(state, headers) {
+        return Err(Box::new(forbidden(state, token, json)));
+    }
+    Ok(json)
+}
+
+/// The `request` a take or cancel form names, after [`same_site`]:
+/// (JSON wanted, request id), or the answer to give.
+fn request_of(
+    state: &WebState,
+    token: &str,
+    headers: &HeaderMap,
+    form: Result<Form<RequestForm>, axum::extract::rejection::FormRejection>,
+) -> Result<(bool, i64), Box<Response>> {
+    let json = same_site(state, token, headers)?;
+    match form.ok().and_then(|Form(f)| f.request.parse::<i64>().ok()) {
+        Some(id) => Ok((json, id)),
+        None => Err(Box::new(bad_form(state, token))),
+    }
+}
+
 pub async fn post_swap(
     State(state): State<Arc<WebState>>,
     Path(token): Path<String>,
     headers: HeaderMap,
     form: Result<Form<SwapForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let json = wants_json(&headers);
-    if cross_site(&state, &headers) {
-        return forbidden(&state, &token, json);
-    }
+    let json = match same_site(&state, &token, &headers) {
+        Ok(json) => json,
+        Err(answer) => return *answer,
+    };
     let Ok(Form(f)) = form else {
         return bad_form(&state, &token);
     };
@@ -332,12 +357,9 @@ pub async fn post_take(
     headers: HeaderMap,
     form: Result<Form<RequestForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let json = wants_json(&headers);
-    if cross_site(&state, &headers) {
-        return forbidden(&state, &token, json);
-    }
-    let Some(id) = form.ok().and_then(|Form(f)| f.request.parse::<i64>().ok()) else {
-        return bad_form(&state, &token);
+    let (json, id) = match request_of(&state, &token, &headers, form) {
+        Ok(r) => r,
+        Err(answer) => return *answer,
     };
     match state.take_swap(&token, id).await {
         Ok(t) if json => axum::Json(serde_json::json!({
@@ -358,12 +380,9 @@ pub async fn post_cancel(
     headers: HeaderMap,
     form: Result<Form<RequestForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let json = wants_json(&headers);
-    if cross_site(&state, &headers) {
-        return forbidden(&state, &token, json);
-    }
-    let Some(id) = form.ok().and_then(|Form(f)| f.request.parse::<i64>().ok()) else {
-        return bad_form(&state, &token);
+    let (json, id) = match request_of(&state, &token, &headers, form) {
+        Ok(r) => r,
+        Err(answer) => return *answer,
     };
     match state.cancel_swap(&token, id).await {
         Ok(()) if json => {
