@@ -184,6 +184,20 @@ fn subjects_to(d: &TestDaemon, email: &str) -> Vec<String> {
     d.smtp.to(email).iter().map(|m| m.subject()).collect()
 }
 
+/// The first mail to `email` whose subject starts with `prefix`, once it
+/// has arrived (waited for up to 10 s; `what` names it if it does not).
+async fn mail_to(d: &TestDaemon, email: &str, prefix: &str, what: &str) -> crate::smtp::Received {
+    eventually(10, what, || async {
+        subjects_to(d, email).iter().any(|s| s.starts_with(prefix))
+    })
+    .await;
+    d.smtp
+        .to(email)
+        .into_iter()
+        .find(|m| m.subject().starts_with(prefix))
+        .unwrap()
+}
+
 pub(crate) async fn assignees(d: &TestDaemon) -> Vec<(String, String)> {
     let (status, v) = d
         .api(
@@ -342,12 +356,13 @@ async fn after_a_swap_the_check_the_calendars_on_call_and_reminders_follow() {
                 .any(|s| s.starts_with("Échange de garde"))
     })
     .await;
-    let to_bureau = d
-        .smtp
-        .to("olivier.bilger@example.org")
-        .into_iter()
-        .find(|m| m.subject().starts_with("Échange de garde"))
-        .unwrap();
+    let to_bureau = mail_to(
+        &d,
+        "olivier.bilger@example.org",
+        "Échange de garde",
+        "the bureau told",
+    )
+    .await;
     assert!(
         to_bureau
             .text()
@@ -404,18 +419,13 @@ async fn after_a_swap_the_check_the_calendars_on_call_and_reminders_follow() {
     d.clock.set(paris(6, 19, 14, 0) + Duration::seconds(30));
     d.daemon().state.reminder_tick().await.unwrap();
     d.daemon().state.kick();
-    eventually(10, "Paul reminded", || async {
-        subjects_to(&d, "paul.fuchs@example.org")
-            .iter()
-            .any(|s| s.starts_with("Rappel : garde"))
-    })
+    let reminder = mail_to(
+        &d,
+        "paul.fuchs@example.org",
+        "Rappel : garde",
+        "Paul reminded",
+    )
     .await;
-    let reminder = d
-        .smtp
-        .to("paul.fuchs@example.org")
-        .into_iter()
-        .find(|m| m.subject().starts_with("Rappel : garde"))
-        .unwrap();
     assert!(
         reminder
             .text()
@@ -610,18 +620,13 @@ async fn a_request_still_open_48_hours_before_its_shift_alerts_notify_once() {
     assert_eq!(state.swap_alert_tick().await.unwrap(), 1);
     assert_eq!(state.swap_alert_tick().await.unwrap(), 0, "once");
     state.kick();
-    eventually(10, "the bureau alerted", || async {
-        subjects_to(&d, "olivier.bilger@example.org")
-            .iter()
-            .any(|s| s.starts_with("Garde sans remplaçant"))
-    })
+    let m = mail_to(
+        &d,
+        "olivier.bilger@example.org",
+        "Garde sans remplaçant",
+        "the bureau alerted",
+    )
     .await;
-    let m = d
-        .smtp
-        .to("olivier.bilger@example.org")
-        .into_iter()
-        .find(|m| m.subject().starts_with("Garde sans remplaçant"))
-        .unwrap();
     assert!(
         m.text()
             .contains("Claire Martin cherche toujours un remplaçant"),
