@@ -246,13 +246,7 @@ async fn each_change_of_colour_makes_one_proposal_and_accepting_declares_at_its_
 
     // Accepting declares at orange with the key vigilance-canicule.
     let id = p["id"].as_i64().unwrap();
-    let (status, accepted) = d
-        .api(
-            Method::POST,
-            &format!("/api/v1/proposals/{id}/accept"),
-            None,
-        )
-        .await;
+    let (status, accepted) = decide(&d, id, "accept").await;
     assert_eq!(status, 200, "{accepted}");
     assert_eq!(accepted["state"], "accepted");
     let events = canicule_events(&d).await;
@@ -260,26 +254,14 @@ async fn each_change_of_colour_makes_one_proposal_and_accepting_declares_at_its_
     assert_eq!(events[0]["level"], "orange");
     assert_eq!(events[0]["key"], "vigilance-canicule");
     // Decided once.
-    let (status, _) = d
-        .api(
-            Method::POST,
-            &format!("/api/v1/proposals/{id}/accept"),
-            None,
-        )
-        .await;
+    let (status, _) = decide(&d, id, "accept").await;
     assert_eq!(status, 409);
 
     // Rouge: proposed, accepted, the event goes up.
     feed.set(map("2026-06-15T10:00:00Z", 4, 4));
     assert_eq!(step(&d).await, outcome(true, 1, 0));
     let id = vigilance(&d).await["proposals"][0]["id"].as_i64().unwrap();
-    let (status, _) = d
-        .api(
-            Method::POST,
-            &format!("/api/v1/proposals/{id}/accept"),
-            None,
-        )
-        .await;
+    let (status, _) = decide(&d, id, "accept").await;
     assert_eq!(status, 200);
     assert_eq!(canicule_events(&d).await[0]["level"], "rouge");
 
@@ -294,13 +276,7 @@ async fn each_change_of_colour_makes_one_proposal_and_accepting_declares_at_its_
 
     // Dismissed, it is gone from the open proposals.
     let id = v["proposals"][0]["id"].as_i64().unwrap();
-    let (status, _) = d
-        .api(
-            Method::POST,
-            &format!("/api/v1/proposals/{id}/dismiss"),
-            None,
-        )
-        .await;
+    let (status, _) = decide(&d, id, "dismiss").await;
     assert_eq!(status, 200);
     assert_eq!(vigilance(&d).await["proposals"], json!([]));
     assert_ne!(canicule_events(&d).await[0]["state"], "resolved");
@@ -942,13 +918,7 @@ async fn start_meteoalarm(feed: &Feed) -> TestDaemon {
 
 async fn accept(d: &TestDaemon) {
     let id = vigilance(d).await["proposals"][0]["id"].as_i64().unwrap();
-    let (status, v) = d
-        .api(
-            Method::POST,
-            &format!("/api/v1/proposals/{id}/accept"),
-            None,
-        )
-        .await;
+    let (status, v) = decide(d, id, "accept").await;
     assert_eq!(status, 200, "{v}");
 }
 
