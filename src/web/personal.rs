@@ -48,14 +48,7 @@ pub fn routes() -> axum::Router<Arc<WebState>> {
 }
 
 fn render(ctx: minijinja::Value) -> String {
-    let mut env = minijinja::Environment::new();
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
-    env.template_from_named_str("personal.html", PAGE)
-        .and_then(|t| t.render(ctx))
-        .unwrap_or_else(|e| {
-            tracing::error!(error = %e, "personal page failed to render");
-            "Erreur interne".to_string()
-        })
+    super::respond::render_phone("personal.html", PAGE, ctx)
 }
 
 fn page(state: &WebState, token: &str, v: &PersonalView, notice: Option<(&str, bool)>) -> Response {

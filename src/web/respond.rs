@@ -49,12 +49,26 @@ fn state_label(s: EventState) -> &'static str {
 }
 
 fn render(ctx: minijinja::Value) -> String {
+    render_phone("response.html", PAGE, ctx)
+}
+
+/// The layout of the pages a professional opens from a link on a phone
+/// (the response page, the personal page).
+const PHONE: &str = include_str!("templates/phone.html");
+
+/// Renders `page` (which extends `phone.html`), HTML-escaped.
+pub(super) fn render_phone(
+    name: &'static str,
+    page: &'static str,
+    ctx: minijinja::Value,
+) -> String {
     let mut env = minijinja::Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
-    env.template_from_named_str("response.html", PAGE)
-        .and_then(|t| t.render(ctx))
+    env.add_template("phone.html", PHONE)
+        .and_then(|()| env.add_template(name, page))
+        .and_then(|()| env.get_template(name)?.render(ctx))
         .unwrap_or_else(|e| {
-            tracing::error!(error = %e, "response page failed to render");
+            tracing::error!(page = name, error = %e, "page failed to render");
             "Erreur interne".to_string()
         })
 }
