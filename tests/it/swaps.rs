@@ -198,6 +198,19 @@ async fn mail_to(d: &TestDaemon, email: &str, prefix: &str, what: &str) -> crate
         .unwrap()
 }
 
+/// The bureau's dashboard, as the operator of `cookie` sees it.
+async fn dashboard(d: &TestDaemon, cookie: &str) -> String {
+    d.http
+        .get(d.url("/bureau"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 pub(crate) async fn assignees(d: &TestDaemon) -> Vec<(String, String)> {
     let (status, v) = d
         .api(
@@ -471,16 +484,7 @@ async fn with_approval_the_swap_counts_once_the_bureau_approves() {
     assert_eq!(assignees(&d).await, vec![("ref1".into(), "file".into())]);
     // The dashboard lists it, with the approval form.
     let cookie = d.operator_cookie().await;
-    let html = d
-        .http
-        .get(d.url("/bureau"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = dashboard(&d, &cookie).await;
     assert!(html.contains("Échanges de gardes"), "{html}");
     assert!(html.contains("Paul Fuchs"), "{html}");
     let csrf = html
@@ -519,16 +523,7 @@ async fn with_approval_the_swap_counts_once_the_bureau_approves() {
 /// dashboard's text (redirects followed).
 async fn decide(d: &TestDaemon, id: i64, decision: &str) -> (u16, String) {
     let cookie = d.operator_cookie().await;
-    let html = d
-        .http
-        .get(d.url("/bureau"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = dashboard(d, &cookie).await;
     let csrf = html
         .split("name=\"csrf\" value=\"")
         .nth(1)
@@ -545,16 +540,7 @@ async fn decide(d: &TestDaemon, id: i64, decision: &str) -> (u16, String) {
         .unwrap();
     let status = r.status().as_u16();
     if r.status().is_redirection() {
-        let html = d
-            .http
-            .get(d.url("/bureau"))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let html = dashboard(d, &cookie).await;
         return (status, html);
     }
     (status, r.text().await.unwrap())
@@ -1220,16 +1206,7 @@ fn a_swap_folded_back_changes_nothing_once_the_file_has_the_requester_again() {
 async fn the_bureau_resends_someone_their_personal_link_from_the_dashboard() {
     let d = start(false, 0).await;
     let cookie = d.operator_cookie().await;
-    let html = d
-        .http
-        .get(d.url("/bureau"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = dashboard(&d, &cookie).await;
     assert!(html.contains("Renvoyer son lien"), "{html}");
     let csrf = html
         .split("name=\"csrf\" value=\"")
