@@ -106,20 +106,25 @@ impl Directory {
         on_call: OnCall<'_>,
         keep: &dyn Fn(&Professional) -> bool,
     ) -> Vec<&Professional> {
+        // Each roster the selector names (its groups' included) asked once
+        // for this selection, not once per professional.
+        let mut rosters = Vec::new();
+        self.on_call_rosters(sel, &mut rosters, 0);
+        let asked: HashMap<&str, Vec<String>> =
+            rosters.iter().map(|r| (r.as_str(), on_call(r))).collect();
+        let cached = |r: &str| asked.get(r).cloned().unwrap_or_else(|| on_call(r));
         let on_call_ids: Option<HashSet<String>> = (!sel.on_call.is_empty())
-            .then(|| sel.on_call.iter().flat_map(|r| on_call(&r.value)).collect());
+            .then(|| sel.on_call.iter().flat_map(|r| cached(&r.value)).collect());
         // Someone on call now (through this selector or a group it names)
         // is there: the roster judged their presence by the day the shift
         // starts (a night shift begun on the last day of a season runs past
         // midnight), and `on_call` only names those present that day.
-        let mut rosters = Vec::new();
-        self.on_call_rosters(sel, &mut rosters, 0);
-        let on_shift_ids: HashSet<String> = rosters.iter().flat_map(|r| on_call(r)).collect();
-        let on_shift = |p: &Professional| p.active && on_shift_ids.contains(&p.id);
+        let on_shift_ids: HashSet<&str> = asked.values().flatten().map(String::as_str).collect();
+        let on_shift = |p: &Professional| p.active && on_shift_ids.contains(p.id.as_str());
         self.professionals
             .iter()
             .filter(|p| {
-                (keep(p) || on_shift(p)) && self.matches(sel, p, on_call_ids.as_ref(), on_call, 0)
+                (keep(p) || on_shift(p)) && self.matches(sel, p, on_call_ids.as_ref(), &cached, 0)
             })
             .collect()
     }
