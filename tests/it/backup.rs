@@ -182,7 +182,7 @@ async fn a_backup_taken_during_a_5000_recipient_fan_out_is_whole_and_restores_in
 
 #[test]
 fn restore_is_refused_while_the_daemon_runs_and_for_a_damaged_copy_and_the_database_stays() {
-    let s = Sandbox::shipped();
+    let s = Sandbox::shipped_in_force();
     s.listen_anywhere();
     let config = s.config();
     let c = config.to_str().unwrap();
@@ -278,7 +278,7 @@ fn restore_is_refused_while_the_daemon_runs_and_for_a_damaged_copy_and_the_datab
 
 #[test]
 fn dated_backups_keep_the_n_most_recent_and_touch_no_other_file() {
-    let s = Sandbox::shipped();
+    let s = Sandbox::shipped_in_force();
     s.listen_anywhere();
     let config = s.config();
     let _d = DaemonProcess::start(&config);
@@ -405,7 +405,7 @@ impl Monitor {
 fn the_heartbeat_calls_the_monitor_while_healthy_stops_when_the_database_cannot_write_and_resumes()
 {
     let monitor = Monitor::start();
-    let s = Sandbox::shipped();
+    let s = Sandbox::shipped_in_force();
     s.listen_anywhere();
     let text = s.read("config/vigie.toml");
     s.write(
@@ -473,7 +473,7 @@ fn the_heartbeat_calls_the_monitor_while_healthy_stops_when_the_database_cannot_
 
 #[test]
 fn a_bad_heartbeat_is_refused_with_its_place() {
-    let s = Sandbox::shipped();
+    let s = Sandbox::shipped_in_force();
     let text = s.read("config/vigie.toml");
     s.write(
         "config/vigie.toml",
@@ -553,7 +553,7 @@ fn a_restore_run_as_root_gives_the_database_and_the_lock_to_the_data_directorys_
         );
         return;
     }
-    let s = Sandbox::shipped();
+    let s = Sandbox::shipped_in_force();
     let var = s.path().join("var");
     std::fs::create_dir(&var).unwrap();
     drop(vigie::store::Store::open(&var.join("vigie.db")).unwrap());
@@ -582,7 +582,7 @@ fn a_lock_file_planted_as_a_symbolic_link_gives_nothing_away() {
     // be taken, a link planted as `vigie.lock` must not make root's
     // `vigie restore` hand the linked file over, nor start a daemon.
     use std::os::unix::fs::MetadataExt;
-    let s = Sandbox::shipped();
+    let s = Sandbox::shipped_in_force();
     s.listen_anywhere();
     let config = s.config();
     let c = config.to_str().unwrap();

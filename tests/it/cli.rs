@@ -16,7 +16,7 @@ fn free_port() -> u16 {
 /// The shipped configuration in a sandbox, listening on a free port, and
 /// the real daemon running on it.
 fn shipped_daemon() -> (Sandbox, DaemonProcess) {
-    let sb = Sandbox::shipped();
+    let sb = Sandbox::shipped_in_force();
     let port = free_port();
     sb.edit(
         "config/vigie.toml",
@@ -199,7 +199,7 @@ fn a_coordinator_declares_follows_and_resolves_an_exercise_from_the_command_line
 
 #[test]
 fn commands_say_clearly_when_the_daemon_is_not_running() {
-    let sb = Sandbox::shipped();
+    let sb = Sandbox::shipped_in_force();
     let port = free_port();
     sb.edit(
         "config/vigie.toml",
@@ -227,7 +227,7 @@ fn run_with_token(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn plan_preview_shows_each_step_with_its_first_message_and_sends_nothing() {
-    let sb = Sandbox::shipped();
+    let sb = Sandbox::shipped_in_force();
     let c = sb.config();
     let (code, out, _) = run_vigie(&[
         "plan",

@@ -7,7 +7,7 @@ use crate::support::{DaemonProcess, Sandbox, http_get, http_request};
 
 #[test]
 fn starts_on_the_shipped_config_and_answers_health_and_readiness() {
-    let sb = Sandbox::shipped();
+    let sb = Sandbox::shipped_in_force();
     sb.listen_anywhere();
     let d = DaemonProcess::start(&sb.config());
 
@@ -42,7 +42,7 @@ fn status(sb: &Sandbox, d: &DaemonProcess) -> serde_json::Value {
 
 #[test]
 fn a_reload_with_a_broken_plan_keeps_the_last_good_set_and_says_why() {
-    let sb = Sandbox::shipped();
+    let sb = Sandbox::shipped_in_force();
     sb.listen_anywhere();
     let mut d = DaemonProcess::start(&sb.config());
     let before = status(&sb, &d);
@@ -92,7 +92,7 @@ fn a_reload_with_a_broken_plan_keeps_the_last_good_set_and_says_why() {
 
 #[test]
 fn sigterm_stops_cleanly_with_exit_code_zero() {
-    let sb = Sandbox::shipped();
+    let sb = Sandbox::shipped_in_force();
     sb.listen_anywhere();
     let mut d = DaemonProcess::start(&sb.config());
     d.signal("TERM");
@@ -103,7 +103,7 @@ fn sigterm_stops_cleanly_with_exit_code_zero() {
 
 #[test]
 fn sigint_stops_too() {
-    let sb = Sandbox::shipped();
+    let sb = Sandbox::shipped_in_force();
     sb.listen_anywhere();
     let mut d = DaemonProcess::start(&sb.config());
     d.signal("INT");
@@ -112,7 +112,7 @@ fn sigint_stops_too() {
 
 #[test]
 fn refuses_to_start_on_an_invalid_configuration_and_lists_the_problems() {
-    let sb = Sandbox::shipped();
+    let sb = Sandbox::shipped_in_force();
     sb.listen_anywhere();
     sb.edit(
         "config/vigie.toml",
@@ -136,7 +136,7 @@ fn refuses_to_start_on_an_invalid_configuration_and_lists_the_problems() {
 fn under_systemd_it_says_ready_pings_the_watchdog_and_says_stopping() {
     use std::os::unix::net::UnixDatagram;
     use std::process::{Command, Stdio};
-    let sb = Sandbox::shipped();
+    let sb = Sandbox::shipped_in_force();
     sb.listen_anywhere();
     let sock_path = sb.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();

@@ -69,7 +69,7 @@ fn check(sb: &Sandbox) -> (i32, String) {
 
 #[test]
 fn vigie_check_refuses_a_fifo_in_plans_and_names_it_instead_of_waiting() {
-    let sb = Sandbox::shipped();
+    let sb = Sandbox::shipped_in_force();
     mkfifo(&sb.path().join("plans/pgc-2027.toml"));
 
     let (code, out) = check(&sb);
@@ -83,7 +83,7 @@ fn vigie_check_refuses_a_fifo_in_plans_and_names_it_instead_of_waiting() {
 
 #[test]
 fn vigie_check_refuses_a_file_over_16_mib_and_a_folder_given_as_the_directory() {
-    let sb = Sandbox::shipped();
+    let sb = Sandbox::shipped_in_force();
     // Sparse: 17 MiB on paper, nothing on the disk.
     let huge = std::fs::File::create(sb.path().join("config/rosters/huge.toml")).unwrap();
     huge.set_len(17 * 1024 * 1024).unwrap();
@@ -110,7 +110,7 @@ fn vigie_check_refuses_a_file_over_16_mib_and_a_folder_given_as_the_directory() 
 
 #[test]
 fn a_secret_file_that_is_a_fifo_stops_the_start_with_its_name() {
-    let sb = Sandbox::shipped();
+    let sb = Sandbox::shipped_in_force();
     sb.listen_anywhere();
     std::fs::create_dir_all(sb.path().join("config/secrets")).unwrap();
     mkfifo(&sb.path().join("config/secrets/sms-hmac"));
@@ -138,7 +138,7 @@ fn a_secret_file_that_is_a_fifo_stops_the_start_with_its_name() {
 
 #[test]
 fn a_reload_with_a_fifo_in_plans_is_refused_naming_it_and_sigterm_still_stops() {
-    let sb = Sandbox::shipped();
+    let sb = Sandbox::shipped_in_force();
     sb.listen_anywhere();
     let mut d = DaemonProcess::start(&sb.config());
     mkfifo(&sb.path().join("plans/pgc-2027.toml"));
@@ -172,7 +172,7 @@ fn a_reload_with_a_fifo_in_plans_is_refused_naming_it_and_sigterm_still_stops() 
 
 #[test]
 fn sigterm_during_a_slow_reload_stops_the_daemon_without_waiting_for_the_reload() {
-    let sb = Sandbox::shipped();
+    let sb = Sandbox::shipped_in_force();
     sb.listen_anywhere();
     let mut d = DaemonProcess::start(&sb.config());
     // 30 000 more professionals (4 MB): a reload of seconds in a debug
@@ -245,7 +245,7 @@ const API_KEY: &str = "APIKEY-S3CRET-0042";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_url_secrets_appear_in_no_log_line_delivery_reason_api_answer_or_page() {
-    let sb = Sandbox::shipped();
+    let sb = Sandbox::shipped_in_force();
     sb.listen_anywhere();
     // A port where nobody listens: every call fails, with the URL at hand.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
@@ -362,7 +362,7 @@ async fn webhook_url_secrets_appear_in_no_log_line_delivery_reason_api_answer_or
 
 #[test]
 fn vigie_check_does_not_print_the_secrets_of_an_invalid_webhook_url() {
-    let sb = Sandbox::shipped();
+    let sb = Sandbox::shipped_in_force();
     sb.write("config/secrets/sms-hmac", "hmac-key-for-tests\n");
     let config = sb.read("config/vigie.toml");
     sb.write(
@@ -402,7 +402,7 @@ fn emails(sb: &Sandbox) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn what_vigie_writes_is_readable_by_its_owner_only() {
-    let sb = Sandbox::shipped();
+    let sb = Sandbox::shipped_in_force();
     sb.listen_anywhere();
     let mut d = DaemonProcess::start(&sb.config());
     declare(
@@ -445,7 +445,7 @@ fn what_vigie_writes_is_readable_by_its_owner_only() {
 
 #[test]
 fn a_data_dir_readable_by_others_is_warned_about_at_start() {
-    let sb = Sandbox::shipped();
+    let sb = Sandbox::shipped_in_force();
     sb.listen_anywhere();
     let var = sb.path().join("var");
     std::fs::create_dir(&var).unwrap();
@@ -461,7 +461,7 @@ fn a_data_dir_readable_by_others_is_warned_about_at_start() {
 
 #[test]
 fn e_mail_header_lines_stay_within_998_octets_and_cannot_be_injected() {
-    let sb = Sandbox::shipped();
+    let sb = Sandbox::shipped_in_force();
     sb.listen_anywhere();
     // A crisis referent (tier 0) whose name is 2 000 characters long and
     // carries a line break and a header.

@@ -326,7 +326,7 @@ fn a_trusted_proxy_that_is_not_an_address_is_named_with_its_place() {
 /// The real daemon, with the shipped configuration (the generated operator
 /// `bureau`), `http` lines added to `[http]` and `extra` at the end.
 fn real_daemon(http: &str, extra: &str) -> (Sandbox, DaemonProcess) {
-    let sb = Sandbox::shipped();
+    let sb = Sandbox::shipped_in_force();
     sb.listen_anywhere();
     sb.edit(
         "config/vigie.toml",

@@ -237,7 +237,7 @@ async fn the_plan_owners_are_reminded_of_the_yearly_review_weekly_until_a_new_ve
     let next = plan
         .replace("version = \"2026.1\"", "version = \"2027.1\"")
         .replace("valid_from = 2026-01-01", "valid_from = 2027-01-01")
-        .replace("valid_until = 2026-12-31", "valid_until = 2027-12-31")
+        .replace("valid_until = 2099-12-31", "valid_until = 2027-12-31")
         .replace("review_by = 2026-11-30", "review_by = 2027-11-30");
     std::fs::write(d.dir.path().join("plans/plan-2027.toml"), next).unwrap();
     assert!(d.daemon().state.reload().await.ok);

@@ -34,6 +34,19 @@ impl Sandbox {
         Sandbox { dir }
     }
 
+    /// [`Sandbox::shipped`] for a daemon that runs on the wall clock: the
+    /// shipped plan is the 2026 version, its end is moved far away so that
+    /// it stays in force whatever the year the tests run.
+    pub fn shipped_in_force() -> Sandbox {
+        let sb = Sandbox::shipped();
+        sb.edit(
+            "plans/pgc-2026.toml",
+            "valid_until = 2026-12-31",
+            "valid_until = 2099-12-31",
+        );
+        sb
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

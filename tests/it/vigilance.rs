@@ -1073,7 +1073,7 @@ async fn the_shipped_plan_proposes_grand_froid_from_meteoalarm() {
             &at(24),
         )],
     ));
-    let sb = Sandbox::shipped();
+    let sb = Sandbox::shipped_in_force();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
