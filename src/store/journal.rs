@@ -107,6 +107,182 @@ pub fn get(c: &Connection, id: i64) -> rusqlite::Result<Option<Entry>> {
         .optional()
 }
 
+/// A bulletin published for the public page of an event.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Bulletin {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub author: String,
+    pub text: String,
+}
+
+/// A lesson learned (RETEX) written for an event.
+pub type Lesson = Bulletin;
+
+fn bulletin_row(r: &Row<'_>) -> rusqlite::Result<Bulletin> {
+    Ok(Bulletin {
+        id: r.get(0)?,
+        at: parse_ts(&r.get::<_, String>(1)?),
+        author: r.get(2)?,
+        text: r.get(3)?,
+    })
+}
+
+pub fn add_bulletin(
+    c: &Connection,
+    event_id: i64,
+    at: DateTime<Utc>,
+    author: &str,
+    text: &str,
+) -> rusqlite::Result<Bulletin> {
+    c.prepare_cached(
+        "INSERT INTO event_bulletins (event_id, at, author, text) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![event_id, ts(at), author, text])?;
+    Ok(Bulletin {
+        id: c.last_insert_rowid(),
+        at,
+        author: author.to_string(),
+        text: text.to_string(),
+    })
+}
+
+/// The bulletins of an event, newest first.
+pub fn bulletins(c: &Connection, event_id: i64) -> rusqlite::Result<Vec<Bulletin>> {
+    c.prepare_cached(
+        "SELECT id, at, author, text FROM event_bulletins WHERE event_id = ?1 ORDER BY id DESC",
+    )?
+    .query_map([event_id], bulletin_row)?
+    .collect()
+}
+
+pub fn add_lesson(
+    c: &Connection,
+    event_id: i64,
+    at: DateTime<Utc>,
+    author: &str,
+    text: &str,
+) -> rusqlite::Result<Lesson> {
+    c.prepare_cached(
+        "INSERT INTO event_lessons (event_id, at, author, text) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![event_id, ts(at), author, text])?;
+    Ok(Bulletin {
+        id: c.last_insert_rowid(),
+        at,
+        author: author.to_string(),
+        text: text.to_string(),
+    })
+}
+
+/// The lessons learned of an event, in the order they were written.
+pub fn lessons(c: &Connection, event_id: i64) -> rusqlite::Result<Vec<Lesson>> {
+    c.prepare_cached(
+        "SELECT id, at, author, text FROM event_lessons WHERE event_id = ?1 ORDER BY id",
+    )?
+    .query_map([event_id], bulletin_row)?
+    .collect()
+}
+
+/// Where a step stands for its `delivery_failed` entry.
+pub enum StepFailures {
+    /// Some deliveries are still pending, sending or retrying.
+    Unsettled,
+    /// Settled with no delivery failed for good, or already logged.
+    Nothing,
+    /// Settled, with deliveries failed for good, not yet logged.
+    Failed(FailedCounts),
+}
+
+pub struct FailedCounts {
+    pub event_id: i64,
+    pub kind: String,
+    pub tier: Option<u32>,
+    pub audience: String,
+    /// (channel, failed for good).
+    pub by_channel: Vec<(String, u64)>,
+}
+
+/// See [`StepFailures`].
+pub fn failed_step(c: &Connection, step_id: i64) -> rusqlite::Result<StepFailures> {
+    let Some((event_id, kind, tier, audience)) = c
+        .prepare_cached("SELECT event_id, kind, tier, audience FROM steps WHERE id = ?1")?
+        .query_row([step_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<u32>>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })
+        .optional()?
+    else {
+        return Ok(StepFailures::Nothing);
+    };
+    let mut by_state = c.prepare_cached(
+        "SELECT state, channel, COUNT(*) FROM deliveries WHERE event_id = ?1 AND step_id = ?2 \
+         AND state IN ('pending', 'sending', 'retrying', 'failed') GROUP BY state, channel \
+         ORDER BY channel",
+    )?;
+    let rows: Vec<(String, String, u64)> = by_state
+        .query_map(params![event_id, step_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    if rows.iter().any(|(s, _, _)| s != "failed") {
+        return Ok(StepFailures::Unsettled);
+    }
+    if rows.is_empty() {
+        return Ok(StepFailures::Nothing);
+    }
+    let logged: bool = c
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM event_log WHERE event_id = ?1 \
+             AND kind = 'delivery_failed' AND json_extract(data, '$.step') = ?2)",
+        )?
+        .query_row(params![event_id, step_id], |r| r.get(0))?;
+    if logged {
+        return Ok(StepFailures::Nothing);
+    }
+    Ok(StepFailures::Failed(FailedCounts {
+        event_id,
+        kind,
+        tier,
+        audience,
+        by_channel: rows.into_iter().map(|(_, ch, n)| (ch, n)).collect(),
+    }))
+}
+
+/// The steps of these deliveries (those that have one).
+pub fn steps_of(c: &Connection, deliveries: &[i64]) -> rusqlite::Result<Vec<i64>> {
+    let mut st = c.prepare_cached("SELECT step_id FROM deliveries WHERE id = ?1")?;
+    let mut out = Vec::new();
+    for id in deliveries {
+        if let Some(Some(step)) = st
+            .query_row([id], |r| r.get::<_, Option<i64>>(0))
+            .optional()?
+        {
+            out.push(step);
+        }
+    }
+    Ok(out)
+}
+
+/// The steps with deliveries failed for good and no `delivery_failed`
+/// entry yet, among the events not resolved or resolved in the last two
+/// days (read once at start: what a stop left unlogged).
+pub fn unlogged_failed_steps(c: &Connection, since: DateTime<Utc>) -> rusqlite::Result<Vec<i64>> {
+    c.prepare_cached(
+        "SELECT DISTINCT d.step_id FROM deliveries d JOIN events e ON e.id = d.event_id \
+         WHERE d.state = 'failed' AND d.step_id IS NOT NULL \
+         AND (e.resolved_at IS NULL OR e.resolved_at >= ?1) \
+         AND NOT EXISTS (SELECT 1 FROM event_log l WHERE l.event_id = d.event_id \
+           AND l.kind = 'delivery_failed' AND json_extract(l.data, '$.step') = d.step_id)",
+    )?
+    .query_map([ts(since)], |r| r.get(0))?
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

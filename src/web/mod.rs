@@ -29,6 +29,7 @@ pub mod auth;
 pub mod cap;
 pub mod error;
 pub mod extras;
+pub mod journal;
 pub mod pages;
 pub mod personal;
 pub mod respond;
@@ -189,6 +190,7 @@ pub fn router(state: Arc<WebState>) -> Router {
             axum::routing::post(pages::decide_proposal),
         )
         .merge(api::routes())
+        .merge(journal::routes())
         .merge(cap::routes())
         .merge(personal::routes())
         .merge(swaps_api::routes())
