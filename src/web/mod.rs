@@ -181,6 +181,19 @@ pub fn router(state: Arc<WebState>) -> Router {
             axum::routing::post(pages::resolve),
         )
         .route(
+            "/bureau/events/{id}/log",
+            axum::routing::post(pages::log_note),
+        )
+        .route(
+            "/bureau/events/{id}/bulletin",
+            axum::routing::post(pages::bulletin),
+        )
+        .route(
+            "/bureau/events/{id}/retex",
+            axum::routing::post(pages::retex),
+        )
+        .route("/bureau/events/{id}/report", get(pages::report_page))
+        .route(
             "/bureau/swaps/{id}",
             axum::routing::post(pages::decide_swap),
         )
