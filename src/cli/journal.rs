@@ -136,7 +136,7 @@ fn print_report(out: &mut dyn Write, _status: u16, r: &Value, tz: chrono_tz::Tz)
     for p in list("tiers") {
         let _ = writeln!(
             out,
-            "  palier {} (tour {}, {}) alerté le {} : {}, {}, {} ; quorum {} atteint en {}",
+            "  palier {} (tour {}, {}) alerté le {} : {}, {}, {} ; quorum {} {}",
             p["tier"],
             p["round"],
             s(&p["audience"]),
@@ -149,7 +149,10 @@ fn print_report(out: &mut dyn Write, _status: u16, r: &Value, tz: chrono_tz::Tz)
             count(p["answers"].as_u64().unwrap_or(0), "réponse", "réponses"),
             count(p["positive"].as_u64().unwrap_or(0), "positive", "positives"),
             p["quorum"],
-            secs(&p["time_to_quorum_secs"])
+            match p["time_to_quorum_secs"].as_i64() {
+                Some(_) => format!("atteint en {}", secs(&p["time_to_quorum_secs"])),
+                None => "non atteint pendant ce palier".to_string(),
+            }
         );
     }
     let _ = writeln!(out, "\nCanaux :");
