@@ -200,10 +200,19 @@ pub(super) fn exhausted(
     needed: Option<u32>,
     owners_alerted: usize,
 ) -> rusqlite::Result<i64> {
+    let owners = if owners_alerted == 0 {
+        "aucun responsable du plan n'a pu être alerté par e-mail".to_string()
+    } else {
+        labels::count(
+            owners_alerted as u64,
+            "message d'alerte envoyé aux responsables du plan",
+            "messages d'alerte envoyés aux responsables du plan",
+        )
+    };
     let text = format!(
-        "Escalade épuisée sans quorum ({acks} réponse(s) positive(s) sur {} attendue(s)) : {} du plan alerté(s).",
+        "Escalade épuisée sans quorum ({} sur {} attendues) : {owners}.",
+        labels::count(acks as u64, "réponse positive", "réponses positives"),
         needed.unwrap_or(0),
-        labels::count(owners_alerted as u64, "responsable", "responsables")
     );
     ctx.log(
         c,

@@ -175,6 +175,35 @@ async fn every_decision_of_a_scripted_event_is_logged_once_in_order_by_who_made_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_escalation_is_logged_by_vigie_with_what_was_missing() {
+    let d = TestDaemon::start_manual().await;
+    let id = d
+        .declare(json!({"scenario": "canicule", "level": "jaune"}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    d.advance(Duration::minutes(16));
+    assert_eq!(d.daemon().state.escalation_tick().await.unwrap(), 1);
+    d.advance(Duration::minutes(31));
+    assert_eq!(d.daemon().state.escalation_tick().await.unwrap(), 1);
+    assert_eq!(d.event(&id).await["state"], "exhausted");
+    let entries = log(&d, &id).await;
+    assert_eq!(
+        kinds(&entries),
+        ["declared", "tier_notified", "tier_notified", "exhausted"],
+        "{entries:#?}"
+    );
+    let last = entries.last().unwrap();
+    assert_eq!(last["author"], "vigie");
+    assert_eq!(
+        last["text"],
+        "Escalade épuisée sans quorum (0 réponse positive sur 2 attendues) : 3 messages d'alerte envoyés aux responsables du plan."
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exercise_and_an_unchanged_redeclaration_are_logged_as_such() {
     let d = TestDaemon::start_manual().await;
     let ev = d
