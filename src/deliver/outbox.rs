@@ -254,7 +254,12 @@ impl Outbox {
             .call(move |c| {
                 let tx = c.transaction()?;
                 outbox::record_all(&tx, &recorded)?;
-                let unsettled = log_failures(&tx, &recorded, &failing, now)?;
+                // The main courante never holds up the deliveries: a
+                // failure to write its entry is logged, the step goes on.
+                let unsettled = log_failures(&tx, &recorded, &failing, now).unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "cannot write the failed deliveries to the main courante");
+                    None
+                });
                 for channel in &retry_now {
                     outbox::retry_now(&tx, channel, now)?;
                 }
