@@ -233,3 +233,133 @@ fn compute(
         lessons,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(min: i64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-06-15T08:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+            + chrono::Duration::minutes(min)
+    }
+
+    fn step(id: i64, tier: u32, quorum: u32, min: i64) -> q::StepRow {
+        q::StepRow {
+            id,
+            kind: "escalation".into(),
+            tier: Some(tier),
+            round: 0,
+            level: None,
+            audience: "referents".into(),
+            quorum: Some(quorum),
+            timeout_secs: Some(900),
+            created_at: crate::store::ts(at(min)),
+        }
+    }
+
+    fn delivery(step: i64, who: &str, state: &str, sent: Option<i64>) -> outbox::DeliveryRow {
+        outbox::DeliveryRow {
+            id: 0,
+            event_id: Some(1),
+            step_id: Some(step),
+            recipient_id: Some(who.into()),
+            recipient_name: who.into(),
+            channel: "email".into(),
+            address: None,
+            priority: 0,
+            state: state.into(),
+            message: None,
+            reason: None,
+            attempts: 1,
+            created_at: crate::store::ts(at(0)),
+            next_attempt_at: crate::store::ts(at(0)),
+            sent_at: sent.map(|m| crate::store::ts(at(m))),
+        }
+    }
+
+    fn response(who: &str, what: &str, min: i64) -> q::ResponseRow {
+        q::ResponseRow {
+            recipient_id: who.into(),
+            name: who.into(),
+            response: what.into(),
+            at: crate::store::ts(at(min)),
+        }
+    }
+
+    #[test]
+    fn time_to_quorum_counts_latest_answers_and_only_while_the_tier_is_in_progress() {
+        let ev = EventRow {
+            id: 1,
+            scenario: "canicule".into(),
+            dedup_key: String::new(),
+            title: "Vague de chaleur".into(),
+            level: Some("jaune".into()),
+            note: String::new(),
+            exercise: true,
+            state: q::EventState::Resolved,
+            plan_id: "pgc".into(),
+            plan_version: "1".into(),
+            plan_sha256: String::new(),
+            declared_at: at(0),
+            updated_at: at(0),
+            acknowledged_at: None,
+            exhausted_at: None,
+            resolved_at: Some(at(90)),
+            resolve_note: None,
+            tier: 1,
+            round: 0,
+            escalation_due_at: None,
+            link_secret: String::new(),
+        };
+        // Tier 1 (quorum 2) at 0, tier 2 (quorum 2) at 15.
+        let steps = [step(1, 0, 2, 0), step(2, 1, 2, 15)];
+        let deliveries = [
+            delivery(1, "a", "sent", Some(1)),
+            delivery(1, "b", "failed", None),
+            delivery(2, "c", "sent", Some(16)),
+            delivery(2, "d", "skipped", None),
+        ];
+        // "a" says yes at 5 then no at 10 (latest counts), "c" yes at 20,
+        // "a" yes again at 25: quorum 2 reached at 25, during tier 2.
+        let responses = [
+            response("a", "oui", 5),
+            response("a", "non", 10),
+            response("c", "oui", 20),
+            response("a", "oui", 25),
+        ];
+        let acks: HashSet<String> = ["oui".to_string()].into();
+        let r = compute(
+            &ev,
+            &steps,
+            &deliveries,
+            &responses,
+            vec![(Some("jaune".into()), at(0))],
+            Vec::new(),
+            Vec::new(),
+            &acks,
+            at(200),
+        );
+        assert_eq!(r.duration_secs, 90 * 60, "until the resolution, not now");
+        let points: Vec<(usize, usize)> =
+            r.answers.iter().map(|p| (p.answers, p.positive)).collect();
+        assert_eq!(points, [(1, 1), (1, 0), (2, 1), (2, 2)]);
+        assert_eq!(
+            r.tiers[0].time_to_quorum_secs, None,
+            "not reached before tier 2"
+        );
+        assert_eq!((r.tiers[0].recipients, r.tiers[0].answers), (2, 1));
+        assert_eq!(r.tiers[1].time_to_quorum_secs, Some(10 * 60));
+        assert_eq!(
+            r.tiers[1].recipients, 1,
+            "a skipped delivery reaches nobody"
+        );
+        let email = &r.channels[0];
+        assert_eq!((email.sent, email.failed, email.skipped), (2, 1, 1));
+        assert_eq!(
+            (email.first_after_secs, email.last_after_secs),
+            (Some(60), Some(16 * 60))
+        );
+    }
+}
