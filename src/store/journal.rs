@@ -156,6 +156,34 @@ pub fn bulletins(c: &Connection, event_id: i64) -> rusqlite::Result<Vec<Bulletin
     .collect()
 }
 
+/// The bulletins of every unresolved event, newest first, by event: what
+/// the public page shows.
+pub fn unresolved_bulletins(
+    c: &Connection,
+) -> rusqlite::Result<std::collections::HashMap<i64, Vec<Bulletin>>> {
+    let mut out: std::collections::HashMap<i64, Vec<Bulletin>> = Default::default();
+    let mut st = c.prepare_cached(
+        "SELECT b.event_id, b.id, b.at, b.author, b.text FROM event_bulletins b \
+         JOIN events e ON e.id = b.event_id WHERE e.state <> 'resolved' ORDER BY b.id DESC",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            Bulletin {
+                id: r.get(1)?,
+                at: parse_ts(&r.get::<_, String>(2)?),
+                author: r.get(3)?,
+                text: r.get(4)?,
+            },
+        ))
+    })?;
+    for row in rows {
+        let (event, b) = row?;
+        out.entry(event).or_default().push(b);
+    }
+    Ok(out)
+}
+
 pub fn add_lesson(
     c: &Connection,
     event_id: i64,

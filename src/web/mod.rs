@@ -135,6 +135,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub struct Situation {
     pub events: Vec<crate::store::events::EventRow>,
     pub deliveries: Vec<(String, i64)>,
+    /// The bulletins of the unresolved events, newest first, by event.
+    pub bulletins: std::collections::HashMap<i64, Vec<crate::store::journal::Bulletin>>,
 }
 
 pub const SITUATION_EVENTS: u32 = 1000;
@@ -151,6 +153,7 @@ pub async fn situation(state: &WebState) -> Result<Arc<Situation>, crate::store:
             Ok(Situation {
                 events: crate::store::events::list_events(c, Some("unresolved"), SITUATION_EVENTS)?,
                 deliveries: crate::store::outbox::counts_by_state(c)?,
+                bulletins: crate::store::journal::unresolved_bulletins(c)?,
             })
         })
         .await

@@ -92,30 +92,17 @@ pub(super) async fn event_extras(state: &WebState, id: i64) -> Value {
     }
 }
 
-/// The newest bulletins of each of `ids`, for the public page: time and
-/// text only (no author).
-pub(super) async fn public_bulletins(state: &WebState, ids: Vec<i64>) -> HashMap<i64, Vec<Value>> {
-    let set = state.config();
-    let rows = state
-        .store
-        .call(move |c| {
-            let mut out = Vec::new();
-            for id in ids {
-                out.push((id, journal::bulletins(c, id)?));
-            }
-            Ok(out)
-        })
-        .await
-        .unwrap_or_default();
-    rows.into_iter()
-        .map(|(id, bs)| {
-            let shown = bs
-                .iter()
-                .take(10)
-                .map(|b| context! { at => fr_time(&set, b.at), text => b.text.clone() })
-                .collect();
-            (id, shown)
-        })
+/// The newest bulletins of an event, for the public page: time and text
+/// only (no author).
+pub(super) fn public_bulletins(
+    set: &ConfigSet,
+    bulletins: Option<&Vec<journal::Bulletin>>,
+) -> Vec<Value> {
+    bulletins
+        .into_iter()
+        .flatten()
+        .take(10)
+        .map(|b| context! { at => fr_time(set, b.at), text => b.text.clone() })
         .collect()
 }
 

@@ -171,15 +171,14 @@ pub async fn index(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Re
     let plan = set.plans_in_force(state.today()).first().map(|p| {
         context! { title => p.title.clone(), version => p.version.value.0.clone(), valid_until => p.valid_until.value.format("%d/%m/%Y").to_string() }
     });
-    let mut bulletins =
-        journal::public_bulletins(&state, events.iter().map(|e| e.id).collect()).await;
+    let bulletins = situation.as_ref().map(|s| &s.bulletins);
     let events: Vec<Value> = events
         .iter()
         .map(|e| {
             context! {
                 title => e.title.clone(), level => e.level.clone(), exercise => e.exercise,
                 state_label => state_label(e.state), since => fr_time(&set, e.declared_at),
-                bulletins => bulletins.remove(&e.id).unwrap_or_default(),
+                bulletins => journal::public_bulletins(&set, bulletins.and_then(|b| b.get(&e.id))),
             }
         })
         .collect();
