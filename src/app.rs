@@ -15,6 +15,7 @@
 //! the web's own state ([`crate::web::WebState`]); the wiring that starts
 //! and stops everything is [`crate::daemon`].
 
+mod journal;
 mod overlay;
 mod swaps;
 mod vigilance;

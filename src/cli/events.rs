@@ -233,7 +233,7 @@ fn beside_warning(v: &serde_json::Value) -> Option<String> {
 
 /// Runs one API call and prints its answer (text, or JSON with --json).
 /// Exit 0 on success, 1 when the API refuses, 2 when it cannot be reached.
-fn api_command(
+pub(super) fn api_command(
     path: &Path,
     api: &ApiArgs,
     method: reqwest::Method,

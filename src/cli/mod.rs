@@ -24,6 +24,7 @@ pub mod backup;
 pub mod client;
 pub mod directory;
 pub mod events;
+pub mod journal;
 pub mod plan;
 pub mod roster;
 
@@ -91,6 +92,20 @@ pub enum Command {
     },
     /// Show an event with its tiers, deliveries and responses.
     Show {
+        id: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Print the main courante (crisis log) of an event, or add a note to it.
+    Log {
+        id: String,
+        /// The note to add (nothing: print the main courante).
+        text: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// The RETEX report of an event (text, or the API's JSON with --json).
+    Report {
         id: String,
         #[command(flatten)]
         api: ApiArgs,
@@ -229,6 +244,8 @@ pub fn run(cli: Cli) -> i32 {
         ),
         Command::Events { all, api } => events::events(&path, all, &api),
         Command::Show { id, api } => events::show(&path, &id, &api),
+        Command::Log { id, text, api } => journal::log(&path, &id, text, &api),
+        Command::Report { id, api } => journal::report(&path, &id, &api),
         Command::Level { id, level, api } => events::level(&path, &id, &level, &api),
         Command::Resolve { id, note, api } => events::resolve(&path, &id, note, &api),
         Command::Status { api } => events::status(&path, &api),

@@ -110,6 +110,11 @@ pub struct Outbox {
     recovered: Arc<std::sync::Mutex<Vec<String>>>,
     /// Set at shutdown: send tasks finish their send and take no more.
     stopping: Arc<std::sync::atomic::AtomicBool>,
+    /// Steps with deliveries failed for good whose other deliveries are
+    /// not all settled yet: their `delivery_failed` entry in the main
+    /// courante (one per step, with the count) is written by the step that
+    /// finds them settled.
+    failing: Arc<std::sync::Mutex<BTreeSet<i64>>>,
 }
 
 impl Outbox {
@@ -140,6 +145,7 @@ impl Outbox {
             done: Arc::default(),
             recovered: Arc::default(),
             stopping: Arc::default(),
+            failing: Arc::default(),
         }
     }
 
@@ -151,6 +157,16 @@ impl Outbox {
     /// Puts back in the queue what a crash left mid-send.
     pub async fn recover(&self) -> Result<usize, crate::store::StoreError> {
         let n = self.store.call(|c| outbox::requeue_in_flight(c)).await?;
+        // The failures a stop left without their main courante entry.
+        let since = self.clock.now() - chrono::Duration::days(2);
+        let steps = self
+            .store
+            .call(move |c| crate::store::journal::unlogged_failed_steps(c, since))
+            .await?;
+        self.failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(steps);
         if n > 0 {
             tracing::warn!(
                 deliveries = n,
@@ -232,11 +248,18 @@ impl Outbox {
             .collect();
         let recorded = outcomes.clone();
         let retry_now = recovered.clone();
+        let failing = self.failing.clone();
         let result = self
             .store
             .call(move |c| {
                 let tx = c.transaction()?;
                 outbox::record_all(&tx, &recorded)?;
+                // The main courante never holds up the deliveries: a
+                // failure to write its entry is logged, the step goes on.
+                let unsettled = log_failures(&tx, &recorded, &failing, now).unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "cannot write the failed deliveries to the main courante");
+                    None
+                });
                 for channel in &retry_now {
                     outbox::retry_now(&tx, channel, now)?;
                 }
@@ -247,6 +270,9 @@ impl Outbox {
                     claimed.push((name, batch, n));
                 }
                 tx.commit()?;
+                if let Some(unsettled) = unsettled {
+                    *failing.lock().unwrap_or_else(|e| e.into_inner()) = unsettled;
+                }
                 Ok((resolved, claimed))
             })
             .await;
@@ -580,4 +606,33 @@ impl Outbox {
             tracing::error!(error = %e, "cannot record the outcome of the last sends");
         }
     }
+}
+
+/// Writes, in the step's transaction, the `delivery_failed` entry of each
+/// step that `recorded` failed for good in, or that failed before, once
+/// all its deliveries are settled (one entry per step, with the count,
+/// never one per delivery). Returns the steps still unsettled, to keep
+/// once the transaction is committed; `None` when there was nothing to
+/// look at (the common case: no query).
+fn log_failures(
+    c: &rusqlite::Connection,
+    recorded: &[Outcome],
+    failing: &std::sync::Mutex<BTreeSet<i64>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> rusqlite::Result<Option<BTreeSet<i64>>> {
+    let failed: Vec<i64> = recorded
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Failed {
+                id, retry_at: None, ..
+            } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    let mut steps = failing.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if failed.is_empty() && steps.is_empty() {
+        return Ok(None);
+    }
+    steps.extend(crate::store::journal::steps_of(c, &failed)?);
+    crate::engine::journal::log_failed_steps(c, &steps, now).map(Some)
 }

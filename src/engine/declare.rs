@@ -4,6 +4,7 @@
 //! the audit row of who asked.
 
 use super::fanout::{broadcasts, notify_tier, resolve_notice};
+use super::journal;
 use super::links;
 use super::{Ctx, DeclareRequest, Declared, EngineError, plan_of};
 use crate::config::{ConfigSet, Scenario};
@@ -96,11 +97,21 @@ pub async fn declare(
                     }
                     let level_changed = level.is_some() && ev.level != level;
                     let (queued, ev) = if level_changed {
+                        let from = ev.level.clone();
                         let level = level.as_deref().unwrap_or_default();
                         q::set_level(&tx, ev.id, level, req.note.as_deref(), ctx.now)?;
                         let ev = q::get_event(&tx, ev.id)?.expect("exists");
+                        journal::level_changed(
+                            &tx,
+                            &ctx,
+                            &ev,
+                            from.as_deref(),
+                            true,
+                            req.note.as_deref(),
+                        )?;
                         (broadcasts(&tx, &ctx, plan, scenario, &ev)?, ev)
                     } else {
+                        journal::redeclared(&tx, &ctx, &ev, req.note.as_deref())?;
                         (0, ev)
                     };
                     Declared::of(ev, true, level_changed, queued)
@@ -127,6 +138,7 @@ pub async fn declare(
                         },
                     )?;
                     let ev = q::get_event(&tx, id)?.expect("just inserted");
+                    journal::declared(&tx, &ctx, &ev)?;
                     let mut queued = broadcasts(&tx, &ctx, plan, scenario, &ev)?;
                     queued += notify_tier(&tx, &ctx, plan, scenario, &ev, 0, 0)?;
                     // With tier 0's timer, as set by notify_tier.
@@ -244,9 +256,11 @@ pub async fn change_level(
                     return Ok(Declared::of(ev, true, false, 0));
                 }
                 q::set_level(&tx, id, &level, None, ctx.now).map_err(StoreError::from)?;
+                let from = ev.level;
                 let ev = q::get_event(&tx, id)
                     .map_err(StoreError::from)?
                     .expect("exists");
+                journal::level_changed(&tx, &ctx, &ev, from.as_deref(), false, None)?;
                 let queued =
                     broadcasts(&tx, &ctx, plan, scenario, &ev).map_err(StoreError::from)?;
                 Ok(Declared::of(ev, true, true, queued))
@@ -285,10 +299,10 @@ pub async fn resolve(
                     .map_err(StoreError::from)?;
                 let notified = q::notified(&tx, id).map_err(StoreError::from)?;
                 let mut queued = 0;
+                let ev = q::get_event(&tx, id)
+                    .map_err(StoreError::from)?
+                    .expect("exists");
                 if scenario.notify_on_resolve && !notified.is_empty() {
-                    let ev = q::get_event(&tx, id)
-                        .map_err(StoreError::from)?
-                        .expect("exists");
                     queued = resolve_notice(
                         &tx,
                         &ctx,
@@ -299,6 +313,7 @@ pub async fn resolve(
                     )
                     .map_err(StoreError::from)?;
                 }
+                journal::resolved(&tx, &ctx, &ev, cancelled, queued, note.as_deref())?;
                 tracing::info!(event = id, cancelled, queued, "event resolved");
                 Ok(queued)
             })();

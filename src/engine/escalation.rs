@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use rusqlite::Connection;
 
 use super::fanout::{deliver, notify_tier, open_step};
+use super::journal;
 use super::render::Builtin;
 use super::{Ctx, EngineError, plan_of};
 use crate::config::{ConfigSet, Plan, Scenario};
@@ -95,8 +96,17 @@ fn advance(c: &Connection, ctx: &Ctx, id: i64) -> Result<bool, EngineError> {
         return Ok(false);
     }
     let (plan, scenario) = plan_of(&ctx.set, &ev)?;
-    if quorum(c, &ev, scenario)?.met() {
+    let counted = quorum(c, &ev, scenario)?;
+    if counted.met() {
         q::set_state(c, id, EventState::Acknowledged, None, ctx.now)?;
+        journal::acknowledged(
+            c,
+            ctx,
+            ctx.author(),
+            &ev,
+            counted.acks,
+            counted.needed.unwrap_or(0),
+        )?;
         return Ok(true);
     }
     let next = ev.tier + 1;
@@ -106,7 +116,8 @@ fn advance(c: &Connection, ctx: &Ctx, id: i64) -> Result<bool, EngineError> {
         notify_tier(c, ctx, plan, scenario, &ev, 0, ev.round + 1)?;
     } else {
         q::set_state(c, id, EventState::Exhausted, None, ctx.now)?;
-        exhausted_alert(c, ctx, plan, &ev)?;
+        let owners = exhausted_alert(c, ctx, plan, &ev)?;
+        journal::exhausted(c, ctx, &ev, counted.acks, counted.needed, owners)?;
         tracing::warn!(
             event = id,
             "escalation exhausted: the plan's owners are alerted"

@@ -128,13 +128,18 @@ pub(super) fn notify_tier(
         Priority::Crisis,
         &ev.note,
     )?;
-    q::set_escalation(
+    let due = ctx.now + t.timeout.as_chrono();
+    q::set_escalation(c, ev.id, tier, round, Some(due), ctx.now)?;
+    super::journal::tier_notified(
         c,
-        ev.id,
+        ctx,
+        ev,
         tier,
         round,
-        Some(ctx.now + t.timeout.as_chrono()),
-        ctx.now,
+        &label(&t.step),
+        recipients.len(),
+        t.quorum,
+        due,
     )?;
     ctx.metrics
         .tier_notifications

@@ -26,10 +26,12 @@ pub mod cap;
 mod declare;
 mod escalation;
 mod fanout;
+pub mod journal;
 pub mod links;
 pub mod message;
 mod preview;
 pub mod render;
+pub mod report;
 mod respond;
 
 use std::sync::Arc;

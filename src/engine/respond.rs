@@ -5,6 +5,7 @@
 use rusqlite::Connection;
 
 use super::escalation::quorum;
+use super::journal;
 use super::links::LinkClaim;
 use super::{Ctx, EngineError, plan_of};
 use crate::store::Store;
@@ -83,11 +84,29 @@ pub async fn respond(
                     )));
                 }
                 q::insert_response(&tx, event_id, &view.recipient_id, &response, ctx.now)?;
+                journal::response(
+                    &tx,
+                    &ctx,
+                    event_id,
+                    &view.recipient_name,
+                    &view.recipient_id,
+                    &response,
+                    &journal::ResponseExtras::default(),
+                )?;
                 let ev = &view.event;
                 if matches!(ev.state, EventState::Active | EventState::Exhausted) {
                     let (_, scenario) = plan_of(&ctx.set, ev)?;
-                    if quorum(&tx, ev, scenario)?.met() {
+                    let counted = quorum(&tx, ev, scenario)?;
+                    if counted.met() {
                         q::set_state(&tx, event_id, EventState::Acknowledged, None, ctx.now)?;
+                        journal::acknowledged(
+                            &tx,
+                            &ctx,
+                            &view.recipient_name,
+                            ev,
+                            counted.acks,
+                            counted.needed.unwrap_or(0),
+                        )?;
                         tracing::info!(event = event_id, "quorum reached: event acknowledged");
                     }
                 }

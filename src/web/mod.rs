@@ -29,6 +29,7 @@ pub mod auth;
 pub mod cap;
 pub mod error;
 pub mod extras;
+pub mod journal;
 pub mod pages;
 pub mod personal;
 pub mod respond;
@@ -134,6 +135,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub struct Situation {
     pub events: Vec<crate::store::events::EventRow>,
     pub deliveries: Vec<(String, i64)>,
+    /// The bulletins of the unresolved events, newest first, by event.
+    pub bulletins: std::collections::HashMap<i64, Vec<crate::store::journal::Bulletin>>,
 }
 
 pub const SITUATION_EVENTS: u32 = 1000;
@@ -150,6 +153,7 @@ pub async fn situation(state: &WebState) -> Result<Arc<Situation>, crate::store:
             Ok(Situation {
                 events: crate::store::events::list_events(c, Some("unresolved"), SITUATION_EVENTS)?,
                 deliveries: crate::store::outbox::counts_by_state(c)?,
+                bulletins: crate::store::journal::unresolved_bulletins(c)?,
             })
         })
         .await
@@ -180,6 +184,19 @@ pub fn router(state: Arc<WebState>) -> Router {
             axum::routing::post(pages::resolve),
         )
         .route(
+            "/bureau/events/{id}/log",
+            axum::routing::post(pages::log_note),
+        )
+        .route(
+            "/bureau/events/{id}/bulletin",
+            axum::routing::post(pages::bulletin),
+        )
+        .route(
+            "/bureau/events/{id}/retex",
+            axum::routing::post(pages::retex),
+        )
+        .route("/bureau/events/{id}/report", get(pages::report_page))
+        .route(
             "/bureau/swaps/{id}",
             axum::routing::post(pages::decide_swap),
         )
@@ -189,6 +206,7 @@ pub fn router(state: Arc<WebState>) -> Router {
             axum::routing::post(pages::decide_proposal),
         )
         .merge(api::routes())
+        .merge(journal::routes())
         .merge(cap::routes())
         .merge(personal::routes())
         .merge(swaps_api::routes())

@@ -17,6 +17,7 @@ mod fuzz;
 mod harness;
 mod http_hardening;
 mod import;
+mod journal;
 mod layering;
 mod login;
 mod outbox;

@@ -156,6 +156,7 @@ pub(super) async fn event_response(
         context! {
             cpts => set.daemon.name.clone(), operator => op.name.clone(), csrf => state.sessions.csrf(&op.cookie),
             e => event_view(&set, &d), tiers, responses, flash,
+            j => super::journal::event_extras(state, id).await,
         },
     )
 }

@@ -12,7 +12,9 @@
 mod dashboard;
 mod declare;
 mod event;
+mod journal;
 mod login;
+mod report;
 mod swaps;
 mod vigilance;
 
@@ -32,8 +34,10 @@ use crate::web::WebState;
 pub use dashboard::{Flashes, LevelForm, ResolveForm, bureau, level, resolve};
 pub use declare::{DeclareForm, declare};
 pub use event::event_page;
+pub use journal::{TextForm, bulletin, note as log_note, retex};
 use login::current_operator;
 pub use login::{CsrfForm, LoginForm, Operator, login, login_form, logout};
+pub use report::report_page;
 pub use swaps::{DecideForm, LinkForm, decide as decide_swap, send_link};
 pub use vigilance::{ProposalForm, decide as decide_proposal};
 
@@ -53,6 +57,7 @@ impl Default for Pages {
             ("bureau.html", include_str!("../templates/bureau.html")),
             ("event.html", include_str!("../templates/event.html")),
             ("confirm.html", include_str!("../templates/confirm.html")),
+            ("report.html", include_str!("../templates/report.html")),
         ] {
             env.add_template(name, src).expect("page templates compile");
         }
@@ -166,12 +171,14 @@ pub async fn index(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Re
     let plan = set.plans_in_force(state.today()).first().map(|p| {
         context! { title => p.title.clone(), version => p.version.value.0.clone(), valid_until => p.valid_until.value.format("%d/%m/%Y").to_string() }
     });
+    let bulletins = situation.as_ref().map(|s| &s.bulletins);
     let events: Vec<Value> = events
         .iter()
         .map(|e| {
             context! {
                 title => e.title.clone(), level => e.level.clone(), exercise => e.exercise,
                 state_label => state_label(e.state), since => fr_time(&set, e.declared_at),
+                bulletins => journal::public_bulletins(&set, bulletins.and_then(|b| b.get(&e.id))),
             }
         })
         .collect();
