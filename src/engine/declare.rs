@@ -3,6 +3,7 @@
 //! transaction that writes the state change with its first deliveries, and
 //! the audit row of who asked.
 
+use super::actions::add_level_actions;
 use super::fanout::{broadcasts, notify_tier, resolve_notice};
 use super::links;
 use super::{Ctx, DeclareRequest, Declared, EngineError, plan_of};
@@ -99,6 +100,7 @@ pub async fn declare(
                         let level = level.as_deref().unwrap_or_default();
                         q::set_level(&tx, ev.id, level, req.note.as_deref(), ctx.now)?;
                         let ev = q::get_event(&tx, ev.id)?.expect("exists");
+                        add_level_actions(&tx, scenario, &ev, ctx.now)?;
                         (broadcasts(&tx, &ctx, plan, scenario, &ev)?, ev)
                     } else {
                         (0, ev)
@@ -127,6 +129,7 @@ pub async fn declare(
                         },
                     )?;
                     let ev = q::get_event(&tx, id)?.expect("just inserted");
+                    add_level_actions(&tx, scenario, &ev, ctx.now)?;
                     let mut queued = broadcasts(&tx, &ctx, plan, scenario, &ev)?;
                     queued += notify_tier(&tx, &ctx, plan, scenario, &ev, 0, 0)?;
                     // With tier 0's timer, as set by notify_tier.
@@ -247,6 +250,7 @@ pub async fn change_level(
                 let ev = q::get_event(&tx, id)
                     .map_err(StoreError::from)?
                     .expect("exists");
+                add_level_actions(&tx, scenario, &ev, ctx.now)?;
                 let queued =
                     broadcasts(&tx, &ctx, plan, scenario, &ev).map_err(StoreError::from)?;
                 Ok(Declared::of(ev, true, true, queued))

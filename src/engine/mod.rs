@@ -22,6 +22,7 @@
 //!   ([`quorum`]), for the engine, the API and the pages.
 //! - The "exhausted" alert goes to the plan's owners by e-mail.
 
+mod actions;
 pub mod cap;
 mod declare;
 mod escalation;
@@ -42,6 +43,7 @@ use crate::store::StoreError;
 use crate::store::events::EventRow;
 use links::LinkSigner;
 
+pub use actions::{action_done, actions};
 pub use declare::{change_level, declare, resolve};
 pub use escalation::{Quorum, event_quorum, quorum, tick};
 pub use fanout::audience;

@@ -24,11 +24,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+pub mod actions;
 pub mod api;
 pub mod auth;
 pub mod cap;
 pub mod error;
 pub mod extras;
+pub mod markdown;
 pub mod pages;
 pub mod personal;
 pub mod respond;
@@ -180,6 +182,10 @@ pub fn router(state: Arc<WebState>) -> Router {
             axum::routing::post(pages::resolve),
         )
         .route(
+            "/bureau/events/{id}/actions/{n}/done",
+            axum::routing::post(pages::action_done),
+        )
+        .route(
             "/bureau/swaps/{id}",
             axum::routing::post(pages::decide_swap),
         )
@@ -188,6 +194,7 @@ pub fn router(state: Arc<WebState>) -> Router {
             "/bureau/proposals/{id}",
             axum::routing::post(pages::decide_proposal),
         )
+        .merge(actions::routes())
         .merge(api::routes())
         .merge(cap::routes())
         .merge(personal::routes())

@@ -9,6 +9,7 @@
 //! resolve forms in [`dashboard`], the two-step declaration (confirmation
 //! page first) in [`declare`], the event page in [`event`].
 
+mod actions;
 mod dashboard;
 mod declare;
 mod event;
@@ -29,6 +30,7 @@ use crate::model::labels;
 use crate::store::events::{self as q, EventState};
 use crate::web::WebState;
 
+pub use actions::{ActionForm, action_done};
 pub use dashboard::{Flashes, LevelForm, ResolveForm, bureau, level, resolve};
 pub use declare::{DeclareForm, declare};
 pub use event::event_page;

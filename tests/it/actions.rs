@@ -1,0 +1,328 @@
+//! Crisis conduct (SPEC §12): the action cards of a level become the
+//! event's checklist, ticked from the API or the event page and logged;
+//! the instructions on the response page, the public advice on the public
+//! page, and the exercise warning on the dashboard. The daemon in process,
+//! real HTTP, a manual clock.
+
+use chrono::Duration;
+use reqwest::Method;
+use reqwest::redirect::Policy;
+use serde_json::{Value, json};
+
+use crate::harness::TestDaemon;
+
+/// The action cards, instructions and advice of the canicule scenario of
+/// the event fixture, and `exercise_every` on its plan.
+const CARDS: &str = r#"
+[[scenario.action]]
+title = "Convoquer la cellule de crise"
+who = "coordination"
+due = "30m"
+detail = "Visio permanente : **lien dans l'agenda**."
+
+[[scenario.action]]
+levels = ["orange", "rouge"]
+title = "Appeler l'astreinte de l'ARS"
+who = "Président de la CPTS"
+due = "1h"
+
+[[scenario.action]]
+levels = ["rouge"]
+title = "Point de situation à H+2"
+due = "2h"
+
+[scenario.instructions]
+orange = "Repérez vos **patients fragiles** <script>alert(1)</script>.\n\n- appelez-les\n- rappelez-leur de boire"
+
+[scenario.public_advice]
+orange = "Buvez régulièrement de l'eau et mangez en quantité suffisante."
+"#;
+
+fn with_cards(dir: &std::path::Path) {
+    let path = dir.join("plans/plan.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replacen(
+        "quorum = 2\ntimeout = \"30m\"\n",
+        &format!("quorum = 2\ntimeout = \"30m\"\n{CARDS}"),
+        1,
+    );
+    let text = text.replacen(
+        "owners = { groups = [\"bureau\"] }",
+        "owners = { groups = [\"bureau\"] }\nexercise_every = \"12mo\"",
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+}
+
+async fn start() -> TestDaemon {
+    TestDaemon::start_setup(false, with_cards).await
+}
+
+async fn actions(d: &TestDaemon, id: &str) -> Vec<Value> {
+    let (status, v) = d
+        .api(Method::GET, &format!("/api/v1/events/{id}/actions"), None)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    v["actions"].as_array().unwrap().clone()
+}
+
+fn titles(list: &[Value]) -> Vec<(i64, String)> {
+    list.iter()
+        .map(|a| {
+            (
+                a["n"].as_i64().unwrap(),
+                a["title"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn level(d: &TestDaemon, id: &str, level: &str) {
+    let (status, v) = d
+        .api(
+            Method::POST,
+            &format!("/api/v1/events/{id}/level"),
+            Some(json!({ "level": level })),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_new_level_adds_its_actions_once_with_their_due_time() {
+    let d = start().await;
+    let ev = d
+        .declare(json!({"scenario": "canicule", "level": "jaune"}))
+        .await;
+    let id = ev["id"].as_str().unwrap().to_string();
+    let list = actions(&d, &id).await;
+    assert_eq!(
+        titles(&list),
+        [(1, "Convoquer la cellule de crise".to_string())]
+    );
+    // Declared at 10:00 in Paris, due within 30 minutes: in the daemon's zone.
+    assert_eq!(list[0]["due_at"], "2026-06-15T10:30:00+02:00");
+    assert_eq!(list[0]["who"], "coordination");
+    assert_eq!(list[0]["done_at"], Value::Null);
+
+    // Orange ten minutes later: the ARS call joins, due an hour after that.
+    d.advance(Duration::minutes(10));
+    level(&d, &id, "orange").await;
+    let list = actions(&d, &id).await;
+    assert_eq!(
+        titles(&list),
+        [
+            (1, "Convoquer la cellule de crise".to_string()),
+            (2, "Appeler l'astreinte de l'ARS".to_string())
+        ]
+    );
+    assert_eq!(list[1]["due_at"], "2026-06-15T11:10:00+02:00");
+    assert_eq!(list[0]["due_at"], "2026-06-15T10:30:00+02:00", "kept");
+
+    // Declared again at orange, back to jaune, orange again: nothing twice.
+    d.declare(json!({"scenario": "canicule", "level": "orange"}))
+        .await;
+    level(&d, &id, "jaune").await;
+    level(&d, &id, "orange").await;
+    assert_eq!(actions(&d, &id).await.len(), 2);
+
+    // Rouge adds its own card only.
+    level(&d, &id, "rouge").await;
+    let list = actions(&d, &id).await;
+    assert_eq!(list.len(), 3);
+    assert_eq!(list[2]["title"], "Point de situation à H+2");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticking_an_action_through_the_api_records_who_and_logs_it_once() {
+    let d = start().await;
+    let ev = d
+        .declare(json!({"scenario": "canicule", "level": "orange"}))
+        .await;
+    let id = ev["id"].as_str().unwrap().to_string();
+    d.advance(Duration::minutes(5));
+    let path = format!("/api/v1/events/{id}/actions/2/done");
+    let (status, a) = d
+        .api(
+            Method::POST,
+            &path,
+            Some(json!({"note": "Astreinte ARS jointe, rappel à 14 h"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(a["n"], 2);
+    assert_eq!(a["done_at"], "2026-06-15T10:05:00+02:00");
+    assert!(a["done_by"].as_str().unwrap().starts_with("token:"), "{a}");
+    assert_eq!(a["note"], "Astreinte ARS jointe, rappel à 14 h");
+
+    // Twice: 409, as JSON, and the first tick stands.
+    let (status, e) = d.api(Method::POST, &path, None).await;
+    assert_eq!(status, 409, "{e}");
+    assert!(e["error"]["message"].is_string(), "{e}");
+    let list = actions(&d, &id).await;
+    assert_eq!(list[1]["note"], "Astreinte ARS jointe, rappel à 14 h");
+    assert_eq!(list[0]["done_at"], Value::Null);
+
+    // Unknown action or event: 404 JSON.
+    let (status, e) = d
+        .api(
+            Method::POST,
+            &format!("/api/v1/events/{id}/actions/9/done"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "{e}");
+    assert!(e["error"]["code"].is_string(), "{e}");
+    let (status, e) = d.api(Method::GET, "/api/v1/events/999/actions", None).await;
+    assert_eq!(status, 404, "{e}");
+    // Without a token: refused.
+    let r = d
+        .http
+        .post(d.url(&path))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(r, 401);
+
+    // The main courante has the tick, once, in the same transaction.
+    let n: i64 = id.parse().unwrap();
+    let log = d
+        .daemon()
+        .state
+        .store
+        .call(move |c| vigie::store::journal::list(c, n))
+        .await
+        .unwrap();
+    let done: Vec<_> = log.iter().filter(|e| e.kind == "action_done").collect();
+    assert_eq!(done.len(), 1, "{log:?}");
+    assert!(
+        done[0].text.contains("Appeler l'astreinte de l'ARS")
+            && done[0].text.contains("rappel à 14 h"),
+        "{}",
+        done[0].text
+    );
+    d.stop().await;
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// `&#x27;` and the like back to characters, to read a page's text.
+fn unescaped(html: &str) -> String {
+    html.replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&quot;", "\"")
+}
+
+async fn page(d: &TestDaemon, cookie: &str, path: &str) -> String {
+    let r = client()
+        .get(d.url(path))
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{path}");
+    unescaped(&r.text().await.unwrap())
+}
+
+fn csrf_of(html: &str) -> String {
+    let i =
+        html.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
+    html[i..].split('"').next().unwrap().to_string()
+}
+
+/// The row of action `n` on the event page.
+fn row(html: &str, n: i64) -> String {
+    let start = html
+        .find(&format!("<tr id=\"action-{n}\""))
+        .unwrap_or_else(|| panic!("no row for action {n}:\n{html}"));
+    let end = html[start..].find("</tr>").unwrap();
+    html[start..start + end].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_page_shows_overdue_actions_in_red_and_in_words_and_ticks_them() {
+    let d = start().await;
+    let ev = d
+        .declare(json!({"scenario": "canicule", "level": "orange"}))
+        .await;
+    let id = ev["id"].as_str().unwrap().to_string();
+    let cookie = d.operator_cookie().await;
+    let path = format!("/bureau/events/{id}");
+
+    // 10:40: the cell was due at 10:30, the ARS call at 11:00.
+    d.advance(Duration::minutes(40));
+    let html = page(&d, &cookie, &path).await;
+    let first = row(&html, 1);
+    assert!(first.contains("class=\"overdue\""), "{first}");
+    assert!(first.contains("En retard"), "{first}");
+    assert!(first.contains("15/06/2026 à 10:30"), "{first}");
+    assert!(
+        first.contains("<strong>lien dans l'agenda</strong>"),
+        "{first}"
+    );
+    let second = row(&html, 2);
+    assert!(
+        !second.contains("overdue") && !second.contains("En retard"),
+        "{second}"
+    );
+    assert!(second.contains("15/06/2026 à 11:00"), "{second}");
+
+    // Ticked from the page: done, by the operator, no longer late.
+    let csrf = csrf_of(&html);
+    let r = client()
+        .post(d.url(&format!("/bureau/events/{id}/actions/1/done")))
+        .header("Cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("note", "Cellule réunie en visio")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let html = page(&d, &cookie, &path).await;
+    assert!(
+        html.contains("Action n° 1 « Convoquer la cellule de crise » cochée comme faite."),
+        "{html}"
+    );
+    let first = row(&html, 1);
+    assert!(
+        !first.contains("overdue") && !first.contains("En retard"),
+        "{first}"
+    );
+    assert!(
+        first.contains("Faite</span> le 15/06/2026 à 10:40 par bureau — Cellule réunie en visio"),
+        "{first}"
+    );
+    let list = actions(&d, &id).await;
+    assert_eq!(list[0]["done_by"], "bureau");
+
+    // Ticked again (an old page): refused, said in French, nothing changes.
+    let r = client()
+        .post(d.url(&format!("/bureau/events/{id}/actions/1/done")))
+        .header("Cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("note", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 409);
+    let html = unescaped(&r.text().await.unwrap());
+    assert!(html.contains("L'action n° 1 est déjà cochée"), "{html}");
+    // Without the CSRF token: refused.
+    let r = client()
+        .post(d.url(&format!("/bureau/events/{id}/actions/2/done")))
+        .header("Cookie", &cookie)
+        .form(&[("csrf", "0000")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(actions(&d, &id).await[1]["done_at"], Value::Null);
+    d.stop().await;
+}
