@@ -326,3 +326,106 @@ async fn the_event_page_shows_overdue_actions_in_red_and_in_words_and_ticks_them
     assert_eq!(actions(&d, &id).await[1]["done_at"], Value::Null);
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instructions_reach_the_response_page_escaped_and_the_templates_and_advice_the_public_page()
+{
+    let d = TestDaemon::start_setup(true, |dir| {
+        with_cards(dir);
+        let path = dir.join("plans/plan.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            text.replacen(
+                "{{ event.note }}\n",
+                "{{ event.note }}\n{{ instructions }}\n",
+                1,
+            ),
+        )
+        .unwrap();
+    })
+    .await;
+    // Before anything is declared, the public page gives no advice.
+    let html = d
+        .http
+        .get(d.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("Conseils à la population"), "{html}");
+
+    d.declare(json!({"scenario": "canicule", "level": "orange"}))
+        .await;
+    crate::harness::eventually(10, "mailed", || async {
+        !d.smtp.to("claire.martin@example.org").is_empty()
+            && d.smtp
+                .messages()
+                .iter()
+                .any(|m| m.subject() == "Canicule niveau orange")
+    })
+    .await;
+
+    // The plan's template used `{{ instructions }}`: the level's text.
+    let broadcast = d
+        .smtp
+        .messages()
+        .into_iter()
+        .find(|m| m.subject() == "Canicule niveau orange")
+        .unwrap();
+    assert!(
+        broadcast
+            .text()
+            .contains("Repérez vos **patients fragiles**"),
+        "{}",
+        broadcast.text()
+    );
+
+    // The response page shows them as safe HTML: bold and a list, the
+    // script written in the plan only as text.
+    let link = d.link_for("claire.martin@example.org");
+    let path = link.trim_start_matches("http://vigie.test").to_string();
+    let html = d
+        .http
+        .get(d.url(&path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("<h2 id=\"consignes\">Consignes</h2>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Repérez vos <strong>patients fragiles</strong>"),
+        "{html}"
+    );
+    assert!(html.contains("<li>appelez-les</li>"), "{html}");
+    assert!(!html.contains("<script>alert(1)"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+
+    // The public page: the level's advice to the population.
+    let html = d
+        .http
+        .get(d.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let html = unescaped(&html).replace("&#39;", "'");
+    assert!(html.contains("Conseils à la population"), "{html}");
+    assert!(
+        html.contains("Buvez régulièrement de l'eau et mangez en quantité suffisante."),
+        "{html}"
+    );
+    d.stop().await;
+}

@@ -171,9 +171,15 @@ pub async fn index(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Re
     let events: Vec<Value> = events
         .iter()
         .map(|e| {
+            // What the population should do at this level (SPEC §12):
+            // the plan's own words, no personal data.
+            let advice = crate::engine::plan_of(&set, e)
+                .ok()
+                .and_then(|(_, s)| s.public_advice.get(e.level.as_deref()))
+                .map(str::to_string);
             context! {
                 title => e.title.clone(), level => e.level.clone(), exercise => e.exercise,
-                state_label => state_label(e.state), since => fr_time(&set, e.declared_at),
+                state_label => state_label(e.state), since => fr_time(&set, e.declared_at), advice,
             }
         })
         .collect();
