@@ -429,3 +429,112 @@ async fn instructions_reach_the_response_page_escaped_and_the_templates_and_advi
     );
     d.stop().await;
 }
+
+/// The plan of [`with_cards`], to be exercised every three months.
+fn every_three_months(dir: &std::path::Path) {
+    with_cards(dir);
+    let path = dir.join("plans/plan.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replacen("exercise_every = \"12mo\"", "exercise_every = \"3mo\"", 1),
+    )
+    .unwrap();
+}
+
+fn paris(y: i32, m: u32, d: u32, h: u32, mi: u32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono_tz::Europe::Paris
+        .with_ymd_and_hms(y, m, d, h, mi, 0)
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+/// The exercise notices of the dashboard: (kind, text).
+async fn exercise_notices(d: &TestDaemon, cookie: &str) -> Vec<(String, String)> {
+    let html = page(d, cookie, "/bureau").await;
+    html.split("<div class=\"alert ")
+        .skip(1)
+        .filter(|s| s.contains("exercise-notice"))
+        .map(|s| {
+            let kind = s.split(' ').next().unwrap().to_string();
+            let text = s.split('>').nth(1).unwrap().split('<').next().unwrap();
+            (kind, text.replace("&#39;", "'"))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_says_when_the_plan_was_last_exercised_and_warns_when_it_is_overdue() {
+    let d = TestDaemon::start_setup(false, every_three_months).await;
+    let cookie = d.operator_cookie().await;
+    let plan = "Plan de gestion de crise — CPTS de test";
+    // A real event is not an exercise.
+    d.declare(json!({"scenario": "cellule_crise"})).await;
+    assert_eq!(
+        exercise_notices(&d, &cookie).await,
+        [(
+            "warn".to_string(),
+            format!(
+                "Aucun exercice du plan « {plan} » n'a encore été fait : le plan demande un \
+                 exercice tous les 3 mois. Prévoyez-en un."
+            )
+        )]
+    );
+    d.declare(json!({"scenario": "canicule", "level": "jaune", "exercise": true}))
+        .await;
+    assert_eq!(
+        exercise_notices(&d, &cookie).await,
+        [(
+            "ok".to_string(),
+            format!(
+                "Dernier exercice du plan « {plan} » : le 15/06/2026 (un exercice tous les 3 mois)."
+            )
+        )]
+    );
+    // Three months and a half later, in the same plan's year.
+    d.clock.set(paris(2026, 10, 1, 9, 0));
+    let cookie = d.operator_cookie().await;
+    assert_eq!(
+        exercise_notices(&d, &cookie).await,
+        [(
+            "warn".to_string(),
+            format!(
+                "Aucun exercice du plan « {plan} » depuis le 15/06/2026 : le plan demande un \
+                 exercice tous les 3 mois. Prévoyez-en un."
+            )
+        )]
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_review_reminder_says_when_the_plan_was_last_exercised() {
+    let d = TestDaemon::start_setup(false, every_three_months).await;
+    d.declare(json!({"scenario": "canicule", "level": "jaune", "exercise": true}))
+        .await;
+    // review_by = 2026-11-30: first notice on 31 October at 09:00.
+    d.clock.set(paris(2026, 10, 31, 8, 59));
+    d.daemon().state.reminder_tick().await.unwrap();
+    d.clock
+        .set(paris(2026, 10, 31, 9, 0) + Duration::seconds(5));
+    d.daemon().state.reminder_tick().await.unwrap();
+    d.daemon().state.kick();
+    let review = || {
+        d.smtp
+            .messages()
+            .into_iter()
+            .filter(|m| m.subject().starts_with("Révision annuelle"))
+            .collect::<Vec<_>>()
+    };
+    crate::harness::eventually(10, "review mails", || async { !review().is_empty() }).await;
+    let text = review()[0].text();
+    assert!(
+        text.contains(
+            "Aucun exercice du plan « Plan de gestion de crise — CPTS de test » depuis le \
+             15/06/2026 : le plan demande un exercice tous les 3 mois."
+        ),
+        "{text}"
+    );
+    d.stop().await;
+}
