@@ -538,3 +538,46 @@ async fn the_review_reminder_says_when_the_plan_was_last_exercised() {
     );
     d.stop().await;
 }
+
+#[test]
+fn the_shipped_plan_gives_every_scenario_action_cards_and_instructions_and_has_pollution() {
+    let mut diags = vigie::config::Diagnostics::default();
+    let plan = vigie::config::plan::load_file(
+        &crate::support::repo().join("plans/pgc-2026.toml"),
+        &mut diags,
+    )
+    .unwrap_or_else(|| panic!("{diags:?}"));
+    assert!(plan.exercise_every.is_some());
+    for s in &plan.scenarios {
+        assert!(s.actions.len() >= 3, "{}: too few action cards", s.id.value);
+        let levels: Vec<Option<&str>> = if s.levels.is_empty() {
+            vec![None]
+        } else {
+            s.levels.iter().map(|l| Some(l.value.as_str())).collect()
+        };
+        for l in levels {
+            assert!(
+                s.instructions.get(l).is_some(),
+                "{}: no instructions at {l:?}",
+                s.id.value
+            );
+            assert!(
+                s.actions.iter().any(|a| a.applies_to(l)),
+                "{}: no action at {l:?}",
+                s.id.value
+            );
+        }
+    }
+    for id in ["canicule", "grand_froid", "pollution"] {
+        let s = plan
+            .scenario(id)
+            .unwrap_or_else(|| panic!("no scenario {id}"));
+        for l in &s.levels {
+            assert!(
+                s.public_advice.get(Some(&l.value)).is_some(),
+                "{id}: no public advice at {}",
+                l.value
+            );
+        }
+    }
+}
