@@ -9,7 +9,6 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -24,12 +23,14 @@ pub fn routes() -> Router<Arc<WebState>> {
         .route("/api/v1/events/{id}/actions/{n}/done", post(done))
 }
 
-/// An action as the API shows it; times in RFC 3339 in the daemon's zone.
-pub fn action_json(a: &ActionRow, tz: Tz) -> Value {
-    let t = |t: Option<DateTime<Utc>>| t.map(|t| t.with_timezone(&tz).to_rfc3339());
+/// An action as the API shows it; times in RFC 3339 (UTC), as the rest
+/// of the API; `overdue` as the daemon's clock says at `now`.
+pub fn action_json(a: &ActionRow, now: DateTime<Utc>) -> Value {
+    let t = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339());
     json!({
         "n": a.n, "title": a.title, "who": a.who, "due_at": t(a.due_at),
         "done_at": t(a.done_at), "done_by": a.done_by, "note": a.note,
+        "overdue": a.overdue(now),
     })
 }
 
@@ -44,10 +45,10 @@ async fn list(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = number(&id, "event")?;
-    let tz = state.config().daemon.timezone;
     let rows = state.actions(id).await?;
+    let now = state.clock.now();
     Ok(Json(json!({
-        "actions": rows.iter().map(|a| action_json(a, tz)).collect::<Vec<_>>()
+        "actions": rows.iter().map(|a| action_json(a, now)).collect::<Vec<_>>()
     })))
 }
 
@@ -76,5 +77,5 @@ async fn done(
     let row = state
         .action_done(&format!("token:{who}"), id, n, req.note)
         .await?;
-    Ok(Json(action_json(&row, state.config().daemon.timezone)))
+    Ok(Json(action_json(&row, state.clock.now())))
 }

@@ -100,8 +100,8 @@ async fn each_new_level_adds_its_actions_once_with_their_due_time() {
         titles(&list),
         [(1, "Convoquer la cellule de crise".to_string())]
     );
-    // Declared at 10:00 in Paris, due within 30 minutes: in the daemon's zone.
-    assert_eq!(list[0]["due_at"], "2026-06-15T10:30:00+02:00");
+    // Declared at 10:00 in Paris, due within 30 minutes (UTC, as the API).
+    assert_eq!(list[0]["due_at"], "2026-06-15T08:30:00+00:00");
     assert_eq!(list[0]["who"], "coordination");
     assert_eq!(list[0]["done_at"], Value::Null);
 
@@ -116,8 +116,8 @@ async fn each_new_level_adds_its_actions_once_with_their_due_time() {
             (2, "Appeler l'astreinte de l'ARS".to_string())
         ]
     );
-    assert_eq!(list[1]["due_at"], "2026-06-15T11:10:00+02:00");
-    assert_eq!(list[0]["due_at"], "2026-06-15T10:30:00+02:00", "kept");
+    assert_eq!(list[1]["due_at"], "2026-06-15T09:10:00+00:00");
+    assert_eq!(list[0]["due_at"], "2026-06-15T08:30:00+00:00", "kept");
 
     // Declared again at orange, back to jaune, orange again: nothing twice.
     d.declare(json!({"scenario": "canicule", "level": "orange"}))
@@ -152,7 +152,7 @@ async fn ticking_an_action_through_the_api_records_who_and_logs_it_once() {
         .await;
     assert_eq!(status, 200, "{a}");
     assert_eq!(a["n"], 2);
-    assert_eq!(a["done_at"], "2026-06-15T10:05:00+02:00");
+    assert_eq!(a["done_at"], "2026-06-15T08:05:00+00:00");
     assert!(a["done_by"].as_str().unwrap().starts_with("token:"), "{a}");
     assert_eq!(a["note"], "Astreinte ARS jointe, rappel à 14 h");
 
@@ -269,6 +269,9 @@ async fn the_event_page_shows_overdue_actions_in_red_and_in_words_and_ticks_them
         first.contains("<strong>lien dans l'agenda</strong>"),
         "{first}"
     );
+    let list = actions(&d, &id).await;
+    assert_eq!(list[0]["overdue"], true, "{list:?}");
+    assert_eq!(list[1]["overdue"], false, "{list:?}");
     let second = row(&html, 2);
     assert!(
         !second.contains("overdue") && !second.contains("En retard"),
@@ -580,4 +583,55 @@ fn the_shipped_plan_gives_every_scenario_action_cards_and_instructions_and_has_p
             );
         }
     }
+}
+
+#[test]
+fn a_coordinator_lists_and_ticks_the_actions_from_the_command_line() {
+    let sb = crate::support::Sandbox::shipped();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    sb.edit(
+        "config/vigie.toml",
+        "listen = \"127.0.0.1:8640\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    let _d = crate::support::DaemonProcess::start(&sb.config());
+    let config = sb.config();
+    let c = config.to_str().unwrap();
+    let run = crate::support::run_vigie;
+    let (code, out, err) = run(&["declare", "cellule_crise", "--exercise", "-c", c]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (code, out, err) = run(&["actions", "1", "-c", c]);
+    assert_eq!(code, 0, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(
+        lines[0].starts_with(
+            "1. [à faire] Ouvrir la main courante et désigner un secrétaire de séance — coordination · attendue "
+        ),
+        "{out}"
+    );
+
+    let (code, out, err) = run(&["done", "1", "1", "Main courante ouverte", "-c", c]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with("1. [fait] Ouvrir la main courante"),
+        "{out}"
+    );
+    assert!(
+        out.trim_end().ends_with(" : Main courante ouverte"),
+        "{out}"
+    );
+
+    // Ticked twice: refused, exit 1, the daemon's message.
+    let (code, out, err) = run(&["done", "1", "1", "-c", c]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("already done") && err.contains("HTTP 409"),
+        "{err}"
+    );
 }
