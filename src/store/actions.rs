@@ -128,3 +128,89 @@ pub fn last_exercise(c: &Connection, plan_id: &str) -> rusqlite::Result<Option<D
         .query_row([plan_id], |r| r.get(0))?;
     Ok(at.as_deref().map(parse_ts))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use crate::store::events::{NewEvent, insert_event};
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn event(c: &Connection, exercise: bool, when: &str) -> i64 {
+        insert_event(
+            c,
+            &NewEvent {
+                scenario: "canicule",
+                dedup_key: when,
+                title: "Canicule",
+                level: Some("orange"),
+                note: "",
+                exercise,
+                plan_id: "pgc",
+                plan_version: "1",
+                plan_sha256: "",
+                at: at(when),
+                link_secret: "",
+            },
+        )
+        .unwrap()
+    }
+
+    fn card(title: &str) -> NewAction<'_> {
+        NewAction {
+            title,
+            who: None,
+            detail: None,
+            due_at: Some(at("2026-06-15T09:00:00Z")),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_card_is_added_once_and_ticked_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("vigie.db")).unwrap();
+        store
+            .call(|c| {
+                let id = event(c, false, "2026-06-15T08:00:00Z");
+                let now = at("2026-06-15T08:00:00Z");
+                assert_eq!(add_missing(c, id, &[card("A"), card("B")], now)?, 2);
+                assert_eq!(add_missing(c, id, &[card("B"), card("C")], now)?, 1);
+                let list = list(c, id)?;
+                let titles: Vec<(i64, &str)> =
+                    list.iter().map(|a| (a.n, a.title.as_str())).collect();
+                assert_eq!(titles, [(1, "A"), (2, "B"), (3, "C")]);
+                assert!(list[0].overdue(at("2026-06-15T09:01:00Z")));
+                assert!(!list[0].overdue(at("2026-06-15T08:59:00Z")));
+                let done = at("2026-06-15T08:30:00Z");
+                assert!(mark_done(c, id, 2, done, "bureau", Some("fait"))?);
+                assert!(!mark_done(c, id, 2, done, "autre", None)?, "twice");
+                assert!(!mark_done(c, id, 9, done, "bureau", None)?, "unknown");
+                let b = get(c, id, 2)?.unwrap();
+                assert_eq!(b.done_by.as_deref(), Some("bureau"));
+                assert!(!b.overdue(at("2026-06-15T10:00:00Z")), "done is never late");
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_last_exercise_counts_exercises_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("vigie.db")).unwrap();
+        store
+            .call(|c| {
+                assert_eq!(last_exercise(c, "pgc")?, None);
+                event(c, true, "2026-03-01T08:00:00Z");
+                event(c, false, "2026-06-01T08:00:00Z");
+                assert_eq!(last_exercise(c, "pgc")?, Some(at("2026-03-01T08:00:00Z")));
+                assert_eq!(last_exercise(c, "autre")?, None);
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+}
