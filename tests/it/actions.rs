@@ -279,6 +279,13 @@ async fn the_event_page_shows_overdue_actions_in_red_and_in_words_and_ticks_them
     );
     assert!(second.contains("15/06/2026 à 11:00"), "{second}");
 
+    // The dashboard's card of the event counts them.
+    let dash = page(&d, &cookie, "/bureau").await;
+    assert!(
+        dash.contains("#actions\">Actions</a> : 0 faite sur 2 <span class=\"badge b-failed\">1 en retard</span>"),
+        "{dash}"
+    );
+
     // Ticked from the page: done, by the operator, no longer late.
     let csrf = csrf_of(&html);
     let r = client()
@@ -305,6 +312,11 @@ async fn the_event_page_shows_overdue_actions_in_red_and_in_words_and_ticks_them
     );
     let list = actions(&d, &id).await;
     assert_eq!(list[0]["done_by"], "bureau");
+    let dash = page(&d, &cookie, "/bureau").await;
+    assert!(
+        dash.contains("#actions\">Actions</a> : 1 faite sur 2</p>"),
+        "{dash}"
+    );
 
     // Ticked again (an old page): refused, said in French, nothing changes.
     let r = client()

@@ -17,6 +17,7 @@ use super::event::event_response;
 use super::{Operator, forbidden, fr_time};
 use crate::config::ConfigSet;
 use crate::engine::EngineError;
+use crate::model::labels::count;
 use crate::store::actions::ActionRow;
 use crate::web::WebState;
 use crate::web::error::{ApiError, for_page};
@@ -32,6 +33,34 @@ pub(super) fn checklist(set: &ConfigSet, rows: &[ActionRow], now: DateTime<Utc>)
                 done => a.done_at.map(|t| fr_time(set, t)), done_by => a.done_by.clone(),
                 note => a.note.clone(), overdue => a.overdue(now),
             }
+        })
+        .collect()
+}
+
+/// For the dashboard's event cards: per event id, "1 faite sur 3" and how
+/// many are overdue; events without actions are left out.
+pub(super) async fn summaries(
+    state: &WebState,
+    ids: Vec<i64>,
+    now: DateTime<Utc>,
+) -> std::collections::BTreeMap<String, Value> {
+    let rows = state
+        .store
+        .call(move |c| {
+            ids.into_iter()
+                .map(|id| Ok((id, crate::store::actions::list(c, id)?)))
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .await
+        .unwrap_or_default();
+    rows.into_iter()
+        .filter(|(_, list)| !list.is_empty())
+        .map(|(id, list)| {
+            let done = list.iter().filter(|a| a.done_at.is_some()).count() as u64;
+            let late = list.iter().filter(|a| a.overdue(now)).count() as u64;
+            let text = format!("{} sur {}", count(done, "faite", "faites"), list.len());
+            let late = (late > 0).then(|| count(late, "en retard", "en retard"));
+            (id.to_string(), context! { text, late })
         })
         .collect()
 }

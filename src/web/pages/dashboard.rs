@@ -234,6 +234,7 @@ pub(super) async fn dashboard(state: &WebState, op: &Operator, flash: Option<Val
         .filter(|e| e.resolved_at.is_some_and(|t| t >= week_ago))
         .map(|e| context! { id => e.id, title => e.title.clone(), exercise => e.exercise, resolved => e.resolved_at.map(|t| fr_time(&set, t)) })
         .collect();
+    let actions = super::actions::summaries(state, unresolved.clone(), now).await;
     let events: Vec<Value> = load_events(state, unresolved)
         .await
         .iter()
@@ -260,7 +261,7 @@ pub(super) async fn dashboard(state: &WebState, op: &Operator, flash: Option<Val
         reload => context! { ok => reload.ok, at => fr_time(&set, reload.last_attempt_at), errors => reload.errors },
         scenarios, events, resolved, failed => failed.iter().map(|f| context! { event_id => f.event_id, event => f.event.clone(), name => f.name.clone(), channel => channel_label(&f.channel), reason => f.reason.clone() }).collect::<Vec<_>>(), directory => directory_summary(&set),
         gaps, gaps_empty, reminders => crate::web::extras::upcoming_reminders(&set, now),
-        exercises => exercise_notices(state, &set, today).await,
+        exercises => exercise_notices(state, &set, today).await, actions,
         swaps => super::swaps::view(state).await,
         vigilance => super::vigilance::view(state).await,
     }
