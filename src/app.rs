@@ -35,6 +35,7 @@ use crate::config::{self, ConfigSet, Diagnostics};
 use crate::engine::{self, DeclareRequest, Declared, EngineError, LinkView, links::LinkSigner};
 use crate::metrics::Metrics;
 use crate::schedule::clock::Clock;
+use crate::store::actions::ActionRow;
 use crate::store::{Store, StoreError};
 
 /// The timer loop goes round every second; this long without a turn, it
@@ -293,6 +294,24 @@ impl App {
         let d = engine::change_level(&self.store, self.ctx(Some(actor)), id, level).await?;
         self.written(d.queued);
         Ok(d)
+    }
+
+    /// The actions checklist of event `id` (SPEC §12).
+    pub async fn actions(&self, id: i64) -> Result<Vec<ActionRow>, EngineError> {
+        engine::actions(&self.store, id).await
+    }
+
+    /// Ticks action `n` of event `id` as done by `actor`, logged in the
+    /// main courante.
+    pub async fn action_done(
+        &self,
+        actor: &str,
+        id: i64,
+        n: i64,
+        note: Option<String>,
+    ) -> Result<ActionRow, EngineError> {
+        let ctx = self.ctx(Some(actor));
+        engine::action_done(&self.store, ctx, id, n, actor.to_string(), note).await
     }
 
     /// Resolves an event as `actor`; returns the resolve notices queued.

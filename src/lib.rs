@@ -13,7 +13,9 @@
 //! - [`config`]: the files a CPTS writes (daemon config, directory, plans,
 //!   rosters, reminders), read into typed values with `file:line:col`
 //!   diagnostics; `config::source` is the one reader of files by name
-//!   (regular files of at most 16 MiB, never a FIFO or a device).
+//!   (regular files of at most 16 MiB, never a FIFO or a device);
+//!   `config::conduct` the crisis conduct of a plan (instructions, public
+//!   advice, action cards, the exercise period and its one rule).
 //! - [`import`]: outside registers (the Annuaire Santé extract) turned into
 //!   directory TOML, read as a stream.
 //! - [`model`]: typed domain values with `parse` constructors (durations,
@@ -46,12 +48,15 @@
 //!   the files (`roster::swaps`).
 //! - [`store`]: SQLite (WAL, embedded migrations); the only place with SQL
 //!   (events, outbox, reminders, operators' sessions, swap requests, the
+//!   events' actions checklists and a plan's last exercise, the
 //!   online backup and its checks, the data directory's lock, the health
 //!   probe of the heartbeat, the vigilance proposals).
 //! - [`web`]: the axum router and its own state ([`web::WebState`]: pages,
 //!   server-side sessions, the login limiter, caches): public and bureau
 //!   pages (login, CSRF, the two-step declaration), the JSON API with bearer
 //!   tokens, response pages, personal pages `/g/{token}` (`web::personal`),
+//!   the actions checklist API (`web::actions`), the safe Markdown subset
+//!   of the plans' texts (`web::markdown`),
 //!   calendar feeds, the CAP export (`web::cap`), `/metrics`, security headers; `web::server` serves it
 //!   with header timeouts and a connection cap that evicts the idlest.
 //! - [`sdnotify`]: the systemd notification protocol (`READY=1`, watchdog).

@@ -155,6 +155,43 @@ fn read_token(token_file: Option<&Path>, data_dir: &Path) -> Result<String, Clie
     ))
 }
 
+/// One action of a checklist: `2. [fait] Appeler l'astreinte de l'ARS —
+/// Président · attendue 2026-06-15 11:10 CEST · faite 2026-06-15 10:50 CEST
+/// par bureau : note`; `[EN RETARD]` when the daemon says it is overdue.
+pub fn action_line(a: &Value, tz: chrono_tz::Tz) -> String {
+    let done = a["done_at"].as_str();
+    let late = a["overdue"].as_bool() == Some(true);
+    let mut line = format!(
+        "{}. [{}] {}",
+        a["n"],
+        if done.is_some() {
+            "fait"
+        } else if late {
+            "EN RETARD"
+        } else {
+            "à faire"
+        },
+        a["title"].as_str().unwrap_or("")
+    );
+    if let Some(who) = a["who"].as_str() {
+        line.push_str(&format!(" — {who}"));
+    }
+    if let Some(due) = a["due_at"].as_str() {
+        line.push_str(&format!(" · attendue {}", local_time(due, tz, false)));
+    }
+    if let Some(d) = done {
+        line.push_str(&format!(
+            " · faite {} par {}",
+            local_time(d, tz, false),
+            a["done_by"].as_str().unwrap_or("?")
+        ));
+        if let Some(n) = a["note"].as_str() {
+            line.push_str(&format!(" : {n}"));
+        }
+    }
+    line
+}
+
 /// One line per event.
 /// An instant of the API (RFC 3339, UTC) as a person reads it: in the
 /// daemon's time zone, with the zone's abbreviation; to the minute unless

@@ -161,6 +161,44 @@ pub fn resolve(path: &Path, id: &str, note: Option<String>, api: &ApiArgs) -> i3
     )
 }
 
+/// `vigie actions ID`: the checklist, one action a line, times in the
+/// daemon's zone.
+pub fn actions(path: &Path, id: &str, api: &ApiArgs) -> i32 {
+    api_command(
+        path,
+        api,
+        reqwest::Method::GET,
+        format!("/api/v1/events/{id}/actions"),
+        None,
+        |out, _, v, tz| {
+            let list = v["actions"].as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                let _ = writeln!(out, "événement {id} : aucune action prévue par le plan");
+            }
+            for a in &list {
+                let _ = writeln!(out, "{}", client::action_line(a, tz));
+            }
+        },
+    )
+}
+
+/// `vigie done ID N ["NOTE"]`.
+pub fn done(path: &Path, id: &str, n: &str, note: Option<String>, api: &ApiArgs) -> i32 {
+    api_command(
+        path,
+        api,
+        reqwest::Method::POST,
+        format!("/api/v1/events/{id}/actions/{n}/done"),
+        Some(match note {
+            Some(n) => serde_json::json!({"note": n}),
+            None => serde_json::json!({}),
+        }),
+        |out, _, v, tz| {
+            let _ = writeln!(out, "{}", client::action_line(v, tz));
+        },
+    )
+}
+
 /// `vigie status`.
 pub fn status(path: &Path, api: &ApiArgs) -> i32 {
     api_command(

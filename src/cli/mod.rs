@@ -125,6 +125,20 @@ pub enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// The actions checklist of an event (the plan's action cards).
+    Actions {
+        id: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Tick action N of an event's checklist as done, with an optional note.
+    Done {
+        id: String,
+        n: String,
+        note: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// The daemon's status: plan in force, unresolved events, deliveries, last reload.
     Status {
         #[command(flatten)]
@@ -248,6 +262,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Report { id, api } => journal::report(&path, &id, &api),
         Command::Level { id, level, api } => events::level(&path, &id, &level, &api),
         Command::Resolve { id, note, api } => events::resolve(&path, &id, note, &api),
+        Command::Actions { id, api } => events::actions(&path, &id, &api),
+        Command::Done { id, n, note, api } => events::done(&path, &id, &n, note, &api),
         Command::Status { api } => events::status(&path, &api),
         Command::Token(TokenCommand::New { name, calendar }) => {
             token_new(&name, calendar, &mut std::io::stdout())

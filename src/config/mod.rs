@@ -10,6 +10,7 @@
 //! opened without waiting, so a FIFO or a device in `plans/` is an error
 //! naming it, never a read that hangs a reload.
 
+pub mod conduct;
 pub mod daemon;
 pub mod diag;
 pub mod directory;

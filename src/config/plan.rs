@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 
+use super::conduct::{Action, ExerciseEvery, PerLevel, read_action, read_exercise_every};
 use super::diag::{Diagnostics, Loc, Located, SourceText};
 use super::directory::merge;
 use super::reader::{Ctx, Table};
@@ -35,6 +36,8 @@ pub struct Plan {
     pub audiences: BTreeMap<String, (Loc, Selector)>,
     pub templates: BTreeMap<String, TemplateDef>,
     pub scenarios: Vec<Scenario>,
+    /// `exercise_every`: how often the plan must be exercised.
+    pub exercise_every: Option<ExerciseEvery>,
 }
 
 #[derive(Clone, Debug)]
@@ -53,6 +56,12 @@ pub struct Scenario {
     pub escalation: Vec<Tier>,
     /// `[[scenario.trigger]]`: the vigilance phenomena that drive it.
     pub triggers: Vec<super::vigilance::Trigger>,
+    /// What the professionals alerted should do, per level (Markdown).
+    pub instructions: PerLevel,
+    /// What the population should do, per level (plain text).
+    pub public_advice: PerLevel,
+    /// `[[scenario.action]]`: the crisis cell's action cards.
+    pub actions: Vec<Action>,
 }
 
 /// Where a step's message goes: audiences (plan audiences, else directory
@@ -249,6 +258,7 @@ fn read(
     let approved = p.date("approved");
     let review_by = p.date("review_by");
     let owners = Selector::read_key(&p, "owners");
+    let exercise_every = read_exercise_every(ctx, &p);
     let plan_loc = p.loc();
     p.finish();
 
@@ -287,6 +297,7 @@ fn read(
         audiences,
         templates,
         scenarios,
+        exercise_every,
     })
 }
 
@@ -430,6 +441,14 @@ fn read_scenario(ctx: &Ctx<'_>, t: Table<'_, '_>) -> Option<Scenario> {
         .into_iter()
         .filter_map(|tr| super::vigilance::read_trigger(ctx, tr, &levels))
         .collect();
+    let sid = id.as_ref().map(|i| i.value.as_str()).unwrap_or("?");
+    let instructions = super::conduct::read_per_level(ctx, &t, "instructions", sid, &levels);
+    let public_advice = super::conduct::read_per_level(ctx, &t, "public_advice", sid, &levels);
+    let actions: Vec<Action> = t
+        .tables("action")
+        .into_iter()
+        .filter_map(|a| read_action(ctx, a, sid, &levels))
+        .collect();
     let scenario_loc = t.loc();
     t.finish();
     if broadcasts.is_empty() && escalation.is_empty() {
@@ -449,6 +468,9 @@ fn read_scenario(ctx: &Ctx<'_>, t: Table<'_, '_>) -> Option<Scenario> {
         broadcasts,
         escalation,
         triggers,
+        instructions,
+        public_advice,
+        actions,
     })
 }
 
@@ -486,6 +508,7 @@ mod tests {
             audiences: BTreeMap::new(),
             templates: BTreeMap::new(),
             scenarios: Vec::new(),
+            exercise_every: None,
         }
     }
 

@@ -185,6 +185,7 @@ impl<'c, 's> Table<'c, 's> {
                 format!("`{key} = [\"bureau\"]` or `{key} = {{ professions = [\"medecin\"] }}`")
             }
             "a table" => format!("`[{}]`", self.child_path(key)),
+            "a table of texts per level" => format!("`{key} = {{ orange = \"…\" }}`"),
             _ => format!("`[[{}]]`", self.child_path(key)),
         };
         let found = match v.get_ref() {
@@ -515,6 +516,40 @@ impl<'c, 's> Table<'c, 's> {
             }
         }
         out
+    }
+
+    /// A text per name: `key = { name = "…", … }` (or the table
+    /// `[path.key]`), each name with its location, in file order; or a lone
+    /// string, for every name (name `None`). Values that are not strings
+    /// are reported.
+    pub fn texts(&self, key: &str) -> Option<Vec<(Option<Located<String>>, String)>> {
+        let v = self.raw(key)?;
+        match v.get_ref() {
+            DeValue::String(s) => Some(vec![(None, s.to_string())]),
+            DeValue::Table(t) => {
+                let mut out = Vec::new();
+                for (k, item) in t.iter() {
+                    let name = Located::new(k.get_ref().to_string(), self.ctx.loc(&k.span()));
+                    match item.get_ref() {
+                        DeValue::String(s) => out.push((Some(name), s.to_string())),
+                        other => self.ctx.error(
+                            &self.ctx.loc(&item.span()),
+                            format!(
+                                "`{}` in `{key}` of {} must be a string, found {}",
+                                k.get_ref(),
+                                self.name,
+                                type_name(other)
+                            ),
+                        ),
+                    }
+                }
+                Some(out)
+            }
+            _ => {
+                self.wrong_type(key, v, "a table of texts per level");
+                None
+            }
+        }
     }
 
     /// Reports every key of this table that no accessor asked for, with the

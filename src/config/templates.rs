@@ -102,6 +102,7 @@ impl TemplateKind {
                 "recipient.profession",
                 "recipient.commune",
                 "response_url",
+                "instructions",
             ],
             TemplateKind::Reminder => &[
                 "cpts",
@@ -133,6 +134,7 @@ impl TemplateKind {
                 },
                 "recipient": recipient.clone(),
                 "response_url": "http://127.0.0.1:8640/r/exemple",
+                "instructions": "Repérez vos patients fragiles.",
             })),
             TemplateKind::Reminder => json_value(serde_json::json!({
                 "cpts": "CPTS Exemple",

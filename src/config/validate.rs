@@ -155,23 +155,9 @@ impl Validator<'_> {
             for b in &s.broadcasts {
                 for l in &b.levels {
                     if !s.levels.iter().any(|sl| sl.value == l.value) {
-                        let known: Vec<&str> = s.levels.iter().map(|l| l.as_str()).collect();
                         diags.error(
                             &l.loc,
-                            if known.is_empty() {
-                                format!(
-                                    "unknown level `{}`: scenario `{}` has no levels",
-                                    l.value, s.id.value
-                                )
-                            } else {
-                                format!(
-                                    "unknown level `{}`{} (levels of scenario `{}`: {})",
-                                    l.value,
-                                    super::diag::did_you_mean(&l.value, known.iter().copied()),
-                                    s.id.value,
-                                    known.join(", ")
-                                )
-                            },
+                            super::conduct::unknown_level(&s.id.value, &s.levels, &l.value),
                         );
                     }
                 }

@@ -3,6 +3,7 @@
 //! transaction that writes the state change with its first deliveries, and
 //! the audit row of who asked.
 
+use super::actions::add_level_actions;
 use super::fanout::{broadcasts, notify_tier, resolve_notice};
 use super::journal;
 use super::links;
@@ -109,6 +110,7 @@ pub async fn declare(
                             true,
                             req.note.as_deref(),
                         )?;
+                        add_level_actions(&tx, scenario, &ev, ctx.now)?;
                         (broadcasts(&tx, &ctx, plan, scenario, &ev)?, ev)
                     } else {
                         journal::redeclared(&tx, &ctx, &ev, req.note.as_deref())?;
@@ -139,6 +141,7 @@ pub async fn declare(
                     )?;
                     let ev = q::get_event(&tx, id)?.expect("just inserted");
                     journal::declared(&tx, &ctx, &ev)?;
+                    add_level_actions(&tx, scenario, &ev, ctx.now)?;
                     let mut queued = broadcasts(&tx, &ctx, plan, scenario, &ev)?;
                     queued += notify_tier(&tx, &ctx, plan, scenario, &ev, 0, 0)?;
                     // With tier 0's timer, as set by notify_tier.
@@ -261,6 +264,7 @@ pub async fn change_level(
                     .map_err(StoreError::from)?
                     .expect("exists");
                 journal::level_changed(&tx, &ctx, &ev, from.as_deref(), false, None)?;
+                add_level_actions(&tx, scenario, &ev, ctx.now)?;
                 let queued =
                     broadcasts(&tx, &ctx, plan, scenario, &ev).map_err(StoreError::from)?;
                 Ok(Declared::of(ev, true, true, queued))

@@ -21,7 +21,12 @@
 //!   quorum becomes acknowledged. One function counts it
 //!   ([`quorum`]), for the engine, the API and the pages.
 //! - The "exhausted" alert goes to the plan's owners by e-mail.
+//! - The actions checklist (SPEC §12) grows in the transaction of the
+//!   declaration or level change: the cards of the level entered whose
+//!   title is not on it yet (a level that goes down and up again adds
+//!   nothing twice). Ticking is logged in the main courante with it.
 
+mod actions;
 pub mod cap;
 mod declare;
 mod escalation;
@@ -44,6 +49,7 @@ use crate::store::StoreError;
 use crate::store::events::EventRow;
 use links::LinkSigner;
 
+pub use actions::{action_done, actions};
 pub use declare::{change_level, declare, resolve};
 pub use escalation::{Quorum, event_quorum, quorum, tick};
 pub use fanout::audience;

@@ -211,8 +211,14 @@ pub fn html_escape(s: &str) -> String {
 /// The parts of the context common to every recipient of an event.
 pub fn event_json(set: &ConfigSet, plan: &Plan, ev: &EventRow, note: &str) -> serde_json::Value {
     let tz = set.daemon.timezone;
+    // The scenario's instructions for the event's level (SPEC §12).
+    let instructions = plan
+        .scenario(&ev.scenario)
+        .and_then(|s| s.instructions.get(ev.level.as_deref()))
+        .unwrap_or_default();
     json!({
         "cpts": set.daemon.name,
+        "instructions": instructions,
         "plan": {"id": plan.id.value, "version": plan.version.value.0, "title": plan.title},
         "event": {
             "id": ev.id.to_string(),

@@ -308,7 +308,20 @@ pub async fn tick(
                 if !q::claim(&tx, &due.key, due.instant, "fired", now)? {
                     continue;
                 }
-                let items = messages(&set, &due, now, check_report.as_ref(), personal.as_ref());
+                // The review reminder says when the plan was last exercised.
+                let last_exercise = match &due.job {
+                    Job::Review(i) => crate::store::actions::last_exercise(&tx, &set.plans[*i].id.value)?
+                        .map(|t| t.with_timezone(&set.daemon.timezone).date_naive()),
+                    _ => None,
+                };
+                let items = messages(
+                    &set,
+                    &due,
+                    now,
+                    check_report.as_ref(),
+                    personal.as_ref(),
+                    last_exercise,
+                );
                 let n = outbox::insert(&tx, &items, now)?;
                 q::set_deliveries(&tx, &due.key, due.instant, n)?;
                 outcome.fired += 1;
@@ -335,6 +348,7 @@ fn messages(
     now: DateTime<Utc>,
     check_report: Option<&CheckReport>,
     personal: Option<&PersonalLink>,
+    last_exercise: Option<chrono::NaiveDate>,
 ) -> Vec<NewDelivery> {
     let link = |id: &str| personal.map(|f| f(id)).unwrap_or_default();
     let oc = |r: &str| on_call(set, r, due.instant);
@@ -471,12 +485,14 @@ fn messages(
             let people = set.directory.select_on(&owners, &oc, day);
             let src = TemplateSource {
                 subject: "Révision annuelle du plan « {{ plan }} » avant le {{ review_by }}".into(),
-                text: "Bonjour {{ recipient.name }},\n\nLe plan « {{ plan }} » (version {{ version }}) doit être révisé et approuvé avant le {{ review_by }}, comme chaque année (mission 4 de l'ACI).\n\nAucune nouvelle version n'est encore enregistrée dans Vigie. Ce rappel sera renouvelé chaque semaine jusqu'à ce qu'elle le soit.\n".into(),
+                text: "Bonjour {{ recipient.name }},\n\nLe plan « {{ plan }} » (version {{ version }}) doit être révisé et approuvé avant le {{ review_by }}, comme chaque année (mission 4 de l'ACI).\n\nAucune nouvelle version n'est encore enregistrée dans Vigie. Ce rappel sera renouvelé chaque semaine jusqu'à ce qu'elle le soit.\n{% if exercise %}\n{{ exercise }}\n{% endif %}".into(),
                 html: None,
             };
             let base = json!({
                 "cpts": set.daemon.name, "plan": p.title, "version": p.version.value.0,
                 "review_by": p.review_by.value.format("%d/%m/%Y").to_string(),
+                "exercise": crate::config::conduct::exercise_status(&p.title, p.exercise_every, last_exercise, day)
+                    .map(|(_, t)| t).unwrap_or_default(),
             });
             deliveries(
                 set,

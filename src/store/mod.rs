@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
+pub mod actions;
 pub mod backup;
 pub mod cap;
 pub mod counts;
@@ -153,6 +154,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_event_levels.sql"),
     // 10: the main courante (append-only), bulletins, lessons learned.
     include_str!("migrations/0010_journal.sql"),
+    // 11: the actions checklist of each event.
+    include_str!("migrations/0011_actions.sql"),
 ];
 
 /// The current schema version.

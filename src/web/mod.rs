@@ -24,12 +24,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+pub mod actions;
 pub mod api;
 pub mod auth;
 pub mod cap;
 pub mod error;
 pub mod extras;
 pub mod journal;
+pub mod markdown;
 pub mod pages;
 pub mod personal;
 pub mod respond;
@@ -197,6 +199,10 @@ pub fn router(state: Arc<WebState>) -> Router {
         )
         .route("/bureau/events/{id}/report", get(pages::report_page))
         .route(
+            "/bureau/events/{id}/actions/{n}/done",
+            axum::routing::post(pages::action_done),
+        )
+        .route(
             "/bureau/swaps/{id}",
             axum::routing::post(pages::decide_swap),
         )
@@ -205,6 +211,7 @@ pub fn router(state: Arc<WebState>) -> Router {
             "/bureau/proposals/{id}",
             axum::routing::post(pages::decide_proposal),
         )
+        .merge(actions::routes())
         .merge(api::routes())
         .merge(journal::routes())
         .merge(cap::routes())

@@ -92,7 +92,14 @@ fn page(state: &WebState, v: &LinkView, recorded: Option<&str>) -> Response {
         .iter()
         .map(|c| context! { value => c, label => response_label(c) })
         .collect();
+    // The scenario's instructions for the level (SPEC §12), Markdown made
+    // safe HTML.
+    let instructions = crate::engine::plan_of(&state.config(), &v.event)
+        .ok()
+        .and_then(|(_, s)| s.instructions.get(v.event.level.as_deref()))
+        .map(super::markdown::to_html);
     let html = render(context! {
+        instructions,
         kind => "event",
         cpts => state.config().daemon.name.clone(),
         header => header(&state.config().daemon.name, &v.plan_title),

@@ -427,14 +427,14 @@ refused!(an_unknown_variable_in_a_multi_line_template_points_at_its_line_and_col
     "plans/pgc-2026.toml:22:52: template `mobilisation` (text) uses unknown variable \
      `event.titre` (known: cpts, plan.id, plan.version, plan.title, event.id, event.title, \
      event.scenario, event.level, event.note, event.exercise, event.declared_at, \
-     recipient.name, recipient.profession, recipient.commune, response_url)");
+     recipient.name, recipient.profession, recipient.commune, response_url, instructions)");
 
 refused!(an_unknown_variable_in_a_subject_points_at_its_column:
     PLAN, "] {{ event.title }}\"" => "] {{ event.titre }}\"",
     "plans/pgc-2026.toml:20:43: template `mobilisation` (subject) uses unknown variable \
      `event.titre` (known: cpts, plan.id, plan.version, plan.title, event.id, event.title, \
      event.scenario, event.level, event.note, event.exercise, event.declared_at, \
-     recipient.name, recipient.profession, recipient.commune, response_url)");
+     recipient.name, recipient.profession, recipient.commune, response_url, instructions)");
 
 refused!(a_template_written_with_escapes_points_at_the_start_of_its_string:
     PLAN, r#"subject = "[{{ event.level | upper }}] {{ event.title }}""#
@@ -442,7 +442,7 @@ refused!(a_template_written_with_escapes_points_at_the_start_of_its_string:
     "plans/pgc-2026.toml:20:11: template `mobilisation` (subject) uses unknown variable \
      `event.titre` (known: cpts, plan.id, plan.version, plan.title, event.id, event.title, \
      event.scenario, event.level, event.note, event.exercise, event.declared_at, \
-     recipient.name, recipient.profession, recipient.commune, response_url)");
+     recipient.name, recipient.profession, recipient.commune, response_url, instructions)");
 
 refused!(an_unknown_filter_is_refused_when_the_template_is_rendered_at_load:
     PLAN, "{{ response_url }}" => "{{ response_url | lien }}",
@@ -1157,4 +1157,98 @@ fn the_mountain_example_and_the_shipped_configuration_pass_check() {
     ]);
     assert_eq!(code, 0, "{out}{err}");
     assert_never_says(&out, "at night");
+}
+
+// ------------------------------------------------------------------------------------------------
+// Crisis conduct (SPEC §12): instructions, public advice, action cards, exercise period
+// ------------------------------------------------------------------------------------------------
+
+/// The minimal plan with an action card after the canicule's last tier
+/// (its header on line 54).
+fn with_action(card: &str) -> Sandbox {
+    let sb = minimal();
+    sb.edit(
+        PLAN,
+        "quorum = 2\ntimeout = \"30m\"\n",
+        &format!("quorum = 2\ntimeout = \"30m\"\n\n[[scenario.action]]\n{card}"),
+    );
+    sb
+}
+
+refused!(instructions_for_a_level_the_scenario_lacks_are_refused_with_the_level_meant:
+    PLAN, "notify_on_resolve = true" =>
+        "notify_on_resolve = true\ninstructions = { orange = \"Repérez vos patients fragiles.\", roug = \"Restez joignable.\" }",
+    "plans/pgc-2026.toml:35:61: unknown level `roug`: did you mean `rouge`? \
+     (levels of scenario `canicule`: jaune, orange, rouge)");
+
+refused!(public_advice_for_an_unknown_level_is_refused:
+    PLAN, "notify_on_resolve = true" =>
+        "notify_on_resolve = true\npublic_advice = { violet = \"Buvez de l'eau.\" }",
+    "plans/pgc-2026.toml:35:19: unknown level `violet` \
+     (levels of scenario `canicule`: jaune, orange, rouge)");
+
+#[test]
+fn an_action_card_for_an_unknown_level_is_refused_with_the_level_meant() {
+    let sb = with_action("levels = [\"orang\"]\ntitle = \"Convoquer la cellule de crise\"\n");
+    assert_refused(
+        &sb,
+        &[
+            "plans/pgc-2026.toml:55:11: unknown level `orang`: did you mean `orange`? \
+           (levels of scenario `canicule`: jaune, orange, rouge)",
+        ],
+    );
+}
+
+#[test]
+fn an_action_card_without_a_title_is_refused() {
+    let sb = with_action("who = \"coordination\"\ndue = \"30m\"\n");
+    assert_refused(
+        &sb,
+        &["plans/pgc-2026.toml:54:1: missing required key `title` in [[scenario.action]] #1"],
+    );
+}
+
+#[test]
+fn an_action_card_with_a_bad_due_delay_is_refused_at_the_value() {
+    let sb = with_action("title = \"Point de situation\"\ndue = \"deux heures\"\n");
+    assert_refused(
+        &sb,
+        &[
+            r#"plans/pgc-2026.toml:56:7: invalid duration "deux heures": expected number at 0 (write e.g. "15m", "2h", "1h 30m")"#,
+        ],
+    );
+}
+
+#[test]
+fn a_misspelt_key_of_an_action_card_gets_the_key_meant() {
+    let sb = with_action("title = \"Point de situation\"\ndetial = \"Par téléphone.\"\n");
+    assert_refused(
+        &sb,
+        &[
+            "plans/pgc-2026.toml:56:1: unknown key `detial` in [[scenario.action]] #1: did you mean `detail`?",
+        ],
+    );
+}
+
+refused!(a_bad_exercise_period_is_refused_at_the_value:
+    PLAN, "owners = { groups = [\"bureau\"] }" =>
+        "owners = { groups = [\"bureau\"] }\nexercise_every = \"tous les ans\"",
+    r#"plans/pgc-2026.toml:12:18: invalid exercise period "tous les ans" (write months as "12mo", or a duration such as "180d")"#);
+
+#[test]
+fn instructions_advice_action_cards_and_exercise_period_are_accepted_without_warning() {
+    let sb = with_action(
+        "levels = [\"orange\", \"rouge\"]\ntitle = \"Convoquer la cellule de crise\"\n\
+         who = \"coordination\"\ndue = \"30m\"\ndetail = \"Visio permanente.\"\n\n\
+         [[scenario.action]]\ntitle = \"Point de situation\"\n\n\
+         [scenario.instructions]\norange = \"Repérez vos patients **fragiles**.\"\n\n\
+         [scenario.public_advice]\norange = \"Buvez régulièrement de l'eau.\"\n",
+    );
+    sb.edit(
+        PLAN,
+        "owners = { groups = [\"bureau\"] }",
+        "owners = { groups = [\"bureau\"] }\nexercise_every = \"12mo\"",
+    );
+    let out = assert_accepted(&sb, DATE, &[]);
+    assert!(out.contains("; 0 warnings"), "{out}");
 }

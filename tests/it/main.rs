@@ -1,6 +1,7 @@
 //! Vigie's integration tests, one binary. Each module reads as sentences:
 //! what a coordinator or a sysadmin would notice.
 
+mod actions;
 mod api;
 mod backup;
 mod browser;

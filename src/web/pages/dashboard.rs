@@ -182,6 +182,37 @@ fn review_warnings(set: &ConfigSet, today: chrono::NaiveDate) -> Vec<String> {
     out
 }
 
+/// When each plan in force was last exercised, with a warning when it was
+/// not in its `exercise_every` period (SPEC §12): `(late, sentence)`.
+async fn exercise_notices(
+    state: &WebState,
+    set: &ConfigSet,
+    today: chrono::NaiveDate,
+) -> Vec<Value> {
+    let plans: Vec<(String, String, crate::config::conduct::ExerciseEvery)> = set
+        .plans_in_force(today)
+        .into_iter()
+        .filter_map(|p| Some((p.id.value.clone(), p.title.clone(), p.exercise_every?)))
+        .collect();
+    let tz = set.daemon.timezone;
+    let mut out = Vec::new();
+    for (id, title, every) in plans {
+        let last = state
+            .store
+            .call(move |c| crate::store::actions::last_exercise(c, &id))
+            .await
+            .ok()
+            .flatten()
+            .map(|t| t.with_timezone(&tz).date_naive());
+        if let Some((late, text)) =
+            crate::config::conduct::exercise_status(&title, Some(every), last, today)
+        {
+            out.push(context! { kind => if late { "warn" } else { "ok" }, text });
+        }
+    }
+    out
+}
+
 /// The dashboard's context; `flash` is a message to show on top.
 pub(super) async fn dashboard(state: &WebState, op: &Operator, flash: Option<Value>) -> Value {
     let set = state.config();
@@ -203,6 +234,7 @@ pub(super) async fn dashboard(state: &WebState, op: &Operator, flash: Option<Val
         .filter(|e| e.resolved_at.is_some_and(|t| t >= week_ago))
         .map(|e| context! { id => e.id, title => e.title.clone(), exercise => e.exercise, resolved => e.resolved_at.map(|t| fr_time(&set, t)) })
         .collect();
+    let actions = super::actions::summaries(state, unresolved.clone(), now).await;
     let events: Vec<Value> = load_events(state, unresolved)
         .await
         .iter()
@@ -229,6 +261,7 @@ pub(super) async fn dashboard(state: &WebState, op: &Operator, flash: Option<Val
         reload => context! { ok => reload.ok, at => fr_time(&set, reload.last_attempt_at), errors => reload.errors },
         scenarios, events, resolved, failed => failed.iter().map(|f| context! { event_id => f.event_id, event => f.event.clone(), name => f.name.clone(), channel => channel_label(&f.channel), reason => f.reason.clone() }).collect::<Vec<_>>(), directory => directory_summary(&set),
         gaps, gaps_empty, reminders => crate::web::extras::upcoming_reminders(&set, now),
+        exercises => exercise_notices(state, &set, today).await, actions,
         swaps => super::swaps::view(state).await,
         vigilance => super::vigilance::view(state).await,
     }

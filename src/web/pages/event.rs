@@ -151,11 +151,13 @@ pub(super) async fn event_response(
         .iter()
         .map(|r| context! { at => fr_time(&set, crate::store::parse_ts(&r.at)), name => r.name.clone(), label => response_label(&r.response) })
         .collect();
+    let actions = state.actions(id).await.unwrap_or_default();
+    let actions = super::actions::checklist(&set, &actions, state.clock.now());
     state.pages.render(
         "event.html",
         context! {
             cpts => set.daemon.name.clone(), operator => op.name.clone(), csrf => state.sessions.csrf(&op.cookie),
-            e => event_view(&set, &d), tiers, responses, flash,
+            e => event_view(&set, &d), tiers, responses, flash, actions,
             j => super::journal::event_extras(state, id).await,
         },
     )

@@ -9,6 +9,7 @@
 //! resolve forms in [`dashboard`], the two-step declaration (confirmation
 //! page first) in [`declare`], the event page in [`event`].
 
+mod actions;
 mod dashboard;
 mod declare;
 mod event;
@@ -31,6 +32,7 @@ use crate::model::labels;
 use crate::store::events::{self as q, EventState};
 use crate::web::WebState;
 
+pub use actions::{ActionForm, action_done};
 pub use dashboard::{Flashes, LevelForm, ResolveForm, bureau, level, resolve};
 pub use declare::{DeclareForm, declare};
 pub use event::event_page;
@@ -175,9 +177,15 @@ pub async fn index(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Re
     let events: Vec<Value> = events
         .iter()
         .map(|e| {
+            // What the population should do at this level (SPEC §12):
+            // the plan's own words, no personal data.
+            let advice = crate::engine::plan_of(&set, e)
+                .ok()
+                .and_then(|(_, s)| s.public_advice.get(e.level.as_deref()))
+                .map(str::to_string);
             context! {
                 title => e.title.clone(), level => e.level.clone(), exercise => e.exercise,
-                state_label => state_label(e.state), since => fr_time(&set, e.declared_at),
+                state_label => state_label(e.state), since => fr_time(&set, e.declared_at), advice,
                 bulletins => journal::public_bulletins(&set, bulletins.and_then(|b| b.get(&e.id))),
             }
         })
