@@ -312,8 +312,12 @@ impl App {
     }
 
     /// Records an answer through a response link (writes no delivery).
-    pub async fn respond(&self, token: String, response: String) -> Result<LinkView, EngineError> {
-        engine::respond(&self.store, self.ctx(None), token, response).await
+    pub async fn respond(
+        &self,
+        token: String,
+        answer: crate::store::events::Answer,
+    ) -> Result<LinkView, EngineError> {
+        engine::respond(&self.store, self.ctx(None), token, answer).await
     }
 
     /// One turn of the timers: escalation steps due now, then routine

@@ -46,7 +46,9 @@ pub use declare::{change_level, declare, resolve};
 pub use escalation::{Quorum, event_quorum, quorum, tick};
 pub use fanout::audience;
 pub use preview::{PreviewStep, preview};
-pub use respond::{LinkView, link, respond};
+pub use respond::{
+    BadAnswer, COMMENT_MAX_CHARS, ETA_MAX_MINUTES, LinkView, answer, link, respond,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

@@ -8,7 +8,47 @@ use super::escalation::quorum;
 use super::links::LinkClaim;
 use super::{Ctx, EngineError, plan_of};
 use crate::store::Store;
-use crate::store::events::{self as q, EventRow, EventState};
+use crate::store::events::{self as q, Answer, EventRow, EventState};
+
+/// The longest arrival delay an answer may give, in minutes (a day).
+pub const ETA_MAX_MINUTES: u32 = 1440;
+/// The longest comment an answer may carry, in characters.
+pub const COMMENT_MAX_CHARS: usize = 500;
+
+/// Why the extras of an answer (SPEC §12) are refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadAnswer {
+    /// `eta` is not a whole number of minutes from 0 to [`ETA_MAX_MINUTES`].
+    #[error("`eta` must be a whole number of minutes from 0 to {ETA_MAX_MINUTES}, got `{0}`")]
+    Eta(String),
+    /// `comment` is longer than [`COMMENT_MAX_CHARS`] (its length given).
+    #[error("`comment` is {0} characters long, at most {COMMENT_MAX_CHARS} are allowed")]
+    Comment(usize),
+}
+
+/// An answer from the fields of the response form: `eta` empty or absent
+/// means no delay given; `comment` is trimmed, empty means none.
+pub fn answer(response: &str, eta: Option<&str>, comment: Option<&str>) -> Result<Answer, BadAnswer> {
+    let eta = match eta.map(str::trim).filter(|e| !e.is_empty()) {
+        None => None,
+        Some(e) => match e.parse::<u32>() {
+            Ok(m) if m <= ETA_MAX_MINUTES => Some(m),
+            _ => return Err(BadAnswer::Eta(e.chars().take(20).collect())),
+        },
+    };
+    let comment = comment.map(str::trim).filter(|c| !c.is_empty());
+    if let Some(c) = comment {
+        let n = c.chars().count();
+        if n > COMMENT_MAX_CHARS {
+            return Err(BadAnswer::Comment(n));
+        }
+    }
+    Ok(Answer {
+        response: response.to_string(),
+        eta_minutes: eta,
+        comment: comment.map(str::to_string),
+    })
+}
 
 /// What a response link shows.
 #[derive(Clone, Debug)]
@@ -18,6 +58,9 @@ pub struct LinkView {
     pub recipient_name: String,
     pub choices: Vec<String>,
     pub current: Option<String>,
+    /// The latest answer's arrival delay and comment, if any.
+    pub current_eta: Option<u32>,
+    pub current_comment: Option<String>,
     pub plan_title: String,
 }
 
@@ -43,7 +86,10 @@ fn link_view(c: &Connection, ctx: &Ctx, claim: &LinkClaim) -> Result<LinkView, E
     }
     let (rid, name) = q::recipient_by_seq(c, event_id, seq)?.ok_or_else(unknown_link)?;
     let (plan, scenario) = plan_of(&ctx.set, &ev)?;
-    let current = q::latest_responses(c, event_id)?.remove(&rid);
+    let latest = q::responses(c, event_id)?
+        .into_iter()
+        .rfind(|r| r.recipient_id == rid);
+    let current = latest.as_ref().map(|r| r.response.clone());
     let view = LinkView {
         plan_title: plan.title.clone(),
         choices: scenario.responses.clone(),
@@ -51,6 +97,8 @@ fn link_view(c: &Connection, ctx: &Ctx, claim: &LinkClaim) -> Result<LinkView, E
         recipient_id: rid,
         recipient_name: name,
         current,
+        current_eta: latest.as_ref().and_then(|r| r.eta_minutes),
+        current_comment: latest.and_then(|r| r.comment),
     };
     if view.event.state == EventState::Resolved {
         return Err(EngineError::Gone(format!(
@@ -61,13 +109,15 @@ fn link_view(c: &Connection, ctx: &Ctx, claim: &LinkClaim) -> Result<LinkView, E
     Ok(view)
 }
 
-/// Records a response through a link; acknowledges the event when the
-/// quorum of the tier in progress is reached.
+/// Records a response through a link, with its arrival delay and comment
+/// (a later answer replaces the earlier one whole: delay and comment
+/// included); acknowledges the event when the quorum of the tier in
+/// progress is reached.
 pub async fn respond(
     store: &Store,
     ctx: Ctx,
     token: String,
-    response: String,
+    answer: Answer,
 ) -> Result<LinkView, EngineError> {
     let claim = ctx.links.parse(&token).ok_or_else(unknown_link)?;
     let event_id = claim.event_id;
@@ -76,13 +126,24 @@ pub async fn respond(
             let tx = c.transaction()?;
             let out = (|| {
                 let view = link_view(&tx, &ctx, &claim)?;
-                if !view.choices.contains(&response) {
+                let response = &answer.response;
+                if answer.eta_minutes.is_some_and(|m| m > ETA_MAX_MINUTES) {
+                    return Err(EngineError::Invalid(
+                        BadAnswer::Eta(format!("{:?}", answer.eta_minutes)).to_string(),
+                    ));
+                }
+                if let Some(n) = answer.comment.as_ref().map(|c| c.chars().count()) {
+                    if n > COMMENT_MAX_CHARS {
+                        return Err(EngineError::Invalid(BadAnswer::Comment(n).to_string()));
+                    }
+                }
+                if !view.choices.contains(response) {
                     return Err(EngineError::Invalid(format!(
                         "unknown response `{response}` (choices: {})",
                         view.choices.join(", ")
                     )));
                 }
-                q::insert_response(&tx, event_id, &view.recipient_id, &response, ctx.now)?;
+                q::insert_response(&tx, event_id, &view.recipient_id, &answer, ctx.now)?;
                 let ev = &view.event;
                 if matches!(ev.state, EventState::Active | EventState::Exhausted) {
                     let (_, scenario) = plan_of(&ctx.set, ev)?;

@@ -150,6 +150,9 @@ const MIGRATIONS: &[&str] = &[
     // 8: the last good vigilance map, kept across restarts.
     include_str!("migrations/0008_vigilance_state.sql"),
     include_str!("migrations/0009_event_levels.sql"),
+    // 12: responses with an arrival delay and a comment; the relances of
+    // those who did not answer.
+    include_str!("migrations/0012_eta.sql"),
 ];
 
 /// The current schema version.
