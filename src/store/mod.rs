@@ -21,6 +21,7 @@ pub mod cap;
 pub mod counts;
 pub mod events;
 pub mod health;
+pub mod journal;
 pub mod outbox;
 pub mod reminders;
 pub mod sessions;
@@ -150,6 +151,8 @@ const MIGRATIONS: &[&str] = &[
     // 8: the last good vigilance map, kept across restarts.
     include_str!("migrations/0008_vigilance_state.sql"),
     include_str!("migrations/0009_event_levels.sql"),
+    // 10: the main courante (append-only), bulletins, lessons learned.
+    include_str!("migrations/0010_journal.sql"),
     // 12: responses with an arrival delay and a comment; the relances of
     // those who did not answer.
     include_str!("migrations/0012_eta.sql"),
