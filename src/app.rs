@@ -306,6 +306,13 @@ impl App {
         Ok(queued)
     }
 
+    /// "Relancer les non-répondants" of event `id`, on behalf of `actor`.
+    pub async fn remind(&self, actor: &str, id: i64) -> Result<engine::Reminded, EngineError> {
+        let r = engine::remind(&self.store, self.ctx(Some(actor)), id).await?;
+        self.written(r.queued);
+        Ok(r)
+    }
+
     /// What a response link shows (changes nothing).
     pub async fn link(&self, token: String) -> Result<LinkView, EngineError> {
         engine::link(&self.store, self.ctx(None), token).await

@@ -28,7 +28,11 @@ pub enum BadAnswer {
 
 /// An answer from the fields of the response form: `eta` empty or absent
 /// means no delay given; `comment` is trimmed, empty means none.
-pub fn answer(response: &str, eta: Option<&str>, comment: Option<&str>) -> Result<Answer, BadAnswer> {
+pub fn answer(
+    response: &str,
+    eta: Option<&str>,
+    comment: Option<&str>,
+) -> Result<Answer, BadAnswer> {
     let eta = match eta.map(str::trim).filter(|e| !e.is_empty()) {
         None => None,
         Some(e) => match e.parse::<u32>() {

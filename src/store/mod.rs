@@ -23,6 +23,7 @@ pub mod events;
 pub mod health;
 pub mod journal;
 pub mod outbox;
+pub mod remind;
 pub mod reminders;
 pub mod sessions;
 pub mod swaps;

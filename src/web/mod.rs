@@ -31,6 +31,7 @@ pub mod error;
 pub mod extras;
 pub mod pages;
 pub mod personal;
+pub mod remind;
 pub mod respond;
 pub mod server;
 pub mod swaps_api;
@@ -180,6 +181,10 @@ pub fn router(state: Arc<WebState>) -> Router {
             axum::routing::post(pages::resolve),
         )
         .route(
+            "/bureau/events/{id}/remind",
+            axum::routing::post(pages::remind_form),
+        )
+        .route(
             "/bureau/swaps/{id}",
             axum::routing::post(pages::decide_swap),
         )
@@ -193,6 +198,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         .merge(personal::routes())
         .merge(swaps_api::routes())
         .merge(vigilance::routes())
+        .merge(remind::routes())
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

@@ -209,29 +209,26 @@ pub async fn post_page(
             EngineError::Invalid("missing field `response`".into()),
         );
     };
-    let answer = match crate::engine::answer(
-        &form.response,
-        form.eta.as_deref(),
-        form.comment.as_deref(),
-    ) {
-        Ok(a) => a,
-        Err(bad) => {
-            // The page again, with the reason and what was typed.
-            return match state.link(token).await {
-                Ok(v) => page(
-                    &state,
-                    &v,
-                    None,
-                    Some(Refused {
-                        problem: bad_answer_fr(&bad),
-                        eta: form.eta.unwrap_or_default(),
-                        comment: form.comment.unwrap_or_default(),
-                    }),
-                ),
-                Err(e) => error_page(&state, e),
-            };
-        }
-    };
+    let answer =
+        match crate::engine::answer(&form.response, form.eta.as_deref(), form.comment.as_deref()) {
+            Ok(a) => a,
+            Err(bad) => {
+                // The page again, with the reason and what was typed.
+                return match state.link(token).await {
+                    Ok(v) => page(
+                        &state,
+                        &v,
+                        None,
+                        Some(Refused {
+                            problem: bad_answer_fr(&bad),
+                            eta: form.eta.unwrap_or_default(),
+                            comment: form.comment.unwrap_or_default(),
+                        }),
+                    ),
+                    Err(e) => error_page(&state, e),
+                };
+            }
+        };
     match state.respond(token, answer).await {
         Ok(v) => page(&state, &v, Some(&form.response), None),
         Err(e) => error_page(&state, e),

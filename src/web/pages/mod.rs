@@ -9,6 +9,7 @@
 //! resolve forms in [`dashboard`], the two-step declaration (confirmation
 //! page first) in [`declare`], the event page in [`event`].
 
+mod coming;
 mod dashboard;
 mod declare;
 mod event;
@@ -29,6 +30,7 @@ use crate::model::labels;
 use crate::store::events::{self as q, EventState};
 use crate::web::WebState;
 
+pub use coming::{RemindForm, remind_form};
 pub use dashboard::{Flashes, LevelForm, ResolveForm, bureau, level, resolve};
 pub use declare::{DeclareForm, declare};
 pub use event::event_page;
@@ -52,6 +54,10 @@ impl Default for Pages {
             ("login.html", include_str!("../templates/login.html")),
             ("bureau.html", include_str!("../templates/bureau.html")),
             ("event.html", include_str!("../templates/event.html")),
+            (
+                "event_answers.html",
+                include_str!("../templates/event_answers.html"),
+            ),
             ("confirm.html", include_str!("../templates/confirm.html")),
         ] {
             env.add_template(name, src).expect("page templates compile");
