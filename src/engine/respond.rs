@@ -131,15 +131,19 @@ pub async fn respond(
             let out = (|| {
                 let view = link_view(&tx, &ctx, &claim)?;
                 let response = &answer.response;
+                // The page checks these already ([`answer`]); any other
+                // caller is held to the same bounds.
+                let comment_len = answer.comment.as_ref().map_or(0, |c| c.chars().count());
                 if answer.eta_minutes.is_some_and(|m| m > ETA_MAX_MINUTES) {
                     return Err(EngineError::Invalid(
-                        BadAnswer::Eta(format!("{:?}", answer.eta_minutes)).to_string(),
+                        BadAnswer::Eta(answer.eta_minutes.unwrap_or_default().to_string())
+                            .to_string(),
                     ));
                 }
-                if let Some(n) = answer.comment.as_ref().map(|c| c.chars().count()) {
-                    if n > COMMENT_MAX_CHARS {
-                        return Err(EngineError::Invalid(BadAnswer::Comment(n).to_string()));
-                    }
+                if comment_len > COMMENT_MAX_CHARS {
+                    return Err(EngineError::Invalid(
+                        BadAnswer::Comment(comment_len).to_string(),
+                    ));
                 }
                 if !view.choices.contains(response) {
                     return Err(EngineError::Invalid(format!(

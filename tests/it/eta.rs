@@ -242,7 +242,7 @@ async fn the_event_page_counts_answers_per_tier_and_lists_those_coming_by_arriva
     assert_eq!(tally(&html, "Diffusion"), ["3", "2", "1"], "{html}");
     let total = section(&html, "id=\"reponses-par-palier\"");
     assert!(
-        total.contains("<strong>5</strong> prévenus, <strong>4</strong> ont répondu, <strong>3</strong> réponses positives"),
+        total.contains("Au total : 5 personnes prévenues, 4 ont répondu, 3 réponses positives."),
         "{total}"
     );
     // Those coming, by expected arrival; those without a delay last.

@@ -131,8 +131,19 @@ pub(super) fn view(set: &ConfigSet, d: &EventData, r: &RemindData, now: DateTime
         .iter()
         .filter(|s| set.directory.get(&s.recipient_id).is_some())
         .collect();
+    let total = format!(
+        "{}, {} {}, {}",
+        count(notified as u64, "personne prévenue", "personnes prévenues"),
+        answered,
+        if answered <= 1 {
+            "a répondu"
+        } else {
+            "ont répondu"
+        },
+        count(positive as u64, "réponse positive", "réponses positives"),
+    );
     context! {
-        rows, notified, answered, positive, coming,
+        rows, total, coming,
         resolved => d.ev.state == EventState::Resolved,
         silent_count => silent.len(),
         silent_label => count(silent.len() as u64, "personne", "personnes"),
