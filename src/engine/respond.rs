@@ -169,3 +169,34 @@ pub async fn respond(
         })
         .await?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_takes_a_delay_of_0_to_1440_minutes_and_a_comment_of_500_characters() {
+        let a = answer("disponible", Some(" 0 "), Some("  ")).unwrap();
+        assert_eq!((a.eta_minutes, a.comment), (Some(0), None));
+        let a = answer("disponible", Some("1440"), Some(&"é".repeat(500))).unwrap();
+        assert_eq!(a.eta_minutes, Some(1440));
+        assert_eq!(answer("disponible", None, None).unwrap().eta_minutes, None);
+        assert_eq!(
+            answer("disponible", Some(""), None).unwrap().eta_minutes,
+            None
+        );
+        for bad in ["1441", "-1", "abc", "2.5", "99999999999"] {
+            assert!(
+                matches!(
+                    answer("disponible", Some(bad), None),
+                    Err(BadAnswer::Eta(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            answer("disponible", None, Some(&"é".repeat(501))),
+            Err(BadAnswer::Comment(501))
+        );
+    }
+}
