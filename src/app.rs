@@ -326,14 +326,25 @@ impl App {
         Ok(queued)
     }
 
+    /// "Relancer les non-répondants" of event `id`, on behalf of `actor`.
+    pub async fn remind(&self, actor: &str, id: i64) -> Result<engine::Reminded, EngineError> {
+        let r = engine::remind(&self.store, self.ctx(Some(actor)), id).await?;
+        self.written(r.queued);
+        Ok(r)
+    }
+
     /// What a response link shows (changes nothing).
     pub async fn link(&self, token: String) -> Result<LinkView, EngineError> {
         engine::link(&self.store, self.ctx(None), token).await
     }
 
     /// Records an answer through a response link (writes no delivery).
-    pub async fn respond(&self, token: String, response: String) -> Result<LinkView, EngineError> {
-        engine::respond(&self.store, self.ctx(None), token, response).await
+    pub async fn respond(
+        &self,
+        token: String,
+        answer: crate::store::events::Answer,
+    ) -> Result<LinkView, EngineError> {
+        engine::respond(&self.store, self.ctx(None), token, answer).await
     }
 
     /// One turn of the timers: escalation steps due now, then routine

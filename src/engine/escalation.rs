@@ -153,7 +153,7 @@ fn exhausted_alert(
         ctx,
         plan,
         ev,
-        step_id,
+        Some(step_id),
         &Builtin::SansReponse.source(),
         &["email".to_string()],
         &people,

@@ -72,7 +72,7 @@ pub(super) fn broadcasts(
             ctx,
             plan,
             ev,
-            step_id,
+            Some(step_id),
             &template,
             &b.step.channels_str(),
             &recipients,
@@ -120,7 +120,7 @@ pub(super) fn notify_tier(
         ctx,
         plan,
         ev,
-        step_id,
+        Some(step_id),
         &template,
         &t.step.channels_str(),
         &recipients,
@@ -219,7 +219,7 @@ pub(super) fn deliver(
     ctx: &Ctx,
     plan: &Plan,
     ev: &EventRow,
-    step_id: i64,
+    step_id: Option<i64>,
     template: &TemplateSource,
     channels: &[String],
     recipients: &[&Professional],
@@ -255,7 +255,7 @@ pub(super) fn deliver(
     let per_recipient = message::per_recipient(webhooks, channels);
     let origin = Origin {
         event_id: Some(ev.id),
-        step_id: Some(step_id),
+        step_id,
         priority,
     };
     // The deliveries of some recipients, numbered.
@@ -340,7 +340,7 @@ pub(super) fn deliver(
         );
         items.push(NewDelivery {
             event_id: Some(ev.id),
-            step_id: Some(step_id),
+            step_id,
             recipient_id: None,
             recipient_name: audience_label.to_string(),
             channel: ch.clone(),
@@ -364,7 +364,7 @@ pub(super) fn deliver(
 fn webhook_payload(
     ctx: &Ctx,
     ev: &EventRow,
-    step_id: i64,
+    step_id: Option<i64>,
     priority: Priority,
     _w: &WebhookConfig,
     recipient: Option<(&Professional, Option<&str>)>,
@@ -436,7 +436,7 @@ pub(super) fn resolve_notice(
             ctx,
             plan,
             ev,
-            step_id,
+            Some(step_id),
             &template,
             &per_step,
             &[],
@@ -458,7 +458,7 @@ pub(super) fn resolve_notice(
             ctx,
             plan,
             ev,
-            step_id,
+            Some(step_id),
             &template,
             &channels,
             &people,

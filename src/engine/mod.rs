@@ -35,6 +35,7 @@ pub mod journal;
 pub mod links;
 pub mod message;
 mod preview;
+mod remind;
 pub mod render;
 pub mod report;
 mod respond;
@@ -54,7 +55,8 @@ pub use declare::{change_level, declare, resolve};
 pub use escalation::{Quorum, event_quorum, quorum, tick};
 pub use fanout::audience;
 pub use preview::{PreviewStep, preview};
-pub use respond::{LinkView, link, respond};
+pub use remind::{REMINDED, Reminded, remind};
+pub use respond::{BadAnswer, COMMENT_MAX_CHARS, ETA_MAX_MINUTES, LinkView, answer, link, respond};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

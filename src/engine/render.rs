@@ -39,6 +39,9 @@ pub enum Builtin {
     Fin,
     /// The alert to the plan's owners when every tier timed out.
     SansReponse,
+    /// "Relancer les non-répondants": the message again to those who have
+    /// not answered.
+    Relance,
 }
 
 impl Builtin {
@@ -77,6 +80,16 @@ impl Builtin {
                  Merci de reprendre la main : contactez directement les professionnels concernés \
                  et suivez l'événement sur le tableau de bord de Vigie.\n\n\
                  Votre lien de réponse : {{ response_url }}\n",
+            ),
+            Builtin::Relance => (
+                "[Relance] {{ event.title }}{% if event.level %} — niveau {{ event.level }}{% endif %}",
+                "Bonjour {{ recipient.name }},\n\n\
+                 {{ cpts }} n'a pas encore reçu votre réponse à l'alerte « {{ event.title }} »\
+                 {% if event.level %} (niveau {{ event.level }}){% endif %}.\n\
+                 {% if event.note %}\n{{ event.note }}\n{% endif %}\n\
+                 Merci d'indiquer votre réponse (et, si vous venez, dans combien de minutes) \
+                 en suivant ce lien personnel :\n\
+                 {{ response_url }}\n",
             ),
         };
         TemplateSource {
@@ -286,6 +299,7 @@ mod tests {
         for b in [
             Builtin::Information,
             Builtin::Mobilisation,
+            Builtin::Relance,
             Builtin::Fin,
             Builtin::SansReponse,
         ] {

@@ -285,6 +285,9 @@ mod tests {
             name: who.into(),
             response: what.into(),
             at: crate::store::ts(at(min)),
+            eta_minutes: None,
+            expected_at: None,
+            comment: None,
         }
     }
 

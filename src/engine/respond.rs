@@ -9,7 +9,51 @@ use super::journal;
 use super::links::LinkClaim;
 use super::{Ctx, EngineError, plan_of};
 use crate::store::Store;
-use crate::store::events::{self as q, EventRow, EventState};
+use crate::store::events::{self as q, Answer, EventRow, EventState};
+
+/// The longest arrival delay an answer may give, in minutes (a day).
+pub const ETA_MAX_MINUTES: u32 = 1440;
+/// The longest comment an answer may carry, in characters.
+pub const COMMENT_MAX_CHARS: usize = 500;
+
+/// Why the extras of an answer (SPEC §12) are refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadAnswer {
+    /// `eta` is not a whole number of minutes from 0 to [`ETA_MAX_MINUTES`].
+    #[error("`eta` must be a whole number of minutes from 0 to {ETA_MAX_MINUTES}, got `{0}`")]
+    Eta(String),
+    /// `comment` is longer than [`COMMENT_MAX_CHARS`] (its length given).
+    #[error("`comment` is {0} characters long, at most {COMMENT_MAX_CHARS} are allowed")]
+    Comment(usize),
+}
+
+/// An answer from the fields of the response form: `eta` empty or absent
+/// means no delay given; `comment` is trimmed, empty means none.
+pub fn answer(
+    response: &str,
+    eta: Option<&str>,
+    comment: Option<&str>,
+) -> Result<Answer, BadAnswer> {
+    let eta = match eta.map(str::trim).filter(|e| !e.is_empty()) {
+        None => None,
+        Some(e) => match e.parse::<u32>() {
+            Ok(m) if m <= ETA_MAX_MINUTES => Some(m),
+            _ => return Err(BadAnswer::Eta(e.chars().take(20).collect())),
+        },
+    };
+    let comment = comment.map(str::trim).filter(|c| !c.is_empty());
+    if let Some(c) = comment {
+        let n = c.chars().count();
+        if n > COMMENT_MAX_CHARS {
+            return Err(BadAnswer::Comment(n));
+        }
+    }
+    Ok(Answer {
+        response: response.to_string(),
+        eta_minutes: eta,
+        comment: comment.map(str::to_string),
+    })
+}
 
 /// What a response link shows.
 #[derive(Clone, Debug)]
@@ -19,6 +63,9 @@ pub struct LinkView {
     pub recipient_name: String,
     pub choices: Vec<String>,
     pub current: Option<String>,
+    /// The latest answer's arrival delay and comment, if any.
+    pub current_eta: Option<u32>,
+    pub current_comment: Option<String>,
     pub plan_title: String,
 }
 
@@ -44,7 +91,10 @@ fn link_view(c: &Connection, ctx: &Ctx, claim: &LinkClaim) -> Result<LinkView, E
     }
     let (rid, name) = q::recipient_by_seq(c, event_id, seq)?.ok_or_else(unknown_link)?;
     let (plan, scenario) = plan_of(&ctx.set, &ev)?;
-    let current = q::latest_responses(c, event_id)?.remove(&rid);
+    let latest = q::responses(c, event_id)?
+        .into_iter()
+        .rfind(|r| r.recipient_id == rid);
+    let current = latest.as_ref().map(|r| r.response.clone());
     let view = LinkView {
         plan_title: plan.title.clone(),
         choices: scenario.responses.clone(),
@@ -52,6 +102,8 @@ fn link_view(c: &Connection, ctx: &Ctx, claim: &LinkClaim) -> Result<LinkView, E
         recipient_id: rid,
         recipient_name: name,
         current,
+        current_eta: latest.as_ref().and_then(|r| r.eta_minutes),
+        current_comment: latest.and_then(|r| r.comment),
     };
     if view.event.state == EventState::Resolved {
         return Err(EngineError::Gone(format!(
@@ -62,13 +114,15 @@ fn link_view(c: &Connection, ctx: &Ctx, claim: &LinkClaim) -> Result<LinkView, E
     Ok(view)
 }
 
-/// Records a response through a link; acknowledges the event when the
-/// quorum of the tier in progress is reached.
+/// Records a response through a link, with its arrival delay and comment
+/// (a later answer replaces the earlier one whole: delay and comment
+/// included); acknowledges the event when the quorum of the tier in
+/// progress is reached.
 pub async fn respond(
     store: &Store,
     ctx: Ctx,
     token: String,
-    response: String,
+    answer: Answer,
 ) -> Result<LinkView, EngineError> {
     let claim = ctx.links.parse(&token).ok_or_else(unknown_link)?;
     let event_id = claim.event_id;
@@ -77,21 +131,39 @@ pub async fn respond(
             let tx = c.transaction()?;
             let out = (|| {
                 let view = link_view(&tx, &ctx, &claim)?;
-                if !view.choices.contains(&response) {
+                let response = &answer.response;
+                // The page checks these already ([`answer`]); any other
+                // caller is held to the same bounds.
+                let comment_len = answer.comment.as_ref().map_or(0, |c| c.chars().count());
+                if answer.eta_minutes.is_some_and(|m| m > ETA_MAX_MINUTES) {
+                    return Err(EngineError::Invalid(
+                        BadAnswer::Eta(answer.eta_minutes.unwrap_or_default().to_string())
+                            .to_string(),
+                    ));
+                }
+                if comment_len > COMMENT_MAX_CHARS {
+                    return Err(EngineError::Invalid(
+                        BadAnswer::Comment(comment_len).to_string(),
+                    ));
+                }
+                if !view.choices.contains(response) {
                     return Err(EngineError::Invalid(format!(
                         "unknown response `{response}` (choices: {})",
                         view.choices.join(", ")
                     )));
                 }
-                q::insert_response(&tx, event_id, &view.recipient_id, &response, ctx.now)?;
+                q::insert_response(&tx, event_id, &view.recipient_id, &answer, ctx.now)?;
                 journal::response(
                     &tx,
                     &ctx,
                     event_id,
                     &view.recipient_name,
                     &view.recipient_id,
-                    &response,
-                    &journal::ResponseExtras::default(),
+                    response,
+                    &journal::ResponseExtras {
+                        eta_minutes: answer.eta_minutes,
+                        comment: answer.comment.as_deref(),
+                    },
                 )?;
                 let ev = &view.event;
                 if matches!(ev.state, EventState::Active | EventState::Exhausted) {
@@ -118,4 +190,35 @@ pub async fn respond(
             Ok(out)
         })
         .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_takes_a_delay_of_0_to_1440_minutes_and_a_comment_of_500_characters() {
+        let a = answer("disponible", Some(" 0 "), Some("  ")).unwrap();
+        assert_eq!((a.eta_minutes, a.comment), (Some(0), None));
+        let a = answer("disponible", Some("1440"), Some(&"é".repeat(500))).unwrap();
+        assert_eq!(a.eta_minutes, Some(1440));
+        assert_eq!(answer("disponible", None, None).unwrap().eta_minutes, None);
+        assert_eq!(
+            answer("disponible", Some(""), None).unwrap().eta_minutes,
+            None
+        );
+        for bad in ["1441", "-1", "abc", "2.5", "99999999999"] {
+            assert!(
+                matches!(
+                    answer("disponible", Some(bad), None),
+                    Err(BadAnswer::Eta(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            answer("disponible", None, Some(&"é".repeat(501))),
+            Err(BadAnswer::Comment(501))
+        );
+    }
 }

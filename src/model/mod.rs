@@ -6,6 +6,7 @@ mod contact;
 pub mod labels;
 pub mod meteoalarm;
 mod period;
+mod quiet;
 mod schedule;
 mod secret;
 mod values;
@@ -13,6 +14,7 @@ pub mod vigilance;
 
 pub use contact::{EmailAddress, Phone, Rpps, RppsCheck};
 pub use period::{Period, Season};
+pub use quiet::QuietHours;
 pub use schedule::CronSchedule;
 pub use secret::constant_time_eq;
 pub use values::{DurationValue, TimeOfDay, Version, fold, fold_eq, parse_slug, parse_weekday};

@@ -4,4 +4,5 @@ pub mod clock;
 pub mod cron;
 pub mod holidays;
 pub mod oncall;
+pub mod quiet;
 pub mod reminders;

@@ -322,11 +322,19 @@ pub async fn tick(
                     personal.as_ref(),
                     last_exercise,
                 );
-                let n = outbox::insert(&tx, &items, now)?;
+                // Inside the quiet hours, written now and sent at their end.
+                let from = set
+                    .daemon
+                    .quiet_hours
+                    .and_then(|q| super::quiet::release(&q, set.daemon.timezone, now));
+                let n = outbox::insert_due(&tx, &items, now, from.unwrap_or(now))?;
                 q::set_deliveries(&tx, &due.key, due.instant, n)?;
                 outcome.fired += 1;
                 outcome.deliveries += n;
-                tracing::info!(job = %due.key, deliveries = n, "reminder fired");
+                match from {
+                    Some(at) => tracing::info!(job = %due.key, deliveries = n, until = %at, "reminder fired, held back by the quiet hours"),
+                    None => tracing::info!(job = %due.key, deliveries = n, "reminder fired"),
+                }
             }
             if since <= now {
                 q::set_checked_until(&tx, now)?;

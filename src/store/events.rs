@@ -503,17 +503,34 @@ pub fn recipient_by_seq(
     .optional()
 }
 
+/// What a recipient answered: one of the scenario's responses, with an
+/// optional arrival delay (minutes from the answer) and comment (SPEC §12).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Answer {
+    pub response: String,
+    pub eta_minutes: Option<u32>,
+    pub comment: Option<String>,
+}
+
 pub fn insert_response(
     c: &Connection,
     event_id: i64,
     recipient_id: &str,
-    response: &str,
+    answer: &Answer,
     at: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
     c.prepare_cached(
-        "INSERT INTO responses (event_id, recipient_id, response, at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO responses (event_id, recipient_id, response, at, eta_minutes, comment) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![event_id, recipient_id, response, ts(at)])?;
+    .execute(params![
+        event_id,
+        recipient_id,
+        answer.response,
+        ts(at),
+        answer.eta_minutes,
+        answer.comment
+    ])?;
     Ok(())
 }
 
@@ -523,23 +540,43 @@ pub struct ResponseRow {
     pub name: String,
     pub response: String,
     pub at: String,
+    /// The arrival delay given with the answer, in minutes.
+    pub eta_minutes: Option<u32>,
+    /// When the person expects to arrive: the answer's time plus its delay
+    /// (RFC 3339, UTC).
+    pub expected_at: Option<String>,
+    pub comment: Option<String>,
+}
+
+impl ResponseRow {
+    /// [`ResponseRow::expected_at`] as an instant.
+    pub fn expected(&self) -> Option<DateTime<Utc>> {
+        self.eta_minutes
+            .map(|m| parse_ts(&self.at) + chrono::Duration::minutes(i64::from(m)))
+    }
 }
 
 /// Every response of an event, oldest first.
 pub fn responses(c: &Connection, event_id: i64) -> rusqlite::Result<Vec<ResponseRow>> {
     let mut st = c.prepare_cached(
-        "SELECT r.recipient_id, COALESCE(er.name, r.recipient_id), r.response, r.at \
+        "SELECT r.recipient_id, COALESCE(er.name, r.recipient_id), r.response, r.at, \
+           r.eta_minutes, r.comment \
          FROM responses r LEFT JOIN event_recipients er \
            ON er.event_id = r.event_id AND er.recipient_id = r.recipient_id \
          WHERE r.event_id = ?1 ORDER BY r.id",
     )?;
     let rows = st.query_map([event_id], |r| {
-        Ok(ResponseRow {
+        let mut row = ResponseRow {
             recipient_id: r.get(0)?,
             name: r.get(1)?,
             response: r.get(2)?,
             at: r.get(3)?,
-        })
+            eta_minutes: r.get(4)?,
+            expected_at: None,
+            comment: r.get(5)?,
+        };
+        row.expected_at = row.expected().map(ts);
+        Ok(row)
     })?;
     rows.collect()
 }

@@ -24,6 +24,7 @@ pub mod events;
 pub mod health;
 pub mod journal;
 pub mod outbox;
+pub mod remind;
 pub mod reminders;
 pub mod sessions;
 pub mod swaps;
@@ -156,6 +157,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_journal.sql"),
     // 11: the actions checklist of each event.
     include_str!("migrations/0011_actions.sql"),
+    // 12: responses with an arrival delay and a comment; the relances of
+    // those who did not answer.
+    include_str!("migrations/0012_eta.sql"),
 ];
 
 /// The current schema version.

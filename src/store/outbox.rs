@@ -117,11 +117,23 @@ const INSERT_BATCH: usize = 32;
 /// pending. The ids are the next ones after the highest (as SQLite would
 /// choose them), given here so that each message row names its delivery.
 pub fn insert(c: &Connection, items: &[NewDelivery], at: DateTime<Utc>) -> rusqlite::Result<usize> {
+    insert_due(c, items, at, at)
+}
+
+/// [`insert`], the deliveries written at `at` but due only from `due` (a
+/// routine message held back by the quiet hours).
+pub fn insert_due(
+    c: &Connection,
+    items: &[NewDelivery],
+    at: DateTime<Utc>,
+    due: DateTime<Utc>,
+) -> rusqlite::Result<usize> {
     const HEAD: &str = "INSERT INTO deliveries (id, event_id, step_id, recipient_id, \
          recipient_name, channel, address, priority, state, reason, created_at, \
          next_attempt_at) VALUES ";
     const MESSAGES: &str = "INSERT INTO delivery_messages (delivery_id, subject, body_text, body_html, payload) VALUES ";
     let at = ts(at);
+    let due = ts(due);
     let first: i64 = c
         .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM deliveries")?
         .query_row([], |r| r.get(0))?;
@@ -135,7 +147,7 @@ pub fn insert(c: &Connection, items: &[NewDelivery], at: DateTime<Utc>) -> rusql
         let mut st = c.prepare_cached(&super::many_rows(HEAD, 12, INSERT_BATCH, ""))?;
         let values: Vec<&dyn rusqlite::ToSql> = chunk
             .iter()
-            .flat_map(|(id, priority, d)| delivery_values(id, d, priority, &at))
+            .flat_map(|(id, priority, d)| delivery_values(id, d, priority, &at, &due))
             .collect();
         st.execute(values.as_slice())?;
         let mut st = c.prepare_cached(&super::many_rows(MESSAGES, 5, INSERT_BATCH, ""))?;
@@ -147,21 +159,22 @@ pub fn insert(c: &Connection, items: &[NewDelivery], at: DateTime<Utc>) -> rusql
     }
     for (id, priority, d) in chunks.remainder() {
         c.prepare_cached(&super::many_rows(HEAD, 12, 1, ""))?
-            .execute(delivery_values(id, d, priority, &at).as_slice())?;
+            .execute(delivery_values(id, d, priority, &at, &due).as_slice())?;
         c.prepare_cached(&super::many_rows(MESSAGES, 5, 1, ""))?
             .execute(message_values(id, d).as_slice())?;
     }
     Ok(items.iter().filter(|d| d.skipped.is_none()).count())
 }
 
-/// The 12 values of a delivery row, in [`insert`]'s column order. (`at` is
-/// a `&String`: a `&str` cannot be made a `&dyn ToSql`.)
+/// The 12 values of a delivery row, in [`insert`]'s column order. (`at` and
+/// `due` are `&String`: a `&str` cannot be made a `&dyn ToSql`.)
 #[allow(clippy::ptr_arg)]
 fn delivery_values<'a>(
     id: &'a i64,
     d: &'a NewDelivery,
     priority: &'a i64,
     at: &'a String,
+    due: &'a String,
 ) -> [&'a dyn rusqlite::ToSql; 12] {
     let state: &'static &'static str = if d.skipped.is_some() {
         &"skipped"
@@ -180,7 +193,7 @@ fn delivery_values<'a>(
         state,
         &d.skipped,
         at,
-        at,
+        due,
     ]
 }
 

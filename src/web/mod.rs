@@ -34,6 +34,7 @@ pub mod journal;
 pub mod markdown;
 pub mod pages;
 pub mod personal;
+pub mod remind;
 pub mod respond;
 pub mod server;
 pub mod swaps_api;
@@ -203,6 +204,10 @@ pub fn router(state: Arc<WebState>) -> Router {
             axum::routing::post(pages::action_done),
         )
         .route(
+            "/bureau/events/{id}/remind",
+            axum::routing::post(pages::remind_form),
+        )
+        .route(
             "/bureau/swaps/{id}",
             axum::routing::post(pages::decide_swap),
         )
@@ -218,6 +223,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         .merge(personal::routes())
         .merge(swaps_api::routes())
         .merge(vigilance::routes())
+        .merge(remind::routes())
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

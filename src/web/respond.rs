@@ -13,7 +13,7 @@ use minijinja::context;
 use serde::Deserialize;
 
 use super::error::{ApiError, for_page};
-use crate::engine::{EngineError, LinkView};
+use crate::engine::{BadAnswer, EngineError, LinkView};
 use crate::store::events::EventState;
 use crate::web::WebState;
 
@@ -85,7 +85,20 @@ fn header(cpts: &str, plan_title: &str) -> String {
     }
 }
 
-fn page(state: &WebState, v: &LinkView, recorded: Option<&str>) -> Response {
+/// What the form showed when it was refused: the French reason and the
+/// values typed, given back in their fields.
+struct Refused {
+    problem: String,
+    eta: String,
+    comment: String,
+}
+
+fn page(
+    state: &WebState,
+    v: &LinkView,
+    recorded: Option<&str>,
+    refused: Option<Refused>,
+) -> Response {
     let tz = state.config().daemon.timezone;
     let choices: Vec<_> = v
         .choices
@@ -112,9 +125,33 @@ fn page(state: &WebState, v: &LinkView, recorded: Option<&str>) -> Response {
         note => v.event.note.clone(),
         current => v.current.as_deref().map(response_label),
         recorded => recorded.map(response_label),
+        current_eta => v.current_eta,
+        current_comment => v.current_comment.clone(),
+        eta_max => crate::engine::ETA_MAX_MINUTES,
+        comment_max => crate::engine::COMMENT_MAX_CHARS,
+        problem => refused.as_ref().map(|r| r.problem.clone()),
+        typed_eta => refused.as_ref().map(|r| r.eta.clone()),
+        typed_comment => refused.as_ref().map(|r| r.comment.clone()),
         choices => choices,
     });
-    Html(html).into_response()
+    match refused {
+        Some(_) => (StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response(),
+        None => Html(html).into_response(),
+    }
+}
+
+/// An arrival delay or a comment refused, said in French.
+fn bad_answer_fr(e: &BadAnswer) -> String {
+    match e {
+        BadAnswer::Eta(_) => format!(
+            "Réponse non enregistrée : le délai d'arrivée doit être un nombre entier de minutes, de 0 à {} (24 heures). Laissez le champ vide si vous ne savez pas.",
+            crate::engine::ETA_MAX_MINUTES
+        ),
+        BadAnswer::Comment(n) => format!(
+            "Réponse non enregistrée : le commentaire fait {n} caractères, {} au plus sont acceptés. Raccourcissez-le puis choisissez à nouveau votre réponse.",
+            crate::engine::COMMENT_MAX_CHARS
+        ),
+    }
 }
 
 fn error_page(state: &WebState, e: EngineError) -> Response {
@@ -151,14 +188,21 @@ fn error_page(state: &WebState, e: EngineError) -> Response {
 
 pub async fn get_page(State(state): State<Arc<WebState>>, Path(token): Path<String>) -> Response {
     match state.link(token).await {
-        Ok(v) => page(&state, &v, None),
+        Ok(v) => page(&state, &v, None, None),
         Err(e) => error_page(&state, e),
     }
 }
 
+/// The response form: `response` (a button), and optionally `eta` (the
+/// arrival delay in minutes, 0–1440) and `comment` (at most 500
+/// characters).
 #[derive(Deserialize)]
 pub struct ResponseForm {
     response: String,
+    #[serde(default)]
+    eta: Option<String>,
+    #[serde(default)]
+    comment: Option<String>,
 }
 
 pub async fn post_page(
@@ -172,8 +216,28 @@ pub async fn post_page(
             EngineError::Invalid("missing field `response`".into()),
         );
     };
-    match state.respond(token, form.response.clone()).await {
-        Ok(v) => page(&state, &v, Some(&form.response)),
+    let answer =
+        match crate::engine::answer(&form.response, form.eta.as_deref(), form.comment.as_deref()) {
+            Ok(a) => a,
+            Err(bad) => {
+                // The page again, with the reason and what was typed.
+                return match state.link(token).await {
+                    Ok(v) => page(
+                        &state,
+                        &v,
+                        None,
+                        Some(Refused {
+                            problem: bad_answer_fr(&bad),
+                            eta: form.eta.unwrap_or_default(),
+                            comment: form.comment.unwrap_or_default(),
+                        }),
+                    ),
+                    Err(e) => error_page(&state, e),
+                };
+            }
+        };
+    match state.respond(token, answer).await {
+        Ok(v) => page(&state, &v, Some(&form.response), None),
         Err(e) => error_page(&state, e),
     }
 }

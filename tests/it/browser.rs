@@ -203,6 +203,20 @@ async fn a_coordinator_runs_an_exercise_from_the_browser() {
         .await
         .unwrap();
     screenshot(&c, "response-page").await;
+    // The arrival delay and the comment, typed on the phone, fit its width.
+    let eta = c.find(Locator::Css("input[name='eta']")).await.unwrap();
+    let (x, _, w, _) = eta.rectangle().await.unwrap();
+    assert!(
+        x >= 0.0 && x + w <= 390.0,
+        "the delay field fits: {x} + {w}"
+    );
+    eta.send_keys("15").await.unwrap();
+    c.find(Locator::Css("textarea[name='comment']"))
+        .await
+        .unwrap()
+        .send_keys("Je pars du cabinet")
+        .await
+        .unwrap();
     c.find(Locator::Css("button[value='disponible']"))
         .await
         .unwrap()
@@ -211,7 +225,13 @@ async fn a_coordinator_runs_an_exercise_from_the_browser() {
         .unwrap();
     let text = main_text(&c, "Merci, votre réponse").await;
     assert!(
-        text.contains("Merci, votre réponse « Disponible » est enregistrée."),
+        text.contains(
+            "Merci, votre réponse « Disponible » est enregistrée, arrivée prévue dans 15 min."
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("Votre commentaire : « Je pars du cabinet »"),
         "{text}"
     );
     screenshot(&c, "response-recorded").await;

@@ -12,6 +12,7 @@ mod crash;
 mod daemon;
 mod docs;
 mod drills;
+mod eta;
 mod events;
 mod files_secrets;
 mod fuzz;

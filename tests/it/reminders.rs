@@ -524,3 +524,105 @@ async fn a_winter_roster_is_not_checked_all_summer_but_is_before_its_season() {
     .await;
     d.stop().await;
 }
+
+/// After [`with_reminders`]: an evening reminder at 22:00 to Claire
+/// Martin, and `quiet` as the daemon's quiet hours; reloaded. Returns the
+/// reload's errors.
+async fn with_quiet_hours(d: &TestDaemon, quiet: &str) -> Vec<String> {
+    let dir = d.dir.path();
+    let evening = format!(
+        "{REMINDERS}\n[[reminder]]\nid = \"soir\"\ntitle = \"Relevé du soir\"\nschedule = \"0 22 * * *\"\naudience = {{ ids = [\"ref1\"] }}\nchannels = [\"email\"]\n"
+    );
+    std::fs::write(dir.join("config/reminders.toml"), evening).unwrap();
+    let config = dir.join("config/vigie.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "timezone = \"Europe/Paris\"\n",
+        &format!("timezone = \"Europe/Paris\"\nquiet_hours = \"{quiet}\"\n"),
+    );
+    std::fs::write(&config, text).unwrap();
+    d.daemon().state.reload().await.errors
+}
+
+fn mails_to_claire(d: &TestDaemon, subject: &str) -> usize {
+    d.smtp
+        .to("claire.martin@example.org")
+        .iter()
+        .filter(|m| m.subject().starts_with(subject))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_hours_hold_routine_and_shift_reminders_until_morning_but_never_a_crisis() {
+    let d = TestDaemon::start_manual().await;
+    with_reminders(&d).await;
+    let errors = with_quiet_hours(&d, "21:00-07:00").await;
+    assert!(errors.is_empty(), "{errors:?}");
+    // Monday 15 June, 22:00: the evening reminder fires, and waits.
+    d.clock
+        .set(paris(2026, 6, 15, 22, 0) + Duration::seconds(10));
+    assert_eq!(tick(&d).await.fired, 1);
+    d.daemon().state.kick();
+    // 23:00: a crisis goes at once, quiet hours or not.
+    d.clock.set(paris(2026, 6, 15, 23, 0));
+    d.declare(serde_json::json!({"scenario": "canicule", "level": "jaune"}))
+        .await;
+    eventually(10, "the crisis mailed at 23:00", || async {
+        !d.smtp.to("helene.fuchs@example.org").is_empty()
+    })
+    .await;
+    assert_eq!(mails_to_claire(&d, "[Mobilisation]"), 1);
+    // Tuesday 02:00: the shift reminder (18 h before 20:00) fires, and waits.
+    d.clock
+        .set(paris(2026, 6, 16, 2, 0) + Duration::seconds(10));
+    assert_eq!(tick(&d).await.fired, 1);
+    d.clock.set(paris(2026, 6, 16, 6, 59));
+    d.daemon().state.kick();
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(mails_to_claire(&d, "Relevé du soir"), 0, "not in the night");
+    assert_eq!(mails_to_claire(&d, "Rappel : garde"), 0, "not in the night");
+    // 07:00: both leave.
+    d.clock.set(paris(2026, 6, 16, 7, 0));
+    d.daemon().state.kick();
+    eventually(10, "the night's reminders at 07:00", || async {
+        mails_to_claire(&d, "Relevé du soir") == 1 && mails_to_claire(&d, "Rappel : garde") == 1
+    })
+    .await;
+    // During the day, a reminder leaves at once.
+    d.clock
+        .set(paris(2026, 6, 19, 10, 0) + Duration::seconds(10));
+    tick(&d).await;
+    d.daemon().state.kick();
+    eventually(10, "the Friday reminder at 10:00", || async {
+        snp_mails(&d) == 1
+    })
+    .await;
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_hours_that_mean_nothing_are_refused_with_their_place() {
+    let d = TestDaemon::start_manual().await;
+    with_reminders(&d).await;
+    for (quiet, says) in [
+        ("21:00-21:00", "starts and ends at the same time"),
+        ("25:00-07:00", "invalid time of day \"25:00\""),
+        ("21h-7h", "invalid time of day \"21h\""),
+        ("21:00", "write START-END"),
+    ] {
+        let errors = with_quiet_hours(&d, quiet).await;
+        let config = d.dir.path().join("config/vigie.toml");
+        let want = format!("{}:4:15: ", config.display());
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with(&want) && e.contains(says)),
+            "{quiet}: {errors:?}"
+        );
+        // Put back as it was, for the next case.
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace(&format!("quiet_hours = \"{quiet}\"\n"), "");
+        std::fs::write(&config, text).unwrap();
+    }
+    d.stop().await;
+}

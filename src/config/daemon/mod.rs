@@ -49,6 +49,9 @@ pub struct DaemonConfig {
     pub reminders: Option<PathBuf>,
     /// Base of the links put in messages, without a trailing `/`.
     pub public_url: String,
+    /// `[daemon] quiet_hours`: routine messages written inside wait for
+    /// its end (SPEC §14).
+    pub quiet_hours: Option<crate::model::QuietHours>,
     pub listen: SocketAddr,
     /// `[http] trusted_proxies`: peers whose `X-Forwarded-For` is believed
     /// (addresses or CIDR networks). Empty: the peer is the client.
@@ -231,6 +234,12 @@ fn read(
             None
         }
     });
+    // An error here is in the diagnostics: `load` gives nothing then.
+    let quiet_hours = d.str("quiet_hours").and_then(|q| {
+        crate::model::QuietHours::parse(&q.value)
+            .map_err(|e| ctx.error(&q.loc, e))
+            .ok()
+    });
     d.finish();
 
     let mut trusted_proxies = Some(Vec::new());
@@ -296,6 +305,7 @@ fn read(
         rosters,
         reminders,
         public_url: public_url?,
+        quiet_hours,
         listen: listen?,
         trusted_proxies: trusted_proxies?,
         http: http_limits?,

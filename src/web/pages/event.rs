@@ -19,10 +19,10 @@ use crate::web::WebState;
 use crate::web::respond::response_label;
 
 pub(super) struct EventData {
-    ev: EventRow,
-    steps: Vec<q::StepRow>,
-    deliveries: Vec<DeliveryRow>,
-    responses: Vec<q::ResponseRow>,
+    pub(super) ev: EventRow,
+    pub(super) steps: Vec<q::StepRow>,
+    pub(super) deliveries: Vec<DeliveryRow>,
+    pub(super) responses: Vec<q::ResponseRow>,
     quorum: engine::Quorum,
 }
 
@@ -57,6 +57,7 @@ fn step_label(s: Option<&q::StepRow>) -> String {
         Some(s) if s.kind == "broadcast" => step_title(None, 0, &s.audience),
         Some(s) if s.kind == "resolve" => "Fin d'alerte".into(),
         Some(s) if s.kind == "exhausted" => "Alerte sans réponse".into(),
+        None => "Relance".into(),
         _ => "—".into(),
     }
 }
@@ -149,15 +150,21 @@ pub(super) async fn event_response(
     let responses: Vec<Value> = d
         .responses
         .iter()
-        .map(|r| context! { at => fr_time(&set, crate::store::parse_ts(&r.at)), name => r.name.clone(), label => response_label(&r.response) })
+        .map(|r| context! { at => fr_time(&set, crate::store::parse_ts(&r.at)), name => r.name.clone(), label => response_label(&r.response), eta => r.eta_minutes, comment => r.comment.clone() })
         .collect();
     let actions = state.actions(id).await.unwrap_or_default();
     let actions = super::actions::checklist(&set, &actions, state.clock.now());
+    let answers = super::coming::view(
+        &set,
+        &d,
+        &super::coming::load(state, id).await,
+        state.clock.now(),
+    );
     state.pages.render(
         "event.html",
         context! {
             cpts => set.daemon.name.clone(), operator => op.name.clone(), csrf => state.sessions.csrf(&op.cookie),
-            e => event_view(&set, &d), tiers, responses, flash, actions,
+            e => event_view(&set, &d), tiers, responses, flash, actions, answers,
             j => super::journal::event_extras(state, id).await,
         },
     )

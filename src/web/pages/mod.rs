@@ -10,6 +10,7 @@
 //! page first) in [`declare`], the event page in [`event`].
 
 mod actions;
+mod coming;
 mod dashboard;
 mod declare;
 mod event;
@@ -33,6 +34,7 @@ use crate::store::events::{self as q, EventState};
 use crate::web::WebState;
 
 pub use actions::{ActionForm, action_done};
+pub use coming::{RemindForm, remind_form};
 pub use dashboard::{Flashes, LevelForm, ResolveForm, bureau, level, resolve};
 pub use declare::{DeclareForm, declare};
 pub use event::event_page;
@@ -58,6 +60,10 @@ impl Default for Pages {
             ("login.html", include_str!("../templates/login.html")),
             ("bureau.html", include_str!("../templates/bureau.html")),
             ("event.html", include_str!("../templates/event.html")),
+            (
+                "event_answers.html",
+                include_str!("../templates/event_answers.html"),
+            ),
             ("confirm.html", include_str!("../templates/confirm.html")),
             ("report.html", include_str!("../templates/report.html")),
         ] {
