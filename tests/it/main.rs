@@ -26,6 +26,7 @@ mod reminders;
 mod rosters;
 mod safety;
 mod smtp;
+mod smtp_tls;
 mod support;
 mod swaps;
 mod systemd;
