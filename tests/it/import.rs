@@ -132,37 +132,50 @@ fn doubtful_contacts_and_other_professions_are_reported_on_stderr() {
 }
 
 #[test]
-fn mssante_mailboxes_replace_the_practices_addresses() {
+fn mssante_mailboxes_fill_the_mssante_field_beside_the_practices_addresses() {
     let mss = fixture(MSSANTE);
     let (code, out, err) = import(&["--mssante", mss.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     let dir: toml::Table = out.parse().expect("valid TOML");
     let pros = dir["professional"].as_array().unwrap();
-    let email = |id: &str| {
+    let field = |id: &str, key: &str| {
         pros.iter()
             .find(|p| p["id"].as_str() == Some(id))
-            .and_then(|p| p.get("email"))
+            .and_then(|p| p.get(key))
             .and_then(|e| e.as_str())
             .map(str::to_string)
     };
     // The first personal mailbox wins; organisational ones are not people's.
     assert_eq!(
-        email("cmartin").as_deref(),
+        field("cmartin", "mssante").as_deref(),
         Some("claire.martin@medecin.mssante.fr")
     );
     assert_eq!(
-        email("hfuchs").as_deref(),
-        Some("helene.fuchs@pharmacien.mssante.fr")
+        field("cmartin", "email").as_deref(),
+        Some("claire.martin@example.org")
     );
     assert_eq!(
-        email("cmartin-2").as_deref(),
+        field("hfuchs", "mssante").as_deref(),
+        Some("helene.fuchs@pharmacien.mssante.fr")
+    );
+    assert_eq!(field("cmartin-2", "mssante"), None);
+    assert_eq!(
+        field("cmartin-2", "email").as_deref(),
         Some("camille.martin@example.org")
     );
-    assert!(
-        out.contains("e-mail of the practice: claire.martin@example.org"),
-        "{out}"
-    );
     assert!(out.contains("# 2 MSSanté mailboxes"), "{out}");
+    // The directory written is one Vigie reads: `mssante` is a field of it.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("directory.toml");
+    std::fs::write(&path, &out).unwrap();
+    let mut diags = vigie::config::Diagnostics::default();
+    let d = vigie::config::directory::load(&path, &[], &mut diags).expect("a directory");
+    assert!(!diags.has_errors(), "{diags:?}");
+    let claire = d.get("cmartin").unwrap();
+    assert_eq!(
+        claire.contact(vigie::config::Contact::Mssante).as_deref(),
+        Ok("claire.martin@medecin.mssante.fr")
+    );
 }
 
 /// The event-test configuration with its directory replaced by `directory`

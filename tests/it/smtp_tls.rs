@@ -522,3 +522,86 @@ async fn the_outbox_records_why_a_tls_server_refused() {
     let got = &mss.messages()[0];
     assert_eq!(got.subject(), "Canicule : niveau orange");
 }
+
+/// A step on `["email", "mssante"]` with `[email.mssante] address =
+/// "mssante"`: the MSSanté channel sends to the directory's `mssante`
+/// mailboxes through its own server and sender; a person without one is
+/// skipped on that channel, with the reason, and still gets the e-mail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mssante_channel_delivers_to_the_directorys_mssante_mailboxes() {
+    use crate::harness::{TestDaemon, count, eventually};
+    use crate::smtp::SmtpServer;
+    let mss = SmtpServer::start().await;
+    let mss_addr = mss.addr;
+    let d = TestDaemon::start_setup(true, move |dir| {
+        let edit = |rel: &str, from: &str, to: &str| {
+            let p = dir.join(rel);
+            let text = std::fs::read_to_string(&p).unwrap();
+            assert!(text.contains(from), "{rel}: {from}");
+            std::fs::write(p, text.replacen(from, to, 1)).unwrap();
+        };
+        let config = dir.join("config/vigie.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(
+            &config,
+            format!(
+                "{text}\n[email.mssante]\ntransport = \"smtp\"\naddress = \"mssante\"\n\
+                 from = \"CPTS de test <cpts-test@cpts.mssante.fr>\"\nurl = \"smtp://{mss_addr}\"\n"
+            ),
+        )
+        .unwrap();
+        edit(
+            "plans/plan.toml",
+            "audience = [\"referents\"]\nchannels = [\"email\"]",
+            "audience = [\"referents\"]\nchannels = [\"email\", \"mssante\"]",
+        );
+        edit(
+            "config/directory.toml",
+            "email = \"claire.martin@example.org\"\n",
+            "email = \"claire.martin@example.org\"\nmssante = \"claire.martin@medecin.mssante.fr\"\n",
+        );
+    })
+    .await;
+    let ev = d
+        .declare(serde_json::json!({"scenario": "canicule", "level": "jaune"}))
+        .await;
+    let id = ev["id"].as_str().unwrap().to_string();
+    eventually(10, "the MSSanté message", || async {
+        !mss.messages().is_empty() && count(&d.event(&id).await, "sent") == 3
+    })
+    .await;
+    let got = mss.messages();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].to,
+        vec!["claire.martin@medecin.mssante.fr".to_string()]
+    );
+    assert_eq!(got[0].from, "cpts-test@cpts.mssante.fr");
+    assert!(
+        got[0].subject().contains("Vague de chaleur"),
+        "{}",
+        got[0].subject()
+    );
+    // The ordinary e-mails went through [email], the MSSanté one not.
+    assert_eq!(d.smtp.to("claire.martin@example.org").len(), 1);
+    assert_eq!(d.smtp.to("helene.fuchs@example.org").len(), 1);
+    assert!(d.smtp.to("claire.martin@medecin.mssante.fr").is_empty());
+    let ev = d.event(&id).await;
+    let skipped: Vec<&serde_json::Value> = ev["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["state"] == "skipped")
+        .collect();
+    assert_eq!(skipped.len(), 1, "{ev}");
+    assert_eq!(skipped[0]["channel"], "mssante");
+    assert_eq!(skipped[0]["recipient_name"], "Hélène Fuchs");
+    assert!(
+        skipped[0]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("pas de messagerie MSSanté"),
+        "{ev}"
+    );
+    d.stop().await;
+}

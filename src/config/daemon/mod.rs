@@ -107,6 +107,17 @@ impl DaemonConfig {
         }
     }
 
+    /// The directory field `channel` delivers to: the e-mail channels'
+    /// `address` (`email` for `[email]`), the phone for every other one.
+    pub fn contact_of(&self, channel: &str) -> crate::config::directory::Contact {
+        use crate::config::directory::Contact;
+        match self.email_channel(channel).map(|e| e.address) {
+            Some(AddressField::Email) => Contact::Email,
+            Some(AddressField::Mssante) => Contact::Mssante,
+            None => Contact::Phone,
+        }
+    }
+
     /// Every e-mail channel, `[email]` first.
     pub fn all_email_channels(&self) -> impl Iterator<Item = &EmailConfig> {
         std::iter::once(&self.email).chain(self.email_channels.values())
