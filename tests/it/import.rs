@@ -178,6 +178,41 @@ fn mssante_mailboxes_fill_the_mssante_field_beside_the_practices_addresses() {
     );
 }
 
+#[test]
+fn an_mssante_extract_saved_with_semicolons_and_other_columns_reads_by_header_name() {
+    // The columns read, reordered, among others, `;`-separated (a
+    // spreadsheet's save): found by their names.
+    let tmp = tempfile::tempdir().unwrap();
+    let mss = tmp
+        .path()
+        .join("Extraction_Correspondance_MSSante_resaved.csv");
+    std::fs::write(
+        &mss,
+        "Nom d'exercice;Identification nationale PP;Colonne ajoutée;Adresse BAL;Type de BAL\r\n\
+         MARTIN;810005173140;x;claire.martin@medecin.mssante.fr;PER\r\n\
+         FUCHS;810003123451;x;pharmacie.fuchs@pharmacien.mssante.fr;ORG\r\n",
+    )
+    .unwrap();
+    let (code, out, err) = import(&["--mssante", mss.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let dir: toml::Table = out.parse().expect("valid TOML");
+    let pros = dir["professional"].as_array().unwrap();
+    let mssante = |id: &str| {
+        pros.iter()
+            .find(|p| p["id"].as_str() == Some(id))
+            .and_then(|p| p.get("mssante"))
+            .and_then(|e| e.as_str())
+            .map(str::to_string)
+    };
+    assert_eq!(
+        mssante("cmartin").as_deref(),
+        Some("claire.martin@medecin.mssante.fr")
+    );
+    // An organisational mailbox is nobody's.
+    assert_eq!(mssante("hfuchs"), None, "{out}");
+    assert!(out.contains("# 1 MSSanté mailboxes"), "{out}");
+}
+
 /// The event-test configuration with its directory replaced by `directory`
 /// (plus the groups its plan needs); returns the config path.
 fn config_with_directory(dir: &Path, directory: &str) -> PathBuf {
