@@ -605,3 +605,42 @@ async fn an_mssante_channel_delivers_to_the_directorys_mssante_mailboxes() {
     );
     d.stop().await;
 }
+
+/// `vigie check` points at the key: a PEM file missing or not PEM, a
+/// certificate without its key, AUTH that would go in clear, a directory
+/// field no channel can deliver to.
+#[test]
+fn vigie_check_names_the_key_of_each_tls_mistake() {
+    let sb = sandbox(
+        "transport = \"smtp\"\nfrom = \"Vigie <vigie@example.org>\"\n\
+         url = \"smtp://mail.example.org:25?tls=none\"\nallow_insecure = true\n\
+         username = \"vigie\"\npassword_file = \"secrets/smtp-password\"\n\
+         ca_file = \"tls/missing.pem\"\nclient_cert_file = \"tls/not-pem.pem\"\n",
+        "[email.mssante]\ntransport = \"file\"\ndir = \"../var/mss\"\n\
+         from = \"CPTS <cpts@cpts.mssante.fr>\"\naddress = \"telephone\"\n\
+         client_key_file = \"tls/not-pem.pem\"\n",
+    );
+    sb.write("config/tls/not-pem.pem", "this is not PEM\n");
+    let config = sb.config();
+    let (code, out, err) = run_vigie(&["check", "-q", "-c", config.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    let line_of = |needle: &str| {
+        let line = out
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in:\n{out}"));
+        let at = line.strip_prefix(config.to_str().unwrap()).unwrap_or("");
+        assert!(
+            at.starts_with(':') && at[1..].starts_with(|c: char| c.is_ascii_digit()),
+            "{line}"
+        );
+        line.to_string()
+    };
+    line_of("tls/missing.pem");
+    line_of("no certificate in it");
+    line_of("no private key in it");
+    line_of("`client_cert_file` needs `client_key_file`");
+    line_of("`client_key_file` needs `client_cert_file`");
+    line_of("AUTH would send the password in clear");
+    line_of("unknown directory field \"telephone\"");
+}
