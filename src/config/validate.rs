@@ -96,7 +96,7 @@ impl Validator<'_> {
         diags.error(
             &c.loc,
             format!(
-                "unknown channel `{}` (channels: {}; another channel is an [email.NAME] or a [webhook.NAME] of the daemon configuration)",
+                "unknown channel `{}` (channels: {}; a webhook channel is a [webhook.NAME] of the daemon configuration)",
                 c.value,
                 known.join(", ")
             ),
