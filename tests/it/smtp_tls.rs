@@ -644,3 +644,63 @@ fn vigie_check_names_the_key_of_each_tls_mistake() {
     line_of("AUTH would send the password in clear");
     line_of("unknown directory field \"telephone\"");
 }
+
+/// `vigie test-send` on a webhook channel goes through the daemon's own
+/// webhook code (signed call, `[TEST]` text), says the HTTP status a
+/// refusal came with; on `email` with nobody listening, says the
+/// connection was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_send_through_a_webhook_says_the_http_status() {
+    let hook = crate::webhook::Receiver::start("cle-du-test").await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let sb = sandbox(
+        &format!(
+            "transport = \"smtp\"\nfrom = \"Vigie <vigie@example.org>\"\n\
+             url = \"smtp://127.0.0.1:{closed_port}\"\n"
+        ),
+        &format!(
+            "[webhook.sms]\nurl = \"{}\"\nsecret_file = \"secrets/sms-hmac\"\n",
+            hook.url()
+        ),
+    );
+    sb.write("config/secrets/sms-hmac", "cle-du-test");
+    let send = |channel: &'static str, to: &'static str| {
+        let config = sb.config();
+        tokio::task::spawn_blocking(move || {
+            let (code, out, err) = run_vigie(&[
+                "--config",
+                config.to_str().unwrap(),
+                "test-send",
+                channel,
+                to,
+            ]);
+            (code, format!("{out}{err}"))
+        })
+    };
+    hook.answer_with(&[422]);
+    let (code, out) = send("sms", "+33612345678").await.unwrap();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("HTTP 422"), "{out}");
+    assert!(out.contains("Échec définitif"), "{out}");
+    let (code, out) = send("sms", "+33612345678").await.unwrap();
+    assert_eq!(code, 0, "{out}");
+    let calls = hook.accepted();
+    assert_eq!(calls.len(), 1);
+    assert!(calls[0].signature_ok);
+    assert_eq!(calls[0].body["test"], true);
+    assert_eq!(calls[0].body["recipient"]["phone"], "+33612345678");
+    assert!(
+        calls[0].body["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("[TEST]"),
+        "{:?}",
+        calls[0].body
+    );
+
+    let (code, out) = send("email", "claire.martin@example.org").await.unwrap();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("connexion TCP refusée"), "{out}");
+}
