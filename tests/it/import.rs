@@ -213,6 +213,44 @@ fn an_mssante_extract_saved_with_semicolons_and_other_columns_reads_by_header_na
     assert!(out.contains("# 1 MSSanté mailboxes"), "{out}");
 }
 
+#[test]
+fn a_csv_directory_has_the_mssante_column_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("directory.csv");
+    std::fs::write(
+        &path,
+        "id;name;profession;commune;email;mssante\n\
+         cmartin;Claire Martin;medecin;Thann;claire@example.org;claire.martin@medecin.mssante.fr\n\
+         hfuchs;Hélène Fuchs;pharmacien;Thann;helene@example.org;helene.fuchs@\n",
+    )
+    .unwrap();
+    let mut diags = vigie::config::Diagnostics::default();
+    vigie::config::directory::load(&path, &[], &mut diags);
+    let errors: Vec<String> = diags.errors().map(|d| d.to_string()).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with(&format!("{}:3:", path.display())),
+        "{errors:?}"
+    );
+    assert!(errors[0].contains("helene.fuchs@"), "{errors:?}");
+    std::fs::write(
+        &path,
+        "id;name;profession;commune;email;mssante\n\
+         cmartin;Claire Martin;medecin;Thann;claire@example.org;claire.martin@medecin.mssante.fr\n",
+    )
+    .unwrap();
+    let mut diags = vigie::config::Diagnostics::default();
+    let d = vigie::config::directory::load(&path, &[], &mut diags).expect("a directory");
+    assert!(!diags.has_errors(), "{diags:?}");
+    assert_eq!(
+        d.get("cmartin")
+            .unwrap()
+            .contact(vigie::config::Contact::Mssante)
+            .as_deref(),
+        Ok("claire.martin@medecin.mssante.fr")
+    );
+}
+
 /// The event-test configuration with its directory replaced by `directory`
 /// (plus the groups its plan needs); returns the config path.
 fn config_with_directory(dir: &Path, directory: &str) -> PathBuf {
