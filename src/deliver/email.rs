@@ -372,7 +372,7 @@ const CHAIN: usize = 8;
 /// set the session up (DNS, TCP, TLS, certificate, AUTH) concerns the
 /// server or our configuration, not the message: retried, the channel
 /// paused and probed, so that the messages go out once it is fixed.
-pub fn send_error(e: super::smtp::SmtpFailure) -> SendError {
+fn send_error(e: super::smtp::SmtpFailure) -> SendError {
     let text = format!(
         "SMTP : {} — {}",
         super::smtp::diagnose::explain(&e),
