@@ -17,9 +17,7 @@ use tokio::sync::Notify;
 
 use crate::app::{App, AppParts};
 use crate::config;
-use crate::deliver::email::EmailChannel;
-use crate::deliver::webhook::WebhookChannel;
-use crate::deliver::{Channel, Outbox};
+use crate::deliver::Outbox;
 use crate::engine::links::LinkSigner;
 use crate::metrics::Metrics;
 use crate::schedule::clock::Clock;
@@ -259,20 +257,11 @@ impl Daemon {
         let (session_key, _) = generated_secret(&data_dir.join("session.key"), || random_hex(32))?;
         let secure_cookies = set.daemon.public_url.starts_with("https://");
 
-        // Channels: e-mail, and each configured webhook.
+        // Channels: each e-mail channel and webhook, built as `vigie
+        // test-send` builds them (deliver::channels).
         let metrics = Arc::new(Metrics::default());
-        let email = EmailChannel::new(&set.daemon.email, &install_id)
-            .map_err(|e| DaemonError::Channel(e.to_string()))?;
-        let (pool, per_second) = match &set.daemon.email.transport {
-            config::daemon::EmailTransport::Smtp(s) => (s.pool as usize, s.per_second),
-            config::daemon::EmailTransport::File { .. } => (8, 0),
-        };
-        let mut channels: Vec<(Arc<dyn Channel>, usize, u32)> =
-            vec![(Arc::new(email), pool, per_second)];
-        for w in set.daemon.webhooks.values() {
-            let ch = WebhookChannel::new(w).map_err(|e| DaemonError::Channel(e.to_string()))?;
-            channels.push((Arc::new(ch), 16, 0));
-        }
+        let channels = crate::deliver::channels::build_all(&set.daemon, &install_id)
+            .map_err(DaemonError::Channel)?;
         let clock_for_outbox = clock.clone();
         let outbox = Outbox::new(store.clone(), channels, clock_for_outbox, metrics.clone());
         // What a crash left mid-send goes back to the queue before anything

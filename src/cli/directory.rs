@@ -26,7 +26,7 @@ pub enum DirectoryCommand {
         #[arg(long = "commune", value_name = "COMMUNE", required = true)]
         communes: Vec<String>,
         /// The MSSanté extract (Extraction_Correspondance_MSSante_*.txt):
-        /// personal secure mailboxes replace the practices' e-mail addresses.
+        /// each person's personal secure mailbox goes in their `mssante` field.
         #[arg(long, value_name = "FILE")]
         mssante: Option<PathBuf>,
     },
@@ -149,7 +149,7 @@ fn import_rpps(
     ];
     if mssante.is_some() {
         header.push(format!(
-            "{} MSSanté mailboxes: Vigie's [email] must send through an MSSanté operator to reach them.",
+            "{} MSSanté mailboxes (`mssante`): an [email.NAME] channel with address = \"mssante\" sends to them through an MSSanté operator.",
             s.mssante
         ));
     }

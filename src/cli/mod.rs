@@ -4,7 +4,7 @@
 //!
 //! The other commands live in submodules: [`events`] (the API-backed event
 //! commands), [`plan`] (`plan list`, `plan preview`), [`roster`],
-//! [`directory`], [`backup`] (`backup`, `restore`); [`client`] is the API
+//! [`directory`], [`backup`] (`backup`, `restore`), [`test_send`]; [`client`] is the API
 //! client they share.
 //!
 //! Commands print for people on standard output and return the process exit
@@ -27,6 +27,7 @@ pub mod events;
 pub mod journal;
 pub mod plan;
 pub mod roster;
+pub mod test_send;
 
 pub use plan::{plan_list, preview};
 
@@ -166,6 +167,15 @@ pub enum Command {
         /// A copy made by `vigie backup`.
         file: PathBuf,
     },
+    /// Send one message marked [TEST] through a channel of the configuration
+    /// (email, an [email.NAME] such as mssante, a webhook) and say what failed;
+    /// exit 0 only when the server accepted it.
+    TestSend {
+        /// The channel's name, as plans write it.
+        channel: String,
+        /// Where to send: an e-mail address, or a phone number for a webhook.
+        address: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,6 +285,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Reload { api } => events::reload(&path, &api),
         Command::Backup(args) => backup::run_backup(&path, args, &mut std::io::stdout()),
         Command::Restore { file } => backup::run_restore(&path, &file, &mut std::io::stdout()),
+        Command::TestSend { channel, address } => {
+            test_send::test_send(&path, &channel, &address, &mut std::io::stdout())
+        }
     }
 }
 

@@ -24,6 +24,9 @@ pub struct Professional {
     pub commune: String,
     pub structure: Option<String>,
     pub email: Option<EmailAddress>,
+    /// The MSSanté secure mailbox, for the e-mail channels with
+    /// `address = "mssante"`.
+    pub mssante: Option<EmailAddress>,
     pub phone: Option<Phone>,
     pub roles: Vec<String>,
     pub tags: Vec<String>,
@@ -58,20 +61,45 @@ impl Professional {
 
     /// The address a per-recipient channel needs (the e-mail for `email`,
     /// the phone for a webhook such as an SMS gateway), or the reason, in
-    /// French for the pages, why there is none.
+    /// French for the pages, why there is none. An `[email.NAME]` channel
+    /// says its field with [`Self::contact`].
     pub fn contact_for(&self, channel: &str) -> Result<String, &'static str> {
         if channel == "email" {
-            self.email
-                .as_ref()
-                .map(|e| e.as_str().to_string())
-                .ok_or("pas d'adresse e-mail dans l'annuaire")
+            self.contact(Contact::Email)
         } else {
-            self.phone
-                .as_ref()
-                .map(|p| p.as_str().to_string())
-                .ok_or("pas de numéro de téléphone dans l'annuaire")
+            self.contact(Contact::Phone)
         }
     }
+
+    /// The address in one field of the directory, or the reason, in French
+    /// for the pages, why there is none.
+    pub fn contact(&self, field: Contact) -> Result<String, &'static str> {
+        match field {
+            Contact::Email => self
+                .email
+                .as_ref()
+                .map(|e| e.as_str().to_string())
+                .ok_or("pas d'adresse e-mail dans l'annuaire"),
+            Contact::Mssante => self
+                .mssante
+                .as_ref()
+                .map(|e| e.as_str().to_string())
+                .ok_or("pas de messagerie MSSanté dans l'annuaire"),
+            Contact::Phone => self
+                .phone
+                .as_ref()
+                .map(|p| p.as_str().to_string())
+                .ok_or("pas de numéro de téléphone dans l'annuaire"),
+        }
+    }
+}
+
+/// The directory field a channel delivers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Contact {
+    Email,
+    Mssante,
+    Phone,
 }
 
 impl Directory {
@@ -323,6 +351,7 @@ fn load_toml(src: &SourceText, extra: Vec<String>, diags: &mut Diagnostics) -> O
                 commune: t.req_str("commune").map(|v| (v.value, v.loc)),
                 structure: field("structure"),
                 email: field("email"),
+                mssante: field("mssante"),
                 phone: field("phone"),
                 roles: t.str_list("roles").unwrap_or_default(),
                 tags: t.str_list("tags").unwrap_or_default(),
@@ -370,6 +399,7 @@ struct RawProfessional {
     commune: Option<(String, Loc)>,
     structure: Option<(String, Loc)>,
     email: Option<(String, Loc)>,
+    mssante: Option<(String, Loc)>,
     phone: Option<(String, Loc)>,
     roles: Vec<Located<String>>,
     tags: Vec<Located<String>>,
@@ -401,11 +431,13 @@ impl RawProfessional {
                 check(Err(format!("`{what}` is empty")), at);
             }
         }
-        let email = self
-            .email
-            .as_ref()
-            .filter(|(e, _)| !e.is_empty())
-            .and_then(|(e, at)| EmailAddress::parse(e).map_err(|m| check(Err(m), at)).ok());
+        let mut address = |v: &Option<(String, Loc)>| {
+            v.as_ref()
+                .filter(|(e, _)| !e.is_empty())
+                .and_then(|(e, at)| EmailAddress::parse(e).map_err(|m| check(Err(m), at)).ok())
+        };
+        let email = address(&self.email);
+        let mssante = address(&self.mssante);
         let phone = self
             .phone
             .as_ref()
@@ -437,6 +469,7 @@ impl RawProfessional {
             commune: self.commune?.0,
             structure: self.structure.map(|v| v.0),
             email,
+            mssante,
             phone,
             // Not collected in place: that would keep the larger
             // allocation of the located values for the daemon's life.
@@ -466,6 +499,7 @@ const CSV_FIELDS: &[&str] = &[
     "commune",
     "structure",
     "email",
+    "mssante",
     "phone",
     "roles",
     "tags",
@@ -615,6 +649,7 @@ fn load_csv(src: &SourceText, extra: Vec<String>, diags: &mut Diagnostics) -> Op
             commune: required("commune"),
             structure: cell("structure"),
             email: cell("email"),
+            mssante: cell("mssante"),
             phone: cell("phone"),
             roles: list("roles"),
             tags: list("tags"),

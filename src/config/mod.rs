@@ -31,7 +31,7 @@ use chrono::NaiveDate;
 
 pub use daemon::DaemonConfig;
 pub use diag::{Diagnostic, Diagnostics, Loc, Located, Severity};
-pub use directory::{Directory, Professional};
+pub use directory::{Contact, Directory, Professional};
 pub use plan::{Plan, Scenario};
 pub use reminders::Reminders;
 pub use roster::Roster;

@@ -552,6 +552,23 @@ impl<'c, 's> Table<'c, 's> {
         }
     }
 
+    /// The keys of this table whose values are tables (`[email.NAME]`
+    /// beside the keys of `[email]`), in file order, each with the location
+    /// of its name; the other keys are left to the accessors.
+    pub fn sub_tables(&self) -> Vec<(Located<String>, Table<'c, 's>)> {
+        let mut out = Vec::new();
+        for (k, v) in self.table.iter() {
+            if let DeValue::Table(inner) = v.get_ref() {
+                self.used.borrow_mut().insert(k.get_ref().to_string());
+                let name = Located::new(k.get_ref().to_string(), self.ctx.loc(&k.span()));
+                let path = self.child_path(k.get_ref());
+                let label = format!("[{path}]");
+                out.push((name, Table::new(self.ctx, inner, v.span(), path, label)));
+            }
+        }
+        out
+    }
+
     /// Reports every key of this table that no accessor asked for, with the
     /// key it probably misspells among those asked for and absent.
     pub fn finish(self) {

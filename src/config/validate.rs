@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{Datelike, Duration, NaiveDate};
 
 use super::ConfigSet;
+use super::daemon::AddressField;
 use super::diag::{Diagnostics, Loc, Located};
 use super::directory::{Directory, Professional, unknown_group};
 use super::plan::{Plan, Step, in_force, newer_version};
@@ -83,11 +84,15 @@ impl Validator<'_> {
     }
 
     fn channel_exists(&self, c: &Located<String>, diags: &mut Diagnostics) -> bool {
-        if c.value == "email" || self.set.daemon.webhooks.contains_key(&c.value) {
+        let daemon = &self.set.daemon;
+        if daemon.email_channel(&c.value).is_some() || daemon.webhooks.contains_key(&c.value) {
             return true;
         }
-        let mut known = vec!["email".to_string()];
-        known.extend(self.set.daemon.webhooks.keys().cloned());
+        let mut known: Vec<String> = daemon
+            .all_email_channels()
+            .map(|e| e.name.clone())
+            .collect();
+        known.extend(daemon.webhooks.keys().cloned());
         diags.error(
             &c.loc,
             format!(
@@ -234,7 +239,8 @@ impl Validator<'_> {
     }
 
     /// Warns about professionals a step reaches who lack the contact a
-    /// channel needs: an e-mail address for `email`, a phone number for a
+    /// channel needs: an e-mail address for `email` (the field an
+    /// `[email.NAME]` names for it), a phone number for a
     /// per-recipient webhook (an SMS gateway).
     fn contacts(
         &self,
@@ -245,33 +251,38 @@ impl Validator<'_> {
         diags: &mut Diagnostics,
     ) {
         for c in channels {
-            let (lacking, contact): (Vec<&str>, &str) = if c.value == "email" {
-                (
-                    reached
-                        .iter()
-                        .filter(|p| p.email.is_none())
-                        .map(|p| p.id.as_str())
-                        .collect(),
-                    "e-mail address",
-                )
-            } else if self
-                .set
-                .daemon
-                .webhooks
-                .get(&c.value)
-                .is_some_and(|w| w.per_recipient)
-            {
-                (
-                    reached
-                        .iter()
-                        .filter(|p| p.phone.is_none())
-                        .map(|p| p.id.as_str())
-                        .collect(),
-                    "phone number",
-                )
-            } else {
-                continue;
-            };
+            let (lacking, contact): (Vec<&str>, &str) =
+                if let Some(e) = self.set.daemon.email_channel(&c.value) {
+                    let field = self.set.daemon.contact_of(&c.value);
+                    (
+                        reached
+                            .iter()
+                            .filter(|p| p.contact(field).is_err())
+                            .map(|p| p.id.as_str())
+                            .collect(),
+                        match e.address {
+                            AddressField::Email => "e-mail address",
+                            AddressField::Mssante => "MSSanté mailbox (`mssante`)",
+                        },
+                    )
+                } else if self
+                    .set
+                    .daemon
+                    .webhooks
+                    .get(&c.value)
+                    .is_some_and(|w| w.per_recipient)
+                {
+                    (
+                        reached
+                            .iter()
+                            .filter(|p| p.phone.is_none())
+                            .map(|p| p.id.as_str())
+                            .collect(),
+                        "phone number",
+                    )
+                } else {
+                    continue;
+                };
             if !lacking.is_empty() {
                 diags.warning(
                     loc,

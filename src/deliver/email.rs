@@ -16,7 +16,6 @@
 //! lettre cannot fold (one long word); lettre encodes (RFC 2047) and folds
 //! the rest at 78.
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -25,7 +24,7 @@ use lettre::Message;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart, header};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Identity, Tls, TlsParameters};
 
 use super::channel::{Channel, SendError, message_of};
 use super::smtp::SmtpPool;
@@ -53,6 +52,8 @@ enum Transport {
 }
 
 pub struct EmailChannel {
+    /// `email`, or the NAME of `[email.NAME]`.
+    name: String,
     from: Mailbox,
     /// The domain of `from`, for Message-IDs.
     domain: String,
@@ -73,6 +74,13 @@ pub enum EmailSetupError {
     Url(String),
     #[error("SMTP setup: {0}")]
     Smtp(#[source] lettre::transport::smtp::Error),
+    #[error("cannot read {path}: {source}")]
+    TlsFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {why}")]
+    Pem { path: PathBuf, why: String },
     #[error("cannot create the outbox folder {path}: {source}")]
     Dir {
         path: PathBuf,
@@ -105,6 +113,7 @@ impl EmailChannel {
             EmailTransport::Smtp(s) => Transport::Smtp(smtp_transport(s)?),
         };
         Ok(EmailChannel {
+            name: cfg.name.clone(),
             from,
             domain,
             install_id: install_id.to_string(),
@@ -212,9 +221,9 @@ fn smtp_transport(s: &SmtpConfig) -> Result<SmtpPool, EmailSetupError> {
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
-    let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let loopback = crate::config::daemon::is_loopback_host(hostport);
     let tls_none = query.split('&').any(|p| p == "tls=none");
-    let params = || TlsParameters::new(host.clone()).map_err(EmailSetupError::Smtp);
+    let params = || tls_parameters(&host, s);
     let tls = match scheme {
         "smtps" => Tls::Wrapper(params()?),
         _ if tls_none && s.allow_insecure => Tls::None,
@@ -247,10 +256,45 @@ fn smtp_transport(s: &SmtpConfig) -> Result<SmtpPool, EmailSetupError> {
     ))
 }
 
+/// The TLS settings for `host`: the system's authorities plus those of
+/// `ca_file`, and the client certificate when configured.
+fn tls_parameters(host: &str, s: &SmtpConfig) -> Result<TlsParameters, EmailSetupError> {
+    let read = |path: &PathBuf| {
+        std::fs::read(path).map_err(|source| EmailSetupError::TlsFile {
+            path: path.clone(),
+            source,
+        })
+    };
+    let pem = |path: &PathBuf, why: String| EmailSetupError::Pem {
+        path: path.clone(),
+        why,
+    };
+    let mut b = TlsParameters::builder(host.to_string());
+    if let Some(ca) = &s.ca_file {
+        let cert = Certificate::from_pem(&read(ca)?).map_err(|e| pem(ca, e.to_string()))?;
+        b = b.add_root_certificate(cert);
+    }
+    if let (Some(cert), Some(key)) = (&s.client_cert_file, &s.client_key_file) {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        let key = secret_path(key);
+        // lettre 0.11's rustls identity takes the certificate's bytes as
+        // DER: the first certificate of the file, decoded here.
+        let der = CertificateDer::pem_slice_iter(&read(cert)?)
+            .next()
+            .ok_or_else(|| pem(cert, "no certificate in it".into()))?
+            .map_err(|e| pem(cert, e.to_string()))?;
+        let identity =
+            Identity::from_pem(der.as_ref(), &read(&key)?).map_err(|e| pem(&key, e.to_string()))?;
+        b = b.identify_with(identity);
+    }
+    b.build().map_err(EmailSetupError::Smtp)
+}
+
 #[async_trait::async_trait]
 impl Channel for EmailChannel {
     fn name(&self) -> &str {
-        "email"
+        &self.name
     }
 
     async fn send(&self, d: &DeliveryRow) -> Result<(), SendError> {
@@ -322,11 +366,24 @@ impl Channel for EmailChannel {
 /// outbox has a backlog (see [`SmtpPool::send_chain`]).
 const CHAIN: usize = 8;
 
+/// A failed send as the outbox records it: the French explanation, then
+/// the technical detail. A refusal of the message (5xx to MAIL, RCPT or
+/// DATA, a message this server cannot take) fails at once; a failure to
+/// set the session up (DNS, TCP, TLS, certificate, AUTH) concerns the
+/// server or our configuration, not the message: retried, the channel
+/// paused and probed, so that the messages go out once it is fixed.
 fn send_error(e: super::smtp::SmtpFailure) -> SendError {
-    match e {
-        e if e.is_permanent() => SendError::permanent(format!("SMTP: {e}")),
-        e @ super::smtp::SmtpFailure::Connect(..) => SendError::unreachable(format!("SMTP: {e}")),
-        e => SendError::transient(format!("SMTP: {e}")),
+    let text = format!(
+        "SMTP : {} — {}",
+        super::smtp::diagnose::explain(&e),
+        super::smtp::diagnose::chain_text(&e)
+    );
+    if e.is_permanent() {
+        SendError::permanent(text)
+    } else if e.is_setup() {
+        SendError::unreachable(text)
+    } else {
+        SendError::transient(text)
     }
 }
 
@@ -365,6 +422,8 @@ mod tests {
     fn file_channel(dir: &std::path::Path) -> EmailChannel {
         EmailChannel::new(
             &EmailConfig {
+                name: "email".into(),
+                address: crate::config::daemon::AddressField::Email,
                 from: "Vigie <vigie@example.org>".into(),
                 transport: EmailTransport::File {
                     dir: dir.to_path_buf(),

@@ -41,12 +41,14 @@
 //! Layout: `outbox` the worker (step, send tasks, run loop), `lanes`
 //! one channel's limits, queue and outage, `handoff` claims made in a
 //! declaration's transaction, `retry` the retry policy, `rate` the
-//! rate limit; [`channel`] the trait every channel implements, [`email`]
+//! rate limit; [`channel`] the trait every channel implements, [`channels`]
+//! the channels of a configuration built by name, [`email`]
 //! (with its SMTP pool, [`smtp`]) and [`webhook`] the channels. Every item
 //! other modules use is re-exported here (`deliver::Outbox`,
 //! `deliver::Handoff`...).
 
 pub mod channel;
+pub mod channels;
 pub mod email;
 mod handoff;
 mod lanes;

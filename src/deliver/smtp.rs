@@ -38,6 +38,7 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, Tls};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 
+pub mod diagnose;
 mod stream;
 use stream::{Plain, TlsStream};
 
@@ -52,8 +53,18 @@ pub enum SmtpFailure {
     /// The server answered with an error, or the session broke.
     #[error("{0}")]
     Smtp(#[from] lettre::transport::smtp::Error),
+    /// The server's name could not be resolved.
+    #[error("cannot resolve {0}: {1}")]
+    Dns(String, #[source] std::io::Error),
     #[error("cannot connect to {0}: {1}")]
     Connect(String, #[source] std::io::Error),
+    /// The TLS session could not be set up: handshake, the server's
+    /// certificate, our client certificate refused, STARTTLS not offered.
+    #[error("TLS: {0}")]
+    Tls(#[source] lettre::transport::smtp::Error),
+    /// The server refused our credentials (or offers no mechanism we know).
+    #[error("AUTH: {0}")]
+    Auth(#[source] lettre::transport::smtp::Error),
     #[error("timed out after {0:?}")]
     Timeout(Duration),
     /// The message cannot be sent to this server (e.g. non-ASCII without
@@ -73,6 +84,19 @@ impl SmtpFailure {
             SmtpFailure::Refused(_) => true,
             _ => false,
         }
+    }
+
+    /// The session could not be set up at all (name, connection, TLS,
+    /// AUTH): a matter of the server or of our configuration, never of the
+    /// message; the channel pauses and probes (see [`crate::deliver`]).
+    pub fn is_setup(&self) -> bool {
+        matches!(
+            self,
+            SmtpFailure::Dns(..)
+                | SmtpFailure::Connect(..)
+                | SmtpFailure::Tls(_)
+                | SmtpFailure::Auth(_)
+        )
     }
 }
 
@@ -207,7 +231,7 @@ impl SmtpPool {
         }
         for (i, (envelope, body)) in msgs.iter().enumerate().skip(done) {
             let r = self.send(envelope, body).await;
-            let unreachable = matches!(r, Err(SmtpFailure::Connect(..)));
+            let unreachable = r.as_ref().is_err_and(SmtpFailure::is_setup);
             each(i, r);
             if unreachable {
                 break;
@@ -271,7 +295,7 @@ impl SmtpPool {
         let target = format!("{}:{}", self.host, self.port);
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((self.host.as_str(), self.port))
             .await
-            .map_err(|e| SmtpFailure::Connect(target.clone(), e))?
+            .map_err(|e| SmtpFailure::Dns(self.host.clone(), e))?
             .collect();
         let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
         let mut tcp = None;
@@ -296,12 +320,25 @@ impl SmtpPool {
                     lettre::transport::smtp::client::AsyncNetworkStream::use_existing_tokio1(
                         Box::new(tcp),
                     );
-                stream.upgrade_tls(params.clone()).await?;
+                stream
+                    .upgrade_tls(params.clone())
+                    .await
+                    .map_err(SmtpFailure::Tls)?;
+                // With TLS 1.3 a server that refuses our client
+                // certificate says so after the handshake: reading the
+                // greeting fails with its alert.
                 let conn = AsyncSmtpConnection::connect_with_transport(
                     Box::new(TlsStream(stream)),
                     &self.hello,
                 )
-                .await?;
+                .await
+                .map_err(|e| {
+                    if diagnose::is_tls_alert(&e) {
+                        SmtpFailure::Tls(e)
+                    } else {
+                        SmtpFailure::Smtp(e)
+                    }
+                })?;
                 (conn, None)
             }
             _ => {
@@ -326,17 +363,23 @@ impl SmtpPool {
         };
         match &self.tls {
             Tls::Opportunistic(params) if conn.can_starttls() => {
-                conn.starttls(params.clone(), &self.hello).await?;
+                conn.starttls(params.clone(), &self.hello)
+                    .await
+                    .map_err(SmtpFailure::Tls)?;
                 pipe = None;
             }
             Tls::Required(params) => {
-                conn.starttls(params.clone(), &self.hello).await?;
+                conn.starttls(params.clone(), &self.hello)
+                    .await
+                    .map_err(SmtpFailure::Tls)?;
                 pipe = None;
             }
             _ => {}
         }
         if let Some(c) = &self.credentials {
-            conn.auth(DEFAULT_MECHANISMS, c).await?;
+            conn.auth(DEFAULT_MECHANISMS, c)
+                .await
+                .map_err(SmtpFailure::Auth)?;
         }
         Ok(Session {
             conn,

@@ -267,7 +267,8 @@ pub(super) fn deliver(
                 ctx.links.token(ev.id, seq, &ev.link_secret)
             );
             let r = render_for(render::recipient_json(p), &url);
-            items.extend(message::person_deliveries(
+            items.extend(message::routed_deliveries(
+                &ctx.set.daemon,
                 p,
                 &per_recipient,
                 &r,

@@ -1,6 +1,7 @@
 //! One message to people, as outbox rows: which channels carry one message
 //! per person, the contact each channel needs (the e-mail address for
-//! `email`, the phone number for every other channel), and the delivery
+//! `email`, the field an `[email.NAME]` names — `mssante` —, the phone
+//! number for every other channel), and the delivery
 //! rows of one rendered message to one person — skipped, with the reason
 //! in French, when the contact is missing.
 //!
@@ -10,7 +11,7 @@
 //! contact is skipped by the same rule the preview announces.
 
 use crate::config::Professional;
-use crate::config::daemon::WebhookConfig;
+use crate::config::daemon::{DaemonConfig, WebhookConfig};
 use crate::store::outbox::{NewDelivery, Priority};
 
 use super::render::Rendered;
@@ -32,8 +33,8 @@ pub fn per_recipient<'a>(
 
 /// Whether `p` lacks the contact `channel` needs (the delivery would be
 /// skipped).
-pub fn lacks_contact(p: &Professional, channel: &str) -> bool {
-    p.contact_for(channel).is_err()
+pub fn lacks_contact(daemon: &DaemonConfig, p: &Professional, channel: &str) -> bool {
+    p.contact(daemon.contact_of(channel)).is_err()
 }
 
 /// Where a delivery comes from: an event's step, or nothing (a reminder).
@@ -46,7 +47,8 @@ pub struct Origin {
 
 /// The deliveries of one rendered message to one person: one per channel,
 /// skipped when the contact is missing. `payload(channel, address)` gives
-/// the body of a webhook call (`None` for e-mail).
+/// the body of a webhook call (`None` for e-mail). Only `email` and
+/// webhooks: [`routed_deliveries`] knows the `[email.NAME]` channels.
 pub fn person_deliveries(
     p: &Professional,
     channels: &[&String],
@@ -54,10 +56,35 @@ pub fn person_deliveries(
     origin: Origin,
     payload: impl Fn(&str, Option<&str>) -> Option<String>,
 ) -> Vec<NewDelivery> {
+    deliveries(p, channels, |ch| p.contact_for(ch), r, origin, payload)
+}
+
+/// [`person_deliveries`] on any channel of `daemon`: an `[email.NAME]`
+/// delivers to the directory field it names (`mssante`).
+pub fn routed_deliveries(
+    daemon: &DaemonConfig,
+    p: &Professional,
+    channels: &[&String],
+    r: &Rendered,
+    origin: Origin,
+    payload: impl Fn(&str, Option<&str>) -> Option<String>,
+) -> Vec<NewDelivery> {
+    let contact = |ch: &str| p.contact(daemon.contact_of(ch));
+    deliveries(p, channels, contact, r, origin, payload)
+}
+
+fn deliveries(
+    p: &Professional,
+    channels: &[&String],
+    contact: impl Fn(&str) -> Result<String, &'static str>,
+    r: &Rendered,
+    origin: Origin,
+    payload: impl Fn(&str, Option<&str>) -> Option<String>,
+) -> Vec<NewDelivery> {
     channels
         .iter()
         .map(|ch| {
-            let (address, skipped) = match p.contact_for(ch) {
+            let (address, skipped) = match contact(ch) {
                 Ok(a) => (Some(a), None),
                 Err(why) => (None, Some(why.to_string())),
             };

@@ -118,7 +118,7 @@ pub fn preview(
         for ch in &per_recipient {
             let lacking: Vec<String> = people
                 .iter()
-                .filter(|p| message::lacks_contact(p, ch))
+                .filter(|p| message::lacks_contact(&ctx.set.daemon, p, ch))
                 .map(|p| p.name.clone())
                 .collect();
             if !lacking.is_empty() {

@@ -44,6 +44,8 @@ pub struct Entry {
     pub commune: String,
     pub structure: Option<String>,
     pub email: Option<String>,
+    /// The MSSanté secure mailbox (`--mssante`).
+    pub mssante: Option<String>,
     pub phone: Option<String>,
     /// Comment lines printed under `[[professional]]` (other sites…).
     pub comments: Vec<String>,
@@ -63,7 +65,7 @@ pub fn to_toml(header: &[String], entries: &[Entry]) -> String {
         for c in &e.comments {
             let _ = writeln!(out, "# {}", one_line(c));
         }
-        let fields: [(&str, Option<&String>); 9] = [
+        let fields: [(&str, Option<&String>); 10] = [
             ("id", Some(&e.id)),
             ("name", Some(&e.name)),
             ("profession", Some(&e.profession)),
@@ -72,6 +74,7 @@ pub fn to_toml(header: &[String], entries: &[Entry]) -> String {
             ("commune", Some(&e.commune)),
             ("structure", e.structure.as_ref()),
             ("email", e.email.as_ref()),
+            ("mssante", e.mssante.as_ref()),
             ("phone", e.phone.as_ref()),
         ];
         for (key, value) in fields {

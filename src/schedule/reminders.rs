@@ -552,7 +552,8 @@ fn deliveries(
                     html: None,
                 }
             });
-        out.extend(message::person_deliveries(
+        out.extend(message::routed_deliveries(
+            &set.daemon,
             p,
             &channels,
             &r,

@@ -132,37 +132,123 @@ fn doubtful_contacts_and_other_professions_are_reported_on_stderr() {
 }
 
 #[test]
-fn mssante_mailboxes_replace_the_practices_addresses() {
+fn mssante_mailboxes_fill_the_mssante_field_beside_the_practices_addresses() {
     let mss = fixture(MSSANTE);
     let (code, out, err) = import(&["--mssante", mss.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     let dir: toml::Table = out.parse().expect("valid TOML");
     let pros = dir["professional"].as_array().unwrap();
-    let email = |id: &str| {
+    let field = |id: &str, key: &str| {
         pros.iter()
             .find(|p| p["id"].as_str() == Some(id))
-            .and_then(|p| p.get("email"))
+            .and_then(|p| p.get(key))
             .and_then(|e| e.as_str())
             .map(str::to_string)
     };
     // The first personal mailbox wins; organisational ones are not people's.
     assert_eq!(
-        email("cmartin").as_deref(),
+        field("cmartin", "mssante").as_deref(),
         Some("claire.martin@medecin.mssante.fr")
     );
     assert_eq!(
-        email("hfuchs").as_deref(),
-        Some("helene.fuchs@pharmacien.mssante.fr")
+        field("cmartin", "email").as_deref(),
+        Some("claire.martin@example.org")
     );
     assert_eq!(
-        email("cmartin-2").as_deref(),
+        field("hfuchs", "mssante").as_deref(),
+        Some("helene.fuchs@pharmacien.mssante.fr")
+    );
+    assert_eq!(field("cmartin-2", "mssante"), None);
+    assert_eq!(
+        field("cmartin-2", "email").as_deref(),
         Some("camille.martin@example.org")
     );
-    assert!(
-        out.contains("e-mail of the practice: claire.martin@example.org"),
-        "{out}"
-    );
     assert!(out.contains("# 2 MSSanté mailboxes"), "{out}");
+    // The directory written is one Vigie reads: `mssante` is a field of it.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("directory.toml");
+    std::fs::write(&path, &out).unwrap();
+    let mut diags = vigie::config::Diagnostics::default();
+    let d = vigie::config::directory::load(&path, &[], &mut diags).expect("a directory");
+    assert!(!diags.has_errors(), "{diags:?}");
+    let claire = d.get("cmartin").unwrap();
+    assert_eq!(
+        claire.contact(vigie::config::Contact::Mssante).as_deref(),
+        Ok("claire.martin@medecin.mssante.fr")
+    );
+}
+
+#[test]
+fn an_mssante_extract_saved_with_semicolons_and_other_columns_reads_by_header_name() {
+    // The columns read, reordered, among others, `;`-separated (a
+    // spreadsheet's save): found by their names.
+    let tmp = tempfile::tempdir().unwrap();
+    let mss = tmp
+        .path()
+        .join("Extraction_Correspondance_MSSante_resaved.csv");
+    std::fs::write(
+        &mss,
+        "Nom d'exercice;Identification nationale PP;Colonne ajoutée;Adresse BAL;Type de BAL\r\n\
+         MARTIN;810005173140;x;claire.martin@medecin.mssante.fr;PER\r\n\
+         FUCHS;810003123451;x;pharmacie.fuchs@pharmacien.mssante.fr;ORG\r\n",
+    )
+    .unwrap();
+    let (code, out, err) = import(&["--mssante", mss.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let dir: toml::Table = out.parse().expect("valid TOML");
+    let pros = dir["professional"].as_array().unwrap();
+    let mssante = |id: &str| {
+        pros.iter()
+            .find(|p| p["id"].as_str() == Some(id))
+            .and_then(|p| p.get("mssante"))
+            .and_then(|e| e.as_str())
+            .map(str::to_string)
+    };
+    assert_eq!(
+        mssante("cmartin").as_deref(),
+        Some("claire.martin@medecin.mssante.fr")
+    );
+    // An organisational mailbox is nobody's.
+    assert_eq!(mssante("hfuchs"), None, "{out}");
+    assert!(out.contains("# 1 MSSanté mailboxes"), "{out}");
+}
+
+#[test]
+fn a_csv_directory_has_the_mssante_column_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("directory.csv");
+    std::fs::write(
+        &path,
+        "id;name;profession;commune;email;mssante\n\
+         cmartin;Claire Martin;medecin;Thann;claire@example.org;claire.martin@medecin.mssante.fr\n\
+         hfuchs;Hélène Fuchs;pharmacien;Thann;helene@example.org;helene.fuchs@\n",
+    )
+    .unwrap();
+    let mut diags = vigie::config::Diagnostics::default();
+    vigie::config::directory::load(&path, &[], &mut diags);
+    let errors: Vec<String> = diags.errors().map(|d| d.to_string()).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with(&format!("{}:3:", path.display())),
+        "{errors:?}"
+    );
+    assert!(errors[0].contains("helene.fuchs@"), "{errors:?}");
+    std::fs::write(
+        &path,
+        "id;name;profession;commune;email;mssante\n\
+         cmartin;Claire Martin;medecin;Thann;claire@example.org;claire.martin@medecin.mssante.fr\n",
+    )
+    .unwrap();
+    let mut diags = vigie::config::Diagnostics::default();
+    let d = vigie::config::directory::load(&path, &[], &mut diags).expect("a directory");
+    assert!(!diags.has_errors(), "{diags:?}");
+    assert_eq!(
+        d.get("cmartin")
+            .unwrap()
+            .contact(vigie::config::Contact::Mssante)
+            .as_deref(),
+        Ok("claire.martin@medecin.mssante.fr")
+    );
 }
 
 /// The event-test configuration with its directory replaced by `directory`

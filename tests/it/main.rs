@@ -29,6 +29,7 @@ mod reminders;
 mod rosters;
 mod safety;
 mod smtp;
+mod smtp_tls;
 mod support;
 mod swaps;
 mod systemd;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use vigie::config::daemon::{EmailConfig, EmailTransport, SmtpConfig};
+use vigie::config::daemon::{AddressField, EmailConfig, EmailTransport, SmtpConfig};
 use vigie::deliver::email::EmailChannel;
 use vigie::deliver::{Channel, Outbox, StepOutcome};
 use vigie::schedule::clock::{Clock, ManualClock};
@@ -110,6 +110,8 @@ async fn one_delivery(
     let clock = Arc::new(ManualClock::new(t0));
     let email = EmailChannel::new(
         &EmailConfig {
+            name: "email".into(),
+            address: AddressField::Email,
             from: "Vigie CPTS <vigie@example.org>".into(),
             transport: EmailTransport::Smtp(SmtpConfig {
                 url: format!("smtp://{}", smtp.addr),
@@ -118,6 +120,7 @@ async fn one_delivery(
                 pool: 2,
                 per_second: 0,
                 allow_insecure: false,
+                ..SmtpConfig::default()
             }),
         },
         "test-install",

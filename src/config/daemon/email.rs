@@ -1,19 +1,46 @@
-//! `[email]` of `vigie.toml`: the `From:` mailbox and the transport (`.eml`
-//! files or SMTP), with the checks of an SMTP URL.
+//! `[email]` of `vigie.toml` and its named channels `[email.NAME]`: the
+//! `From:` mailbox, the directory field delivered to, and the transport
+//! (`.eml` files or SMTP, with its TLS settings), with the checks of an SMTP
+//! URL and of the PEM files it names.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::super::diag::Located;
 use super::super::reader::{Ctx, Table};
 use super::redact::redact_url;
-use super::resolve;
-use crate::model::EmailAddress;
+use super::{resolve, secret_path};
+use crate::model::{EmailAddress, parse_slug};
 
 #[derive(Clone, Debug)]
 pub struct EmailConfig {
+    /// The channel's name in plans: `email` for `[email]`, NAME for
+    /// `[email.NAME]`.
+    pub name: String,
     /// The `From:` mailbox, e.g. `Vigie CPTS <vigie@example.org>`.
     pub from: String,
+    /// The directory field this channel delivers to.
+    pub address: AddressField,
     pub transport: EmailTransport,
+}
+
+/// The directory field an e-mail channel delivers to (`address = "…"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddressField {
+    /// `email`, the professional's ordinary address.
+    Email,
+    /// `mssante`, their MSSanté secure mailbox.
+    Mssante,
+}
+
+impl AddressField {
+    /// The field's name in the directory.
+    pub fn key(self) -> &'static str {
+        match self {
+            AddressField::Email => "email",
+            AddressField::Mssante => "mssante",
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -25,7 +52,7 @@ pub enum EmailTransport {
     Smtp(SmtpConfig),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct SmtpConfig {
     pub url: String,
     pub username: Option<String>,
@@ -35,15 +62,69 @@ pub struct SmtpConfig {
     /// Messages per second at most.
     pub per_second: u32,
     pub allow_insecure: bool,
+    /// PEM certificates trusted for this server, in addition to the
+    /// system's (a private relay's authority, MSSanté's IGC-Santé chain).
+    pub ca_file: Option<PathBuf>,
+    /// PEM certificate presented to the server (TLS client
+    /// authentication), with its key `client_key_file` (a secret file).
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
 }
 
-pub(super) fn read_email(ctx: &Ctx<'_>, t: Table<'_, '_>, base: &Path) -> Option<EmailConfig> {
+/// `[email]` (channel `email`) and its named channels `[email.NAME]`, each
+/// with every key of its own (nothing is inherited from `[email]`).
+pub(super) fn read_emails(
+    ctx: &Ctx<'_>,
+    t: Table<'_, '_>,
+    base: &Path,
+) -> Option<(EmailConfig, BTreeMap<String, EmailConfig>)> {
+    let mut named = BTreeMap::new();
+    for (name, sub) in t.sub_tables() {
+        if let Err(e) = parse_slug(&name.value, "e-mail channel name") {
+            ctx.error(&name.loc, e);
+        }
+        if name.value == "email" {
+            ctx.error(
+                &name.loc,
+                "`[email.email]`: `email` is the channel of [email] itself; name this one otherwise (e.g. mssante)",
+            );
+        }
+        if let Some(c) = read_email(ctx, sub, base, &name.value) {
+            named.insert(name.value, c);
+        }
+    }
+    let main = read_email(ctx, t, base, "email")?;
+    Some((main, named))
+}
+
+fn read_email(ctx: &Ctx<'_>, t: Table<'_, '_>, base: &Path, name: &str) -> Option<EmailConfig> {
     let from = t.req_str("from").and_then(|f| {
         EmailAddress::parse_mailbox(&f.value)
             .map_err(|e| ctx.error(&f.loc, e))
             .ok()
             .map(|_| f.value.clone())
     });
+    // `[email]` delivers to `email`; a named channel says which field.
+    let address = if name == "email" {
+        Some(AddressField::Email)
+    } else {
+        match t.str("address") {
+            None => Some(AddressField::Email),
+            Some(a) => match a.value.as_str() {
+                "email" => Some(AddressField::Email),
+                "mssante" => Some(AddressField::Mssante),
+                other => {
+                    ctx.error(
+                        &a.loc,
+                        format!(
+                            "unknown directory field \"{other}\" for `address` (use \"email\" or \"mssante\")"
+                        ),
+                    );
+                    None
+                }
+            },
+        }
+    };
     let transport = t.req_str("transport");
     let dir = t.str("dir");
     let url = t.str("url");
@@ -52,6 +133,23 @@ pub(super) fn read_email(ctx: &Ctx<'_>, t: Table<'_, '_>, base: &Path) -> Option
     let pool = t.int("pool");
     let per_second = t.int("per_second");
     let allow_insecure = t.bool("allow_insecure").map(|b| b.value).unwrap_or(false);
+    let ca_file = pem_file(ctx, &t, base, "ca_file", Pem::Certificates);
+    let client_cert_file = pem_file(ctx, &t, base, "client_cert_file", Pem::Certificates);
+    let client_key_file = pem_file(ctx, &t, base, "client_key_file", Pem::Key);
+    match (
+        t.value_loc("client_cert_file"),
+        t.value_loc("client_key_file"),
+    ) {
+        (Some(loc), None) => ctx.error(
+            &loc,
+            "`client_cert_file` needs `client_key_file` (the certificate's private key, PEM)",
+        ),
+        (None, Some(loc)) => ctx.error(
+            &loc,
+            "`client_key_file` needs `client_cert_file` (the certificate it goes with, PEM)",
+        ),
+        _ => {}
+    }
     let positive = |v: Option<Located<i64>>, key: &str, default: u32, max: i64| match v {
         None => Some(default),
         Some(n) if (1..=max).contains(&n.value) => Some(n.value as u32),
@@ -78,6 +176,13 @@ pub(super) fn read_email(ctx: &Ctx<'_>, t: Table<'_, '_>, base: &Path) -> Option
         "smtp" => {
             let url = match &url {
                 Some(u) => check_smtp_url(&u.value, allow_insecure)
+                    .and_then(|()| match &username {
+                        Some(_) if cleartext_auth(&u.value) => Err(format!(
+                            "AUTH would send the password in clear to \"{}\": remove tls=none (STARTTLS) or use smtps://",
+                            redact_url(&u.value)
+                        )),
+                        _ => Ok(()),
+                    })
                     .map_err(|e| ctx.error(&u.loc, e))
                     .ok()
                     .map(|_| u.value.clone()),
@@ -96,6 +201,9 @@ pub(super) fn read_email(ctx: &Ctx<'_>, t: Table<'_, '_>, base: &Path) -> Option
                 pool: pool?,
                 per_second: per_second?,
                 allow_insecure,
+                ca_file: ca_file?,
+                client_cert_file: client_cert_file?,
+                client_key_file: client_key_file?,
             }))
         }
         other => {
@@ -114,9 +222,99 @@ pub(super) fn read_email(ctx: &Ctx<'_>, t: Table<'_, '_>, base: &Path) -> Option
     }
     t.finish();
     Some(EmailConfig {
+        name: name.to_string(),
         from: from?,
+        address: address?,
         transport: transport?,
     })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pem {
+    Certificates,
+    Key,
+}
+
+/// An optional PEM file of `[email]`: `Some(None)` when absent,
+/// `Some(Some(path))` when it can be read and holds what it should (a key
+/// is a secret file: also found in `$CREDENTIALS_DIRECTORY`), `None` after
+/// an error at the key's value.
+fn pem_file(
+    ctx: &Ctx<'_>,
+    t: &Table<'_, '_>,
+    base: &Path,
+    key: &str,
+    kind: Pem,
+) -> Option<Option<PathBuf>> {
+    let Some(v) = t.str(key) else {
+        return Some(None);
+    };
+    let path = resolve(base, &v.value);
+    let read = if kind == Pem::Key {
+        secret_path(&path)
+    } else {
+        path.clone()
+    };
+    let problem = match std::fs::read(&read) {
+        Err(e) => Some(format!("cannot read {}: {e}", read.display())),
+        Ok(bytes) => pem_problem(&bytes, kind).map(|why| format!("{}: {why}", read.display())),
+    };
+    match problem {
+        Some(p) => {
+            ctx.error(&v.loc, p);
+            None
+        }
+        None => Some(Some(path)),
+    }
+}
+
+/// What is wrong with a PEM file's contents, if anything.
+fn pem_problem(bytes: &[u8], kind: Pem) -> Option<String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    match kind {
+        Pem::Certificates => {
+            let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(bytes).collect();
+            match certs {
+                Ok(c) if !c.is_empty() => None,
+                Ok(_) => {
+                    Some("no certificate in it (PEM: -----BEGIN CERTIFICATE-----)".to_string())
+                }
+                Err(e) => Some(format!("invalid PEM ({e})")),
+            }
+        }
+        Pem::Key => match PrivateKeyDer::from_pem_slice(bytes) {
+            Ok(_) => None,
+            Err(rustls_pki_types::pem::Error::NoItemsFound) => Some(
+                "no private key in it (PEM: -----BEGIN PRIVATE KEY-----, RSA or EC)".to_string(),
+            ),
+            Err(e) => Some(format!("invalid PEM private key ({e})")),
+        },
+    }
+}
+
+/// Whether AUTH on this SMTP URL could go without TLS to another machine:
+/// `?tls=none` to a host other than loopback.
+fn cleartext_auth(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let (hostport, query) = rest.split_once('?').unwrap_or((rest, ""));
+    query.split('&').any(|p| p == "tls=none") && !is_loopback_host(hostport)
+}
+
+/// Whether `host[:port]` (or `[v6]:port`) names this machine.
+pub fn is_loopback_host(hostport: &str) -> bool {
+    let hostport = hostport.trim_end_matches('/');
+    let host = match hostport.rsplit_once(':') {
+        Some((h, p)) if !hostport.ends_with(']') && p.parse::<u16>().is_ok() => h,
+        _ => hostport,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `smtp://host[:port]` (STARTTLS when offered, required unless the host is
@@ -165,7 +363,7 @@ pub fn check_smtp_url(url: &str, allow_insecure: bool) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::check_smtp_url;
+    use super::{check_smtp_url, cleartext_auth};
 
     #[test]
     fn smtp_urls_refuse_cleartext_unless_allowed() {
@@ -176,5 +374,14 @@ mod tests {
         assert!(check_smtp_url("http://mail.example.org", false).is_err());
         assert!(check_smtp_url("smtp://user:pw@mail.example.org", false).is_err());
         assert!(check_smtp_url("smtp://mail.example.org:smtp", false).is_err());
+    }
+
+    #[test]
+    fn auth_in_clear_is_only_for_loopback() {
+        assert!(cleartext_auth("smtp://mail.example.org:25?tls=none"));
+        assert!(!cleartext_auth("smtp://127.0.0.1:25?tls=none"));
+        assert!(!cleartext_auth("smtp://[::1]:25?tls=none"));
+        assert!(!cleartext_auth("smtp://mail.example.org:587"));
+        assert!(!cleartext_auth("smtps://mail.example.org"));
     }
 }

@@ -25,8 +25,10 @@ mod heartbeat;
 mod http;
 mod redact;
 
-use email::read_email;
-pub use email::{EmailConfig, EmailTransport, SmtpConfig, check_smtp_url};
+use email::read_emails;
+pub use email::{
+    AddressField, EmailConfig, EmailTransport, SmtpConfig, check_smtp_url, is_loopback_host,
+};
 pub use heartbeat::HeartbeatConfig;
 use heartbeat::read_heartbeat;
 pub use http::HttpConfig;
@@ -59,6 +61,8 @@ pub struct DaemonConfig {
     /// What slow or idle HTTP clients are allowed (`[http]`, see `web::server`).
     pub http: HttpConfig,
     pub email: EmailConfig,
+    /// `[email.NAME]`: the other e-mail channels (e.g. `mssante`), by name.
+    pub email_channels: BTreeMap<String, EmailConfig>,
     pub webhooks: BTreeMap<String, WebhookConfig>,
     pub auth: AuthConfig,
     /// `[heartbeat]`: the external monitor called while healthy (SPEC §16).
@@ -93,6 +97,34 @@ pub struct AuthConfig {
     /// `local`) beside the named ones, so that `vigie` commands work as
     /// root on the server. Always accepted while no token is named.
     pub local_token: bool,
+}
+
+impl DaemonConfig {
+    /// The e-mail channel of this name: `[email]` for `email`, else an
+    /// `[email.NAME]`.
+    pub fn email_channel(&self, name: &str) -> Option<&EmailConfig> {
+        if name == "email" {
+            Some(&self.email)
+        } else {
+            self.email_channels.get(name)
+        }
+    }
+
+    /// The directory field `channel` delivers to: the e-mail channels'
+    /// `address` (`email` for `[email]`), the phone for every other one.
+    pub fn contact_of(&self, channel: &str) -> crate::config::directory::Contact {
+        use crate::config::directory::Contact;
+        match self.email_channel(channel).map(|e| e.address) {
+            Some(AddressField::Email) => Contact::Email,
+            Some(AddressField::Mssante) => Contact::Mssante,
+            None => Contact::Phone,
+        }
+    }
+
+    /// Every e-mail channel, `[email]` first.
+    pub fn all_email_channels(&self) -> impl Iterator<Item = &EmailConfig> {
+        std::iter::once(&self.email).chain(self.email_channels.values())
+    }
 }
 
 impl Default for AuthConfig {
@@ -265,7 +297,7 @@ fn read(
         l
     });
 
-    let email = email.and_then(|t| read_email(ctx, t, &base));
+    let emails = email.and_then(|t| read_emails(ctx, t, &base));
 
     let mut hooks = BTreeMap::new();
     for (name, t) in webhooks {
@@ -276,6 +308,17 @@ fn read(
             ctx.error(
                 &name.loc,
                 "a webhook cannot be named `email`: it is the e-mail channel",
+            );
+        }
+        if let Some((_, named)) = &emails
+            && named.contains_key(&name.value)
+        {
+            ctx.error(
+                &name.loc,
+                format!(
+                    "`{}` is already an e-mail channel ([email.{}]): a channel name is used once",
+                    name.value, name.value
+                ),
             );
         }
         if let Some(w) = read_webhook(ctx, t, &base, &name.value) {
@@ -293,6 +336,7 @@ fn read(
         None => None,
     };
 
+    let (email, email_channels) = emails?;
     Some(DaemonConfig {
         path: path.to_path_buf(),
         name: name?.value,
@@ -309,7 +353,8 @@ fn read(
         listen: listen?,
         trusted_proxies: trusted_proxies?,
         http: http_limits?,
-        email: email?,
+        email,
+        email_channels,
         webhooks: hooks,
         auth,
         heartbeat,

@@ -1,5 +1,6 @@
 //! The people gathered to directory entries: sorted, given unique ids, their
-//! other sites, missing RPPS and MSSanté mailbox told in comments.
+//! other sites and missing RPPS told in comments, the MSSanté mailbox in
+//! its own field (`mssante`).
 
 use std::collections::HashMap;
 
@@ -79,23 +80,6 @@ pub(super) fn entries(mut people: Vec<Person>) -> Vec<Entry> {
                         .join("; ")
                 ));
             }
-            let email = match (&p.mssante, &p.email) {
-                (Some(m), Some(plain)) => {
-                    comments.push(format!(
-                        "e-mail is the MSSanté mailbox (reachable through an MSSanté operator only); \
-                         e-mail of the practice: {plain}"
-                    ));
-                    Some(m.clone())
-                }
-                (Some(m), None) => {
-                    comments.push(
-                        "e-mail is the MSSanté mailbox (reachable through an MSSanté operator only)"
-                            .to_string(),
-                    );
-                    Some(m.clone())
-                }
-                (None, e) => e.clone(),
-            };
             let name = format!("{} {}", p.first, p.last).trim().to_string();
             Entry {
                 id,
@@ -105,7 +89,8 @@ pub(super) fn entries(mut people: Vec<Person>) -> Vec<Entry> {
                 rpps: p.rpps,
                 commune: p.commune,
                 structure: p.structure,
-                email,
+                email: p.email,
+                mssante: p.mssante,
                 phone: p.phone,
                 comments,
             }

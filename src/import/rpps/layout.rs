@@ -1,6 +1,7 @@
-//! The columns of a `|`-separated extract: found in its header by their
-//! folded name (missing required ones refused), and each data line split
-//! into fields, a line with another field count than the header refused.
+//! The columns of a `|`-separated extract (`|` or `;` for the MSSanté
+//! one): found in its header by their folded name (missing required ones
+//! refused), and each data line split into fields, a line with another
+//! field count than the header refused.
 
 use std::path::Path;
 
@@ -19,6 +20,8 @@ pub(super) struct Layout<'p, C: 'static> {
     /// Field count of the header (without the empty field after a trailing `|`).
     width: usize,
     columns: Vec<(C, Option<usize>)>,
+    /// The separator of the fields.
+    sep: u8,
 }
 
 impl<'p, C: Copy + PartialEq + 'static> Layout<'p, C> {
@@ -28,12 +31,28 @@ impl<'p, C: Copy + PartialEq + 'static> Layout<'p, C> {
         table: &'static [(C, &'static str, Required)],
         what: &str,
     ) -> Result<Self, ImportError> {
+        Self::with_separators(path, header, table, what, b"|")
+    }
+
+    /// [`Self::new`] for an extract whose fields are separated by the first
+    /// of `seps` its header has (`|`, else `;`).
+    pub(super) fn with_separators(
+        path: &'p Path,
+        header: &str,
+        table: &'static [(C, &'static str, Required)],
+        what: &str,
+        seps: &[u8],
+    ) -> Result<Self, ImportError> {
         let header = header.trim_start_matches('\u{feff}');
         let err = |message: String| ImportError::Header {
             path: path.to_path_buf(),
             message,
         };
-        if !header.contains('|') {
+        let sep = seps
+            .iter()
+            .copied()
+            .find(|&c| header.as_bytes().contains(&c));
+        let Some(sep) = sep else {
             let sep = [';', '\t', ',']
                 .into_iter()
                 .find(|c| header.contains(*c))
@@ -42,9 +61,9 @@ impl<'p, C: Copy + PartialEq + 'static> Layout<'p, C> {
             return Err(err(format!(
                 "the header has no '|': not a {what} extract{sep}"
             )));
-        }
+        };
         let mut bounds = Vec::new();
-        split_bounds(header, &mut bounds);
+        split_bounds(header, sep, &mut bounds);
         let names: Vec<String> = bounds.iter().map(|&(a, b)| fold(&header[a..b])).collect();
         let mut columns = Vec::new();
         let mut missing = Vec::new();
@@ -67,6 +86,7 @@ impl<'p, C: Copy + PartialEq + 'static> Layout<'p, C> {
             path,
             width: bounds.len(),
             columns,
+            sep,
         })
     }
 
@@ -82,15 +102,16 @@ impl<'p, C: Copy + PartialEq + 'static> Layout<'p, C> {
         line_no: u64,
         bounds: &mut Vec<(usize, usize)>,
     ) -> Result<(), ImportError> {
-        split_bounds(line, bounds);
+        split_bounds(line, self.sep, bounds);
         if bounds.len() != self.width {
             return Err(ImportError::Line {
                 path: self.path.to_path_buf(),
                 line: line_no,
                 message: format!(
-                    "{} fields where the header has {}: is the line cut, or is the separator not '|'?",
+                    "{} fields where the header has {}: is the line cut, or is the separator not '{}'?",
                     bounds.len(),
-                    self.width
+                    self.width,
+                    self.sep as char
                 ),
             });
         }
@@ -108,18 +129,18 @@ impl<'p, C: Copy + PartialEq + 'static> Layout<'p, C> {
     }
 }
 
-/// The byte ranges of the `|`-separated fields of a line, the empty field
-/// after a trailing `|` left out.
-fn split_bounds(line: &str, bounds: &mut Vec<(usize, usize)>) {
+/// The byte ranges of the `sep`-separated fields of a line, the empty
+/// field after a trailing separator left out.
+fn split_bounds(line: &str, sep: u8, bounds: &mut Vec<(usize, usize)>) {
     bounds.clear();
     let mut start = 0;
     for (i, b) in line.bytes().enumerate() {
-        if b == b'|' {
+        if b == sep {
             bounds.push((start, i));
             start = i + 1;
         }
     }
-    if start < line.len() || !line.ends_with('|') {
+    if start < line.len() || !line.as_bytes().ends_with(&[sep]) {
         bounds.push((start, line.len()));
     }
 }
@@ -131,11 +152,11 @@ mod tests {
     #[test]
     fn fields_are_split_on_bars_with_or_without_the_trailing_one() {
         let mut b = Vec::new();
-        split_bounds("a|b||c|", &mut b);
+        split_bounds("a|b||c|", b'|', &mut b);
         assert_eq!(b, vec![(0, 1), (2, 3), (4, 4), (5, 6)]);
-        split_bounds("a|b||c", &mut b);
+        split_bounds("a|b||c", b'|', &mut b);
         assert_eq!(b, vec![(0, 1), (2, 3), (4, 4), (5, 6)]);
-        split_bounds("", &mut b);
+        split_bounds("", b'|', &mut b);
         assert_eq!(b, vec![(0, 0)]);
     }
 }

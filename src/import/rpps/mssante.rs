@@ -40,11 +40,13 @@ pub(super) fn merge_mssante(
 ) -> Result<usize, ImportError> {
     let mut reader = Lines::open(path)?;
     let header = reader.header(warnings)?;
-    let layout = Layout::new(
+    // `|` as the Annuaire Santé publishes it; `;` as a spreadsheet saves it.
+    let layout = Layout::with_separators(
         path,
         &header,
         MSSANTE_COLUMNS,
         "Extraction_Correspondance_MSSante",
+        b"|;",
     )?;
     if layout.index(MssCol::Id).is_none() && layout.index(MssCol::NationalId).is_none() {
         return Err(ImportError::Header {
