@@ -259,7 +259,7 @@ impl Daemon {
         let (session_key, _) = generated_secret(&data_dir.join("session.key"), || random_hex(32))?;
         let secure_cookies = set.daemon.public_url.starts_with("https://");
 
-        // Channels: e-mail, and each configured webhook.
+        // Channels: e-mail, each configured webhook and SMS channel.
         let metrics = Arc::new(Metrics::default());
         let email = EmailChannel::new(&set.daemon.email, &install_id)
             .map_err(|e| DaemonError::Channel(e.to_string()))?;
@@ -272,6 +272,11 @@ impl Daemon {
         for w in set.daemon.webhooks.values() {
             let ch = WebhookChannel::new(w).map_err(|e| DaemonError::Channel(e.to_string()))?;
             channels.push((Arc::new(ch), 16, 0));
+        }
+        for s in set.daemon.sms.values() {
+            let ch = crate::deliver::sms::SmsChannel::new(s)
+                .map_err(|e| DaemonError::Channel(e.to_string()))?;
+            channels.push((Arc::new(ch), s.pool as usize, s.per_second));
         }
         let clock_for_outbox = clock.clone();
         let outbox = Outbox::new(store.clone(), channels, clock_for_outbox, metrics.clone());

@@ -83,11 +83,13 @@ impl Validator<'_> {
     }
 
     fn channel_exists(&self, c: &Located<String>, diags: &mut Diagnostics) -> bool {
-        if c.value == "email" || self.set.daemon.webhooks.contains_key(&c.value) {
+        let d = &self.set.daemon;
+        if c.value == "email" || d.webhooks.contains_key(&c.value) || d.sms.contains_key(&c.value) {
             return true;
         }
         let mut known = vec!["email".to_string()];
-        known.extend(self.set.daemon.webhooks.keys().cloned());
+        known.extend(d.webhooks.keys().cloned());
+        known.extend(d.sms.keys().cloned());
         diags.error(
             &c.loc,
             format!(
@@ -274,6 +276,7 @@ impl Validator<'_> {
                 .webhooks
                 .get(&c.value)
                 .is_some_and(|w| w.per_recipient)
+                || self.set.daemon.sms.contains_key(&c.value)
             {
                 (
                     reached

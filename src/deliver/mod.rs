@@ -42,7 +42,8 @@
 //! one channel's limits, queue and outage, `handoff` claims made in a
 //! declaration's transaction, `retry` the retry policy, `rate` the
 //! rate limit; [`channel`] the trait every channel implements, [`email`]
-//! (with its SMTP pool, [`smtp`]) and [`webhook`] the channels. Every item
+//! (with its SMTP pool, [`smtp`]), [`webhook`] and [`sms`] (one per
+//! provider) the channels. Every item
 //! other modules use is re-exported here (`deliver::Outbox`,
 //! `deliver::Handoff`...).
 
@@ -53,6 +54,7 @@ mod lanes;
 mod outbox;
 mod rate;
 mod retry;
+pub mod sms;
 pub mod smtp;
 pub mod webhook;
 

@@ -46,7 +46,7 @@ pub use declare::{change_level, declare, resolve};
 pub use escalation::{Quorum, event_quorum, quorum, tick};
 pub use fanout::audience;
 pub use preview::{PreviewStep, preview};
-pub use respond::{LinkView, link, respond};
+pub use respond::{LinkView, SmsAnswer, link, respond, respond_by_sms};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

@@ -150,6 +150,8 @@ const MIGRATIONS: &[&str] = &[
     // 8: the last good vigilance map, kept across restarts.
     include_str!("migrations/0008_vigilance_state.sql"),
     include_str!("migrations/0009_event_levels.sql"),
+    // The provider's message id of an SMS.
+    include_str!("migrations/0013_sms.sql"),
 ];
 
 /// The current schema version.

@@ -29,6 +29,7 @@ pub mod auth;
 pub mod cap;
 pub mod error;
 pub mod extras;
+pub mod inbound;
 pub mod pages;
 pub mod personal;
 pub mod respond;
@@ -193,6 +194,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         .merge(personal::routes())
         .merge(swaps_api::routes())
         .merge(vigilance::routes())
+        .merge(inbound::routes())
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

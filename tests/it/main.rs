@@ -25,6 +25,7 @@ mod reference;
 mod reminders;
 mod rosters;
 mod safety;
+mod sms;
 mod smtp;
 mod support;
 mod swaps;
