@@ -181,6 +181,33 @@ impl Validator<'_> {
             for (step, what) in steps {
                 self.step(plan, step, what, current, diags);
             }
+            self.sms_lengths(plan, s, diags);
+        }
+    }
+
+    /// Warns once per (template, SMS channel) when a sample SMS is longer
+    /// than the channel's `max_segments` (SPEC §14).
+    fn sms_lengths(&self, plan: &Plan, s: &super::Scenario, diags: &mut Diagnostics) {
+        let d = &self.set.daemon;
+        let steps = s.broadcasts.iter().map(|b| &b.step);
+        let mut seen = HashSet::new();
+        for step in steps.chain(s.escalation.iter().map(|t| &t.step)) {
+            let Some(def) = step
+                .template
+                .as_ref()
+                .and_then(|t| plan.templates.get(&t.value))
+            else {
+                continue;
+            };
+            for c in step.channels.iter().filter_map(|c| d.sms.get(&c.value)) {
+                if !seen.insert((&def.name.value, &c.name)) {
+                    continue;
+                }
+                let w = super::daemon::check_sms_length(c, def, &s.responses, &d.public_url);
+                if let Some((loc, message)) = w {
+                    diags.warning(&loc, message);
+                }
+            }
         }
     }
 

@@ -242,7 +242,7 @@ pub(super) fn deliver(
     // resolve notice.
     let asks = *template != Builtin::Fin.source();
     let reply = match plan.scenario(&ev.scenario) {
-        Some(s) if asks => sms_reply_line(&s.responses),
+        Some(s) if asks => segments::reply_for(&s.responses),
         _ => String::new(),
     };
     let sms_for = |recipient: serde_json::Value, url: &str| -> String {
@@ -391,23 +391,6 @@ pub(super) fn deliver(
         });
     }
     Ok(queued + outbox::insert(c, &items, ctx.now)?)
-}
-
-/// "Répondez 1 (disponible) ou 2 (indisponible)" for a scenario's
-/// responses: what a professional answers by SMS.
-pub fn sms_reply_line(responses: &[String]) -> String {
-    let labels: Vec<String> = responses
-        .iter()
-        .map(|r| {
-            let l = crate::model::labels::response(r);
-            let mut c = l.chars();
-            match c.next() {
-                Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
-                None => l,
-            }
-        })
-        .collect();
-    segments::reply_line(&labels)
 }
 
 /// The JSON body of a webhook call (SPEC §8): the event, the step, the

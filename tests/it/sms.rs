@@ -695,3 +695,69 @@ async fn the_inbound_url_without_its_secret_is_not_found() {
     assert_eq!(ev["responses"].as_array().unwrap().len(), 0, "{ev}");
     td.stop().await;
 }
+
+/// The `vigie check` corpus's minimal set, with an SMS channel `texto`
+/// (max_segments 1) on the escalation that uses template `mobilisation`.
+fn minimal_with_sms(template_extra: &str) -> crate::support::Sandbox {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::copy_dir(
+        &crate::support::repo().join("tests/fixtures/minimal"),
+        dir.path(),
+    );
+    let sb = crate::support::Sandbox { dir };
+    let cfg = sb.read("config/vigie.toml");
+    sb.write(
+        "config/vigie.toml",
+        &format!("{cfg}\n[sms.texto]\nprovider = \"brevo\"\napi_key_file = \"brevo-key\"\nsender = \"CPTS\"\nmax_segments = 1\n"),
+    );
+    sb.write("config/brevo-key", "k\n");
+    let plan = sb.read("plans/pgc-2026.toml");
+    let plan = plan.replacen(
+        "channels = [\"email\"]\ntemplate = \"mobilisation\"",
+        "channels = [\"email\", \"texto\"]\ntemplate = \"mobilisation\"",
+        1,
+    );
+    let plan = plan.replacen(
+        "[template.mobilisation]\n",
+        &format!("[template.mobilisation]\n{template_extra}"),
+        1,
+    );
+    sb.write("plans/pgc-2026.toml", &plan);
+    sb
+}
+
+fn check(sb: &crate::support::Sandbox) -> (i32, String) {
+    let config = sb.config();
+    let (code, out, err) = crate::support::run_vigie(&[
+        "check",
+        "-c",
+        config.to_str().unwrap(),
+        "--date",
+        "2026-06-01",
+    ]);
+    assert!(!err.contains("panicked"), "{err}");
+    (code, out)
+}
+
+#[test]
+fn check_warns_where_a_template_makes_an_sms_longer_than_its_segments() {
+    let sb = minimal_with_sms("");
+    let (code, out) = check(&sb);
+    assert_eq!(code, 0, "a warning, not an error: {out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("template `mobilisation` (text) makes an SMS of 2 segments"))
+        .unwrap_or_else(|| panic!("no SMS length warning:\n{out}"));
+    let at = format!("{}/plans/pgc-2026.toml:22:1: warning:", sb.path().display());
+    assert!(line.starts_with(&at), "{line}");
+    assert!(
+        line.contains("channel `texto`") && line.contains("max_segments = 1"),
+        "{line}"
+    );
+
+    // A short `sms` part: no warning.
+    let sb = minimal_with_sms("sms = \"{{ event.title }} niveau {{ event.level }}\"\n");
+    let (code, out) = check(&sb);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("makes an SMS"), "{out}");
+}

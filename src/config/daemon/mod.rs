@@ -34,7 +34,7 @@ use heartbeat::read_heartbeat;
 pub use http::HttpConfig;
 use http::{read_http_limits, read_trusted_proxies};
 pub use redact::{redact_url, redact_url_and_path, scrub_url, secret_path, url_secrets};
-pub use sms::{SmsConfig, SmsProvider, TwilioFrom};
+pub use sms::{SmsConfig, SmsProvider, TwilioFrom, check_sms_length};
 
 #[derive(Clone, Debug)]
 pub struct DaemonConfig {

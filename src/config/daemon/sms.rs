@@ -5,8 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::super::diag::Located;
+use super::super::diag::{Loc, Located};
 use super::super::reader::{Ctx, Table};
+use super::super::templates::{self, TemplateDef, TemplateKind};
 use super::redact::redact_url;
 use super::{read_http_url, resolve, secret_path};
 use crate::model::DurationValue;
@@ -247,4 +248,44 @@ fn check_sender(ctx: &Ctx<'_>, s: &Located<String>) -> Option<String> {
         );
         None
     }
+}
+
+/// A warning when `def`, rendered for the sample recipient, makes an SMS
+/// longer than `cfg.max_segments` (it will be cut): where the template's
+/// `sms` (else `text`) starts, and what to do.
+pub fn check_sms_length(
+    cfg: &SmsConfig,
+    def: &TemplateDef,
+    responses: &[String],
+    public_url: &str,
+) -> Option<(Loc, String)> {
+    use crate::deliver::sms::segments;
+    let (part, name) = match &def.sms {
+        Some(s) => (s, "sms"),
+        None => (&def.text, "text"),
+    };
+    let ctx = TemplateKind::Event.sample_context();
+    // A template that does not render is reported by its own check.
+    let body = templates::environment()
+        .render_str(&part.source, ctx)
+        .ok()?;
+    let link = format!("{public_url}/r/12.345.0123456789abcdef0123456789abcdef");
+    let reply = segments::reply_for(responses);
+    let whole = segments::compose(&body, &reply, &link, usize::MAX);
+    let c = segments::count(&whole);
+    if c.segments <= cfg.max_segments as usize {
+        return None;
+    }
+    let encoding = match c.encoding {
+        segments::Encoding::Gsm7 => "GSM 7-bit",
+        segments::Encoding::Ucs2 => "UCS-2: a character outside the GSM alphabet",
+    };
+    Some((
+        part.loc_at(1, 1),
+        format!(
+            "template `{}` ({name}) makes an SMS of {} segments ({} units, {encoding}) on channel `{}`, \
+             more than its max_segments = {}: it will be cut (write a shorter `sms` part)",
+            def.name.value, c.segments, c.units, cfg.name, cfg.max_segments
+        ),
+    ))
 }

@@ -105,6 +105,23 @@ pub fn reply_line(labels: &[String]) -> String {
     }
 }
 
+/// "Répondez 1 (disponible) ou 2 (indisponible)" for a scenario's
+/// `responses`: their labels ("bien_recu" → "bien reçu"), numbered.
+pub fn reply_for(responses: &[String]) -> String {
+    let labels: Vec<String> = responses
+        .iter()
+        .map(|r| {
+            let l = crate::model::labels::response(r);
+            let mut c = l.chars();
+            match c.next() {
+                Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
+                None => l,
+            }
+        })
+        .collect();
+    reply_line(&labels)
+}
+
 /// The SMS of a message: `body` on non-empty lines (the link, when the
 /// body already has it, taken out: it comes at the end), then
 /// `reply` and `link` on lines of their own; cut to `max_segments` by
