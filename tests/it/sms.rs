@@ -761,3 +761,28 @@ fn check_warns_where_a_template_makes_an_sms_longer_than_its_segments() {
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("makes an SMS"), "{out}");
 }
+
+#[tokio::test]
+async fn an_exercise_sms_says_so_on_its_first_line() {
+    let smsmode = Provider::start((201, json!({"messageId": "m"}))).await;
+    let td = daemon_with(
+        "smsmode",
+        &format!(
+            "provider = \"smsmode\"\nurl = \"{}\"\napi_key_file = \"secrets/smsmode\"\nsender = \"CPTSTEST\"",
+            smsmode.base()
+        ),
+        &[("smsmode", "k")],
+    )
+    .await;
+    td.declare(json!({"scenario": "cellule_crise", "exercise": true}))
+        .await;
+    eventually(10, "two SMS", || async { smsmode.reqs().len() == 2 }).await;
+    for r in smsmode.reqs() {
+        let text = r.json()["body"]["text"].as_str().unwrap().to_string();
+        assert!(
+            text.starts_with("EXERCICE : ceci est un exercice, aucune situation réelle.\n"),
+            "{text}"
+        );
+    }
+    td.stop().await;
+}
