@@ -27,7 +27,8 @@
 //!   ([`engine::OutboxPort`]: claim inside a transaction, wake up).
 //! - [`deliver`]: the outbox worker (one [`deliver::Outbox::step`] at a
 //!   time, which tests drive) and the channels (SMTP or `.eml` files, signed
-//!   webhooks), retries with backoff, rate limits, lanes; implements the
+//!   webhooks, SMS providers with the network's segment count in
+//!   `deliver::sms`), retries with backoff, rate limits, lanes; implements the
 //!   engine's `OutboxPort`.
 //! - [`app`]: the application core, the one door into the engine for the
 //!   API, the pages, the CLI's daemon commands and the timers: the
@@ -52,7 +53,8 @@
 //!   server-side sessions, the login limiter, caches): public and bureau
 //!   pages (login, CSRF, the two-step declaration), the JSON API with bearer
 //!   tokens, response pages, personal pages `/g/{token}` (`web::personal`),
-//!   calendar feeds, the CAP export (`web::cap`), `/metrics`, security headers; `web::server` serves it
+//!   calendar feeds, the CAP export (`web::cap`), answers by SMS
+//!   (`web::inbound`), `/metrics`, security headers; `web::server` serves it
 //!   with header timeouts and a connection cap that evicts the idlest.
 //! - [`sdnotify`]: the systemd notification protocol (`READY=1`, watchdog).
 //! - [`daemon`]: wiring: load, secrets of a first start, build the app and
