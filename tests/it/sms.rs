@@ -786,3 +786,55 @@ async fn an_exercise_sms_says_so_on_its_first_line() {
     }
     td.stop().await;
 }
+
+#[test]
+fn check_refuses_a_bad_sms_channel_naming_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::copy_dir(
+        &crate::support::repo().join("tests/fixtures/minimal"),
+        dir.path(),
+    );
+    let sb = crate::support::Sandbox { dir };
+    let cfg = sb.read("config/vigie.toml");
+    let first = cfg.lines().count() + 2; // the line of [sms.texto]
+    sb.write(
+        "config/vigie.toml",
+        &format!(
+            "{cfg}\n[sms.texto]\nprovider = \"orange\"\nsender = \"CPTS\"\n\n\
+             [sms.tw]\nprovider = \"twilio\"\naccount_sid = \"AC1\"\nauth_token_file = \"tw\"\n\n\
+             [sms.b]\nprovider = \"brevo\"\napi_key_file = \"k\"\nsender = \"bien trop long\"\nmax_segments = 0\n"
+        ),
+    );
+    sb.write("config/tw", "t\n");
+    sb.write("config/k", "k\n");
+    let (code, out) = check(&sb);
+    assert_eq!(code, 1, "{out}");
+    let at = |line: usize, col: usize| {
+        format!("{}/config/vigie.toml:{line}:{col}: ", sb.path().display())
+    };
+    for (line, col, message) in [
+        (
+            first + 1,
+            12,
+            "unknown SMS provider \"orange\" (providers: ovh, brevo, smsmode, twilio)",
+        ),
+        (
+            first + 4,
+            1,
+            "provider \"twilio\" needs `from` (the sending number) or `messaging_service_sid`",
+        ),
+        (
+            first + 12,
+            10,
+            "invalid SMS sender \"bien trop long\": up to 11 letters and digits (e.g. \"CPTSTHUR\") or a phone number",
+        ),
+        (first + 13, 16, "`max_segments` must be between 1 and 10"),
+    ] {
+        let want = format!("{}{message}", at(line, col));
+        assert!(
+            out.lines().any(|l| l == want),
+            "expected\n  {want}\nin\n{out}"
+        );
+    }
+    assert!(!out.contains("unknown key `sender`"), "{out}");
+}

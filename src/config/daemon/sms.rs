@@ -86,6 +86,19 @@ impl SmsProvider {
     }
 }
 
+/// Every key some provider reads.
+const PROVIDER_KEYS: [&str; 9] = [
+    "service",
+    "application_key",
+    "application_secret_file",
+    "consumer_key_file",
+    "sender",
+    "api_key_file",
+    "account_sid",
+    "auth_token_file",
+    "from",
+];
+
 pub(super) fn read_sms(
     ctx: &Ctx<'_>,
     t: Table<'_, '_>,
@@ -123,7 +136,9 @@ pub(super) fn read_sms(
         t.req_str("sender").and_then(|s| check_sender(ctx, &s))
     };
     let p = provider.as_ref().map(|p| p.value.as_str());
-    let kind = match p {
+    // In a closure: a missing or bad key ends the provider's part only, and
+    // the rest of the table is still read and checked.
+    let kind = (|| match p {
         None => None,
         Some("ovh") => {
             let service = t.req_str("service").map(|s| s.value);
@@ -188,9 +203,13 @@ pub(super) fn read_sms(
                     ),
                 );
             }
+            // The provider's keys are not unknown keys: the provider is.
+            for key in PROVIDER_KEYS {
+                let _ = t.str(key);
+            }
             None
         }
-    };
+    })();
     let int = |key: &str, default: u32, min: i64, max: i64| match t.int(key) {
         None => Some(default),
         Some(n) if (min..=max).contains(&n.value) => Some(n.value as u32),
