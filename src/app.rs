@@ -347,6 +347,29 @@ impl App {
         engine::respond(&self.store, self.ctx(None), token, answer).await
     }
 
+    /// An answer by SMS from `phone` (E.164, SPEC §14): the professional
+    /// with that number, their most recent unresolved event that notified
+    /// them, the response the text means; recorded as on the response
+    /// page. `None`: nobody in the directory has that number.
+    pub async fn respond_by_sms(
+        &self,
+        phone: &str,
+        text: String,
+    ) -> Result<Option<engine::SmsAnswer>, EngineError> {
+        let set = self.config();
+        let Some(p) = set
+            .directory
+            .professionals
+            .iter()
+            .find(|p| p.phone.as_ref().is_some_and(|ph| ph.as_str() == phone))
+        else {
+            return Ok(None);
+        };
+        engine::respond_by_sms(&self.store, self.ctx(None), p.id.clone(), text)
+            .await
+            .map(Some)
+    }
+
     /// One turn of the timers: escalation steps due now, then routine
     /// reminders due now; wakes the outbox for what they wrote. An error of
     /// one is logged and does not stop the other.

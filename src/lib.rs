@@ -29,7 +29,8 @@
 //!   ([`engine::OutboxPort`]: claim inside a transaction, wake up).
 //! - [`deliver`]: the outbox worker (one [`deliver::Outbox::step`] at a
 //!   time, which tests drive) and the channels (SMTP or `.eml` files, signed
-//!   webhooks), retries with backoff, rate limits, lanes; implements the
+//!   webhooks, SMS providers with the network's segment count in
+//!   `deliver::sms`), retries with backoff, rate limits, lanes; implements the
 //!   engine's `OutboxPort`.
 //! - [`app`]: the application core, the one door into the engine for the
 //!   API, the pages, the CLI's daemon commands and the timers: the
@@ -56,7 +57,7 @@
 //!   pages (login, CSRF, the two-step declaration), the JSON API with bearer
 //!   tokens, response pages, personal pages `/g/{token}` (`web::personal`),
 //!   the actions checklist API (`web::actions`), the safe Markdown subset
-//!   of the plans' texts (`web::markdown`),
+//!   of the plans' texts (`web::markdown`), answers by SMS (`web::inbound`),
 //!   calendar feeds, the CAP export (`web::cap`), `/metrics`, security headers; `web::server` serves it
 //!   with header timeouts and a connection cap that evicts the idlest.
 //! - [`sdnotify`]: the systemd notification protocol (`READY=1`, watchdog).

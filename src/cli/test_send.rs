@@ -55,14 +55,27 @@ pub fn test_send(path: &Path, channel: &str, address: &str, out: &mut dyn Write)
          Il n'appelle aucune réponse.\n",
         cfg.name
     );
-    let payload = serde_json::json!({
-        "cpts": cfg.name,
-        "test": true,
-        "subject": subject,
-        "text": text,
-        "recipient": {"id": null, "name": "", "phone": address},
-    })
-    .to_string();
+    // An SMS channel sends the text itself (cut to its segments); the
+    // others the JSON a webhook receives (e-mail ignores it).
+    let is_sms = cfg.sms.contains_key(channel);
+    let text = if is_sms {
+        format!(
+            "[TEST] Vigie ({}) : essai du canal « {channel} ». Aucune alerte en cours, ne répondez pas.",
+            cfg.name
+        )
+    } else {
+        text
+    };
+    let payload = (!is_sms).then(|| {
+        serde_json::json!({
+            "cpts": cfg.name,
+            "test": true,
+            "subject": subject,
+            "text": text,
+            "recipient": {"id": null, "name": "", "phone": address},
+        })
+        .to_string()
+    });
     let delivery = DeliveryRow {
         id: now.timestamp_millis(),
         event_id: None,
@@ -77,13 +90,14 @@ pub fn test_send(path: &Path, channel: &str, address: &str, out: &mut dyn Write)
             subject,
             body_text: text,
             body_html: None,
-            payload: Some(payload),
+            payload,
         }),
         reason: None,
         attempts: 0,
         created_at: crate::store::ts(now),
         next_attempt_at: crate::store::ts(now),
         sent_at: None,
+        provider_id: None,
     };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

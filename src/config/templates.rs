@@ -68,6 +68,8 @@ pub struct TemplateDef {
     pub subject: TemplateText,
     pub text: TemplateText,
     pub html: Option<TemplateText>,
+    /// The text of an SMS (SPEC §14); `text` when absent.
+    pub sms: Option<TemplateText>,
 }
 
 /// What a template is rendered for, which decides the variables it sees.
@@ -182,6 +184,7 @@ pub fn read_templates(ctx: &Ctx<'_>, root: &Table<'_, '_>) -> BTreeMap<String, T
         let subject = text_of(ctx, &t, "subject", true);
         let text = text_of(ctx, &t, "text", true);
         let html = text_of(ctx, &t, "html", false);
+        let sms = text_of(ctx, &t, "sms", false);
         t.finish();
         if let (Some(subject), Some(text)) = (subject, text) {
             out.insert(
@@ -191,6 +194,7 @@ pub fn read_templates(ctx: &Ctx<'_>, root: &Table<'_, '_>) -> BTreeMap<String, T
                     subject,
                     text,
                     html,
+                    sms,
                 },
             );
         }
@@ -262,6 +266,7 @@ pub fn check(def: &TemplateDef, kind: TemplateKind, report: &mut dyn FnMut(&Loc,
         ("subject", Some(&def.subject)),
         ("text", Some(&def.text)),
         ("html", def.html.as_ref()),
+        ("sms", def.sms.as_ref()),
     ];
     for (part, text) in parts {
         let Some(text) = text else { continue };
@@ -363,6 +368,7 @@ mod tests {
             subject: part("Sujet"),
             text: part(text),
             html: None,
+            sms: None,
         }
     }
 

@@ -85,7 +85,10 @@ impl Validator<'_> {
 
     fn channel_exists(&self, c: &Located<String>, diags: &mut Diagnostics) -> bool {
         let daemon = &self.set.daemon;
-        if daemon.email_channel(&c.value).is_some() || daemon.webhooks.contains_key(&c.value) {
+        if daemon.email_channel(&c.value).is_some()
+            || daemon.webhooks.contains_key(&c.value)
+            || daemon.sms.contains_key(&c.value)
+        {
             return true;
         }
         let mut known: Vec<String> = daemon
@@ -93,6 +96,7 @@ impl Validator<'_> {
             .map(|e| e.name.clone())
             .collect();
         known.extend(daemon.webhooks.keys().cloned());
+        known.extend(daemon.sms.keys().cloned());
         diags.error(
             &c.loc,
             format!(
@@ -169,6 +173,33 @@ impl Validator<'_> {
             }
             for (step, what) in steps {
                 self.step(plan, step, what, current, diags);
+            }
+            self.sms_lengths(plan, s, diags);
+        }
+    }
+
+    /// Warns once per (template, SMS channel) when a sample SMS is longer
+    /// than the channel's `max_segments` (SPEC §14).
+    fn sms_lengths(&self, plan: &Plan, s: &super::Scenario, diags: &mut Diagnostics) {
+        let d = &self.set.daemon;
+        let steps = s.broadcasts.iter().map(|b| &b.step);
+        let mut seen = HashSet::new();
+        for step in steps.chain(s.escalation.iter().map(|t| &t.step)) {
+            let Some(def) = step
+                .template
+                .as_ref()
+                .and_then(|t| plan.templates.get(&t.value))
+            else {
+                continue;
+            };
+            for c in step.channels.iter().filter_map(|c| d.sms.get(&c.value)) {
+                if !seen.insert((&def.name.value, &c.name)) {
+                    continue;
+                }
+                let w = super::daemon::check_sms_length(c, def, &s.responses, &d.public_url);
+                if let Some((loc, message)) = w {
+                    diags.warning(&loc, message);
+                }
             }
         }
     }
@@ -271,6 +302,7 @@ impl Validator<'_> {
                     .webhooks
                     .get(&c.value)
                     .is_some_and(|w| w.per_recipient)
+                    || self.set.daemon.sms.contains_key(&c.value)
                 {
                     (
                         reached

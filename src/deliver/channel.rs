@@ -56,6 +56,13 @@ pub trait Channel: Send + Sync + 'static {
     fn name(&self) -> &str;
     async fn send(&self, d: &DeliveryRow) -> Result<(), SendError>;
 
+    /// [`Channel::send`], giving on success the provider's id of the
+    /// message when it has one (an SMS provider's), recorded with the
+    /// delivery. What the outbox calls for one delivery.
+    async fn send_with_id(&self, d: &DeliveryRow) -> Result<Option<String>, SendError> {
+        self.send(d).await.map(|()| None)
+    }
+
     /// How many deliveries this channel can send better together than one
     /// by one (SMTP pipelining on one connection); 1: one at a time.
     fn chain(&self) -> usize {

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use super::channel::Channel;
 use super::email::EmailChannel;
+use super::sms::SmsChannel;
 use super::webhook::WebhookChannel;
-use crate::config::daemon::{DaemonConfig, EmailConfig, EmailTransport};
+use crate::config::daemon::{DaemonConfig, EmailConfig, EmailTransport, SmsConfig};
 
 /// A channel as the outbox runs it: the channel, its connections, its rate
 /// limit (messages per second, 0: none).
@@ -23,8 +24,13 @@ fn email(cfg: &EmailConfig, install_id: &str) -> Result<Built, String> {
     Ok((Arc::new(ch), pool, per_second))
 }
 
+fn sms(cfg: &SmsConfig) -> Result<Built, String> {
+    let ch = SmsChannel::new(cfg).map_err(|e| e.to_string())?;
+    Ok((Arc::new(ch), cfg.pool as usize, cfg.per_second))
+}
+
 /// Every channel of the configuration: `[email]`, each `[email.NAME]`,
-/// each `[webhook.NAME]`.
+/// each `[webhook.NAME]`, each `[sms.NAME]`.
 pub fn build_all(cfg: &DaemonConfig, install_id: &str) -> Result<Vec<Built>, String> {
     let mut out = Vec::new();
     for e in cfg.all_email_channels() {
@@ -34,10 +40,14 @@ pub fn build_all(cfg: &DaemonConfig, install_id: &str) -> Result<Vec<Built>, Str
         let ch = WebhookChannel::new(w).map_err(|e| e.to_string())?;
         out.push((Arc::new(ch), 16, 0));
     }
+    for s in cfg.sms.values() {
+        out.push(sms(s)?);
+    }
     Ok(out)
 }
 
-/// The channel named `name` (`email`, an `[email.NAME]`, a webhook), built
+/// The channel named `name` (`email`, an `[email.NAME]`, a webhook, an
+/// SMS channel), built
 /// as the daemon builds it; `Ok(None)` when there is no such channel.
 pub fn build_one(
     cfg: &DaemonConfig,
@@ -51,6 +61,9 @@ pub fn build_one(
         let ch = WebhookChannel::new(w).map_err(|e| e.to_string())?;
         return Ok(Some((Arc::new(ch), 16, 0)));
     }
+    if let Some(s) = cfg.sms.get(name) {
+        return sms(s).map(Some);
+    }
     Ok(None)
 }
 
@@ -59,5 +72,6 @@ pub fn names(cfg: &DaemonConfig) -> Vec<String> {
     cfg.all_email_channels()
         .map(|e| e.name.clone())
         .chain(cfg.webhooks.keys().cloned())
+        .chain(cfg.sms.keys().cloned())
         .collect()
 }

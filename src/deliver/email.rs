@@ -415,6 +415,7 @@ mod tests {
             created_at: "2026-06-15T08:00:00.000Z".into(),
             next_attempt_at: "2026-06-15T08:00:00.000Z".into(),
             sent_at: None,
+            provider_id: None,
         }
     }
 

@@ -43,7 +43,8 @@
 //! declaration's transaction, `retry` the retry policy, `rate` the
 //! rate limit; [`channel`] the trait every channel implements, [`channels`]
 //! the channels of a configuration built by name, [`email`]
-//! (with its SMTP pool, [`smtp`]) and [`webhook`] the channels. Every item
+//! (with its SMTP pool, [`smtp`]), [`webhook`] and [`sms`] (one per
+//! provider) the channels. Every item
 //! other modules use is re-exported here (`deliver::Outbox`,
 //! `deliver::Handoff`...).
 
@@ -55,6 +56,7 @@ mod lanes;
 mod outbox;
 mod rate;
 mod retry;
+pub mod sms;
 pub mod smtp;
 pub mod webhook;
 

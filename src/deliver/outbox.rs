@@ -486,7 +486,7 @@ impl Outbox {
     async fn send_some(&self, lane: &Lane, ds: &[DeliveryRow]) -> (usize, bool, bool) {
         let (mut tried, mut reached, mut unreachable) = (0, false, false);
         let mut last = Instant::now();
-        let mut each = |i: usize, result: Result<(), SendError>| {
+        let mut each = |i: usize, result: Result<Option<String>, SendError>| {
             let now = Instant::now();
             let (outcome, reach) = self.outcome(&ds[i], result, now - last);
             last = now;
@@ -504,10 +504,12 @@ impl Outbox {
             }
         };
         if let [d] = ds {
-            let result = lane.channel.send(d).await;
+            let result = lane.channel.send_with_id(d).await;
             each(0, result);
         } else {
-            lane.channel.send_chain(ds, &mut each).await;
+            lane.channel
+                .send_chain(ds, &mut |i, r| each(i, r.map(|()| None)))
+                .await;
         }
         (tried, reached, unreachable)
     }
@@ -515,7 +517,7 @@ impl Outbox {
     fn outcome(
         &self,
         d: &DeliveryRow,
-        result: Result<(), SendError>,
+        result: Result<Option<String>, SendError>,
         elapsed: Duration,
     ) -> (Outcome, Reach) {
         let ms = elapsed.as_millis() as u64;
@@ -524,12 +526,13 @@ impl Outbox {
         self.metrics
             .observe_send(&d.channel, elapsed, result.is_ok());
         match result {
-            Ok(()) => {
-                tracing::debug!(delivery = id, channel = %d.channel, ms, "sent");
+            Ok(provider_id) => {
+                tracing::debug!(delivery = id, channel = %d.channel, ms, provider_id, "sent");
                 let sent = Outcome::Sent {
                     id,
                     at: now,
                     duration_ms: ms,
+                    provider_id,
                 };
                 (sent, Reach::Reached)
             }

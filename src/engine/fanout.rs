@@ -14,6 +14,7 @@ use super::render::{self, Builtin, Compiled, TemplateSource};
 use crate::config::daemon::WebhookConfig;
 use crate::config::plan::{Step, Tier};
 use crate::config::{Plan, Professional, Scenario};
+use crate::deliver::sms::segments;
 use crate::schedule::oncall;
 use crate::store::events::{self as q, EventRow, NewStep};
 use crate::store::outbox::{self, NewDelivery, Priority};
@@ -241,6 +242,21 @@ pub(super) fn deliver(
     let base = crate::config::templates::json_value(render::event_json(&ctx.set, plan, ev, note));
     let public = &ctx.set.daemon.public_url;
     let webhooks = &ctx.set.daemon.webhooks;
+    let sms = &ctx.set.daemon.sms;
+    // An SMS asks for an answer (reply line and link) unless it is the
+    // resolve notice.
+    let asks = *template != Builtin::Fin.source();
+    let reply = match plan.scenario(&ev.scenario) {
+        Some(s) if asks => segments::reply_for(&s.responses),
+        _ => String::new(),
+    };
+    let sms_for = |recipient: serde_json::Value, url: &str| -> String {
+        let vctx = render::context_on(&base, recipient, url);
+        compiled.render_sms(&vctx, ev.exercise).unwrap_or_else(|e| {
+            tracing::error!(event = ev.id, error = %e, "SMS template failed to render, using the title");
+            ev.title.clone()
+        })
+    };
     let render_for = |recipient: serde_json::Value, url: &str| {
         let vctx = render::context_on(&base, recipient, url);
         compiled.render(&vctx, ev.exercise).unwrap_or_else(|e| {
@@ -253,6 +269,7 @@ pub(super) fn deliver(
     let mut items = Vec::new();
     let mut queued = 0;
     let per_recipient = message::per_recipient(webhooks, channels);
+    let wants_sms = per_recipient.iter().any(|ch| sms.contains_key(ch.as_str()));
     let origin = Origin {
         event_id: Some(ev.id),
         step_id,
@@ -267,6 +284,7 @@ pub(super) fn deliver(
                 ctx.links.token(ev.id, seq, &ev.link_secret)
             );
             let r = render_for(render::recipient_json(p), &url);
+            let sms_body = wants_sms.then(|| sms_for(render::recipient_json(p), &url));
             items.extend(message::routed_deliveries(
                 &ctx.set.daemon,
                 p,
@@ -274,9 +292,31 @@ pub(super) fn deliver(
                 &r,
                 origin,
                 |ch, address| {
-                    webhooks.get(ch).map(|w| {
-                        webhook_payload(ctx, ev, step_id, priority, w, Some((p, address)), &r, &url)
-                    })
+                    webhooks
+                        .get(ch)
+                        .map(|w| {
+                            webhook_payload(
+                                ctx,
+                                ev,
+                                step_id,
+                                priority,
+                                w,
+                                Some((p, address)),
+                                &r,
+                                &url,
+                            )
+                        })
+                        .or_else(|| {
+                            // An SMS: its text, ready to send (SPEC §14).
+                            sms.get(ch).map(|s| {
+                                segments::compose(
+                                    sms_body.as_deref().unwrap_or(&r.text),
+                                    &reply,
+                                    if asks { &url } else { "" },
+                                    s.max_segments as usize,
+                                )
+                            })
+                        })
                 },
             ));
         }

@@ -17,6 +17,8 @@ pub struct TemplateSource {
     pub subject: String,
     pub text: String,
     pub html: Option<String>,
+    /// The SMS part (SPEC §14); SMS channels use `text` when absent.
+    pub sms: Option<String>,
 }
 
 impl From<&TemplateDef> for TemplateSource {
@@ -25,6 +27,7 @@ impl From<&TemplateDef> for TemplateSource {
             subject: t.subject.source.clone(),
             text: t.text.source.clone(),
             html: t.html.as_ref().map(|h| h.source.clone()),
+            sms: t.sms.as_ref().map(|h| h.source.clone()),
         }
     }
 }
@@ -96,6 +99,7 @@ impl Builtin {
             subject: subject.to_string(),
             text: text.to_string(),
             html: None,
+            sms: None,
         }
     }
 }
@@ -117,6 +121,7 @@ const CACHED: usize = 256;
 pub struct Compiled {
     env: Environment<'static>,
     has_html: bool,
+    has_sms: bool,
 }
 
 impl Compiled {
@@ -130,9 +135,14 @@ impl Compiled {
             env.add_template_owned("body.html", h.clone())
                 .map_err(|e| e.to_string())?;
         }
+        if let Some(t) = &src.sms {
+            env.add_template_owned("sms.txt", t.clone())
+                .map_err(|e| e.to_string())?;
+        }
         Ok(Compiled {
             env,
             has_html: src.html.is_some(),
+            has_sms: src.sms.is_some(),
         })
     }
 
@@ -186,6 +196,28 @@ impl Compiled {
         ))
     }
 }
+
+impl Compiled {
+    /// The body of an SMS: the template's `sms` part, else its `text`,
+    /// without the long exercise line of an e-mail: an exercise SMS starts
+    /// with [`EXERCISE_SMS`] instead (SPEC §7, §14).
+    pub fn render_sms(&self, ctx: &Value, exercise: bool) -> Result<String, String> {
+        let name = if self.has_sms { "sms.txt" } else { "text.txt" };
+        let body = self
+            .env
+            .get_template(name)
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| format!("{name}: {e}"))?;
+        Ok(if exercise {
+            format!("{EXERCISE_SMS}\n{body}")
+        } else {
+            body
+        })
+    }
+}
+
+/// The first line of every exercise SMS (GSM 7-bit: it costs no more).
+pub const EXERCISE_SMS: &str = "EXERCICE : ceci est un exercice, aucune situation réelle.";
 
 /// Prefixes the subject with `[EXERCICE]` and the body with
 /// [`EXERCISE_LINE`] (SPEC §7).
@@ -282,6 +314,7 @@ mod tests {
             subject: "Alerte {{ event.title }}".into(),
             text: "Bonjour".into(),
             html: Some("<p>Bonjour</p>".into()),
+            sms: None,
         };
         let c = Compiled::new(&src).unwrap();
         let ctx = templates::json_value(json!({"event": {"title": "Canicule"}}));

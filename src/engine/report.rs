@@ -273,6 +273,7 @@ mod tests {
             message: None,
             reason: None,
             attempts: 1,
+            provider_id: None,
             created_at: crate::store::ts(at(0)),
             next_attempt_at: crate::store::ts(at(0)),
             sent_at: sent.map(|m| crate::store::ts(at(m))),

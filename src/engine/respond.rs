@@ -192,6 +192,77 @@ pub async fn respond(
         .await?
 }
 
+/// What an answer by SMS did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SmsAnswer {
+    /// Recorded as `response` for the event (as on the response page).
+    Recorded { event_id: i64, response: String },
+    /// The sender has no unresolved event asking them.
+    NoEvent,
+    /// The text is none of the event's responses.
+    Unknown { event_id: i64 },
+}
+
+/// The response an SMS text means among `choices`: its number ("1" is the
+/// first), the response itself or its label ("disponible", "Bien reçu"),
+/// whatever the case, spaces and final punctuation.
+pub fn response_of_text(text: &str, choices: &[String]) -> Option<String> {
+    let norm = |s: &str| -> String {
+        s.trim()
+            .trim_end_matches(['.', '!'])
+            .trim()
+            .to_lowercase()
+            .replace(['_', ' '], "")
+    };
+    let t = norm(text);
+    if let Ok(n) = t.parse::<usize>() {
+        return n.checked_sub(1).and_then(|i| choices.get(i)).cloned();
+    }
+    choices
+        .iter()
+        .find(|c| norm(c) == t || norm(&crate::model::labels::response(c)) == t)
+        .cloned()
+}
+
+/// Records an answer by SMS of professional `recipient_id`: `text` is
+/// matched to a response of their most recent unresolved event that
+/// notified them, then recorded through [`respond`], as on the response
+/// page (quorum, acknowledgement).
+pub async fn respond_by_sms(
+    store: &Store,
+    ctx: Ctx,
+    recipient_id: String,
+    text: String,
+) -> Result<SmsAnswer, EngineError> {
+    let set = ctx.set.clone();
+    let found = store
+        .call(move |c| {
+            let Some((event_id, seq)) = q::latest_asking(c, &recipient_id)? else {
+                return Ok(None);
+            };
+            Ok(q::get_event(c, event_id)?.map(|ev| (ev, seq)))
+        })
+        .await?;
+    let Some((ev, seq)) = found else {
+        return Ok(SmsAnswer::NoEvent);
+    };
+    let (_, scenario) = plan_of(&set, &ev)?;
+    let Some(response) = response_of_text(&text, &scenario.responses) else {
+        return Ok(SmsAnswer::Unknown { event_id: ev.id });
+    };
+    let token = ctx.links.token(ev.id, seq, &ev.link_secret);
+    let answer = Answer {
+        response: response.clone(),
+        eta_minutes: None,
+        comment: None,
+    };
+    respond(store, ctx, token, answer).await?;
+    Ok(SmsAnswer::Recorded {
+        event_id: ev.id,
+        response,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,5 +291,23 @@ mod tests {
             answer("disponible", None, Some(&"é".repeat(501))),
             Err(BadAnswer::Comment(501))
         );
+    }
+
+    #[test]
+    fn an_sms_answer_is_a_number_a_response_or_its_label() {
+        let c = vec!["disponible".to_string(), "bien_recu".to_string()];
+        assert_eq!(response_of_text(" 1 ", &c).as_deref(), Some("disponible"));
+        assert_eq!(response_of_text("2.", &c).as_deref(), Some("bien_recu"));
+        assert_eq!(response_of_text("3", &c), None);
+        assert_eq!(response_of_text("0", &c), None);
+        assert_eq!(
+            response_of_text("Disponible !", &c).as_deref(),
+            Some("disponible")
+        );
+        assert_eq!(
+            response_of_text("bien reçu", &c).as_deref(),
+            Some("bien_recu")
+        );
+        assert_eq!(response_of_text("peut-être", &c), None);
     }
 }

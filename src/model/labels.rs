@@ -4,6 +4,27 @@
 
 use std::time::Duration;
 
+/// A response as people read it: "bien_recu" → "Bien reçu",
+/// "pris_en_charge" → "Pris en charge" (the response page, the SMS).
+pub fn response(r: &str) -> String {
+    let words: Vec<&str> = r
+        .split('_')
+        .map(|w| match w {
+            "recu" => "reçu",
+            "recue" => "reçue",
+            "deja" => "déjà",
+            "a" => "à",
+            w => w,
+        })
+        .collect();
+    let s = words.join(" ");
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => s,
+    }
+}
+
 /// An event state as the API writes it (`active`, …), in French.
 pub fn event_state(s: &str) -> &str {
     match s {

@@ -375,6 +375,7 @@ fn messages(
                     subject: "{{ reminder.title }}".into(),
                     text: "Bonjour {{ recipient.name }},\n\nRappel de {{ cpts }} : {{ reminder.title }}.\n\nMessage automatique de Vigie, le {{ date }}.\n".into(),
                     html: None,
+                sms: None,
                 });
             let channels: Vec<String> = r.channels.iter().map(|c| c.value.clone()).collect();
             let base = json!({"cpts": set.daemon.name, "reminder": {"id": r.id.value, "title": r.title}, "date": fr_date(set, due.instant)});
@@ -403,6 +404,7 @@ fn messages(
                 subject: "Rappel : garde « {{ shift }} » le {{ day }}".into(),
                 text: "Bonjour {{ recipient.name }},\n\nVous êtes inscrit(e) au planning « {{ roster }} » pour la garde « {{ shift }} » du {{ day }}, de {{ start }} à {{ end }}.\n\nEn cas d'empêchement, cherchez un remplaçant depuis votre page de gardes (bouton « Chercher un remplaçant ») ou prévenez au plus vite le bureau de {{ cpts }}.\n{% if link %}\nVotre page de gardes : {{ link }}\n{% endif %}".into(),
                 html: None,
+                sms: None,
             };
             let base = json!({
                 "cpts": set.daemon.name, "roster": roster.title, "shift": shift.name.value,
@@ -447,6 +449,7 @@ fn messages(
                 subject: "Vos gardes « {{ roster }} » des deux prochains mois".into(),
                 text: "Bonjour {{ recipient.name }},\n\nVos gardes au planning « {{ roster }} » :\n{{ lines }}\n\nVotre page de gardes (remplacements, calendrier) : {{ link }}\n\nMessage automatique de Vigie — {{ cpts }}.\n".into(),
                 html: None,
+                sms: None,
             };
             let base = json!({
                 "cpts": set.daemon.name, "roster": roster.title,
@@ -475,6 +478,7 @@ fn messages(
                 subject: "{{ subject }}".into(),
                 text: "{{ text }}".into(),
                 html: None,
+                sms: None,
             };
             let base = json!({"cpts": set.daemon.name, "subject": subject, "text": text});
             deliveries(
@@ -495,6 +499,7 @@ fn messages(
                 subject: "Révision annuelle du plan « {{ plan }} » avant le {{ review_by }}".into(),
                 text: "Bonjour {{ recipient.name }},\n\nLe plan « {{ plan }} » (version {{ version }}) doit être révisé et approuvé avant le {{ review_by }}, comme chaque année (mission 4 de l'ACI).\n\nAucune nouvelle version n'est encore enregistrée dans Vigie. Ce rappel sera renouvelé chaque semaine jusqu'à ce qu'elle le soit.\n{% if exercise %}\n{{ exercise }}\n{% endif %}".into(),
                 html: None,
+                sms: None,
             };
             let base = json!({
                 "cpts": set.daemon.name, "plan": p.title, "version": p.version.value.0,

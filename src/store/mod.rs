@@ -152,6 +152,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_vigilance.sql"),
     // 8: the last good vigilance map, kept across restarts.
     include_str!("migrations/0008_vigilance_state.sql"),
+    // 9: every level an event went through (the CAP export).
     include_str!("migrations/0009_event_levels.sql"),
     // 10: the main courante (append-only), bulletins, lessons learned.
     include_str!("migrations/0010_journal.sql"),
@@ -160,6 +161,8 @@ const MIGRATIONS: &[&str] = &[
     // 12: responses with an arrival delay and a comment; the relances of
     // those who did not answer.
     include_str!("migrations/0012_eta.sql"),
+    // 13: the provider's message id of an SMS.
+    include_str!("migrations/0013_sms.sql"),
 ];
 
 /// The current schema version.

@@ -63,10 +63,13 @@ pub struct DeliveryRow {
     pub created_at: String,
     pub next_attempt_at: String,
     pub sent_at: Option<String>,
+    /// The provider's id of the message (an SMS provider's), once sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<String>,
 }
 
 const COLUMNS: &str = "id, event_id, step_id, recipient_id, recipient_name, channel, address, \
-    priority, state, reason, attempts, created_at, next_attempt_at, sent_at";
+    priority, state, reason, attempts, created_at, next_attempt_at, sent_at, provider_id";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
     Ok(DeliveryRow {
@@ -85,6 +88,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
         created_at: r.get(11)?,
         next_attempt_at: r.get(12)?,
         sent_at: r.get(13)?,
+        provider_id: r.get(14)?,
     })
 }
 
@@ -240,6 +244,8 @@ pub enum Outcome {
         id: i64,
         at: DateTime<Utc>,
         duration_ms: u64,
+        /// The provider's id of the message, when it gave one.
+        provider_id: Option<String>,
     },
     /// Retried at `retry_at`, or failed for good.
     Failed {
@@ -269,6 +275,7 @@ pub fn record_all(c: &Connection, outcomes: &[Outcome]) -> rusqlite::Result<()> 
                 id,
                 at,
                 duration_ms,
+                provider_id: None,
             } => sent.push((*id, ts(*at), *duration_ms as i64)),
             _ => record(c, o)?,
         }
@@ -340,7 +347,14 @@ pub fn record(c: &Connection, o: &Outcome) -> rusqlite::Result<()> {
             id,
             at,
             duration_ms,
-        } => record_sent(c, *id, &ts(*at), *duration_ms as i64)?,
+            provider_id,
+        } => {
+            record_sent(c, *id, &ts(*at), *duration_ms as i64)?;
+            if let Some(pid) = provider_id {
+                c.prepare_cached("UPDATE deliveries SET provider_id = ?2 WHERE id = ?1")?
+                    .execute(params![id, pid])?;
+            }
+        }
         Outcome::Failed {
             id,
             at,

@@ -30,6 +30,7 @@ pub mod auth;
 pub mod cap;
 pub mod error;
 pub mod extras;
+pub mod inbound;
 pub mod journal;
 pub mod markdown;
 pub mod pages;
@@ -224,6 +225,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         .merge(swaps_api::routes())
         .merge(vigilance::routes())
         .merge(remind::routes())
+        .merge(inbound::routes())
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

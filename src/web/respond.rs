@@ -21,22 +21,7 @@ const PAGE: &str = include_str!("templates/response.html");
 
 /// "bien_recu" → "Bien reçu", "pris_en_charge" → "Pris en charge".
 pub fn response_label(r: &str) -> String {
-    let words: Vec<String> = r
-        .split('_')
-        .map(|w| match w {
-            "recu" => "reçu".to_string(),
-            "recue" => "reçue".to_string(),
-            "deja" => "déjà".to_string(),
-            "a" => "à".to_string(),
-            w => w.to_string(),
-        })
-        .collect();
-    let s = words.join(" ");
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => s,
-    }
+    crate::model::labels::response(r)
 }
 
 fn state_label(s: EventState) -> &'static str {

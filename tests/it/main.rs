@@ -28,6 +28,7 @@ mod reference;
 mod reminders;
 mod rosters;
 mod safety;
+mod sms;
 mod smtp;
 mod smtp_tls;
 mod support;

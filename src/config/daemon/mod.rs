@@ -6,6 +6,7 @@
 //!
 //! This module owns [`DaemonConfig`] and reads `[daemon]`, `[webhook.*]`
 //! and `[auth]`; `[http]` is read in `http`, `[email]` in `email`,
+//! `[sms.*]` in `sms`,
 //! `[heartbeat]` in `heartbeat`, and the
 //! handling of secret files and secret-bearing URLs is in `redact` (all
 //! re-exported here).
@@ -24,6 +25,7 @@ mod email;
 mod heartbeat;
 mod http;
 mod redact;
+mod sms;
 
 use email::read_emails;
 pub use email::{
@@ -34,6 +36,7 @@ use heartbeat::read_heartbeat;
 pub use http::HttpConfig;
 use http::{read_http_limits, read_trusted_proxies};
 pub use redact::{redact_url, redact_url_and_path, scrub_url, secret_path, url_secrets};
+pub use sms::{SmsConfig, SmsProvider, TwilioFrom, check_sms_length};
 
 #[derive(Clone, Debug)]
 pub struct DaemonConfig {
@@ -64,6 +67,8 @@ pub struct DaemonConfig {
     /// `[email.NAME]`: the other e-mail channels (e.g. `mssante`), by name.
     pub email_channels: BTreeMap<String, EmailConfig>,
     pub webhooks: BTreeMap<String, WebhookConfig>,
+    /// `[sms.NAME]`: SMS channels through a provider (SPEC §14).
+    pub sms: BTreeMap<String, SmsConfig>,
     pub auth: AuthConfig,
     /// `[heartbeat]`: the external monitor called while healthy (SPEC §16).
     pub heartbeat: Option<HeartbeatConfig>,
@@ -202,6 +207,7 @@ fn read(
     let http = root.req_table("http");
     let email = root.req_table("email");
     let webhooks = root.entries("webhook");
+    let sms = root.entries("sms");
     let auth = root.table("auth");
     let heartbeat = root.table("heartbeat");
     let vigilance = root.table("vigilance");
@@ -326,6 +332,25 @@ fn read(
         }
     }
 
+    let mut sms_channels = BTreeMap::new();
+    for (name, t) in sms {
+        if let Err(e) = parse_slug(&name.value, "SMS channel name") {
+            ctx.error(&name.loc, e);
+        }
+        if name.value == "email" || hooks.contains_key(&name.value) {
+            ctx.error(
+                &name.loc,
+                format!(
+                    "channel name `{}` is already taken (by e-mail or a webhook)",
+                    name.value
+                ),
+            );
+        }
+        if let Some(s) = sms::read_sms(ctx, t, &base, &name.value) {
+            sms_channels.insert(name.value, s);
+        }
+    }
+
     let auth = auth.map(|t| read_auth(ctx, t)).unwrap_or_default();
     let heartbeat = match heartbeat {
         Some(t) => Some(read_heartbeat(ctx, t)?),
@@ -356,6 +381,7 @@ fn read(
         email,
         email_channels,
         webhooks: hooks,
+        sms: sms_channels,
         auth,
         heartbeat,
         vigilance,
