@@ -131,7 +131,13 @@ pub(super) fn redeclared(
     if let Some(note) = note.filter(|n| !n.is_empty()) {
         text.push_str(&format!(" Note : {note}"));
     }
-    ctx.log(c, ev.id, "redeclared", &text, json!({"level": ev.level}))
+    ctx.log(
+        c,
+        ev.id,
+        kind::REDECLARED,
+        &text,
+        json!({"level": ev.level}),
+    )
 }
 
 /// `tier_notified`: an escalation tier was alerted.

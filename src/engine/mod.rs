@@ -55,7 +55,7 @@ pub use declare::{change_level, declare, resolve};
 pub use escalation::{Quorum, event_quorum, quorum, tick};
 pub use fanout::audience;
 pub use preview::{PreviewStep, preview};
-pub use remind::{REMINDED, Reminded, remind};
+pub use remind::{Reminded, remind};
 pub use respond::{
     BadAnswer, COMMENT_MAX_CHARS, ETA_MAX_MINUTES, LinkView, SmsAnswer, answer, link, respond,
     respond_by_sms,

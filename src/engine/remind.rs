@@ -95,7 +95,7 @@ pub async fn remind(store: &Store, ctx: Ctx, id: i64) -> Result<Reminded, Engine
                     &tx,
                     id,
                     ctx.now,
-                    REMINDED,
+                    journal::kind::REMINDED,
                     actor,
                     &format!(
                         "Relance des non-répondants : {} ({}).",
@@ -123,6 +123,3 @@ pub async fn remind(store: &Store, ctx: Ctx, id: i64) -> Result<Reminded, Engine
         })
         .await?
 }
-
-/// The kind of the main courante's entry of a relance.
-pub const REMINDED: &str = "reminded";

@@ -14,6 +14,8 @@ use super::{parse_ts, ts};
 /// an unknown kind as it is.
 pub mod kind {
     pub const DECLARED: &str = "declared";
+    /// A declaration merged into the running event without changing it.
+    pub const REDECLARED: &str = "redeclared";
     pub const LEVEL_CHANGED: &str = "level_changed";
     pub const TIER_NOTIFIED: &str = "tier_notified";
     pub const ACKNOWLEDGED: &str = "acknowledged";
@@ -24,6 +26,8 @@ pub mod kind {
     pub const NOTE: &str = "note";
     pub const BULLETIN: &str = "bulletin";
     pub const RESOLVED: &str = "resolved";
+    /// "Relancer les non-répondants".
+    pub const REMINDED: &str = "reminded";
 }
 
 /// The author of the entries the daemon writes on its own (timers, engine).

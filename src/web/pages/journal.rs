@@ -39,6 +39,7 @@ pub(super) fn kind_label(kind: &str) -> &str {
         "note" => "Note",
         "bulletin" => "Bulletin",
         "resolved" => "Levée",
+        "reminded" => "Relance des non-répondants",
         other => other,
     }
 }
