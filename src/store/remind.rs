@@ -17,15 +17,20 @@ pub struct Silent {
     pub channels: Vec<String>,
 }
 
-/// Those of the event whom a delivery reached (sent, or being sent) and
-/// who have not answered, each once with their channels, in order of first
-/// notification. Deliveries skipped, cancelled, failed or still waiting do
-/// not count: those people did not hear of the event on that channel (or
-/// will soon). The one rule of who a relance reaches: the engine sends to
-/// them, the event page counts them.
+/// Those of the event whom a tier's delivery reached (sent, or being sent)
+/// and who have not answered, each once with their channels, in order of
+/// first notification. Only the escalation tiers ask for an answer: a
+/// broadcast informs, the owners' alert and the end notice ask nothing, so
+/// their recipients are never relanced (and a relance link given to them
+/// would let an answer of someone never asked count toward a tier's
+/// quorum). Deliveries skipped, cancelled, failed or still waiting do not
+/// count: those people did not hear of the event on that channel (or will
+/// soon). The one rule of who a relance reaches: the engine sends to them,
+/// the event page counts them.
 pub fn silent(c: &Connection, event_id: i64) -> rusqlite::Result<Vec<Silent>> {
     let mut st = c.prepare_cached(
         "SELECT d.recipient_id, d.recipient_name, d.channel FROM deliveries d \
+         JOIN steps s ON s.id = d.step_id AND s.kind = 'escalation' \
          WHERE d.event_id = ?1 AND d.recipient_id IS NOT NULL AND d.state IN ('sent', 'sending') \
            AND NOT EXISTS (SELECT 1 FROM responses r \
                            WHERE r.event_id = d.event_id AND r.recipient_id = d.recipient_id) \

@@ -393,3 +393,26 @@ async fn relancer_reaches_each_non_responder_once_on_their_channels_and_never_a_
     assert_eq!(r.status().as_u16(), 401, "the API needs its token");
     d.stop().await;
 }
+
+/// Only the tiers ask for an answer: a relance never reaches those a
+/// broadcast informed (here the nurses of the orange heatwave), even when
+/// its message carried a link, and no one else's answer is invited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relancer_reaches_the_tiers_not_those_a_broadcast_informed() {
+    let d = TestDaemon::start_manual().await;
+    let id = declared_and_sent(&d, json!({"scenario": "canicule", "level": "orange"})).await;
+    assert_eq!(d.smtp.to("kevin.ott@example.org").len(), 1, "the broadcast");
+    let (status, v) = d
+        .api(Method::POST, &format!("/api/v1/events/{id}/remind"), None)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    eventually(10, "the relance sent", || all_sent(&d, &id)).await;
+    // The referents of tier 1, not the nurse.
+    assert_eq!(d.smtp.to("kevin.ott@example.org").len(), 1);
+    for referent in ["claire.martin@example.org", "helene.fuchs@example.org"] {
+        let mails = d.smtp.to(referent);
+        assert_eq!(mails.len(), 2, "{referent}");
+        assert!(mails[1].subject().starts_with("[Relance]"), "{referent}");
+    }
+    d.stop().await;
+}
