@@ -12,19 +12,32 @@ use super::events::api_command;
 use crate::model::labels::{self, count};
 
 /// `vigie log ID`: prints the main courante; `vigie log ID "TEXT"`: adds a
-/// note.
-pub fn log(path: &std::path::Path, id: &str, text: Option<String>, api: &ApiArgs) -> i32 {
+/// note; with `--corrects N`, a correction of entry N.
+pub fn log(
+    path: &std::path::Path,
+    id: &str,
+    text: Option<String>,
+    corrects: Option<i64>,
+    api: &ApiArgs,
+) -> i32 {
     match text {
         Some(text) => api_command(
             path,
             api,
             reqwest::Method::POST,
             format!("/api/v1/events/{id}/log"),
-            Some(serde_json::json!({ "text": text })),
-            |out, _, v, _| {
+            Some(match corrects {
+                Some(n) => serde_json::json!({ "text": text, "corrects": n }),
+                None => serde_json::json!({ "text": text }),
+            }),
+            move |out, _, v, _| {
+                let what = match corrects {
+                    Some(n) => format!("correction de l'entrée n° {n}"),
+                    None => "entrée".to_string(),
+                };
                 let _ = writeln!(
                     out,
-                    "entrée n° {} ajoutée à la main courante de l'événement {id}",
+                    "{what} (n° {}) ajoutée à la main courante de l'événement {id}",
                     v["id"]
                 );
             },

@@ -102,6 +102,10 @@ pub enum Command {
         id: String,
         /// The note to add (nothing: print the main courante).
         text: Option<String>,
+        /// The note corrects entry N (nothing is edited: the correction is
+        /// a new entry that names it).
+        #[arg(long, value_name = "N", requires = "text")]
+        corrects: Option<i64>,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -268,7 +272,12 @@ pub fn run(cli: Cli) -> i32 {
         ),
         Command::Events { all, api } => events::events(&path, all, &api),
         Command::Show { id, api } => events::show(&path, &id, &api),
-        Command::Log { id, text, api } => journal::log(&path, &id, text, &api),
+        Command::Log {
+            id,
+            text,
+            corrects,
+            api,
+        } => journal::log(&path, &id, text, corrects, &api),
         Command::Report { id, api } => journal::report(&path, &id, &api),
         Command::Level { id, level, api } => events::level(&path, &id, &level, &api),
         Command::Resolve { id, note, api } => events::resolve(&path, &id, note, &api),

@@ -211,14 +211,19 @@ pub(super) fn exhausted(
     } else {
         labels::count(
             owners_alerted as u64,
-            "message d'alerte envoyé aux responsables du plan",
-            "messages d'alerte envoyés aux responsables du plan",
+            "message d'alerte mis en file pour les responsables du plan",
+            "messages d'alerte mis en file pour les responsables du plan",
         )
     };
+    let needed_n = needed.unwrap_or(0);
     let text = format!(
-        "Escalade épuisée sans quorum ({} sur {} attendues) : {owners}.",
+        "Escalade épuisée sans quorum ({} sur {needed_n} {}) : {owners}.",
         labels::count(acks as u64, "réponse positive", "réponses positives"),
-        needed.unwrap_or(0),
+        if needed_n > 1 {
+            "attendues"
+        } else {
+            "attendue"
+        },
     );
     ctx.log(
         c,
@@ -230,8 +235,7 @@ pub(super) fn exhausted(
 }
 
 /// What a response may carry besides its choice (arrival delay and
-/// comment, SPEC §12 "Responses with ETA"): none yet on this branch; the
-/// text builder takes them so that whoever adds them only passes them.
+/// comment, SPEC §12 "Responses with ETA").
 #[derive(Clone, Debug, Default)]
 pub struct ResponseExtras<'a> {
     /// Expected arrival, in minutes from the response.
@@ -239,12 +243,14 @@ pub struct ResponseExtras<'a> {
     pub comment: Option<&'a str>,
 }
 
-/// The text of a `response` entry: "Claire Martin a répondu « je viens »
-/// (arrivée prévue dans 20 min). Commentaire : …".
+/// The text of a `response` entry, with the label people read:
+/// "Claire Martin a répondu « Disponible » (délai annoncé : 20 min).
+/// Commentaire : …". The delay is what was typed, whatever the answer (an
+/// "Indisponible" may come later): "délai annoncé", not "arrivée prévue".
 pub fn response_text(name: &str, response: &str, extras: &ResponseExtras<'_>) -> String {
-    let mut text = format!("{name} a répondu « {response} »");
+    let mut text = format!("{name} a répondu « {} »", labels::response(response));
     if let Some(eta) = extras.eta_minutes {
-        text.push_str(&format!(" (arrivée prévue dans {eta} min)"));
+        text.push_str(&format!(" (délai annoncé : {eta} min)"));
     }
     text.push('.');
     if let Some(comment) = extras.comment.filter(|c| !c.trim().is_empty()) {

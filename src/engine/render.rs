@@ -87,7 +87,7 @@ impl Builtin {
             Builtin::Relance => (
                 "[Relance] {{ event.title }}{% if event.level %} — niveau {{ event.level }}{% endif %}",
                 "Bonjour {{ recipient.name }},\n\n\
-                 {{ cpts }} n'a pas encore reçu votre réponse à l'alerte « {{ event.title }} »\
+                 La coordination ({{ cpts }}) n'a pas encore reçu votre réponse à l'alerte « {{ event.title }} »\
                  {% if event.level %} (niveau {{ event.level }}){% endif %}.\n\
                  {% if event.note %}\n{{ event.note }}\n{% endif %}\n\
                  Merci d'indiquer votre réponse (et, si vous venez, dans combien de minutes) \
@@ -256,11 +256,15 @@ pub fn html_escape(s: &str) -> String {
 /// The parts of the context common to every recipient of an event.
 pub fn event_json(set: &ConfigSet, plan: &Plan, ev: &EventRow, note: &str) -> serde_json::Value {
     let tz = set.daemon.timezone;
-    // The scenario's instructions for the event's level (SPEC §12).
+    // The scenario's instructions for the event's level (SPEC §12), as
+    // plain text: a message is read as it is written, so the Markdown bold
+    // marks go (its paragraphs and `- ` lists read well as they are); the
+    // response page shows them formatted.
     let instructions = plan
         .scenario(&ev.scenario)
         .and_then(|s| s.instructions.get(ev.level.as_deref()))
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .replace("**", "");
     json!({
         "cpts": set.daemon.name,
         "instructions": instructions,

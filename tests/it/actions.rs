@@ -391,9 +391,7 @@ async fn instructions_reach_the_response_page_escaped_and_the_templates_and_advi
         .find(|m| m.subject() == "Canicule niveau orange")
         .unwrap();
     assert!(
-        broadcast
-            .text()
-            .contains("Repérez vos **patients fragiles**"),
+        broadcast.text().contains("Repérez vos patients fragiles"),
         "{}",
         broadcast.text()
     );
@@ -440,6 +438,31 @@ async fn instructions_reach_the_response_page_escaped_and_the_templates_and_advi
     assert!(html.contains("Conseils à la population"), "{html}");
     assert!(
         html.contains("Buvez régulièrement de l'eau et mangez en quantité suffisante."),
+        "{html}"
+    );
+    assert!(!html.contains("EXERCICE"), "{html}");
+
+    // An exercise's advice is marked as such: nobody takes it for real.
+    let ex = d
+        .declare(json!({"scenario": "canicule", "level": "orange", "exercise": true}))
+        .await;
+    assert_eq!(ex["exercise"], true, "{ex}");
+    let html = d
+        .http
+        .get(d.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let html = unescaped(&html).replace("&#39;", "'");
+    assert!(
+        html.contains("EXERCICE — aucune situation réelle."),
+        "{html}"
+    );
+    assert!(
+        html.contains("Exercice — conseils à la population"),
         "{html}"
     );
     d.stop().await;

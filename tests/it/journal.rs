@@ -151,7 +151,7 @@ async fn every_decision_of_a_scripted_event_is_logged_once_in_order_by_who_made_
         "Palier 1 alerté (referents) : 2 personnes. Quorum attendu : 1 ; échéance du palier à 10 h 15."
     );
     assert!(text(2).starts_with("Palier 2 alerté (bureau) : 3 personnes. Quorum attendu : 2"));
-    assert_eq!(text(4), "Hélène Fuchs a répondu « indisponible ».");
+    assert_eq!(text(4), "Hélène Fuchs a répondu « Indisponible ».");
     assert!(
         text(6).starts_with("Quorum atteint (2 sur 2)"),
         "{}",
@@ -198,7 +198,7 @@ async fn an_exhausted_escalation_is_logged_by_vigie_with_what_was_missing() {
     assert_eq!(last["author"], "vigie");
     assert_eq!(
         last["text"],
-        "Escalade épuisée sans quorum (0 réponse positive sur 2 attendues) : 3 messages d'alerte envoyés aux responsables du plan."
+        "Escalade épuisée sans quorum (0 réponse positive sur 2 attendues) : 3 messages d'alerte mis en file pour les responsables du plan."
     );
     d.stop().await;
 }
@@ -705,6 +705,37 @@ async fn vigie_log_and_vigie_report_print_the_main_courante_and_the_report_in_fr
     );
     assert!(
         lines[2].ends_with("— Préfecture prévenue par téléphone"),
+        "{out}"
+    );
+    // A correction from the command line names the entry it corrects.
+    let note: String = lines[2]
+        .trim_start_matches("n° ")
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let (code, out, err) = run(vec![
+        "log".into(),
+        id.clone(),
+        "Préfecture prévenue par courriel, pas par téléphone".into(),
+        "--corrects".into(),
+        note.clone(),
+        "-c".into(),
+        c.clone(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(&format!("correction de l'entrée n° {note} (n° ")),
+        "{out}"
+    );
+    let (_, out, _) = run(vec!["log".into(), id.clone(), "-c".into(), c.clone()])
+        .await
+        .unwrap();
+    assert!(
+        out.lines().nth(3).is_some_and(|l| l.contains(&format!(
+            "[corrige n° {note}] — Préfecture prévenue par courriel, pas par téléphone"
+        ))),
         "{out}"
     );
 
