@@ -520,7 +520,8 @@ mod tests {
             &acks,
             at(500),
         );
-        let coming: Vec<(&str, Option<u32>, Option<u32>, Option<DateTime<Utc>>)> = r
+        type Row<'a> = (&'a str, Option<u32>, Option<u32>, Option<DateTime<Utc>>);
+        let coming: Vec<Row<'_>> = r
             .coming
             .iter()
             .map(|c| (c.name.as_str(), c.tier, c.eta_minutes, c.expected_at))

@@ -249,7 +249,7 @@ async fn the_report_of_an_exercise_says_which_actions_were_late_and_who_came_whe
 
     // `vigie report`: the same, as text.
     let c = d.dir.path().join("config/vigie.toml");
-    let args = vec![
+    let args = [
         "report".to_string(),
         id.clone(),
         "-c".into(),
