@@ -237,13 +237,14 @@ async fn the_report_of_an_exercise_says_which_actions_were_late_and_who_came_whe
         "{html}"
     );
     assert!(
-        html.contains("<tr><td>Hélène Fuchs</td><td>Palier 1</td><td>Disponible</td><td>15&#x2f;06&#x2f;2026 à 10:05</td><td>10 min</td><td>15&#x2f;06&#x2f;2026 à 10:15</td>"),
+        html.contains("<tr><td><strong>15&#x2f;06&#x2f;2026 à 10:15</strong></td><td>Hélène Fuchs</td><td>Palier 1</td><td>Disponible</td><td>15&#x2f;06&#x2f;2026 à 10:05</td><td>10 min</td><td class=\"note\"></td></tr>"),
         "{html}"
     );
     let (helene, claire, kevin) = (
         html.find("<td>Hélène Fuchs</td>").unwrap(),
         html.find("<td>Claire Martin</td><td>Palier 1").unwrap(),
-        html.find("<td>Kevin Ott</td>").unwrap(),
+        html.find("<td>Kevin Ott</td><td>Diffusion — Infirmiers</td>")
+            .unwrap(),
     );
     assert!(helene < claire && claire < kevin, "by expected arrival");
 

@@ -72,7 +72,7 @@ fn report_view(set: &ConfigSet, r: &Report) -> Value {
         }).collect::<Vec<_>>(),
         coming => r.coming.iter().map(|c| context! {
             name => c.name.clone(),
-            tier => match c.tier { Some(t) => format!("Palier {t}"), None => c.audience.as_deref().map(|a| format!("Diffusion : {}", audience_label(a))).unwrap_or_else(|| "—".into()) },
+            tier => match c.tier { Some(t) => format!("Palier {t}"), None => c.audience.as_deref().map(|a| format!("Diffusion — {}", audience_label(a))).unwrap_or_else(|| "—".into()) },
             response => labels::response(&c.response), answered => hour(c.answered_at),
             eta => c.eta_minutes.map(|m| secs(i64::from(m) * 60)).unwrap_or_else(|| "non précisé".into()),
             expected => c.expected_at.map(hour).unwrap_or_else(|| "—".into()),
