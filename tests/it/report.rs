@@ -247,6 +247,11 @@ async fn the_report_of_an_exercise_says_which_actions_were_late_and_who_came_whe
             .unwrap(),
     );
     assert!(helene < claire && claire < kevin, "by expected arrival");
+    // Every answer is positive: the positive line is dashed over the other.
+    assert!(
+        html.contains("<polyline class=\"positive\" fill=\"none\" stroke=\"#145c2c\" stroke-width=\"2\" stroke-dasharray=\"6 4\" points="),
+        "{html}"
+    );
 
     // `vigie report`: the same, as text.
     let c = d.dir.path().join("config/vigie.toml");

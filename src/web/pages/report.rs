@@ -247,7 +247,14 @@ fn chart(set: &ConfigSet, r: &Report) -> Option<Value> {
         }
         points.push(format!("{:.1},{:.1}", x(last), y(prev)));
         svg += &format!(
-            "<polyline class=\"{class}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
+            "<polyline class=\"{class}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"{} points=\"{}\"/>",
+            // Dashed, so that the answers line shows under it when every
+            // answer is positive.
+            if class == "positive" {
+                " stroke-dasharray=\"6 4\""
+            } else {
+                ""
+            },
             points.join(" ")
         );
     }
@@ -266,7 +273,7 @@ fn chart(set: &ConfigSet, r: &Report) -> Option<Value> {
     svg += &format!(
         "<line x1=\"{lx}\" y1=\"{ly}\" x2=\"{}\" y2=\"{ly}\" stroke=\"#123a5a\" stroke-width=\"2\"/>\
          <text x=\"{}\" y=\"{}\" font-size=\"11\">Réponses</text>\
-         <line x1=\"{}\" y1=\"{ly}\" x2=\"{}\" y2=\"{ly}\" stroke=\"#145c2c\" stroke-width=\"2\"/>\
+         <line x1=\"{}\" y1=\"{ly}\" x2=\"{}\" y2=\"{ly}\" stroke=\"#145c2c\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>\
          <text x=\"{}\" y=\"{}\" font-size=\"11\">Réponses positives</text>",
         lx + 28.0,
         lx + 32.0,
