@@ -229,7 +229,7 @@ async fn the_report_of_an_exercise_says_which_actions_were_late_and_who_came_whe
         "{html}"
     );
     assert!(
-        html.contains("<tr class=\"action-ok\"><td>1</td><td>Convoquer la cellule de crise<div class=\"entry-corr note\">Visio ouverte</div></td><td>coordination</td><td>15&#x2f;06&#x2f;2026 à 10:30</td><td>15&#x2f;06&#x2f;2026 à 10:20 (token:"),
+        html.contains("<tr class=\"action-ok\"><td>1</td><td>Convoquer la cellule de crise<div class=\"entry-corr note\">Visio ouverte</div></td><td>coordination</td><td>15&#x2f;06&#x2f;2026 à 10:30</td><td>15&#x2f;06&#x2f;2026 à 10:20, par API (generated)</td><td>Faite à temps</td></tr>"),
         "{html}"
     );
     assert!(
@@ -247,6 +247,12 @@ async fn the_report_of_an_exercise_says_which_actions_were_late_and_who_came_whe
             .unwrap(),
     );
     assert!(helene < claire && claire < kevin, "by expected arrival");
+    // The main courante says who, in words.
+    assert!(
+        html.contains("<td>Note</td><td>API (generated)</td><td class=\"note\">Pharmacie de garde prévenue par téléphone</td>"),
+        "{html}"
+    );
+    assert!(!html.contains("token:"), "{html}");
     // Every answer is positive: the positive line is dashed over the other.
     assert!(
         html.contains("<polyline class=\"positive\" fill=\"none\" stroke=\"#145c2c\" stroke-width=\"2\" stroke-dasharray=\"6 4\" points="),

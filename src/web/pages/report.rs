@@ -84,6 +84,15 @@ fn report_view(set: &ConfigSet, r: &Report) -> Value {
     }
 }
 
+/// Who did something, as a reader of the report understands it: an API
+/// token (`token:NAME`) is "API (NAME)".
+fn author(by: &str) -> String {
+    match by.strip_prefix("token:") {
+        Some(name) => format!("API ({name})"),
+        None => by.to_string(),
+    }
+}
+
 /// The actions checklist of the event: each action with its due time,
 /// when and by whom it was done, and whether on time, late (by how much)
 /// or not done; undefined when the event has none.
@@ -110,7 +119,7 @@ fn actions_section(set: &ConfigSet, r: &Report) -> Value {
             context! {
                 n => a.n, title => a.title.clone(), who => a.who.clone().unwrap_or_else(|| "—".into()),
                 due => a.due_at.map(hour).unwrap_or_else(|| "—".into()),
-                done => a.done_at.map(hour), by => a.done_by.clone(), note => a.note.clone(),
+                done => a.done_at.map(hour), by => a.done_by.as_deref().map(author), note => a.note.clone(),
                 class => class, status => status,
             }
         })
