@@ -201,6 +201,60 @@ fn print_report(out: &mut dyn Write, _status: u16, r: &Value, tz: chrono_tz::Tz)
             t(&last["at"])
         );
     }
+    let _ = writeln!(out, "\nQui vient :");
+    if list("coming").is_empty() {
+        let _ = writeln!(out, "  personne n'a répondu positivement");
+    }
+    for c in list("coming") {
+        let by = match c["tier"].as_u64() {
+            Some(t) => format!("palier {t}"),
+            None => format!("diffusion {}", s(&c["audience"])),
+        };
+        let when = match c["eta_minutes"].as_u64() {
+            Some(m) => format!(
+                "arrivée prévue le {} (délai annoncé {})",
+                t(&c["expected_at"]),
+                labels::duration(std::time::Duration::from_secs(m * 60))
+            ),
+            None => "sans délai annoncé".to_string(),
+        };
+        let comment = match c["comment"].as_str() {
+            Some(x) => format!(" — « {x} »"),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "  {} ({by}) : {} le {}, {when}{comment}",
+            s(&c["name"]),
+            labels::response(c["response"].as_str().unwrap_or("")).to_lowercase(),
+            t(&c["answered_at"]),
+        );
+    }
+    let _ = writeln!(out, "\nActions :");
+    if list("actions").is_empty() {
+        let _ = writeln!(out, "  aucune action prévue");
+    }
+    for a in list("actions") {
+        let late = || secs(&a["late_secs"]);
+        let status = match (a["status"].as_str(), a["late_secs"].is_null()) {
+            (Some("on_time"), _) => {
+                format!("faite le {} par {}", t(&a["done_at"]), s(&a["done_by"]))
+            }
+            (Some("late"), _) => format!(
+                "faite le {} par {}, en retard de {}",
+                t(&a["done_at"]),
+                s(&a["done_by"]),
+                late()
+            ),
+            (_, false) => format!("NON FAITE, en retard de {}", late()),
+            (_, true) => "non faite".to_string(),
+        };
+        let due = match a["due_at"].as_str() {
+            Some(_) => format!(" (prévue pour le {})", t(&a["due_at"])),
+            None => String::new(),
+        };
+        let _ = writeln!(out, "  n° {} {}{due} : {status}", a["n"], s(&a["title"]));
+    }
     let _ = writeln!(out, "\nMain courante :");
     print_log(out, &list("log"), tz);
     let _ = writeln!(out, "\nEnseignements :");

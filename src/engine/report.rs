@@ -14,6 +14,13 @@
 //!   quorum, provided that happened before the next tier was notified.
 //! - The chart's points: after each response, the cumulative number of
 //!   people who answered and of those whose latest answer is positive.
+//! - An action is *done on time* when ticked at or before its due time (or
+//!   it had none), *done late* when ticked after it, *not done* otherwise;
+//!   `late_secs` says by how much it was late (for one not done: at the
+//!   resolution, or now while the event goes on).
+//! - *Coming*: the people whose latest answer is positive, with the delay
+//!   they announced, by expected arrival (answer time plus delay; those
+//!   who gave no delay last), each with the tier that reached them first.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -22,6 +29,7 @@ use serde::Serialize;
 
 use super::{EngineError, plan_of};
 use crate::config::ConfigSet;
+use crate::store::actions::{self as qa, ActionRow};
 use crate::store::events::{self as q, EventRow};
 use crate::store::journal::{self, Entry, Lesson};
 use crate::store::{Store, outbox, parse_ts};
@@ -44,6 +52,10 @@ pub struct Report {
     pub channels: Vec<ChannelReport>,
     /// The chart's points, oldest first.
     pub answers: Vec<AnswerPoint>,
+    /// Who is coming and when, by expected arrival.
+    pub coming: Vec<Coming>,
+    /// The actions checklist, in the order the actions were added.
+    pub actions: Vec<ActionReport>,
     pub log: Vec<Entry>,
     pub lessons: Vec<Lesson>,
 }
@@ -89,6 +101,73 @@ pub struct AnswerPoint {
     pub positive: usize,
 }
 
+/// A person whose latest answer is positive.
+#[derive(Clone, Debug, Serialize)]
+pub struct Coming {
+    pub recipient_id: String,
+    pub name: String,
+    /// The first tier (counted from 1) whose message reached them; `None`
+    /// for a broadcast.
+    pub tier: Option<u32>,
+    /// The audience of the first step that reached them.
+    pub audience: Option<String>,
+    pub response: String,
+    pub answered_at: DateTime<Utc>,
+    pub eta_minutes: Option<u32>,
+    pub expected_at: Option<DateTime<Utc>>,
+    pub comment: Option<String>,
+}
+
+/// How an action ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionStatus {
+    OnTime,
+    Late,
+    NotDone,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ActionReport {
+    pub n: i64,
+    pub title: String,
+    pub who: Option<String>,
+    pub added_at: DateTime<Utc>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub done_at: Option<DateTime<Utc>>,
+    pub done_by: Option<String>,
+    pub note: Option<String>,
+    pub status: ActionStatus,
+    /// How late it was done, or is (not done, past its due time) at the
+    /// resolution or now.
+    pub late_secs: Option<i64>,
+}
+
+impl ActionReport {
+    fn of(a: ActionRow, end: DateTime<Utc>) -> ActionReport {
+        let late = |at: DateTime<Utc>| a.due_at.map(|d| (at - d).num_seconds()).filter(|s| *s > 0);
+        let (status, late_secs) = match a.done_at {
+            Some(done) => match late(done) {
+                Some(s) => (ActionStatus::Late, Some(s)),
+                None => (ActionStatus::OnTime, None),
+            },
+            None => (ActionStatus::NotDone, late(end)),
+        };
+        ActionReport {
+            n: a.n,
+            title: a.title,
+            who: a.who,
+            added_at: a.added_at,
+            due_at: a.due_at,
+            done_at: a.done_at,
+            done_by: a.done_by,
+            note: a.note,
+            status,
+            late_secs,
+        }
+    }
+}
+
 /// The report of event `id` as of `now`.
 pub async fn report(
     store: &Store,
@@ -108,11 +187,12 @@ pub async fn report(
                 crate::store::cap::level_history(c, id)?,
                 journal::list(c, id)?,
                 journal::lessons(c, id)?,
+                qa::list(c, id)?,
                 ev,
             )))
         })
         .await?;
-    let Some((steps, deliveries, responses, levels, log, lessons, ev)) = data else {
+    let Some((steps, deliveries, responses, levels, log, lessons, actions, ev)) = data else {
         return Err(EngineError::NotFound(format!("no event {id}")));
     };
     let acks: HashSet<String> = plan_of(&set, &ev)
@@ -126,6 +206,7 @@ pub async fn report(
         levels,
         log,
         lessons,
+        actions,
         &acks,
         now,
     ))
@@ -140,9 +221,11 @@ fn compute(
     levels: Vec<(Option<String>, DateTime<Utc>)>,
     log: Vec<Entry>,
     lessons: Vec<Lesson>,
+    actions: Vec<ActionRow>,
     acks: &HashSet<String>,
     now: DateTime<Utc>,
 ) -> Report {
+    let end = ev.resolved_at.unwrap_or(now);
     // The chart: replay the responses in order.
     let mut latest: HashMap<&str, &str> = HashMap::new();
     let mut answers = Vec::new();
@@ -191,6 +274,7 @@ fn compute(
             }
         })
         .collect();
+    let coming = coming(steps, deliveries, responses, acks);
     let mut channels: BTreeMap<&str, ChannelReport> = BTreeMap::new();
     for d in deliveries {
         let c = channels.entry(&d.channel).or_insert_with(|| ChannelReport {
@@ -221,7 +305,7 @@ fn compute(
         state: ev.state.as_str().to_string(),
         declared_at: ev.declared_at,
         resolved_at: ev.resolved_at,
-        duration_secs: (ev.resolved_at.unwrap_or(now) - ev.declared_at).num_seconds(),
+        duration_secs: (end - ev.declared_at).num_seconds(),
         levels: levels
             .into_iter()
             .map(|(level, at)| LevelAt { level, at })
@@ -229,9 +313,67 @@ fn compute(
         tiers,
         channels: channels.into_values().collect(),
         answers,
+        coming,
+        actions: actions
+            .into_iter()
+            .map(|a| ActionReport::of(a, end))
+            .collect(),
         log,
         lessons,
     }
+}
+
+/// Those whose latest answer is positive, by expected arrival.
+fn coming(
+    steps: &[q::StepRow],
+    deliveries: &[outbox::DeliveryRow],
+    responses: &[q::ResponseRow],
+    acks: &HashSet<String>,
+) -> Vec<Coming> {
+    let mut latest: HashMap<&str, &q::ResponseRow> = HashMap::new();
+    for r in responses {
+        latest.insert(&r.recipient_id, r);
+    }
+    // The first step (in the order they were taken) that reached each one.
+    let first_step = |who: &str| {
+        steps.iter().find(|s| {
+            deliveries.iter().any(|d| {
+                d.step_id == Some(s.id)
+                    && d.state != "skipped"
+                    && d.recipient_id.as_deref() == Some(who)
+            })
+        })
+    };
+    let mut out: Vec<Coming> = latest
+        .into_values()
+        .filter(|r| acks.contains(&r.response))
+        .map(|r| {
+            let step = first_step(&r.recipient_id);
+            Coming {
+                recipient_id: r.recipient_id.clone(),
+                name: r.name.clone(),
+                tier: step
+                    .filter(|s| s.kind == "escalation")
+                    .and_then(|s| s.tier)
+                    .map(|t| t + 1),
+                audience: step.map(|s| s.audience.clone()),
+                response: r.response.clone(),
+                answered_at: parse_ts(&r.at),
+                eta_minutes: r.eta_minutes,
+                expected_at: r.expected(),
+                comment: r.comment.clone(),
+            }
+        })
+        .collect();
+    out.sort_by_key(|c| {
+        (
+            c.expected_at.is_none(),
+            c.expected_at,
+            c.answered_at,
+            c.name.clone(),
+        )
+    });
+    out
 }
 
 #[cfg(test)]
@@ -292,9 +434,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn time_to_quorum_counts_latest_answers_and_only_while_the_tier_is_in_progress() {
-        let ev = EventRow {
+    fn event() -> EventRow {
+        EventRow {
             id: 1,
             scenario: "canicule".into(),
             dedup_key: String::new(),
@@ -316,7 +457,106 @@ mod tests {
             round: 0,
             escalation_due_at: None,
             link_secret: String::new(),
+        }
+    }
+
+    fn action(n: i64, due: Option<i64>, done: Option<i64>) -> ActionRow {
+        ActionRow {
+            n,
+            title: format!("Action {n}"),
+            who: None,
+            detail: None,
+            added_at: at(0),
+            due_at: due.map(at),
+            done_at: done.map(at),
+            done_by: done.map(|_| "bureau".into()),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn actions_are_on_time_late_or_not_done_and_those_coming_sorted_by_arrival() {
+        let mut ev = event();
+        ev.resolved_at = Some(at(60));
+        let steps = [step(1, 0, 2, 0), step(2, 1, 2, 15)];
+        let deliveries = [
+            delivery(1, "a", "sent", Some(1)),
+            delivery(1, "b", "sent", Some(1)),
+            delivery(2, "c", "sent", Some(16)),
+            delivery(2, "a", "sent", Some(16)),
+            delivery(2, "d", "sent", Some(16)),
+        ];
+        let with = |who: &str, what: &str, min: i64, eta: Option<u32>| {
+            let mut r = response(who, what, min);
+            r.eta_minutes = eta;
+            r
         };
+        // a: 30 min at 5 (35); b: yes at 10 without a delay; c: 5 min at
+        // 20 (25); d: yes in 10 min at 18 then no at 22 — not coming.
+        let responses = [
+            with("a", "oui", 5, Some(30)),
+            with("b", "oui", 10, None),
+            with("d", "oui", 18, Some(10)),
+            with("c", "oui", 20, Some(5)),
+            with("d", "non", 22, None),
+        ];
+        let actions = vec![
+            action(1, Some(30), Some(20)),
+            action(2, Some(30), Some(45)),
+            action(3, Some(40), None),
+            action(4, None, Some(50)),
+            action(5, Some(90), None),
+        ];
+        let acks: HashSet<String> = ["oui".to_string()].into();
+        let r = compute(
+            &ev,
+            &steps,
+            &deliveries,
+            &responses,
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            actions,
+            &acks,
+            at(500),
+        );
+        type Row<'a> = (&'a str, Option<u32>, Option<u32>, Option<DateTime<Utc>>);
+        let coming: Vec<Row<'_>> = r
+            .coming
+            .iter()
+            .map(|c| (c.name.as_str(), c.tier, c.eta_minutes, c.expected_at))
+            .collect();
+        assert_eq!(
+            coming,
+            [
+                ("c", Some(2), Some(5), Some(at(25))),
+                ("a", Some(1), Some(30), Some(at(35))),
+                ("b", Some(1), None, None),
+            ]
+        );
+        let actions: Vec<(i64, ActionStatus, Option<i64>)> = r
+            .actions
+            .iter()
+            .map(|a| (a.n, a.status, a.late_secs))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                (1, ActionStatus::OnTime, None),
+                (2, ActionStatus::Late, Some(15 * 60)),
+                // Late by the resolution (60), not by now (500).
+                (3, ActionStatus::NotDone, Some(20 * 60)),
+                (4, ActionStatus::OnTime, None),
+                (5, ActionStatus::NotDone, None),
+            ]
+        );
+        let json = serde_json::to_value(&r.actions[1]).unwrap();
+        assert_eq!(json["status"], "late");
+    }
+
+    #[test]
+    fn time_to_quorum_counts_latest_answers_and_only_while_the_tier_is_in_progress() {
+        let ev = event();
         // Tier 1 (quorum 2) at 0, tier 2 (quorum 2) at 15.
         let steps = [step(1, 0, 2, 0), step(2, 1, 2, 15)];
         let deliveries = [
@@ -340,6 +580,7 @@ mod tests {
             &deliveries,
             &responses,
             vec![(Some("jaune".into()), at(0))],
+            Vec::new(),
             Vec::new(),
             Vec::new(),
             &acks,

@@ -416,3 +416,154 @@ async fn a_doctor_hands_her_saturday_to_a_colleague_on_a_phone() {
     c.close().await.unwrap();
     d.stop().await;
 }
+
+/// A Chrome DevTools command through chromedriver's `goog/cdp/execute`.
+#[derive(Debug)]
+struct Cdp(&'static str, serde_json::Value);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &reqwest::Url,
+        session: Option<&str>,
+    ) -> Result<reqwest::Url, <reqwest::Url as std::str::FromStr>::Err> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &reqwest::Url) -> (axum::http::Method, Option<String>) {
+        let body = serde_json::json!({"cmd": self.0, "params": self.1});
+        (axum::http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// The whole page (beyond the window), as a PNG under target/screenshots/.
+async fn full_page(c: &Client, name: &str) {
+    use base64::Engine as _;
+    let size = c
+        .execute(
+            "const e = document.documentElement; return [Math.max(e.scrollWidth, window.innerWidth), e.scrollHeight]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let clip = serde_json::json!({"x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 1});
+    let shot = c
+        .issue_cmd(Cdp(
+            "Page.captureScreenshot",
+            serde_json::json!({"format": "png", "captureBeyondViewport": true, "clip": clip}),
+        ))
+        .await
+        .unwrap();
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot["data"].as_str().unwrap())
+        .unwrap();
+    let dir = crate::support::repo().join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn log_in(c: &Client, d: &TestDaemon) {
+    let password = std::fs::read_to_string(d.dir.path().join("var/operator-password")).unwrap();
+    c.goto(&d.url("/login")).await.unwrap();
+    c.find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys("bureau")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(password.trim())
+        .await
+        .unwrap();
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_path(c, "/bureau").await;
+}
+
+/// The scripted exercise of `report.rs` (declared, three answers with
+/// delays, one action done, one bulletin, one note, resolved), seen in
+/// Chromium: the event page with its timeline, then the report as printed
+/// on A4 (print media, 794 px wide): nothing wider than the page, no
+/// English, times in Paris.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_of_a_scripted_exercise_prints_on_a4() {
+    let Some((_driver, c)) = browser().await else {
+        return;
+    };
+    let d = crate::report::start().await;
+    let id = crate::report::scripted_exercise(&d).await;
+    log_in(&c, &d).await;
+
+    c.goto(&d.url(&format!("/bureau/events/{id}")))
+        .await
+        .unwrap();
+    let text = main_text(&c, "Pharmacie de garde prévenue").await;
+    for want in [
+        "Action n° 1 faite : Convoquer la cellule de crise",
+        "Bulletin publié",
+        "Pharmacie de garde prévenue par téléphone",
+        "Exercice terminé",
+    ] {
+        assert!(text.contains(want), "{want} in {text}");
+    }
+    full_page(&c, "exercise-event").await;
+
+    c.set_window_size(794, 1123).await.unwrap();
+    c.issue_cmd(Cdp(
+        "Emulation.setEmulatedMedia",
+        serde_json::json!({"media": "print"}),
+    ))
+    .await
+    .unwrap();
+    c.goto(&d.url(&format!("/bureau/events/{id}/report")))
+        .await
+        .unwrap();
+    let text = main_text(&c, "Qui vient et quand").await;
+    for want in [
+        "Retour d'expérience : Vague de chaleur (exercice)",
+        "1 action faite sur 2 : 1 à temps, 0 en retard ; 1 non faite.",
+        "Non faite, en retard de 30 min",
+        "Hélène Fuchs",
+        "15/06/2026 à 10:15",
+        "Pharmacie de garde prévenue par téléphone",
+    ] {
+        assert!(text.contains(want), "{want} in {text}");
+    }
+    // Printed: no navigation, no form, nothing wider than the page.
+    let hidden = c
+        .execute(
+            "return [...document.querySelectorAll('header.top, .noprint')].every(e => e.offsetParent === null)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(hidden, serde_json::json!(true), "navigation printed");
+    full_page(&c, "exercise-report-print").await;
+    let widths = c
+        .execute(
+            "const w = document.documentElement.clientWidth; \
+             return [w, document.documentElement.scrollWidth, \
+             [...document.querySelectorAll('main .card, main table, main svg')] \
+               .filter(e => e.getBoundingClientRect().right > w || e.scrollWidth > e.clientWidth + 1) \
+               .map(e => (e.id || e.tagName) + ':' + e.getBoundingClientRect().right)]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        widths[1].as_f64() <= widths[0].as_f64(),
+        "the report scrolls sideways: {widths}"
+    );
+    assert_eq!(widths[2], serde_json::json!([]), "cut on A4: {widths}");
+    c.close().await.unwrap();
+    d.stop().await;
+}

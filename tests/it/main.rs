@@ -26,6 +26,7 @@ mod outbox;
 mod pages;
 mod reference;
 mod reminders;
+mod report;
 mod rosters;
 mod safety;
 mod sms;

@@ -16,7 +16,7 @@ use super::journal::entries_view;
 use super::{Operator, audience_label, channel_label, fr_time};
 use crate::config::ConfigSet;
 use crate::engine::EngineError;
-use crate::engine::report::Report;
+use crate::engine::report::{ActionStatus, Report};
 use crate::model::labels;
 use crate::web::WebState;
 
@@ -46,7 +46,7 @@ pub async fn report_page(
         "report.html",
         context! {
             cpts => set.daemon.name.clone(), operator => op.name.clone(), csrf => state.sessions.csrf(&op.cookie),
-            r => report_view(&set, &r), chart => chart(&set, &r), actions => actions_section(&r),
+            r => report_view(&set, &r), chart => chart(&set, &r), actions => actions_section(&set, &r),
         },
     )
 }
@@ -70,17 +70,72 @@ fn report_view(set: &ConfigSet, r: &Report) -> Value {
             first => c.first_after_secs.map(secs).unwrap_or_else(|| "—".into()),
             last => c.last_after_secs.map(secs).unwrap_or_else(|| "—".into()),
         }).collect::<Vec<_>>(),
+        coming => r.coming.iter().map(|c| context! {
+            name => c.name.clone(),
+            tier => match c.tier { Some(t) => format!("Palier {t}"), None => c.audience.as_deref().map(|a| format!("Diffusion — {}", audience_label(a))).unwrap_or_else(|| "—".into()) },
+            response => labels::response(&c.response), answered => hour(c.answered_at),
+            eta => c.eta_minutes.map(|m| secs(i64::from(m) * 60)).unwrap_or_else(|| "non précisé".into()),
+            expected => c.expected_at.map(hour).unwrap_or_else(|| "—".into()),
+            comment => c.comment.clone(),
+        }).collect::<Vec<_>>(),
         log => entries_view(set, &r.log),
         lessons => r.lessons.iter().map(|l| context! { at => hour(l.at), author => l.author.clone(), text => l.text.clone() }).collect::<Vec<_>>(),
         max => crate::engine::journal::MAX_TEXT,
     }
 }
 
-/// The actions checklist of the event (done, late, not done, with times):
-/// the plan's action cards are not part of this branch; whoever adds them
-/// fills this section (and its block in report.html).
-fn actions_section(_r: &Report) -> Value {
-    Value::UNDEFINED
+/// Who did something, as a reader of the report understands it: an API
+/// token (`token:NAME`) is "API (NAME)".
+fn author(by: &str) -> String {
+    match by.strip_prefix("token:") {
+        Some(name) => format!("API ({name})"),
+        None => by.to_string(),
+    }
+}
+
+/// The actions checklist of the event: each action with its due time,
+/// when and by whom it was done, and whether on time, late (by how much)
+/// or not done; undefined when the event has none.
+fn actions_section(set: &ConfigSet, r: &Report) -> Value {
+    if r.actions.is_empty() {
+        return Value::UNDEFINED;
+    }
+    let hour = |t: DateTime<Utc>| fr_time(set, t);
+    let rows: Vec<Value> = r
+        .actions
+        .iter()
+        .map(|a| {
+            let (class, status) = match (a.status, a.late_secs) {
+                (ActionStatus::OnTime, _) => ("ok", "Faite à temps".to_string()),
+                (ActionStatus::Late, l) => (
+                    "late",
+                    format!("Faite en retard de {}", secs(l.unwrap_or(0))),
+                ),
+                (ActionStatus::NotDone, Some(l)) => {
+                    ("late", format!("Non faite, en retard de {}", secs(l)))
+                }
+                (ActionStatus::NotDone, None) => ("todo", "Non faite".to_string()),
+            };
+            context! {
+                n => a.n, title => a.title.clone(), who => a.who.clone().unwrap_or_else(|| "—".into()),
+                due => a.due_at.map(hour).unwrap_or_else(|| "—".into()),
+                done => a.done_at.map(hour), by => a.done_by.as_deref().map(author), note => a.note.clone(),
+                class => class, status => status,
+            }
+        })
+        .collect();
+    let count = |s: ActionStatus| r.actions.iter().filter(|a| a.status == s).count() as u64;
+    context! {
+        rows => rows,
+        summary => format!(
+            "{} sur {} : {} à temps, {} en retard ; {}.",
+            labels::count(count(ActionStatus::OnTime) + count(ActionStatus::Late), "action faite", "actions faites"),
+            r.actions.len(),
+            count(ActionStatus::OnTime),
+            count(ActionStatus::Late),
+            labels::count(count(ActionStatus::NotDone), "non faite", "non faites"),
+        ),
+    }
 }
 
 // The chart's frame, in SVG user units.
@@ -201,7 +256,14 @@ fn chart(set: &ConfigSet, r: &Report) -> Option<Value> {
         }
         points.push(format!("{:.1},{:.1}", x(last), y(prev)));
         svg += &format!(
-            "<polyline class=\"{class}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
+            "<polyline class=\"{class}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"{} points=\"{}\"/>",
+            // Dashed, so that the answers line shows under it when every
+            // answer is positive.
+            if class == "positive" {
+                " stroke-dasharray=\"6 4\""
+            } else {
+                ""
+            },
             points.join(" ")
         );
     }
@@ -220,7 +282,7 @@ fn chart(set: &ConfigSet, r: &Report) -> Option<Value> {
     svg += &format!(
         "<line x1=\"{lx}\" y1=\"{ly}\" x2=\"{}\" y2=\"{ly}\" stroke=\"#123a5a\" stroke-width=\"2\"/>\
          <text x=\"{}\" y=\"{}\" font-size=\"11\">Réponses</text>\
-         <line x1=\"{}\" y1=\"{ly}\" x2=\"{}\" y2=\"{ly}\" stroke=\"#145c2c\" stroke-width=\"2\"/>\
+         <line x1=\"{}\" y1=\"{ly}\" x2=\"{}\" y2=\"{ly}\" stroke=\"#145c2c\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>\
          <text x=\"{}\" y=\"{}\" font-size=\"11\">Réponses positives</text>",
         lx + 28.0,
         lx + 32.0,
