@@ -152,7 +152,7 @@ fn print_report(out: &mut dyn Write, _status: u16, r: &Value, tz: chrono_tz::Tz)
             "  palier {} (tour {}, {}) alerté le {} : {}, {}, {} ; quorum {} {}",
             p["tier"],
             p["round"],
-            s(&p["audience"]),
+            labels::audience(&s(&p["audience"])),
             t(&p["notified_at"]),
             count(
                 p["recipients"].as_u64().unwrap_or(0),
@@ -208,7 +208,7 @@ fn print_report(out: &mut dyn Write, _status: u16, r: &Value, tz: chrono_tz::Tz)
     for c in list("coming") {
         let by = match c["tier"].as_u64() {
             Some(t) => format!("palier {t}"),
-            None => format!("diffusion {}", s(&c["audience"])),
+            None => format!("diffusion {}", labels::audience(&s(&c["audience"]))),
         };
         let when = match c["eta_minutes"].as_u64() {
             Some(m) => format!(

@@ -159,8 +159,9 @@ pub(super) fn tier_notified(
         String::new()
     };
     let text = format!(
-        "Palier {} alerté{round_part} ({audience}) : {}. Quorum attendu : {quorum} ; échéance du palier à {}.",
+        "Palier {} alerté{round_part} ({}) : {}. Quorum attendu : {quorum} ; échéance du palier à {}.",
         tier + 1,
+        labels::audience(audience),
         labels::count(recipients as u64, "personne", "personnes"),
         ctx.hour(due)
     );
@@ -341,8 +342,8 @@ pub struct FailedStep {
 pub fn failed_text(f: &FailedStep) -> String {
     let total: u64 = f.by_channel.iter().map(|(_, n)| n).sum();
     let what = match (f.kind.as_str(), f.tier) {
-        ("escalation", Some(t)) => format!("palier {} ({})", t + 1, f.audience),
-        ("broadcast", _) => format!("diffusion ({})", f.audience),
+        ("escalation", Some(t)) => format!("palier {} ({})", t + 1, labels::audience(&f.audience)),
+        ("broadcast", _) => format!("diffusion ({})", labels::audience(&f.audience)),
         ("resolve", _) => "avis de fin".to_string(),
         ("exhausted", _) => "alerte aux responsables du plan".to_string(),
         _ => f.audience.clone(),

@@ -243,7 +243,13 @@ fn compute(
         .enumerate()
         .map(|(i, s)| {
             let notified_at = parse_ts(&s.created_at);
-            let until = escalations.get(i + 1).map(|n| parse_ts(&n.created_at));
+            // A tier is in progress until the next one, or, for the last,
+            // until the escalation was exhausted: an answer after that came
+            // too late to count as this tier's quorum.
+            let until = escalations
+                .get(i + 1)
+                .map(|n| parse_ts(&n.created_at))
+                .or(ev.exhausted_at);
             let people: HashSet<&str> = deliveries
                 .iter()
                 .filter(|d| d.step_id == Some(s.id) && d.state != "skipped")
@@ -606,5 +612,25 @@ mod tests {
             (email.first_after_secs, email.last_after_secs),
             (Some(60), Some(16 * 60))
         );
+
+        // Exhausted at 24, before the answer of 25: the last tier's quorum
+        // came too late to be its own.
+        let ev = EventRow {
+            exhausted_at: Some(at(24)),
+            ..event()
+        };
+        let r = compute(
+            &ev,
+            &steps,
+            &deliveries,
+            &responses,
+            vec![(Some("jaune".into()), at(0))],
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            &acks,
+            at(200),
+        );
+        assert_eq!(r.tiers[1].time_to_quorum_secs, None, "after exhaustion");
     }
 }

@@ -160,6 +160,45 @@ pub fn duration(d: Duration) -> String {
     parts.join(" ")
 }
 
+/// An audience name of a plan as a title: "medecin_de_garde" →
+/// "Médecin de garde", "referents, bureau" → "Référents, bureau". Plans
+/// name audiences with slugs and give them no title.
+pub fn audience(names: &str) -> String {
+    let word = |w: &str| -> String {
+        match w {
+            "a" => "à".into(),
+            "medecin" => "médecin".into(),
+            "medecins" => "médecins".into(),
+            "referent" => "référent".into(),
+            "referents" => "référents".into(),
+            "equipe" => "équipe".into(),
+            "equipes" => "équipes".into(),
+            "vallee" => "vallée".into(),
+            "elus" => "élus".into(),
+            "sante" => "santé".into(),
+            "pdsa" | "snp" | "msp" | "cpts" | "idel" | "ehpad" | "ars" | "samu" => w.to_uppercase(),
+            w => w.into(),
+        }
+    };
+    let out = names
+        .split(',')
+        .map(|part| {
+            part.trim()
+                .split('_')
+                .filter(|w| !w.is_empty())
+                .map(word)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut c = out.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => out,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -148,9 +148,9 @@ async fn every_decision_of_a_scripted_event_is_logged_once_in_order_by_who_made_
     // Times in the daemon's zone (declared at 10:00 in Paris, 15 min timeout).
     assert_eq!(
         text(1),
-        "Palier 1 alerté (referents) : 2 personnes. Quorum attendu : 1 ; échéance du palier à 10 h 15."
+        "Palier 1 alerté (Référents) : 2 personnes. Quorum attendu : 1 ; échéance du palier à 10 h 15."
     );
-    assert!(text(2).starts_with("Palier 2 alerté (bureau) : 3 personnes. Quorum attendu : 2"));
+    assert!(text(2).starts_with("Palier 2 alerté (Bureau) : 3 personnes. Quorum attendu : 2"));
     assert_eq!(text(4), "Hélène Fuchs a répondu « Indisponible ».");
     assert!(
         text(6).starts_with("Quorum atteint (2 sur 2)"),
@@ -283,11 +283,11 @@ async fn deliveries_failed_for_good_give_one_entry_per_step_with_the_count() {
         .map(|e| e["text"].as_str().unwrap())
         .collect();
     assert!(
-        texts.contains(&"2 envois ont échoué définitivement : diffusion (infirmiers) — 2 par SMS."),
+        texts.contains(&"2 envois ont échoué définitivement : diffusion (Infirmiers) — 2 par SMS."),
         "{texts:?}"
     );
     assert!(
-        texts.contains(&"1 envoi a échoué définitivement : palier 1 (referents) — 1 par e-mail."),
+        texts.contains(&"1 envoi a échoué définitivement : palier 1 (Référents) — 1 par e-mail."),
         "{texts:?}"
     );
     assert!(entries.iter().all(|e| e["author"] == "vigie"));
@@ -748,7 +748,7 @@ async fn vigie_log_and_vigie_report_print_the_main_courante_and_the_report_in_fr
         "Scénario canicule, plan pgc version 2026.1",
         "Déclenché le 2026-06-15 10:00 CEST, pas encore levé",
         "  jaune depuis le 2026-06-15 10:00 CEST",
-        "  palier 1 (tour 1, referents) alerté le 2026-06-15 10:00 CEST : 2 destinataires, 0 réponse, 0 positive ; quorum 1 non atteint pendant ce palier",
+        "  palier 1 (tour 1, Référents) alerté le 2026-06-15 10:00 CEST : 2 destinataires, 0 réponse, 0 positive ; quorum 1 non atteint pendant ce palier",
         "Main courante :",
         "— Préfecture prévenue par téléphone",
         "Enseignements :\n  aucun pour l'instant",

@@ -98,43 +98,10 @@ fn channel_label(c: &str) -> String {
     }
 }
 
-/// An audience name of a plan as a title: "medecin_de_garde" →
-/// "Médecin de garde", "referents, bureau" → "Référents, bureau". Plans
-/// name audiences with slugs and give them no title.
+/// An audience as people read it (one rule for the pages, the CLI and the
+/// main courante: [`labels::audience`]).
 fn audience_label(names: &str) -> String {
-    let word = |w: &str| -> String {
-        match w {
-            "a" => "à".into(),
-            "medecin" => "médecin".into(),
-            "medecins" => "médecins".into(),
-            "referent" => "référent".into(),
-            "referents" => "référents".into(),
-            "equipe" => "équipe".into(),
-            "equipes" => "équipes".into(),
-            "vallee" => "vallée".into(),
-            "elus" => "élus".into(),
-            "sante" => "santé".into(),
-            "pdsa" | "snp" | "msp" | "cpts" | "idel" | "ehpad" | "ars" | "samu" => w.to_uppercase(),
-            w => w.into(),
-        }
-    };
-    let out = names
-        .split(',')
-        .map(|part| {
-            part.trim()
-                .split('_')
-                .filter(|w| !w.is_empty())
-                .map(word)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut c = out.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => out,
-    }
+    labels::audience(names)
 }
 
 /// "Palier 1 — Référents", "Diffusion — Infirmiers": a step as the pages
