@@ -153,7 +153,11 @@ pub(super) async fn event_response(
         .map(|r| context! { at => fr_time(&set, crate::store::parse_ts(&r.at)), name => r.name.clone(), label => response_label(&r.response), eta => r.eta_minutes, comment => r.comment.clone() })
         .collect();
     let actions = state.actions(id).await.unwrap_or_default();
-    let actions = super::actions::checklist(&set, &actions, state.clock.now());
+    // A resolved event's actions are judged at its resolution, as the
+    // report does: one left undone stays "en retard" as it was then, not
+    // later and later.
+    let judged_at = d.ev.resolved_at.unwrap_or_else(|| state.clock.now());
+    let actions = super::actions::checklist(&set, &actions, judged_at);
     let answers = super::coming::view(
         &set,
         &d,
