@@ -9,7 +9,7 @@ use reqwest::Method;
 use reqwest::redirect::Policy;
 use serde_json::{Value, json};
 
-use crate::harness::TestDaemon;
+use crate::harness::{TestDaemon, csrf_of};
 
 /// The action cards, instructions and advice of the canicule scenario of
 /// the event fixture, and `exercise_every` on its plan.
@@ -91,10 +91,9 @@ async fn level(d: &TestDaemon, id: &str, level: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_new_level_adds_its_actions_once_with_their_due_time() {
     let d = start().await;
-    let ev = d
-        .declare(json!({"scenario": "canicule", "level": "jaune"}))
+    let id = d
+        .declare_id(json!({"scenario": "canicule", "level": "jaune"}))
         .await;
-    let id = ev["id"].as_str().unwrap().to_string();
     let list = actions(&d, &id).await;
     assert_eq!(
         titles(&list),
@@ -137,10 +136,9 @@ async fn each_new_level_adds_its_actions_once_with_their_due_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ticking_an_action_through_the_api_records_who_and_logs_it_once() {
     let d = start().await;
-    let ev = d
-        .declare(json!({"scenario": "canicule", "level": "orange"}))
+    let id = d
+        .declare_id(json!({"scenario": "canicule", "level": "orange"}))
         .await;
-    let id = ev["id"].as_str().unwrap().to_string();
     d.advance(Duration::minutes(5));
     let path = format!("/api/v1/events/{id}/actions/2/done");
     let (status, a) = d
@@ -188,14 +186,7 @@ async fn ticking_an_action_through_the_api_records_who_and_logs_it_once() {
     assert_eq!(r, 401);
 
     // The main courante has the tick, once, in the same transaction.
-    let n: i64 = id.parse().unwrap();
-    let log = d
-        .daemon()
-        .state
-        .store
-        .call(move |c| vigie::store::journal::list(c, n))
-        .await
-        .unwrap();
+    let log = d.journal(&id).await;
     let done: Vec<_> = log.iter().filter(|e| e.kind == "action_done").collect();
     assert_eq!(done.len(), 1, "{log:?}");
     assert!(
@@ -223,20 +214,9 @@ fn unescaped(html: &str) -> String {
 }
 
 async fn page(d: &TestDaemon, cookie: &str, path: &str) -> String {
-    let r = client()
-        .get(d.url(path))
-        .header("Cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200, "{path}");
-    unescaped(&r.text().await.unwrap())
-}
-
-fn csrf_of(html: &str) -> String {
-    let i =
-        html.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
-    html[i..].split('"').next().unwrap().to_string()
+    let (status, html) = d.page(cookie, path).await;
+    assert_eq!(status, 200, "{path}");
+    unescaped(&html)
 }
 
 /// The row of action `n` on the event page.
@@ -251,10 +231,9 @@ fn row(html: &str, n: i64) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_event_page_shows_overdue_actions_in_red_and_in_words_and_ticks_them() {
     let d = start().await;
-    let ev = d
-        .declare(json!({"scenario": "canicule", "level": "orange"}))
+    let id = d
+        .declare_id(json!({"scenario": "canicule", "level": "orange"}))
         .await;
-    let id = ev["id"].as_str().unwrap().to_string();
     let cookie = d.operator_cookie().await;
     let path = format!("/bureau/events/{id}");
 
@@ -361,15 +340,7 @@ async fn instructions_reach_the_response_page_escaped_and_the_templates_and_advi
     })
     .await;
     // Before anything is declared, the public page gives no advice.
-    let html = d
-        .http
-        .get(d.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = d.get_text("/").await;
     assert!(!html.contains("Conseils à la population"), "{html}");
 
     d.declare(json!({"scenario": "canicule", "level": "orange"}))
@@ -400,15 +371,7 @@ async fn instructions_reach_the_response_page_escaped_and_the_templates_and_advi
     // script written in the plan only as text.
     let link = d.link_for("claire.martin@example.org");
     let path = link.trim_start_matches("http://vigie.test").to_string();
-    let html = d
-        .http
-        .get(d.url(&path))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = d.get_text(&path).await;
     assert!(
         html.contains("<h2 id=\"consignes\">Consignes</h2>"),
         "{html}"
@@ -425,15 +388,7 @@ async fn instructions_reach_the_response_page_escaped_and_the_templates_and_advi
     );
 
     // The public page: the level's advice to the population.
-    let html = d
-        .http
-        .get(d.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = d.get_text("/").await;
     let html = unescaped(&html).replace("&#39;", "'");
     assert!(html.contains("Conseils à la population"), "{html}");
     assert!(
@@ -447,15 +402,7 @@ async fn instructions_reach_the_response_page_escaped_and_the_templates_and_advi
         .declare(json!({"scenario": "canicule", "level": "orange", "exercise": true}))
         .await;
     assert_eq!(ex["exercise"], true, "{ex}");
-    let html = d
-        .http
-        .get(d.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = d.get_text("/").await;
     let html = unescaped(&html).replace("&#39;", "'");
     assert!(
         html.contains("EXERCICE — aucune situation réelle."),

@@ -7,7 +7,7 @@ use chrono::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{TestDaemon, count, eventually};
+use crate::harness::{TestDaemon, count, csrf_of, eventually};
 
 /// Answers through a response link with the form's three fields: (status,
 /// page).
@@ -36,8 +36,7 @@ async fn all_sent(d: &TestDaemon, id: &str) -> bool {
 
 /// Declares `body`, waits until every delivery has left: the event's id.
 async fn declared_and_sent(d: &TestDaemon, body: Value) -> String {
-    let ev = d.declare(body).await;
-    let id = ev["id"].as_str().unwrap().to_string();
+    let id = d.declare_id(body).await;
     eventually(10, "everything sent", || all_sent(d, &id)).await;
     id
 }
@@ -53,15 +52,7 @@ fn responses_of<'a>(ev: &'a Value, who: &str) -> Vec<&'a Value> {
 }
 
 async fn event_page(d: &TestDaemon, cookie: &str, id: &str) -> String {
-    d.http
-        .get(d.url(&format!("/bureau/events/{id}")))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    d.page(cookie, &format!("/bureau/events/{id}")).await.1
 }
 
 /// The HTML between `from` and the next `</section>`.
@@ -89,12 +80,6 @@ fn tally(html: &str, step: &str) -> Vec<String> {
         .collect()
 }
 
-fn csrf_of(html: &str) -> String {
-    let i =
-        html.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
-    html[i..].split('"').next().unwrap().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_carries_an_arrival_delay_and_a_comment_within_their_bounds() {
     let d = TestDaemon::start_manual().await;
@@ -103,14 +88,8 @@ async fn an_answer_carries_an_arrival_delay_and_a_comment_within_their_bounds() 
 
     // The page offers both fields beside the buttons.
     let page = d
-        .http
-        .get(d.url(claire.trim_start_matches("http://vigie.test")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .get_text(claire.trim_start_matches("http://vigie.test"))
+        .await;
     assert!(
         page.contains("name=\"eta\"") && page.contains("name=\"comment\""),
         "{page}"
@@ -341,14 +320,7 @@ async fn relancer_reaches_each_non_responder_once_on_their_channels_and_never_a_
     assert_eq!(sms.len(), 1, "{sms:?}");
     assert_eq!(sms[0].body["recipient"]["id"], "ref2");
     // Logged in the main courante, with the decision.
-    let id_n: i64 = id.parse().unwrap();
-    let log = d
-        .daemon()
-        .state
-        .store
-        .call(move |c| vigie::store::journal::list(c, id_n))
-        .await
-        .unwrap();
+    let log = d.journal(&id).await;
     let reminded: Vec<_> = log.iter().filter(|e| e.kind == "reminded").collect();
     assert_eq!(reminded.len(), 1, "{log:?}");
     assert_eq!(reminded[0].author, "bureau");

@@ -285,3 +285,79 @@ pub fn count(ev: &Value, state: &str) -> usize {
         .map(|d| d.iter().filter(|x| x["state"] == state).count())
         .unwrap_or(0)
 }
+
+/// The value of the CSRF field of a page's form.
+pub fn csrf_of(html: &str) -> String {
+    let field = "name=\"csrf\" value=\"";
+    let i = html.find(field).expect("a CSRF field") + field.len();
+    html[i..].split('"').next().unwrap().to_string()
+}
+
+/// `vigie ARGS` on a blocking thread, from a test on the runtime: (exit
+/// code, stdout, stderr).
+pub async fn run_vigie_async(args: Vec<String>) -> (i32, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        crate::support::run_vigie(&args)
+    })
+    .await
+    .unwrap()
+}
+
+impl TestDaemon {
+    /// Declares `body`: the id of the event.
+    pub async fn declare_id(&self, body: Value) -> String {
+        self.declare(body).await["id"].as_str().unwrap().to_string()
+    }
+
+    /// An anonymous GET (the public page, a response link): the body.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// A bureau page with the session `cookie`, redirects not followed:
+    /// (status, body).
+    pub async fn page(&self, cookie: &str, path: &str) -> (u16, String) {
+        let r = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(self.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    /// The main courante of event `id` as the store holds it, oldest first.
+    pub async fn journal(&self, id: &str) -> Vec<vigie::store::journal::Entry> {
+        let n: i64 = id.parse().unwrap();
+        self.daemon()
+            .state
+            .store
+            .call(move |c| vigie::store::journal::list(c, n))
+            .await
+            .unwrap()
+    }
+
+    /// Points the configuration at this daemon's real address, so that the
+    /// command line reaches it: the configuration's path.
+    pub fn config_for_cli(&self) -> PathBuf {
+        let config = self.dir.path().join("config/vigie.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(
+            &config,
+            text.replace("127.0.0.1:0", &self.daemon().addr.to_string()),
+        )
+        .unwrap();
+        config
+    }
+}

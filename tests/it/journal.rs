@@ -6,7 +6,7 @@ use chrono::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{TestDaemon, eventually};
+use crate::harness::{TestDaemon, csrf_of, eventually, run_vigie_async};
 
 async fn log(d: &TestDaemon, id: &str) -> Vec<Value> {
     let (status, v) = d
@@ -33,30 +33,12 @@ async fn settled(d: &TestDaemon, id: &str) -> bool {
     })
 }
 
-async fn page(d: &TestDaemon, cookie: &str, path: &str) -> (u16, String) {
-    let r = d
-        .http
-        .get(d.url(path))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
-fn csrf_of(html: &str) -> String {
-    let start =
-        html.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
-    html[start..].split('"').next().unwrap().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_decision_of_a_scripted_event_is_logged_once_in_order_by_who_made_it() {
     let d = TestDaemon::start_manual().await;
-    let ev = d
-        .declare(json!({"scenario": "canicule", "level": "jaune", "note": "Chaleur forte."}))
+    let id = d
+        .declare_id(json!({"scenario": "canicule", "level": "jaune", "note": "Chaleur forte."}))
         .await;
-    let id = ev["id"].as_str().unwrap().to_string();
     eventually(10, "tier 1 mailed", || async {
         d.smtp.messages().len() == 2
     })
@@ -178,11 +160,8 @@ async fn every_decision_of_a_scripted_event_is_logged_once_in_order_by_who_made_
 async fn an_exhausted_escalation_is_logged_by_vigie_with_what_was_missing() {
     let d = TestDaemon::start_manual().await;
     let id = d
-        .declare(json!({"scenario": "canicule", "level": "jaune"}))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .declare_id(json!({"scenario": "canicule", "level": "jaune"}))
+        .await;
     d.advance(Duration::minutes(16));
     assert_eq!(d.daemon().state.escalation_tick().await.unwrap(), 1);
     d.advance(Duration::minutes(31));
@@ -206,10 +185,9 @@ async fn an_exhausted_escalation_is_logged_by_vigie_with_what_was_missing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exercise_and_an_unchanged_redeclaration_are_logged_as_such() {
     let d = TestDaemon::start_manual().await;
-    let ev = d
-        .declare(json!({"scenario": "canicule", "level": "jaune", "exercise": true}))
+    let id = d
+        .declare_id(json!({"scenario": "canicule", "level": "jaune", "exercise": true}))
         .await;
-    let id = ev["id"].as_str().unwrap().to_string();
     d.declare(json!({"scenario": "canicule", "level": "jaune", "exercise": true}))
         .await;
     let entries = log(&d, &id).await;
@@ -242,10 +220,9 @@ async fn deliveries_failed_for_good_give_one_entry_per_step_with_the_count() {
         "claire.martin@example.org".into(),
     ));
     d.sms.answer_with(&[400, 400]);
-    let ev = d
-        .declare(json!({"scenario": "canicule", "level": "orange"}))
+    let id = d
+        .declare_id(json!({"scenario": "canicule", "level": "orange"}))
         .await;
-    let id = ev["id"].as_str().unwrap().to_string();
     eventually(20, "settled", || settled(&d, &id)).await;
     let ev = d.event(&id).await;
     let failed: Vec<&Value> = ev["deliveries"]
@@ -298,15 +275,9 @@ async fn deliveries_failed_for_good_give_one_entry_per_step_with_the_count() {
 async fn a_correction_names_the_entry_it_corrects_and_bad_notes_are_refused() {
     let d = TestDaemon::start_manual().await;
     let id = d
-        .declare(json!({"scenario": "canicule", "level": "jaune"}))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let other = d.declare(json!({"scenario": "cellule_crise"})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .declare_id(json!({"scenario": "canicule", "level": "jaune"}))
+        .await;
+    let other = d.declare_id(json!({"scenario": "cellule_crise"})).await;
     let post = |event: String, body: Value| {
         let d = &d;
         async move {
@@ -368,7 +339,7 @@ async fn a_correction_names_the_entry_it_corrects_and_bad_notes_are_refused() {
     }
     // The dashboard shows what a correction corrects.
     let cookie = d.operator_cookie().await;
-    let (_, html) = page(&d, &cookie, &format!("/bureau/events/{id}")).await;
+    let (_, html) = d.page(&cookie, &format!("/bureau/events/{id}")).await;
     assert!(
         html.contains(&format!(
             "Corrige l'entrée n° {} du 15&#x2f;06&#x2f;2026 à 10:00 : « Salle de crise ouverte à Thann »",
@@ -383,11 +354,8 @@ async fn a_correction_names_the_entry_it_corrects_and_bad_notes_are_refused() {
 async fn the_store_refuses_to_edit_or_delete_an_entry_of_the_main_courante() {
     let d = TestDaemon::start_manual().await;
     let id = d
-        .declare(json!({"scenario": "canicule", "level": "jaune"}))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .declare_id(json!({"scenario": "canicule", "level": "jaune"}))
+        .await;
     let db = d.daemon().state.config().daemon.data_dir.join("vigie.db");
     let c = rusqlite::Connection::open(&db).unwrap();
     c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
@@ -421,13 +389,10 @@ async fn the_store_refuses_to_edit_or_delete_an_entry_of_the_main_courante() {
 async fn notes_bulletins_and_lessons_from_the_dashboard_are_escaped_and_bulletins_go_public() {
     let d = TestDaemon::start_manual().await;
     let id = d
-        .declare(json!({"scenario": "canicule", "level": "jaune"}))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .declare_id(json!({"scenario": "canicule", "level": "jaune"}))
+        .await;
     let cookie = d.operator_cookie().await;
-    let (_, html) = page(&d, &cookie, &format!("/bureau/events/{id}")).await;
+    let (_, html) = d.page(&cookie, &format!("/bureau/events/{id}")).await;
     let csrf = csrf_of(&html);
     let no_redirect = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -505,22 +470,14 @@ async fn notes_bulletins_and_lessons_from_the_dashboard_are_escaped_and_bulletin
         format!("/bureau/events/{id}"),
         format!("/bureau/events/{id}/report"),
     ] {
-        let (status, html) = page(&d, &cookie, &path).await;
+        let (status, html) = d.page(&cookie, &path).await;
         assert_eq!(status, 200, "{path}");
         assert!(html.contains(escaped), "{path}: {html}");
         assert!(!html.contains("<script>alert"), "{path}");
         assert!(html.contains("Liste &lt;à jour&gt;"), "{path}");
     }
     // The public page: bulletins newest first with their time, no author.
-    let public = d
-        .http
-        .get(d.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let public = d.get_text("/").await;
     let second = public
         .find("<strong>15&#x2f;06&#x2f;2026 à 10:30</strong> — <span class=\"note\">Second bulletin</span>");
     let first = public.find(
@@ -539,11 +496,8 @@ async fn notes_bulletins_and_lessons_from_the_dashboard_are_escaped_and_bulletin
 async fn the_report_gives_the_scripted_figures_and_the_chart_points() {
     let d = TestDaemon::start_manual().await;
     let id = d
-        .declare(json!({"scenario": "canicule", "level": "jaune"}))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .declare_id(json!({"scenario": "canicule", "level": "jaune"}))
+        .await;
     eventually(10, "tier 1 mailed", || async {
         d.smtp.messages().len() == 2
     })
@@ -619,7 +573,9 @@ async fn the_report_gives_the_scripted_figures_and_the_chart_points() {
 
     // The page: printable A4, the figures, the chart's known points.
     let cookie = d.operator_cookie().await;
-    let (status, html) = page(&d, &cookie, &format!("/bureau/events/{id}/report")).await;
+    let (status, html) = d
+        .page(&cookie, &format!("/bureau/events/{id}/report"))
+        .await;
     assert_eq!(status, 200);
     assert!(html.contains("@page { size: A4"), "{html}");
     assert!(
@@ -649,7 +605,7 @@ async fn the_report_gives_the_scripted_figures_and_the_chart_points() {
     // Unknown events: 404 on the API and the page.
     let (status, _) = d.api(Method::GET, "/api/v1/events/999/report", None).await;
     assert_eq!(status, 404);
-    assert_eq!(page(&d, &cookie, "/bureau/events/999/report").await.0, 404);
+    assert_eq!(d.page(&cookie, "/bureau/events/999/report").await.0, 404);
     d.stop().await;
 }
 
@@ -657,44 +613,27 @@ async fn the_report_gives_the_scripted_figures_and_the_chart_points() {
 async fn vigie_log_and_vigie_report_print_the_main_courante_and_the_report_in_french() {
     let d = TestDaemon::start_manual().await;
     // The command line reaches this daemon at its real address.
-    let config = d.dir.path().join("config/vigie.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace("127.0.0.1:0", &d.daemon().addr.to_string()),
-    )
-    .unwrap();
+    let config = d.config_for_cli();
     let id = d
-        .declare(json!({"scenario": "canicule", "level": "jaune"}))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .declare_id(json!({"scenario": "canicule", "level": "jaune"}))
+        .await;
     let c = config.to_str().unwrap().to_string();
-    let run = |args: Vec<String>| {
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            crate::support::run_vigie(&args)
-        })
-    };
-    let (code, out, err) = run(vec![
+    let (code, out, err) = run_vigie_async(vec![
         "log".into(),
         id.clone(),
         "Préfecture prévenue par téléphone".into(),
         "-c".into(),
         c.clone(),
     ])
-    .await
-    .unwrap();
+    .await;
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("ajoutée à la main courante de l'événement"),
         "{out}"
     );
 
-    let (code, out, err) = run(vec!["log".into(), id.clone(), "-c".into(), c.clone()])
-        .await
-        .unwrap();
+    let (code, out, err) =
+        run_vigie_async(vec!["log".into(), id.clone(), "-c".into(), c.clone()]).await;
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
@@ -713,7 +652,7 @@ async fn vigie_log_and_vigie_report_print_the_main_courante_and_the_report_in_fr
         .chars()
         .take_while(char::is_ascii_digit)
         .collect();
-    let (code, out, err) = run(vec![
+    let (code, out, err) = run_vigie_async(vec![
         "log".into(),
         id.clone(),
         "Préfecture prévenue par courriel, pas par téléphone".into(),
@@ -722,16 +661,13 @@ async fn vigie_log_and_vigie_report_print_the_main_courante_and_the_report_in_fr
         "-c".into(),
         c.clone(),
     ])
-    .await
-    .unwrap();
+    .await;
     assert_eq!(code, 0, "{err}");
     assert!(
         out.starts_with(&format!("correction de l'entrée n° {note} (n° ")),
         "{out}"
     );
-    let (_, out, _) = run(vec!["log".into(), id.clone(), "-c".into(), c.clone()])
-        .await
-        .unwrap();
+    let (_, out, _) = run_vigie_async(vec!["log".into(), id.clone(), "-c".into(), c.clone()]).await;
     assert!(
         out.lines().nth(3).is_some_and(|l| l.contains(&format!(
             "[corrige n° {note}] — Préfecture prévenue par courriel, pas par téléphone"
@@ -739,9 +675,8 @@ async fn vigie_log_and_vigie_report_print_the_main_courante_and_the_report_in_fr
         "{out}"
     );
 
-    let (code, out, err) = run(vec!["report".into(), id.clone(), "-c".into(), c.clone()])
-        .await
-        .unwrap();
+    let (code, out, err) =
+        run_vigie_async(vec!["report".into(), id.clone(), "-c".into(), c.clone()]).await;
     assert_eq!(code, 0, "{err}");
     for want in [
         &format!("Retour d'expérience — événement {id} : Vague de chaleur (alerte réelle)"),
@@ -755,21 +690,18 @@ async fn vigie_log_and_vigie_report_print_the_main_courante_and_the_report_in_fr
     ] {
         assert!(out.contains(want), "{want}\n---\n{out}");
     }
-    let (code, out, _) = run(vec![
+    let (code, out, _) = run_vigie_async(vec![
         "report".into(),
         id.clone(),
         "--json".into(),
         "-c".into(),
         c.clone(),
     ])
-    .await
-    .unwrap();
+    .await;
     assert_eq!(code, 0);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["scenario"], "canicule");
-    let (code, _, err) = run(vec!["log".into(), "999".into(), "-c".into(), c])
-        .await
-        .unwrap();
+    let (code, _, err) = run_vigie_async(vec!["log".into(), "999".into(), "-c".into(), c]).await;
     assert_eq!(code, 1);
     assert!(err.contains("no event 999"), "{err}");
     d.stop().await;

@@ -10,7 +10,7 @@ use chrono::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{TestDaemon, count, eventually};
+use crate::harness::{TestDaemon, count, eventually, run_vigie_async};
 
 /// Two action cards on the canicule scenario: one due 30 min after the
 /// level is entered, one (orange and red only) due after 1 h.
@@ -42,13 +42,7 @@ pub async fn start() -> TestDaemon {
         std::fs::write(&path, with).unwrap();
     })
     .await;
-    let config = d.dir.path().join("config/vigie.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace("127.0.0.1:0", &d.daemon().addr.to_string()),
-    )
-    .unwrap();
+    d.config_for_cli();
     d
 }
 
@@ -76,10 +70,9 @@ async fn api_ok(d: &TestDaemon, method: Method, path: String, body: Option<Value
 
 /// The exercise, from 10:00 to 11:30 (Paris): its id.
 pub async fn scripted_exercise(d: &TestDaemon) -> String {
-    let ev = d
-        .declare(json!({"scenario": "canicule", "level": "orange", "exercise": true}))
+    let id = d
+        .declare_id(json!({"scenario": "canicule", "level": "orange", "exercise": true}))
         .await;
-    let id = ev["id"].as_str().unwrap().to_string();
     eventually(10, "everything sent", || async {
         let ev = d.event(&id).await;
         count(&ev, "pending") + count(&ev, "sending") + count(&ev, "retrying") == 0
@@ -215,15 +208,9 @@ async fn the_report_of_an_exercise_says_which_actions_were_late_and_who_came_whe
     // The page: the two sections, times in Paris, in French.
     let cookie = d.operator_cookie().await;
     let html = d
-        .http
-        .get(d.url(&format!("/bureau/events/{id}/report")))
-        .header("cookie", &cookie)
-        .send()
+        .page(&cookie, &format!("/bureau/events/{id}/report"))
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .1;
     assert!(
         html.contains("<p>1 action faite sur 2 : 1 à temps, 0 en retard ; 1 non faite.</p>"),
         "{html}"
@@ -261,18 +248,13 @@ async fn the_report_of_an_exercise_says_which_actions_were_late_and_who_came_whe
 
     // `vigie report`: the same, as text.
     let c = d.dir.path().join("config/vigie.toml");
-    let args = [
+    let (code, out, err) = run_vigie_async(vec![
         "report".to_string(),
         id.clone(),
         "-c".into(),
         c.to_str().unwrap().into(),
-    ];
-    let (code, out, err) = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        crate::support::run_vigie(&args)
-    })
-    .await
-    .unwrap();
+    ])
+    .await;
     assert_eq!(code, 0, "{err}");
     for want in [
         "  Hélène Fuchs (palier 1) : disponible le 2026-06-15 10:05 CEST, arrivée prévue le 2026-06-15 10:15 CEST (délai annoncé 10 min)",
