@@ -124,11 +124,36 @@ pub struct Bulletin {
 pub type Lesson = Bulletin;
 
 fn bulletin_row(r: &Row<'_>) -> rusqlite::Result<Bulletin> {
+    bulletin_from(r, 0)
+}
+
+/// A bulletin (or lesson) read from columns `first` on: id, at, author, text.
+fn bulletin_from(r: &Row<'_>, first: usize) -> rusqlite::Result<Bulletin> {
     Ok(Bulletin {
-        id: r.get(0)?,
-        at: parse_ts(&r.get::<_, String>(1)?),
-        author: r.get(2)?,
-        text: r.get(3)?,
+        id: r.get(first)?,
+        at: parse_ts(&r.get::<_, String>(first + 1)?),
+        author: r.get(first + 2)?,
+        text: r.get(first + 3)?,
+    })
+}
+
+/// Writes a bulletin or a lesson with `insert` (its table's INSERT): the
+/// row as written.
+fn insert_text(
+    c: &Connection,
+    insert: &str,
+    event_id: i64,
+    at: DateTime<Utc>,
+    author: &str,
+    text: &str,
+) -> rusqlite::Result<Bulletin> {
+    c.prepare_cached(insert)?
+        .execute(params![event_id, ts(at), author, text])?;
+    Ok(Bulletin {
+        id: c.last_insert_rowid(),
+        at,
+        author: author.to_string(),
+        text: text.to_string(),
     })
 }
 
@@ -139,16 +164,14 @@ pub fn add_bulletin(
     author: &str,
     text: &str,
 ) -> rusqlite::Result<Bulletin> {
-    c.prepare_cached(
+    insert_text(
+        c,
         "INSERT INTO event_bulletins (event_id, at, author, text) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![event_id, ts(at), author, text])?;
-    Ok(Bulletin {
-        id: c.last_insert_rowid(),
+        event_id,
         at,
-        author: author.to_string(),
-        text: text.to_string(),
-    })
+        author,
+        text,
+    )
 }
 
 /// The bulletins of an event, newest first.
@@ -170,17 +193,7 @@ pub fn unresolved_bulletins(
         "SELECT b.event_id, b.id, b.at, b.author, b.text FROM event_bulletins b \
          JOIN events e ON e.id = b.event_id WHERE e.state <> 'resolved' ORDER BY b.id DESC",
     )?;
-    let rows = st.query_map([], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            Bulletin {
-                id: r.get(1)?,
-                at: parse_ts(&r.get::<_, String>(2)?),
-                author: r.get(3)?,
-                text: r.get(4)?,
-            },
-        ))
-    })?;
+    let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, bulletin_from(r, 1)?)))?;
     for row in rows {
         let (event, b) = row?;
         out.entry(event).or_default().push(b);
@@ -195,16 +208,14 @@ pub fn add_lesson(
     author: &str,
     text: &str,
 ) -> rusqlite::Result<Lesson> {
-    c.prepare_cached(
+    insert_text(
+        c,
         "INSERT INTO event_lessons (event_id, at, author, text) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![event_id, ts(at), author, text])?;
-    Ok(Bulletin {
-        id: c.last_insert_rowid(),
+        event_id,
         at,
-        author: author.to_string(),
-        text: text.to_string(),
-    })
+        author,
+        text,
+    )
 }
 
 /// The lessons learned of an event, in the order they were written.
