@@ -62,6 +62,13 @@ fn level_part(ev: &EventRow) -> String {
     }
 }
 
+/// Ends an entry's text with the operator's note, if any.
+fn push_note(text: &mut String, note: Option<&str>) {
+    if let Some(note) = note.filter(|n| !n.is_empty()) {
+        text.push_str(&format!(" Note : {note}"));
+    }
+}
+
 /// `declared`: a new event.
 pub(super) fn declared(c: &Connection, ctx: &Ctx, ev: &EventRow) -> rusqlite::Result<i64> {
     let mut text = format!(
@@ -74,9 +81,7 @@ pub(super) fn declared(c: &Connection, ctx: &Ctx, ev: &EventRow) -> rusqlite::Re
         ev.title,
         level_part(ev)
     );
-    if !ev.note.is_empty() {
-        text.push_str(&format!(" Note : {}", ev.note));
-    }
+    push_note(&mut text, Some(&ev.note));
     ctx.log(
         c,
         ev.id,
@@ -104,9 +109,7 @@ pub(super) fn level_changed(
     if redeclared {
         text.push_str(" Nouveau déclenchement fusionné avec l'événement en cours.");
     }
-    if let Some(note) = note.filter(|n| !n.is_empty()) {
-        text.push_str(&format!(" Note : {note}"));
-    }
+    push_note(&mut text, note);
     ctx.log(
         c,
         ev.id,
@@ -128,9 +131,7 @@ pub(super) fn redeclared(
         "Nouveau déclenchement fusionné avec l'événement en cours{} : niveau inchangé, rien n'est renvoyé.",
         level_part(ev)
     );
-    if let Some(note) = note.filter(|n| !n.is_empty()) {
-        text.push_str(&format!(" Note : {note}"));
-    }
+    push_note(&mut text, note);
     ctx.log(
         c,
         ev.id,
@@ -314,9 +315,7 @@ pub(super) fn resolved(
             labels::count(notice as u64, "message", "messages")
         ));
     }
-    if let Some(note) = note.filter(|n| !n.is_empty()) {
-        text.push_str(&format!(" Note : {note}"));
-    }
+    push_note(&mut text, note);
     ctx.log(
         c,
         ev.id,
@@ -430,6 +429,24 @@ fn checked_text(text: &str) -> Result<String, EngineError> {
     Ok(text.to_string())
 }
 
+/// Runs `f` in a transaction of its own, committed only when `f` succeeds.
+async fn in_transaction<T, F>(store: &Store, f: F) -> Result<T, EngineError>
+where
+    F: FnOnce(&Connection) -> Result<T, EngineError> + Send + 'static,
+    T: Send + 'static,
+{
+    store
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let out = f(&tx);
+            if out.is_ok() {
+                tx.commit()?;
+            }
+            Ok(out)
+        })
+        .await?
+}
+
 fn event_of(c: &Connection, id: i64) -> Result<EventRow, EngineError> {
     q::get_event(c, id)?.ok_or_else(|| EngineError::NotFound(format!("no event {id}")))
 }
@@ -445,39 +462,31 @@ pub async fn note(
     corrects: Option<i64>,
 ) -> Result<Entry, EngineError> {
     let text = checked_text(&text)?;
-    store
-        .call(move |c| {
-            let tx = c.transaction()?;
-            let out = (|| {
-                event_of(&tx, id)?;
-                if let Some(target) = corrects {
-                    match journal::get(&tx, target)? {
-                        Some(e) if e.event_id == id => {}
-                        _ => {
-                            return Err(EngineError::Invalid(format!(
-                                "event {id} has no log entry {target} to correct"
-                            )));
-                        }
-                    }
+    in_transaction(store, move |tx| {
+        event_of(tx, id)?;
+        if let Some(target) = corrects {
+            match journal::get(tx, target)? {
+                Some(e) if e.event_id == id => {}
+                _ => {
+                    return Err(EngineError::Invalid(format!(
+                        "event {id} has no log entry {target} to correct"
+                    )));
                 }
-                let entry = journal::append(
-                    &tx,
-                    id,
-                    ctx.now,
-                    kind::NOTE,
-                    ctx.author(),
-                    &text,
-                    corrects,
-                    None,
-                )?;
-                Ok(journal::get(&tx, entry)?.expect("just written"))
-            })();
-            if out.is_ok() {
-                tx.commit()?;
             }
-            Ok(out)
-        })
-        .await?
+        }
+        let entry = journal::append(
+            tx,
+            id,
+            ctx.now,
+            kind::NOTE,
+            ctx.author(),
+            &text,
+            corrects,
+            None,
+        )?;
+        Ok(journal::get(tx, entry)?.expect("just written"))
+    })
+    .await
 }
 
 /// The main courante of an event, oldest first (404 for an unknown event).
@@ -507,32 +516,24 @@ pub async fn bulletin(
             "a bulletin is at most 1000 characters".into(),
         ));
     }
-    store
-        .call(move |c| {
-            let tx = c.transaction()?;
-            let out = (|| {
-                let ev = event_of(&tx, id)?;
-                if ev.state == EventState::Resolved {
-                    return Err(EngineError::Conflict(format!(
-                        "event {id} is resolved: its public page no longer shows bulletins"
-                    )));
-                }
-                let b = journal::add_bulletin(&tx, id, ctx.now, ctx.author(), &text)?;
-                ctx.log(
-                    &tx,
-                    id,
-                    kind::BULLETIN,
-                    &format!("Bulletin publié : {text}"),
-                    json!({"bulletin": b.id}),
-                )?;
-                Ok(b)
-            })();
-            if out.is_ok() {
-                tx.commit()?;
-            }
-            Ok(out)
-        })
-        .await?
+    in_transaction(store, move |tx| {
+        let ev = event_of(tx, id)?;
+        if ev.state == EventState::Resolved {
+            return Err(EngineError::Conflict(format!(
+                "event {id} is resolved: its public page no longer shows bulletins"
+            )));
+        }
+        let b = journal::add_bulletin(tx, id, ctx.now, ctx.author(), &text)?;
+        ctx.log(
+            tx,
+            id,
+            kind::BULLETIN,
+            &format!("Bulletin publié : {text}"),
+            json!({"bulletin": b.id}),
+        )?;
+        Ok(b)
+    })
+    .await
 }
 
 /// Adds a lesson learned (RETEX) to the event; several are kept in order.
@@ -543,17 +544,9 @@ pub async fn lesson(
     text: String,
 ) -> Result<journal::Lesson, EngineError> {
     let text = checked_text(&text)?;
-    store
-        .call(move |c| {
-            let tx = c.transaction()?;
-            let out = (|| {
-                event_of(&tx, id)?;
-                Ok(journal::add_lesson(&tx, id, ctx.now, ctx.author(), &text)?)
-            })();
-            if out.is_ok() {
-                tx.commit()?;
-            }
-            Ok(out)
-        })
-        .await?
+    in_transaction(store, move |tx| {
+        event_of(tx, id)?;
+        Ok(journal::add_lesson(tx, id, ctx.now, ctx.author(), &text)?)
+    })
+    .await
 }
