@@ -7,7 +7,7 @@ use chrono::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{TestDaemon, count, csrf_of, eventually};
+use crate::harness::{TestDaemon, csrf_of, eventually};
 
 /// Answers through a response link with the form's three fields: (status,
 /// page).
@@ -29,15 +29,10 @@ async fn answer_with(
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-async fn all_sent(d: &TestDaemon, id: &str) -> bool {
-    let ev = d.event(id).await;
-    count(&ev, "pending") + count(&ev, "sending") + count(&ev, "retrying") == 0
-}
-
 /// Declares `body`, waits until every delivery has left: the event's id.
 async fn declared_and_sent(d: &TestDaemon, body: Value) -> String {
     let id = d.declare_id(body).await;
-    eventually(10, "everything sent", || all_sent(d, &id)).await;
+    eventually(10, "everything sent", || d.all_sent(&id)).await;
     id
 }
 
@@ -258,7 +253,7 @@ async fn relancer_reaches_each_non_responder_once_on_their_channels_and_never_a_
     let id = declared_and_sent(&d, json!({"scenario": "cellule_crise", "note": "Salle B"})).await;
     d.advance(Duration::minutes(11));
     assert_eq!(d.daemon().state.escalation_tick().await.unwrap(), 1);
-    eventually(10, "round 2 sent", || all_sent(&d, &id)).await;
+    eventually(10, "round 2 sent", || d.all_sent(&id)).await;
     assert_eq!(d.smtp.to("helene.fuchs@example.org").len(), 2);
     assert_eq!(
         d.answer(&d.link_for("claire.martin@example.org"), "disponible")
@@ -300,7 +295,7 @@ async fn relancer_reaches_each_non_responder_once_on_their_channels_and_never_a_
         html.contains("Relance envoyée : 1 personne relancée (2 messages)."),
         "{html}"
     );
-    eventually(10, "the relance sent", || all_sent(&d, &id)).await;
+    eventually(10, "the relance sent", || d.all_sent(&id)).await;
     // Hélène once more by e-mail and by SMS, not twice though two rounds
     // reached her; Claire, who answered, not at all.
     let mails = d.smtp.to("helene.fuchs@example.org");
@@ -378,7 +373,7 @@ async fn relancer_reaches_the_tiers_not_those_a_broadcast_informed() {
         .api(Method::POST, &format!("/api/v1/events/{id}/remind"), None)
         .await;
     assert_eq!(status, 200, "{v}");
-    eventually(10, "the relance sent", || all_sent(&d, &id)).await;
+    eventually(10, "the relance sent", || d.all_sent(&id)).await;
     // The referents of tier 1, not the nurse.
     assert_eq!(d.smtp.to("kevin.ott@example.org").len(), 1);
     for referent in ["claire.martin@example.org", "helene.fuchs@example.org"] {

@@ -337,6 +337,13 @@ impl TestDaemon {
         (r.status().as_u16(), r.text().await.unwrap())
     }
 
+    /// Whether every delivery of event `id` has left (none pending,
+    /// sending or retrying): sent or failed for good.
+    pub async fn all_sent(&self, id: &str) -> bool {
+        let ev = self.event(id).await;
+        count(&ev, "pending") + count(&ev, "sending") + count(&ev, "retrying") == 0
+    }
+
     /// The main courante of event `id` as the store holds it, oldest first.
     pub async fn journal(&self, id: &str) -> Vec<vigie::store::journal::Entry> {
         let n: i64 = id.parse().unwrap();

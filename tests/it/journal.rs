@@ -23,16 +23,6 @@ fn kinds(entries: &[Value]) -> Vec<&str> {
         .collect()
 }
 
-async fn settled(d: &TestDaemon, id: &str) -> bool {
-    let ev = d.event(id).await;
-    ev["deliveries"].as_array().unwrap().iter().all(|x| {
-        !matches!(
-            x["state"].as_str(),
-            Some("pending" | "sending" | "retrying")
-        )
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_decision_of_a_scripted_event_is_logged_once_in_order_by_who_made_it() {
     let d = TestDaemon::start_manual().await;
@@ -223,7 +213,7 @@ async fn deliveries_failed_for_good_give_one_entry_per_step_with_the_count() {
     let id = d
         .declare_id(json!({"scenario": "canicule", "level": "orange"}))
         .await;
-    eventually(20, "settled", || settled(&d, &id)).await;
+    eventually(20, "settled", || d.all_sent(&id)).await;
     let ev = d.event(&id).await;
     let failed: Vec<&Value> = ev["deliveries"]
         .as_array()
@@ -502,7 +492,7 @@ async fn the_report_gives_the_scripted_figures_and_the_chart_points() {
         d.smtp.messages().len() == 2
     })
     .await;
-    eventually(10, "sent", || settled(&d, &id)).await;
+    eventually(10, "sent", || d.all_sent(&id)).await;
     d.advance(Duration::minutes(5));
     d.answer(&d.link_for("helene.fuchs@example.org"), "indisponible")
         .await;

@@ -10,7 +10,7 @@ use chrono::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{TestDaemon, count, eventually, run_vigie_async};
+use crate::harness::{TestDaemon, eventually, run_vigie_async};
 
 /// Two action cards on the canicule scenario: one due 30 min after the
 /// level is entered, one (orange and red only) due after 1 h.
@@ -73,11 +73,7 @@ pub async fn scripted_exercise(d: &TestDaemon) -> String {
     let id = d
         .declare_id(json!({"scenario": "canicule", "level": "orange", "exercise": true}))
         .await;
-    eventually(10, "everything sent", || async {
-        let ev = d.event(&id).await;
-        count(&ev, "pending") + count(&ev, "sending") + count(&ev, "retrying") == 0
-    })
-    .await;
+    eventually(10, "everything sent", || d.all_sent(&id)).await;
     // 10:00 Claire (tier 1) in 30 min; 10:05 Hélène (tier 1) in 10 min;
     // 10:10 Kevin (the nurses' broadcast) in 45 min.
     answer_with(
