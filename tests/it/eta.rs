@@ -9,26 +9,6 @@ use serde_json::{Value, json};
 
 use crate::harness::{TestDaemon, csrf_of, eventually};
 
-/// Answers through a response link with the form's three fields: (status,
-/// page).
-async fn answer_with(
-    d: &TestDaemon,
-    link: &str,
-    response: &str,
-    eta: &str,
-    comment: &str,
-) -> (u16, String) {
-    let path = link.trim_start_matches("http://vigie.test");
-    let r = d
-        .http
-        .post(d.url(path))
-        .form(&[("response", response), ("eta", eta), ("comment", comment)])
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
 /// Declares `body`, waits until every delivery has left: the event's id.
 async fn declared_and_sent(d: &TestDaemon, body: Value) -> String {
     let id = d.declare_id(body).await;
@@ -92,7 +72,7 @@ async fn an_answer_carries_an_arrival_delay_and_a_comment_within_their_bounds() 
 
     // Out of bounds: refused in French on the page, nothing recorded.
     for bad in ["1441", "-1", "abc", "2.5"] {
-        let (status, html) = answer_with(&d, &claire, "disponible", bad, "").await;
+        let (status, html) = d.answer_with(&claire, "disponible", bad, "").await;
         assert_eq!(status, 422, "eta {bad}");
         assert!(
             html.contains(
@@ -106,7 +86,7 @@ async fn an_answer_carries_an_arrival_delay_and_a_comment_within_their_bounds() 
         );
     }
     let long = "é".repeat(501);
-    let (status, html) = answer_with(&d, &claire, "disponible", "10", &long).await;
+    let (status, html) = d.answer_with(&claire, "disponible", "10", &long).await;
     assert_eq!(status, 422);
     assert!(
         html.contains("le commentaire fait 501 caractères, 500 au plus"),
@@ -120,21 +100,23 @@ async fn an_answer_carries_an_arrival_delay_and_a_comment_within_their_bounds() 
     );
 
     // Within bounds: 0 and 1440 minutes, 500 characters.
-    let (status, html) = answer_with(&d, &claire, "disponible", "1440", "").await;
+    let (status, html) = d.answer_with(&claire, "disponible", "1440", "").await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("arrivée prévue dans 1440 min"), "{html}");
-    let (status, _) = answer_with(&d, &claire, "disponible", "0", &"é".repeat(500)).await;
+    let (status, _) = d
+        .answer_with(&claire, "disponible", "0", &"é".repeat(500))
+        .await;
     assert_eq!(status, 200);
     // The API: the delay as an expected arrival time, the comment raw.
     d.advance(Duration::minutes(5));
-    let (status, _) = answer_with(
-        &d,
-        &claire,
-        "disponible",
-        " 20 ",
-        "  Je passe par la pharmacie <b>d'abord</b> & j'arrive  ",
-    )
-    .await;
+    let (status, _) = d
+        .answer_with(
+            &claire,
+            "disponible",
+            " 20 ",
+            "  Je passe par la pharmacie <b>d'abord</b> & j'arrive  ",
+        )
+        .await;
     assert_eq!(status, 200);
     let ev = d.event(&id).await;
     let mine = responses_of(&ev, "ref1");
@@ -153,7 +135,7 @@ async fn an_answer_carries_an_arrival_delay_and_a_comment_within_their_bounds() 
     );
 
     // A later answer replaces the earlier one whole: no delay given, none kept.
-    let (status, _) = answer_with(&d, &claire, "indisponible", "", "").await;
+    let (status, _) = d.answer_with(&claire, "indisponible", "", "").await;
     assert_eq!(status, 200);
     let ev = d.event(&id).await;
     let latest = *responses_of(&ev, "ref1").last().unwrap();
@@ -175,25 +157,25 @@ async fn the_event_page_counts_answers_per_tier_and_lists_those_coming_by_arriva
     // Orange: the nurses' broadcast (e-mail + SMS) and tier 0 (referents).
     let id = declared_and_sent(&d, json!({"scenario": "canicule", "level": "orange"})).await;
     // 10:00 Claire: coming in 30 min (10:30), with a comment holding HTML.
-    let (s, _) = answer_with(
-        &d,
-        &d.link_for("claire.martin@example.org"),
-        "disponible",
-        "30",
-        "<script>alert('x')</script> garée devant",
-    )
-    .await;
+    let (s, _) = d
+        .answer_with(
+            &d.link_for("claire.martin@example.org"),
+            "disponible",
+            "30",
+            "<script>alert('x')</script> garée devant",
+        )
+        .await;
     assert_eq!(s, 200);
     d.advance(Duration::minutes(10));
     // 10:10 Hélène: coming in 5 min (10:15), earlier than Claire.
-    let (s, _) = answer_with(
-        &d,
-        &d.link_for("helene.fuchs@example.org"),
-        "disponible",
-        "5",
-        "",
-    )
-    .await;
+    let (s, _) = d
+        .answer_with(
+            &d.link_for("helene.fuchs@example.org"),
+            "disponible",
+            "5",
+            "",
+        )
+        .await;
     assert_eq!(s, 200);
     // Kevin (a nurse of the broadcast) comes without saying when; Isabelle
     // cannot come.

@@ -337,6 +337,26 @@ impl TestDaemon {
         (r.status().as_u16(), r.text().await.unwrap())
     }
 
+    /// Answers through a response link with the form's three fields:
+    /// (status, page).
+    pub async fn answer_with(
+        &self,
+        link: &str,
+        response: &str,
+        eta: &str,
+        comment: &str,
+    ) -> (u16, String) {
+        let path = link.trim_start_matches("http://vigie.test");
+        let r = self
+            .http
+            .post(self.url(path))
+            .form(&[("response", response), ("eta", eta), ("comment", comment)])
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
     /// Whether every delivery of event `id` has left (none pending,
     /// sending or retrying): sent or failed for good.
     pub async fn all_sent(&self, id: &str) -> bool {

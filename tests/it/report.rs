@@ -47,19 +47,10 @@ pub async fn start() -> TestDaemon {
 }
 
 async fn answer_with(d: &TestDaemon, email: &str, eta: &str, comment: &str) {
-    let link = d.link_for(email);
-    let r = d
-        .http
-        .post(d.url(link.trim_start_matches("http://vigie.test")))
-        .form(&[
-            ("response", "disponible"),
-            ("eta", eta),
-            ("comment", comment),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200, "{email} answers");
+    let (status, _) = d
+        .answer_with(&d.link_for(email), "disponible", eta, comment)
+        .await;
+    assert_eq!(status, 200, "{email} answers");
 }
 
 async fn api_ok(d: &TestDaemon, method: Method, path: String, body: Option<Value>) -> Value {
