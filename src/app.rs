@@ -347,13 +347,14 @@ impl App {
         engine::respond(&self.store, self.ctx(None), token, answer).await
     }
 
-    /// An answer by SMS from `phone` (E.164, SPEC §14): the professional
-    /// with that number, their most recent unresolved event that notified
-    /// them, the response the text means; recorded as on the response
+    /// An answer by SMS from `phone` (E.164, SPEC §14) received on SMS
+    /// channel `channel`: the professional with that number, the newest
+    /// unresolved event that texted them on that channel, the response the text means; recorded as on the response
     /// page. `None`: nobody in the directory has that number.
     pub async fn respond_by_sms(
         &self,
         phone: &str,
+        channel: &str,
         text: String,
     ) -> Result<Option<engine::SmsAnswer>, EngineError> {
         let set = self.config();
@@ -365,9 +366,15 @@ impl App {
         else {
             return Ok(None);
         };
-        engine::respond_by_sms(&self.store, self.ctx(None), p.id.clone(), text)
-            .await
-            .map(Some)
+        engine::respond_by_sms(
+            &self.store,
+            self.ctx(None),
+            p.id.clone(),
+            channel.to_string(),
+            text,
+        )
+        .await
+        .map(Some)
     }
 
     /// One turn of the timers: escalation steps due now, then routine

@@ -224,20 +224,22 @@ pub fn response_of_text(text: &str, choices: &[String]) -> Option<String> {
         .cloned()
 }
 
-/// Records an answer by SMS of professional `recipient_id`: `text` is
-/// matched to a response of their most recent unresolved event that
-/// notified them, then recorded through [`respond`], as on the response
+/// Records an answer by SMS of professional `recipient_id` received on SMS
+/// channel `channel`: `text` is matched to a response of the event it
+/// answers ([`q::latest_asking`]: the newest unresolved one that texted
+/// them on that channel, real events first), then recorded through [`respond`], as on the response
 /// page (quorum, acknowledgement).
 pub async fn respond_by_sms(
     store: &Store,
     ctx: Ctx,
     recipient_id: String,
+    channel: String,
     text: String,
 ) -> Result<SmsAnswer, EngineError> {
     let set = ctx.set.clone();
     let found = store
         .call(move |c| {
-            let Some((event_id, seq)) = q::latest_asking(c, &recipient_id)? else {
+            let Some((event_id, seq)) = q::latest_asking(c, &recipient_id, &channel)? else {
                 return Ok(None);
             };
             Ok(q::get_event(c, event_id)?.map(|ev| (ev, seq)))

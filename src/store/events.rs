@@ -627,16 +627,23 @@ pub fn step_recipients(c: &Connection, step_id: i64) -> rusqlite::Result<Vec<Str
     rows.collect()
 }
 
-/// The most recent unresolved event that notified `recipient_id` (a
-/// delivery was written for them), with their number in it: what an answer
-/// by SMS answers.
-pub fn latest_asking(c: &Connection, recipient_id: &str) -> rusqlite::Result<Option<(i64, i64)>> {
+/// The unresolved event an answer by SMS from `recipient_id` on SMS
+/// channel `channel` answers, with their number in it: the newest that sent
+/// them an SMS on that channel (a delivery `sent`), real events before
+/// exercises. An event that only e-mailed them, or texted them through
+/// another channel, is not one.
+pub fn latest_asking(
+    c: &Connection,
+    recipient_id: &str,
+    channel: &str,
+) -> rusqlite::Result<Option<(i64, i64)>> {
     c.prepare_cached(
         "SELECT r.event_id, r.seq FROM event_recipients r JOIN events e ON e.id = r.event_id \
          WHERE r.recipient_id = ?1 AND e.state <> 'resolved' AND EXISTS \
-         (SELECT 1 FROM deliveries d WHERE d.event_id = r.event_id AND d.recipient_id = ?1) \
-         ORDER BY r.event_id DESC LIMIT 1",
+         (SELECT 1 FROM deliveries d WHERE d.event_id = r.event_id AND d.recipient_id = ?1 \
+          AND d.channel = ?2 AND d.state = 'sent') \
+         ORDER BY e.exercise ASC, r.event_id DESC LIMIT 1",
     )?
-    .query_row([recipient_id], |r| Ok((r.get(0)?, r.get(1)?)))
+    .query_row([recipient_id, channel], |r| Ok((r.get(0)?, r.get(1)?)))
     .optional()
 }

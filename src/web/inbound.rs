@@ -86,12 +86,12 @@ async fn inbound(
         return Ok(ok());
     };
     let shown = mask(&phone);
-    match state.respond_by_sms(&phone, text).await? {
+    match state.respond_by_sms(&phone, &channel, text).await? {
         None => {
             tracing::warn!(channel, from = %shown, "answer by SMS from a number not in the directory: ignored")
         }
         Some(SmsAnswer::NoEvent) => {
-            tracing::warn!(channel, from = %shown, "answer by SMS with no event in progress asking them: ignored")
+            tracing::warn!(channel, from = %shown, "answer by SMS with no event in progress that texted them on this channel: ignored")
         }
         Some(SmsAnswer::Unknown { event_id }) => {
             tracing::warn!(channel, from = %shown, event = event_id, "answer by SMS that is none of the responses: ignored")

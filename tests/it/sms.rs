@@ -838,3 +838,63 @@ fn check_refuses_a_bad_sms_channel_naming_file_line_and_column() {
     }
     assert!(!out.contains("unknown key `sender`"), "{out}");
 }
+
+/// The responses recorded on event `id`, as (recipient, response).
+async fn responses_of(td: &TestDaemon, id: &str) -> Vec<(String, String)> {
+    td.event(id).await["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["recipient_id"].as_str().unwrap().to_string(),
+                r["response"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_answer_by_sms_goes_to_the_event_that_texted_them_real_before_exercise() {
+    let (_twilio, td) = twilio_daemon().await;
+    let real = declare_and_wait(&td, "twilio", "sent", 2).await;
+    let real = real["id"].as_str().unwrap().to_string();
+    // Newer: an exercise that texted them too, and a real event that only
+    // e-mailed Claire.
+    let exercise = td
+        .declare(json!({"scenario": "cellule_crise", "exercise": true}))
+        .await;
+    let exercise = exercise["id"].as_str().unwrap().to_string();
+    assert_ne!(exercise, real);
+    eventually(10, "the exercise's SMS sent", || {
+        let exercise = exercise.clone();
+        let td = &td;
+        async move {
+            let ev = td.event(&exercise).await;
+            sms_deliveries(&ev, "twilio")
+                .iter()
+                .filter(|d| d["state"] == "sent")
+                .count()
+                == 2
+        }
+    })
+    .await;
+    let mail = td
+        .declare(json!({"scenario": "canicule", "level": "jaune"}))
+        .await;
+    let mail = mail["id"].as_str().unwrap().to_string();
+    assert!(sms_deliveries(&td.event(&mail).await, "twilio").is_empty());
+
+    let body = InBody::Json(json!({"from": "+33639980101", "text": "1"}));
+    assert_eq!(
+        inbound(&td, "twilio", Some(INBOUND_SECRET), body).await,
+        200
+    );
+    assert_eq!(
+        responses_of(&td, &real).await,
+        vec![("ref1".to_string(), "disponible".to_string())]
+    );
+    assert!(responses_of(&td, &mail).await.is_empty());
+    assert!(responses_of(&td, &exercise).await.is_empty());
+    td.stop().await;
+}
