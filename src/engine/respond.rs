@@ -201,6 +201,9 @@ pub enum SmsAnswer {
     NoEvent,
     /// The text is none of the event's responses.
     Unknown { event_id: i64 },
+    /// The event texted `people` (more than one) of those with the
+    /// sender's number: who wrote cannot be told.
+    Ambiguous { event_id: i64, people: usize },
 }
 
 /// The response an SMS text means among `choices`: its number ("1" is the
@@ -224,29 +227,41 @@ pub fn response_of_text(text: &str, choices: &[String]) -> Option<String> {
         .cloned()
 }
 
-/// Records an answer by SMS of professional `recipient_id` received on SMS
-/// channel `channel`: `text` is matched to a response of the event it
-/// answers ([`q::latest_asking`]: the newest unresolved one that texted
-/// them on that channel, real events first), then recorded through [`respond`], as on the response
-/// page (quorum, acknowledgement).
+/// Records an answer by SMS from one of `recipient_ids` (the professionals
+/// with the sender's number) received on SMS channel `channel`: the event
+/// it answers is [`q::latest_asking`] (the newest unresolved one that
+/// texted one of them on that channel, real events first); the one who
+/// wrote is the one of them it texted ([`SmsAnswer::Ambiguous`] if
+/// several); `text` is matched to a response, then recorded through
+/// [`respond`], as on the response page (quorum, acknowledgement).
 pub async fn respond_by_sms(
     store: &Store,
     ctx: Ctx,
-    recipient_id: String,
+    recipient_ids: Vec<String>,
     channel: String,
     text: String,
 ) -> Result<SmsAnswer, EngineError> {
     let set = ctx.set.clone();
     let found = store
         .call(move |c| {
-            let Some((event_id, seq)) = q::latest_asking(c, &recipient_id, &channel)? else {
+            let Some(event_id) = q::latest_asking(c, &recipient_ids, &channel)? else {
                 return Ok(None);
             };
-            Ok(q::get_event(c, event_id)?.map(|ev| (ev, seq)))
+            let texted = q::texted(c, event_id, &recipient_ids, &channel)?;
+            Ok(q::get_event(c, event_id)?.map(|ev| (ev, texted)))
         })
         .await?;
-    let Some((ev, seq)) = found else {
+    let Some((ev, texted)) = found else {
         return Ok(SmsAnswer::NoEvent);
+    };
+    let seq = match texted.as_slice() {
+        [(_, seq)] => *seq,
+        _ => {
+            return Ok(SmsAnswer::Ambiguous {
+                event_id: ev.id,
+                people: texted.len(),
+            });
+        }
     };
     let (_, scenario) = plan_of(&set, &ev)?;
     let Some(response) = response_of_text(&text, &scenario.responses) else {

@@ -93,6 +93,9 @@ async fn inbound(
         Some(SmsAnswer::NoEvent) => {
             tracing::warn!(channel, from = %shown, "answer by SMS with no event in progress that texted them on this channel: ignored")
         }
+        Some(SmsAnswer::Ambiguous { event_id, people }) => {
+            tracing::warn!(channel, from = %shown, event = event_id, people, "answer by SMS from a number the event texted to several professionals: who wrote cannot be told, ignored")
+        }
         Some(SmsAnswer::Unknown { event_id }) => {
             tracing::warn!(channel, from = %shown, event = event_id, "answer by SMS that is none of the responses: ignored")
         }

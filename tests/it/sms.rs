@@ -120,6 +120,16 @@ const INBOUND_SECRET: &str = "inbound-secret-for-tests";
 /// quorum 2) sends by SMS through `[sms.NAME]` written as `table`, with
 /// the credential files `secrets`.
 async fn daemon_with(name: &str, table: &str, secrets: &[(&str, &str)]) -> TestDaemon {
+    daemon_with_setup(name, table, secrets, |_| {}).await
+}
+
+/// [`daemon_with`], then `extra` changes the fixture files.
+async fn daemon_with_setup(
+    name: &str,
+    table: &str,
+    secrets: &[(&str, &str)],
+    extra: impl FnOnce(&std::path::Path),
+) -> TestDaemon {
     let (name, table) = (name.to_string(), table.to_string());
     let secrets: Vec<(String, String)> = secrets
         .iter()
@@ -149,6 +159,7 @@ async fn daemon_with(name: &str, table: &str, secrets: &[(&str, &str)]) -> TestD
             &format!("channels = [\"email\", \"{name}\"]\nquorum = 2"),
         );
         std::fs::write(&plan, text).unwrap();
+        extra(dir);
     })
     .await
 }
@@ -578,14 +589,24 @@ enum InBody {
 }
 
 async fn twilio_daemon() -> (Provider, TestDaemon) {
+    twilio_daemon_directory(|d| d).await
+}
+
+/// [`twilio_daemon`] with its directory's text changed by `edit`.
+async fn twilio_daemon_directory(edit: impl FnOnce(String) -> String) -> (Provider, TestDaemon) {
     let twilio = Provider::start((201, json!({"sid": "SM1"}))).await;
-    let td = daemon_with(
+    let td = daemon_with_setup(
         "twilio",
         &format!(
             "provider = \"twilio\"\nurl = \"{}\"\naccount_sid = \"AC0001\"\nauth_token_file = \"secrets/twilio\"\nfrom = \"+33700000001\"",
             twilio.base()
         ),
         &[("twilio", "tok")],
+        |dir| {
+            let path = dir.join("config/directory.toml");
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, edit(text)).unwrap();
+        },
     )
     .await;
     (twilio, td)
@@ -897,4 +918,69 @@ async fn an_answer_by_sms_goes_to_the_event_that_texted_them_real_before_exercis
     assert!(responses_of(&td, &mail).await.is_empty());
     assert!(responses_of(&td, &exercise).await.is_empty());
     td.stop().await;
+}
+
+#[tokio::test]
+async fn a_shared_number_answers_for_the_one_the_event_texted_or_for_nobody() {
+    // Before Claire in the directory, a colleague with her number whom the
+    // event did not text: the answer is Claire's.
+    let (_twilio, td) = twilio_daemon_directory(|d| {
+        format!(
+            "[[professional]]\nid = \"aaa\"\nname = \"Anne Adam\"\nprofession = \"infirmier\"\n\
+             commune = \"Thann\"\nphone = \"+33639980101\"\n\n{d}"
+        )
+    })
+    .await;
+    let ev = declare_and_wait(&td, "twilio", "sent", 2).await;
+    let id = ev["id"].as_str().unwrap().to_string();
+    let body = InBody::Json(json!({"from": "+33639980101", "text": "1"}));
+    assert_eq!(
+        inbound(&td, "twilio", Some(INBOUND_SECRET), body).await,
+        200
+    );
+    assert_eq!(
+        responses_of(&td, &id).await,
+        vec![("ref1".to_string(), "disponible".to_string())]
+    );
+    td.stop().await;
+
+    // The event texted both who share the number: nothing recorded.
+    let (_twilio, td) =
+        twilio_daemon_directory(|d| d.replace("+33639980102", "+33639980101")).await;
+    let ev = declare_and_wait(&td, "twilio", "sent", 2).await;
+    let id = ev["id"].as_str().unwrap().to_string();
+    let body = InBody::Json(json!({"from": "+33639980101", "text": "1"}));
+    assert_eq!(
+        inbound(&td, "twilio", Some(INBOUND_SECRET), body).await,
+        200
+    );
+    assert!(responses_of(&td, &id).await.is_empty());
+    td.stop().await;
+}
+
+#[test]
+fn check_warns_where_two_active_professionals_share_a_number() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::copy_dir(
+        &crate::support::repo().join("tests/fixtures/minimal"),
+        dir.path(),
+    );
+    let sb = crate::support::Sandbox { dir };
+    let d = sb.read("config/directory.toml");
+    let d = d.replace("+33639980003", "+33639980001");
+    // Sophie Fritsch is not active: no warning for her.
+    let d = d.replace(
+        "email = \"sophie.fritsch@example.net\"\n",
+        "email = \"sophie.fritsch@example.net\"\nphone = \"+33639980001\"\n",
+    );
+    sb.write("config/directory.toml", &d);
+    let (code, out) = check(&sb);
+    assert_eq!(code, 0, "a warning, not an error: {out}");
+    let at = format!(
+        "{}/config/directory.toml:29:9: warning: phone +33639980001 is also `cmartin`'s",
+        sb.path().display()
+    );
+    let lines: Vec<&str> = out.lines().filter(|l| l.contains("is also `")).collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(lines[0].starts_with(&at), "{}", lines[0]);
 }
