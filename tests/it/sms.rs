@@ -984,3 +984,31 @@ fn check_warns_where_two_active_professionals_share_a_number() {
     assert_eq!(lines.len(), 1, "{out}");
     assert!(lines[0].starts_with(&at), "{}", lines[0]);
 }
+
+#[test]
+fn check_refuses_an_sms_secret_file_it_cannot_read() {
+    let sb = minimal_with_sms("");
+    std::fs::remove_file(sb.path().join("config/brevo-key")).unwrap();
+    let cfg = sb.read("config/vigie.toml");
+    let cfg = format!("{cfg}inbound_secret_file = \"secrets\"\n");
+    sb.write("config/vigie.toml", &cfg);
+    std::fs::create_dir_all(sb.path().join("config/secrets")).unwrap();
+    let line_of = |needle: &str| 1 + cfg.lines().position(|l| l.starts_with(needle)).unwrap();
+    let (code, out) = check(&sb);
+    assert_eq!(code, 1, "{out}");
+    for (line, col, file) in [
+        (line_of("api_key_file"), 16, "brevo-key"),
+        (line_of("inbound_secret_file"), 23, "secrets"),
+    ] {
+        let at = format!(
+            "{}/config/vigie.toml:{line}:{col}: cannot read the secret file {}/config/{file}",
+            sb.path().display(),
+            sb.path().display()
+        );
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&at) && l.ends_with("SMS channel `texto` cannot work")),
+            "expected {at}… in\n{out}"
+        );
+    }
+}

@@ -111,7 +111,8 @@ pub(super) fn read_sms(
     } else {
         Some(None)
     };
-    // A credential file: its path, with a warning when it is missing.
+    // A credential file: its path, with an error when it cannot be read
+    // (`vigie run` would refuse to start: check says so first).
     let file = |key: &str, required: bool| -> Option<Option<PathBuf>> {
         let v = if required {
             t.req_str(key).map(Some)?
@@ -120,12 +121,13 @@ pub(super) fn read_sms(
         };
         Some(v.map(|s| {
             let p = resolve(base, &s.value);
-            if !secret_path(&p).exists() {
-                ctx.warning(
+            let read = secret_path(&p);
+            if let Err(e) = crate::config::source::read_text(&read) {
+                ctx.error(
                     &s.loc,
                     format!(
-                        "secret file {} not found (nor in $CREDENTIALS_DIRECTORY): SMS channel `{name}` cannot work",
-                        p.display()
+                        "cannot read the secret file {} (nor in $CREDENTIALS_DIRECTORY): {e}: SMS channel `{name}` cannot work",
+                        read.display()
                     ),
                 );
             }
