@@ -1012,3 +1012,35 @@ fn check_refuses_an_sms_secret_file_it_cannot_read() {
         );
     }
 }
+
+#[test]
+fn check_refuses_a_channel_name_used_twice_across_email_sms_and_webhook() {
+    let sb = minimal_with_sms("");
+    let cfg = sb.read("config/vigie.toml");
+    let cfg = format!(
+        "{cfg}\n[email.mss]\ntransport = \"file\"\nfrom = \"CPTS <cpts@example.org>\"\ndir = \"../var/mss\"\n\n\
+         [sms.mss]\nprovider = \"brevo\"\napi_key_file = \"brevo-key\"\nsender = \"CPTS\"\n\n\
+         [webhook.texto]\nurl = \"http://127.0.0.1:9/x\"\nsecret_file = \"brevo-key\"\n"
+    );
+    sb.write("config/vigie.toml", &cfg);
+    let line_of = |needle: &str| 1 + cfg.lines().position(|l| l == needle).unwrap();
+    let file = format!("{}/config/vigie.toml", sb.path().display());
+    let (code, out) = check(&sb);
+    assert_eq!(code, 1, "{out}");
+    for (second, col, first, first_col, name) in [
+        ("[sms.mss]", 6, "[email.mss]", 8, "mss"),
+        ("[webhook.texto]", 10, "[sms.texto]", 6, "texto"),
+    ] {
+        let want = format!(
+            "{file}:{}:{col}: channel name `{name}` is already {first} (at {file}:{}:{first_col}): \
+             a channel name is used once across [email.NAME], [webhook.NAME] and [sms.NAME]",
+            line_of(second),
+            line_of(first),
+        );
+        assert!(
+            out.lines().any(|l| l == want),
+            "expected\n  {want}\nin\n{out}"
+        );
+    }
+    assert_eq!(out.matches("is already [").count(), 2, "{out}");
+}
