@@ -1044,3 +1044,62 @@ fn check_refuses_a_channel_name_used_twice_across_email_sms_and_webhook() {
     }
     assert_eq!(out.matches("is already [").count(), 2, "{out}");
 }
+
+#[tokio::test]
+async fn a_refused_key_or_no_credit_pauses_the_channel_and_nothing_is_lost() {
+    let brevo = Provider::start((201, json!({"messageId": 1}))).await;
+    // A revoked key, then no credit left: the account, not the messages.
+    brevo.answer_with(&[
+        (
+            401,
+            json!({"code": "unauthorized", "message": "Key not found"}),
+        ),
+        (
+            402,
+            json!({"code": "not_enough_credits", "message": "Not enough credits"}),
+        ),
+    ]);
+    let td = daemon_with(
+        "brevo",
+        &format!(
+            "provider = \"brevo\"\nurl = \"{}\"\napi_key_file = \"secrets/brevo\"\nsender = \"CPTSTEST\"",
+            brevo.base()
+        ),
+        &[("brevo", "k")],
+    )
+    .await;
+    let ev = td.declare(json!({"scenario": "cellule_crise"})).await;
+    let id = ev["id"].as_str().unwrap().to_string();
+    eventually(10, "the first refusal", || async {
+        !brevo.reqs().is_empty()
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let ev = td.event(&id).await;
+    assert!(
+        sms_deliveries(&ev, "brevo")
+            .iter()
+            .all(|d| d["state"] != "failed"),
+        "not failed for good: {ev}"
+    );
+    // The channel is probed until the account works again: both sent.
+    for _ in 0..20 {
+        td.advance(chrono::Duration::seconds(15));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let ev = td.event(&id).await;
+        if sms_deliveries(&ev, "brevo")
+            .iter()
+            .all(|d| d["state"] == "sent")
+        {
+            break;
+        }
+    }
+    let ev = td.event(&id).await;
+    assert!(
+        sms_deliveries(&ev, "brevo")
+            .iter()
+            .all(|d| d["state"] == "sent"),
+        "{ev}"
+    );
+    td.stop().await;
+}
