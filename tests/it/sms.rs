@@ -1103,3 +1103,47 @@ async fn a_refused_key_or_no_credit_pauses_the_channel_and_nothing_is_lost() {
     );
     td.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_send_on_an_sms_channel_normalises_the_number_and_refuses_an_email() {
+    let brevo = Provider::start((201, json!({"messageId": 7}))).await;
+    let sb = minimal_with_sms("");
+    let cfg = sb.read("config/vigie.toml");
+    sb.write(
+        "config/vigie.toml",
+        &format!("{cfg}url = \"{}\"\n", brevo.base()),
+    );
+    let config = sb.config();
+    let send = |to: &'static str| {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            let (code, out, err) = crate::support::run_vigie(&[
+                "--config",
+                config.to_str().unwrap(),
+                "test-send",
+                "texto",
+                to,
+            ]);
+            (code, format!("{out}{err}"))
+        })
+    };
+    let (code, out) = send("06 12 34 56 78").await.unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("+33612345678"), "{out}");
+    let reqs = brevo.reqs();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(
+        reqs[0].json()["recipient"],
+        "33612345678",
+        "{}",
+        reqs[0].body
+    );
+
+    let (code, out) = send("claire.martin@example.org").await.unwrap();
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("« claire.martin@example.org » n'est pas un numéro de téléphone : le canal « texto » envoie des SMS"),
+        "{out}"
+    );
+    assert_eq!(brevo.reqs().len(), 1, "nothing sent");
+}
