@@ -1147,3 +1147,48 @@ async fn test_send_on_an_sms_channel_normalises_the_number_and_refuses_an_email(
     );
     assert_eq!(brevo.reqs().len(), 1, "nothing sent");
 }
+
+#[tokio::test]
+async fn a_natural_answer_by_sms_is_recorded_with_the_rest_as_its_comment() {
+    let (_twilio, td) = twilio_daemon().await;
+    let ev = declare_and_wait(&td, "twilio", "sent", 2).await;
+    let id = ev["id"].as_str().unwrap().to_string();
+    for (from, text) in [
+        ("+33639980101", "1 je serai là dans 20 min"),
+        ("+33639980102", "Disponible, j'arrive"),
+    ] {
+        let body = InBody::Json(json!({"from": from, "text": text}));
+        assert_eq!(
+            inbound(&td, "twilio", Some(INBOUND_SECRET), body).await,
+            200
+        );
+    }
+    let ev = td.event(&id).await;
+    let mut got: Vec<(String, String, String)> = ev["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["recipient_id"].as_str().unwrap().to_string(),
+                r["response"].as_str().unwrap().to_string(),
+                r["comment"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "ref1".into(),
+                "disponible".into(),
+                "je serai là dans 20 min".into()
+            ),
+            ("ref2".into(), "disponible".into(), "j'arrive".into()),
+        ],
+        "{ev}"
+    );
+    assert_eq!(ev["state"], "acknowledged");
+    td.stop().await;
+}
