@@ -1192,3 +1192,29 @@ async fn a_natural_answer_by_sms_is_recorded_with_the_rest_as_its_comment() {
     assert_eq!(ev["state"], "acknowledged");
     td.stop().await;
 }
+
+#[tokio::test]
+async fn a_body_neither_form_nor_json_is_answered_200_and_changes_nothing() {
+    let (_twilio, td) = twilio_daemon().await;
+    let ev = declare_and_wait(&td, "twilio", "sent", 2).await;
+    let id = ev["id"].as_str().unwrap().to_string();
+    let url = td.url(&format!(
+        "/api/v1/inbound/sms/twilio?secret={INBOUND_SECRET}"
+    ));
+    for (ctype, body) in [
+        ("text/plain", "from=+33639980101 text=1"),
+        ("application/json", "{\"from\": \"+33639980101\", "),
+    ] {
+        let r = td
+            .http
+            .post(&url)
+            .header("content-type", ctype)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{ctype}");
+    }
+    assert!(responses_of(&td, &id).await.is_empty());
+    td.stop().await;
+}
