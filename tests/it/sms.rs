@@ -1218,3 +1218,32 @@ async fn a_body_neither_form_nor_json_is_answered_200_and_changes_nothing() {
     assert!(responses_of(&td, &id).await.is_empty());
     td.stop().await;
 }
+
+#[test]
+fn check_warns_when_answers_by_sms_would_go_to_a_named_sender() {
+    let sb = minimal_with_sms("");
+    let cfg = sb.read("config/vigie.toml");
+    let cfg = format!("{cfg}inbound_secret_file = \"brevo-key\"\n");
+    sb.write("config/vigie.toml", &cfg);
+    let line = 1 + cfg.lines().position(|l| l == "sender = \"CPTS\"").unwrap();
+    let (code, out) = check(&sb);
+    assert_eq!(code, 0, "a warning: {out}");
+    let want = format!(
+        "{}/config/vigie.toml:{line}:10: warning: `sender` \"CPTS\" is a name: a phone cannot answer it, \
+         so `inbound_secret_file` receives no answer by SMS on channel `texto` (write the channel's phone number)",
+        sb.path().display()
+    );
+    assert!(
+        out.lines().any(|l| l == want),
+        "expected\n  {want}\nin\n{out}"
+    );
+
+    // A number: answers can come back.
+    sb.write(
+        "config/vigie.toml",
+        &cfg.replace("sender = \"CPTS\"", "sender = \"+33700000001\""),
+    );
+    let (code, out) = check(&sb);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("is a name"), "{out}");
+}
