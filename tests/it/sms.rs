@@ -1247,3 +1247,22 @@ fn check_warns_when_answers_by_sms_would_go_to_a_named_sender() {
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("is a name"), "{out}");
 }
+
+/// The inbound SMS address holds its secret in the URL: INSTALL.md's nginx
+/// example keeps it out of the access log.
+#[test]
+fn the_nginx_example_does_not_log_the_inbound_sms_secret() {
+    let guide = std::fs::read_to_string(crate::support::repo().join("docs/INSTALL.md")).unwrap();
+    let block = guide
+        .split("location /api/v1/inbound/ {")
+        .nth(1)
+        .expect("an inbound location in the nginx example")
+        .split('}')
+        .next()
+        .unwrap();
+    assert!(block.contains("access_log off;"), "{block}");
+    assert!(
+        block.contains("proxy_pass http://127.0.0.1:8640;"),
+        "{block}"
+    );
+}
