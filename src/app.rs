@@ -347,25 +347,29 @@ impl App {
         engine::respond(&self.store, self.ctx(None), token, answer).await
     }
 
-    /// An answer by SMS from `phone` (E.164, SPEC §14): the professional
-    /// with that number, their most recent unresolved event that notified
-    /// them, the response the text means; recorded as on the response
+    /// An answer by SMS from `phone` (E.164, SPEC §14) received on SMS
+    /// channel `channel`: the active professionals with that number, the
+    /// newest unresolved event that texted one of them on that channel (the
+    /// one it texted wrote; several: nothing recorded), the response the text means; recorded as on the response
     /// page. `None`: nobody in the directory has that number.
     pub async fn respond_by_sms(
         &self,
         phone: &str,
+        channel: &str,
         text: String,
     ) -> Result<Option<engine::SmsAnswer>, EngineError> {
         let set = self.config();
-        let Some(p) = set
+        let ids: Vec<String> = set
             .directory
             .professionals
             .iter()
-            .find(|p| p.phone.as_ref().is_some_and(|ph| ph.as_str() == phone))
-        else {
+            .filter(|p| p.active && p.phone.as_ref().is_some_and(|ph| ph.as_str() == phone))
+            .map(|p| p.id.clone())
+            .collect();
+        if ids.is_empty() {
             return Ok(None);
-        };
-        engine::respond_by_sms(&self.store, self.ctx(None), p.id.clone(), text)
+        }
+        engine::respond_by_sms(&self.store, self.ctx(None), ids, channel.to_string(), text)
             .await
             .map(Some)
     }

@@ -172,12 +172,13 @@ pub enum Command {
         file: PathBuf,
     },
     /// Send one message marked [TEST] through a channel of the configuration
-    /// (email, an [email.NAME] such as mssante, a webhook) and say what failed;
+    /// (email, an [email.NAME] such as mssante, an [sms.NAME], a webhook) and say what failed;
     /// exit 0 only when the server accepted it.
     TestSend {
         /// The channel's name, as plans write it.
         channel: String,
-        /// Where to send: an e-mail address, or a phone number for a webhook.
+        /// Where to send: an e-mail address; a phone number for an SMS
+        /// channel (`[sms.NAME]`: +33612345678 or 06 12 34 56 78) or a webhook.
         address: String,
     },
 }

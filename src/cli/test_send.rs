@@ -1,5 +1,6 @@
 //! `vigie test-send CHANNEL ADDRESS`: one message marked `[TEST]` through a
-//! channel of the daemon's configuration, built by the daemon's own code
+//! channel of the daemon's configuration (to an SMS channel, a phone number,
+//! normalised as answers by SMS are: `06 12 34 56 78` → `+33612345678`), built by the daemon's own code
 //! ([`crate::deliver::channels`]), to check a mail server, an MSSanté
 //! mailbox or a gateway before an alert needs it. Says in French what
 //! failed (the outbox's own explanation: DNS, TCP, TLS, certificate, AUTH,
@@ -47,6 +48,28 @@ pub fn test_send(path: &Path, channel: &str, address: &str, out: &mut dyn Write)
             return 2;
         }
     };
+    // An SMS channel's number as the inbound route reads one: E.164, or
+    // the French national form (`06 12 34 56 78`).
+    let is_sms = cfg.sms.contains_key(channel);
+    let normalised;
+    let address = if is_sms {
+        match crate::web::inbound::normalise_phone(address).filter(|_| !address.contains('@')) {
+            Some(n) => {
+                normalised = n;
+                normalised.as_str()
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "« {address} » n'est pas un numéro de téléphone : le canal « {channel} » envoie des SMS. \
+                     Donnez un numéro, par exemple « 06 12 34 56 78 » ou « +33612345678 ».\nRien n'a été envoyé."
+                );
+                return 2;
+            }
+        }
+    } else {
+        address
+    };
     let now = chrono::Utc::now();
     let subject = format!("[TEST] Vigie — essai du canal « {channel} »");
     let text = format!(
@@ -57,7 +80,6 @@ pub fn test_send(path: &Path, channel: &str, address: &str, out: &mut dyn Write)
     );
     // An SMS channel sends the text itself (cut to its segments); the
     // others the JSON a webhook receives (e-mail ignores it).
-    let is_sms = cfg.sms.contains_key(channel);
     let text = if is_sms {
         format!(
             "[TEST] Vigie ({}) : essai du canal « {channel} ». Aucune alerte en cours, ne répondez pas.",

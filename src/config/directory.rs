@@ -339,6 +339,7 @@ fn load_toml(src: &SourceText, extra: Vec<String>, diags: &mut Diagnostics) -> O
             }
             t.finish();
         }
+        let mut phones = HashMap::new();
         for t in root.tables("professional") {
             let loc = t.loc();
             let field = |k: &str| t.str(k).map(|v| (v.value, v.loc));
@@ -359,7 +360,9 @@ fn load_toml(src: &SourceText, extra: Vec<String>, diags: &mut Diagnostics) -> O
                 available: super::roster::read_period(&t, "available_from", "available_until"),
             };
             t.finish();
+            let phone_at = raw.phone.as_ref().map(|p| p.1.clone());
             if let Some(p) = raw.build(loc, &ctx, &dir.extra_professions) {
+                shared_phone(&mut phones, &p, phone_at, &ctx);
                 dir.professionals.push(p);
             }
         }
@@ -386,6 +389,33 @@ pub(crate) fn merge(into: &mut Diagnostics, from: Diagnostics) {
         match d.severity {
             super::diag::Severity::Error => into.error(&d.loc, d.message.clone()),
             super::diag::Severity::Warning => into.warning(&d.loc, d.message.clone()),
+        }
+    }
+}
+
+/// Warns at the `phone` of active professional `p` when an active one
+/// before them has the same number: an answer by SMS from it cannot say
+/// who wrote it (SPEC §14).
+fn shared_phone(
+    seen: &mut HashMap<String, (String, Loc)>,
+    p: &Professional,
+    at: Option<Loc>,
+    ctx: &Ctx<'_>,
+) {
+    let (true, Some(phone), Some(at)) = (p.active, &p.phone, at) else {
+        return;
+    };
+    match seen.get(phone.as_str()) {
+        Some((first, first_at)) => ctx.warning(
+            &at,
+            format!(
+                "phone {} is also `{first}`'s (at {first_at}): an answer by SMS from it goes to \
+                 whichever of them the event texted, and is not recorded if it texted both",
+                phone.as_str()
+            ),
+        ),
+        None => {
+            seen.insert(phone.as_str().to_string(), (p.id.clone(), at));
         }
     }
 }
@@ -557,6 +587,7 @@ fn load_csv(src: &SourceText, extra: Vec<String>, diags: &mut Diagnostics) -> Op
         extra_professions: extra,
         ..Directory::default()
     };
+    let mut phones = HashMap::new();
     for record in rdr.records() {
         let record = match record {
             Ok(r) => r,
@@ -655,7 +686,9 @@ fn load_csv(src: &SourceText, extra: Vec<String>, diags: &mut Diagnostics) -> Op
             tags: list("tags"),
             active,
         };
+        let phone_at = raw.phone.as_ref().map(|p| p.1.clone());
         if let Some(p) = raw.build(loc, &ctx, &dir.extra_professions) {
+            shared_phone(&mut phones, &p, phone_at, &ctx);
             dir.professionals.push(p);
         }
     }

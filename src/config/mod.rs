@@ -121,7 +121,7 @@ pub fn load(config: &Path, today: impl FnOnce(chrono_tz::Tz) -> NaiveDate) -> Lo
     let directory = directory::load(&daemon.directory, &daemon.extra_professions, &mut diags);
     let plans = plan::load_dir_as_read(&daemon.plans, &mut diags);
     let rosters = match &daemon.rosters {
-        Some(dir) => roster::load_dir(dir, &mut diags),
+        Some(dir) => roster::load_dir(dir, daemon.quiet_hours, &mut diags),
         None => Vec::new(),
     };
     let reminders = match &daemon.reminders {

@@ -14,14 +14,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use chrono::{NaiveDate, Timelike, Weekday};
+use chrono::{NaiveDate, NaiveTime, Timelike, Weekday};
 
 use super::diag::{Diagnostics, Loc, Located};
 use super::directory::merge;
 use super::reader::{Ctx, Table};
 use super::selector::Selector;
 use crate::model::{
-    CronSchedule, DurationValue, Period, Season, TimeOfDay, parse_slug, parse_weekday,
+    CronSchedule, DurationValue, Period, QuietHours, Season, TimeOfDay, parse_slug, parse_weekday,
 };
 
 #[derive(Clone, Debug)]
@@ -160,10 +160,10 @@ pub(crate) fn read_period(t: &Table<'_, '_>, from_key: &str, until_key: &str) ->
 }
 
 /// Loads every `*.toml` of the rosters directory, in name order.
-pub fn load_dir(dir: &Path, diags: &mut Diagnostics) -> Vec<Roster> {
+pub fn load_dir(dir: &Path, quiet: Option<QuietHours>, diags: &mut Diagnostics) -> Vec<Roster> {
     super::toml_files(dir, "rosters", diags)
         .iter()
-        .filter_map(|f| load_file(f, diags))
+        .filter_map(|f| load_file(f, quiet, diags))
         .collect()
 }
 
@@ -171,15 +171,26 @@ pub fn load_dir(dir: &Path, diags: &mut Diagnostics) -> Vec<Roster> {
 /// as it could be read (when it has an `id` and a `title`): the errors in
 /// `diags` refuse the whole set anyway, and other files that name the roster
 /// (`on_call = "…"`) are then not also told that it does not exist.
-pub fn load_file(path: &Path, diags: &mut Diagnostics) -> Option<Roster> {
+/// `quiet`: the daemon's `quiet_hours`, the night of the reminders'
+/// warning (22:00-07:00 without).
+pub fn load_file(
+    path: &Path,
+    quiet: Option<QuietHours>,
+    diags: &mut Diagnostics,
+) -> Option<Roster> {
     let src = super::source::read_source(path, "roster", diags)?;
     let ctx = Ctx::new(&src);
-    let roster = ctx.parse().and_then(|doc| read(&ctx, &doc, path));
+    let roster = ctx.parse().and_then(|doc| read(&ctx, &doc, path, quiet));
     merge(diags, ctx.into_diagnostics());
     roster
 }
 
-fn read(ctx: &Ctx<'_>, doc: &toml::Spanned<toml::de::DeTable<'_>>, path: &Path) -> Option<Roster> {
+fn read(
+    ctx: &Ctx<'_>,
+    doc: &toml::Spanned<toml::de::DeTable<'_>>,
+    path: &Path,
+    quiet: Option<QuietHours>,
+) -> Option<Roster> {
     let root = Table::root(ctx, doc);
     let r = root.req_table("roster");
     let assignments: Vec<Assignment> = root
@@ -314,13 +325,20 @@ fn read(ctx: &Ctx<'_>, doc: &toml::Spanned<toml::de::DeTable<'_>>, path: &Path) 
             );
         }
     }
-    night_reminders(ctx, &roster);
+    night_reminders(ctx, &roster, quiet);
     Some(roster)
 }
 
-/// The night is 22:00 to 07:00: a reminder is not sent then.
-fn at_night(minute_of_day: i64) -> bool {
-    !(7 * 60..22 * 60).contains(&minute_of_day)
+/// The night is the quiet hours, else 22:00 to 07:00: a reminder is not
+/// sent then.
+fn at_night(quiet: Option<QuietHours>, minute_of_day: i64) -> bool {
+    match quiet {
+        Some(q) => {
+            let m = minute_of_day as u32;
+            NaiveTime::from_hms_opt(m / 60, m % 60, 0).is_some_and(|t| q.contains(t))
+        }
+        None => !(7 * 60..22 * 60).contains(&minute_of_day),
+    }
 }
 
 /// The wall-clock minute of the day a reminder `before` minutes ahead of a
@@ -330,10 +348,11 @@ fn reminder_minute(start: TimeOfDay, before: i64) -> i64 {
     (s - before).rem_euclid(24 * 60)
 }
 
-/// Warns (at `remind_before`) when a shift's reminder would go out between
-/// 22:00 and 07:00, with the hour and the nearest whole number of hours
-/// that sends every shift's reminder in the day.
-fn night_reminders(ctx: &Ctx<'_>, roster: &Roster) {
+/// Warns (at `remind_before`) when a shift's reminder would go out at
+/// night (the quiet hours, else 22:00 to 07:00), with the hour and the
+/// nearest whole number of hours that sends every shift's reminder in the
+/// day.
+fn night_reminders(ctx: &Ctx<'_>, roster: &Roster, quiet: Option<QuietHours>) {
     let Some(before) = &roster.remind_before else {
         return;
     };
@@ -343,7 +362,7 @@ fn night_reminders(ctx: &Ctx<'_>, roster: &Roster) {
         .iter()
         .filter_map(|s| {
             let m = reminder_minute(s.start, minutes);
-            at_night(m).then(|| {
+            at_night(quiet, m).then(|| {
                 format!(
                     "shift `{}` (starts {}) at {:02}:{:02}",
                     s.name.value,
@@ -361,7 +380,11 @@ fn night_reminders(ctx: &Ctx<'_>, roster: &Roster) {
         roster
             .shifts
             .iter()
-            .all(|s| !at_night(reminder_minute(s.start, h * 60)))
+            .all(|s| !at_night(quiet, reminder_minute(s.start, h * 60)))
+    };
+    let (day_from, day_to) = match quiet {
+        Some(q) => (q.end.to_string(), q.start.to_string()),
+        None => ("07:00".to_string(), "22:00".to_string()),
     };
     let hours = minutes / 60;
     let suggestion = (0..48)
@@ -369,15 +392,17 @@ fn night_reminders(ctx: &Ctx<'_>, roster: &Roster) {
         .find(|&h| (1..=72).contains(&h) && by_day(h))
         .map(|h| format!(": try remind_before = \"{h}h\""))
         .unwrap_or_else(|| {
-            ": no single value sends every shift's reminder between 07:00 and 22:00; \
-             split the roster or remove `remind_before`"
-                .to_string()
+            format!(
+                ": no single value sends every shift's reminder between {day_from} and {day_to}; \
+                 split the roster or remove `remind_before`"
+            )
         });
     ctx.warning(
         &before.loc,
         format!(
-            "remind_before = \"{}\" sends reminders at night (between 22:00 and 07:00): {}{suggestion}",
+            "remind_before = \"{}\" sends reminders at night (between {day_to} and {day_from}{}): {}{suggestion}",
             before.value,
+            if quiet.is_some() { ", the quiet_hours" } else { "" },
             night.join(", ")
         ),
     );

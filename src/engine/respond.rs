@@ -201,60 +201,109 @@ pub enum SmsAnswer {
     NoEvent,
     /// The text is none of the event's responses.
     Unknown { event_id: i64 },
+    /// The event texted `people` (more than one) of those with the
+    /// sender's number: who wrote cannot be told.
+    Ambiguous { event_id: i64, people: usize },
 }
 
-/// The response an SMS text means among `choices`: its number ("1" is the
-/// first), the response itself or its label ("disponible", "Bien reçu"),
-/// whatever the case, spaces and final punctuation.
-pub fn response_of_text(text: &str, choices: &[String]) -> Option<String> {
-    let norm = |s: &str| -> String {
-        s.trim()
-            .trim_end_matches(['.', '!'])
-            .trim()
-            .to_lowercase()
-            .replace(['_', ' '], "")
-    };
-    let t = norm(text);
-    if let Ok(n) = t.parse::<usize>() {
-        return n.checked_sub(1).and_then(|i| choices.get(i)).cloned();
+/// The response an SMS text means among `choices`, and the rest of the
+/// text as the response's comment (at most [`COMMENT_MAX_CHARS`]
+/// characters, cut): the text starts with a response's number ("1" is the
+/// first: "1 je serai là dans 20 min"), or with the response itself or its
+/// label, whatever the case and accents ("Disponible, j'arrive", "bien
+/// recu"), followed by anything. "Oui" is no response unless a response
+/// is called so.
+pub fn reply_of_text(text: &str, choices: &[String]) -> Option<(String, Option<String>)> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    if digits > 0 {
+        // "1", "2.", "1 je viens"; not "1er".
+        if t[digits..]
+            .chars()
+            .next()
+            .is_some_and(char::is_alphanumeric)
+        {
+            return None;
+        }
+        let n: usize = t[..digits].parse().ok()?;
+        let r = n.checked_sub(1).and_then(|i| choices.get(i)).cloned()?;
+        return Some((r, comment_of(&t[digits..])));
     }
-    choices
-        .iter()
-        .find(|c| norm(c) == t || norm(&crate::model::labels::response(c)) == t)
-        .cloned()
+    // The first one to four words, the most first ("bien reçu").
+    let mut ends: Vec<usize> = t
+        .char_indices()
+        .zip(t.chars().skip(1).chain([' ']))
+        .filter(|((_, c), next)| !c.is_whitespace() && next.is_whitespace())
+        .map(|((i, c), _)| i + c.len_utf8())
+        .take(4)
+        .collect();
+    ends.reverse();
+    let fold = crate::model::fold;
+    for end in ends {
+        let head = fold(t[..end].trim_end_matches(|c: char| c.is_ascii_punctuation()));
+        let found = choices.iter().find(|c| {
+            fold(&c.replace('_', " ")) == head || fold(&crate::model::labels::response(c)) == head
+        });
+        if let Some(c) = found {
+            return Some((c.clone(), comment_of(&t[end..])));
+        }
+    }
+    None
 }
 
-/// Records an answer by SMS of professional `recipient_id`: `text` is
-/// matched to a response of their most recent unresolved event that
-/// notified them, then recorded through [`respond`], as on the response
-/// page (quorum, acknowledgement).
+/// What follows the response in an SMS, as its comment.
+fn comment_of(rest: &str) -> Option<String> {
+    let r = rest
+        .trim_start_matches(|c: char| c.is_whitespace() || ".,;:-!)/".contains(c))
+        .trim();
+    (!r.is_empty()).then(|| r.chars().take(COMMENT_MAX_CHARS).collect())
+}
+
+/// Records an answer by SMS from one of `recipient_ids` (the professionals
+/// with the sender's number) received on SMS channel `channel`: the event
+/// it answers is [`q::latest_asking`] (the newest unresolved one that
+/// texted one of them on that channel, real events first); the one who
+/// wrote is the one of them it texted ([`SmsAnswer::Ambiguous`] if
+/// several); `text` is matched to a response, then recorded through
+/// [`respond`], as on the response page (quorum, acknowledgement).
 pub async fn respond_by_sms(
     store: &Store,
     ctx: Ctx,
-    recipient_id: String,
+    recipient_ids: Vec<String>,
+    channel: String,
     text: String,
 ) -> Result<SmsAnswer, EngineError> {
     let set = ctx.set.clone();
     let found = store
         .call(move |c| {
-            let Some((event_id, seq)) = q::latest_asking(c, &recipient_id)? else {
+            let Some(event_id) = q::latest_asking(c, &recipient_ids, &channel)? else {
                 return Ok(None);
             };
-            Ok(q::get_event(c, event_id)?.map(|ev| (ev, seq)))
+            let texted = q::texted(c, event_id, &recipient_ids, &channel)?;
+            Ok(q::get_event(c, event_id)?.map(|ev| (ev, texted)))
         })
         .await?;
-    let Some((ev, seq)) = found else {
+    let Some((ev, texted)) = found else {
         return Ok(SmsAnswer::NoEvent);
     };
+    let seq = match texted.as_slice() {
+        [(_, seq)] => *seq,
+        _ => {
+            return Ok(SmsAnswer::Ambiguous {
+                event_id: ev.id,
+                people: texted.len(),
+            });
+        }
+    };
     let (_, scenario) = plan_of(&set, &ev)?;
-    let Some(response) = response_of_text(&text, &scenario.responses) else {
+    let Some((response, comment)) = reply_of_text(&text, &scenario.responses) else {
         return Ok(SmsAnswer::Unknown { event_id: ev.id });
     };
     let token = ctx.links.token(ev.id, seq, &ev.link_secret);
     let answer = Answer {
         response: response.clone(),
         eta_minutes: None,
-        comment: None,
+        comment,
     };
     respond(store, ctx, token, answer).await?;
     Ok(SmsAnswer::Recorded {
@@ -296,18 +345,42 @@ mod tests {
     #[test]
     fn an_sms_answer_is_a_number_a_response_or_its_label() {
         let c = vec!["disponible".to_string(), "bien_recu".to_string()];
-        assert_eq!(response_of_text(" 1 ", &c).as_deref(), Some("disponible"));
-        assert_eq!(response_of_text("2.", &c).as_deref(), Some("bien_recu"));
-        assert_eq!(response_of_text("3", &c), None);
-        assert_eq!(response_of_text("0", &c), None);
+        let r = |t: &str| reply_of_text(t, &c).map(|(r, _)| r);
+        assert_eq!(r(" 1 ").as_deref(), Some("disponible"));
+        assert_eq!(r("2.").as_deref(), Some("bien_recu"));
+        assert_eq!(r("3"), None);
+        assert_eq!(r("0"), None);
+        assert_eq!(r("Disponible !").as_deref(), Some("disponible"));
+        assert_eq!(r("bien reçu").as_deref(), Some("bien_recu"));
+        assert_eq!(r("BIEN RECU").as_deref(), Some("bien_recu"));
+        assert_eq!(r("peut-être"), None);
+        assert_eq!(r("1er"), None);
+        assert_eq!(r("Oui"), None);
+        assert_eq!(r("indisponible"), None);
+    }
+
+    #[test]
+    fn a_natural_sms_answer_keeps_the_rest_as_its_comment() {
+        let c = vec!["disponible".to_string(), "bien_recu".to_string()];
         assert_eq!(
-            response_of_text("Disponible !", &c).as_deref(),
-            Some("disponible")
+            reply_of_text("1 je serai là dans 20 min", &c),
+            Some(("disponible".into(), Some("je serai là dans 20 min".into())))
         );
         assert_eq!(
-            response_of_text("bien reçu", &c).as_deref(),
-            Some("bien_recu")
+            reply_of_text("Disponible, j'arrive", &c),
+            Some(("disponible".into(), Some("j'arrive".into())))
         );
-        assert_eq!(response_of_text("peut-être", &c), None);
+        assert_eq!(
+            reply_of_text("Bien reçu merci", &c),
+            Some(("bien_recu".into(), Some("merci".into())))
+        );
+        assert_eq!(
+            reply_of_text("2 - ok", &c),
+            Some(("bien_recu".into(), Some("ok".into())))
+        );
+        assert_eq!(reply_of_text("1", &c), Some(("disponible".into(), None)));
+        let long = format!("1 {}", "é".repeat(600));
+        let (_, comment) = reply_of_text(&long, &c).unwrap();
+        assert_eq!(comment.unwrap().chars().count(), COMMENT_MAX_CHARS);
     }
 }

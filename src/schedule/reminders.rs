@@ -123,10 +123,19 @@ pub fn due_between(set: &ConfigSet, from: DateTime<Utc>, to: DateTime<Utc>) -> V
                 continue;
             };
             let (start, _) = occurrence(tz, shift, a.date.value);
-            let instant = start - before.as_chrono();
-            if instant <= from || instant > to {
+            let due = start - before.as_chrono();
+            // Before the night when the quiet hours would hold it past
+            // the shift's start; found inside them already (Vigie
+            // started, the roster added in the night): at `due`, at once.
+            let early =
+                super::quiet::shift_reminder_at(set.daemon.quiet_hours.as_ref(), tz, due, start);
+            let instant = if early > from && early <= to {
+                early
+            } else if early <= from && due > from && due <= to {
+                due
+            } else {
                 continue;
-            }
+            };
             for w in &a.who {
                 // Nor for someone away that day (their season).
                 if set
@@ -297,15 +306,18 @@ pub async fn tick(
             let mut outcome = TickOutcome::default();
             let since = q::checked_until(&tx)?.unwrap_or(now).max(now - LOOK_BACK);
             for due in due_between(&set, since, now) {
+                // A shift reminder is recorded under its `remind_before`
+                // instant, even when sent before the night: once only.
+                let (recorded, shift_start) = shift_times(&set, &due);
                 let late = now - due.instant;
                 if late > CATCH_UP {
-                    if q::claim(&tx, &due.key, due.instant, "missed", now)? {
+                    if q::claim(&tx, &due.key, recorded, "missed", now)? {
                         outcome.missed += 1;
                         tracing::warn!(job = %due.key, instant = %due.instant, "reminder missed while Vigie was stopped");
                     }
                     continue;
                 }
-                if !q::claim(&tx, &due.key, due.instant, "fired", now)? {
+                if !q::claim(&tx, &due.key, recorded, "fired", now)? {
                     continue;
                 }
                 // The review reminder says when the plan was last exercised.
@@ -322,13 +334,16 @@ pub async fn tick(
                     personal.as_ref(),
                     last_exercise,
                 );
-                // Inside the quiet hours, written now and sent at their end.
+                // Inside the quiet hours, written now and sent at their
+                // end; but a shift reminder that would then come after its
+                // shift has begun goes at once.
                 let from = set
                     .daemon
                     .quiet_hours
-                    .and_then(|q| super::quiet::release(&q, set.daemon.timezone, now));
+                    .and_then(|q| super::quiet::release(&q, set.daemon.timezone, now))
+                    .filter(|end| shift_start.is_none_or(|start| *end <= start));
                 let n = outbox::insert_due(&tx, &items, now, from.unwrap_or(now))?;
-                q::set_deliveries(&tx, &due.key, due.instant, n)?;
+                q::set_deliveries(&tx, &due.key, recorded, n)?;
                 outcome.fired += 1;
                 outcome.deliveries += n;
                 match from {
@@ -343,6 +358,24 @@ pub async fn tick(
             Ok(outcome)
         })
         .await
+}
+
+/// The instant a due job is recorded under, and for a shift reminder its
+/// shift's start: a shift reminder's `remind_before` instant, even when it
+/// is sent before the night (quiet hours).
+fn shift_times(set: &ConfigSet, due: &Due) -> (DateTime<Utc>, Option<DateTime<Utc>>) {
+    if let Job::Shift {
+        roster, assignment, ..
+    } = &due.job
+    {
+        let r = &set.rosters[*roster];
+        let a = &r.assignments[*assignment];
+        if let (Some(before), Some(shift)) = (&r.remind_before, r.shift(&a.shift.value)) {
+            let (start, _) = occurrence(set.daemon.timezone, shift, a.date.value);
+            return (start - before.value.as_chrono(), Some(start));
+        }
+    }
+    (due.instant, None)
 }
 
 /// `vendredi 19 juin 2026`, in the daemon's time zone.

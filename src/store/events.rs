@@ -627,16 +627,58 @@ pub fn step_recipients(c: &Connection, step_id: i64) -> rusqlite::Result<Vec<Str
     rows.collect()
 }
 
-/// The most recent unresolved event that notified `recipient_id` (a
-/// delivery was written for them), with their number in it: what an answer
-/// by SMS answers.
-pub fn latest_asking(c: &Connection, recipient_id: &str) -> rusqlite::Result<Option<(i64, i64)>> {
-    c.prepare_cached(
-        "SELECT r.event_id, r.seq FROM event_recipients r JOIN events e ON e.id = r.event_id \
-         WHERE r.recipient_id = ?1 AND e.state <> 'resolved' AND EXISTS \
-         (SELECT 1 FROM deliveries d WHERE d.event_id = r.event_id AND d.recipient_id = ?1) \
-         ORDER BY r.event_id DESC LIMIT 1",
-    )?
-    .query_row([recipient_id], |r| Ok((r.get(0)?, r.get(1)?)))
-    .optional()
+/// The unresolved event an answer by SMS from one of `recipient_ids` (the
+/// people with the sender's number) on SMS channel `channel` answers: the
+/// newest that sent one of them an SMS on that channel (a delivery
+/// `sent`), real events before exercises. An event that only e-mailed
+/// them, or texted them through another channel, is not one.
+pub fn latest_asking(
+    c: &Connection,
+    recipient_ids: &[String],
+    channel: &str,
+) -> rusqlite::Result<Option<i64>> {
+    let mut best: Option<(bool, i64)> = None;
+    for id in recipient_ids {
+        let found: Option<(bool, i64)> = c
+            .prepare_cached(
+                "SELECT e.exercise, e.id FROM events e WHERE e.state <> 'resolved' AND EXISTS \
+                 (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.recipient_id = ?1 \
+                  AND d.channel = ?2 AND d.state = 'sent') \
+                 ORDER BY e.exercise ASC, e.id DESC LIMIT 1",
+            )?
+            .query_row([id.as_str(), channel], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        // Real (false) first, then the newest.
+        if let Some(f) = found
+            && best.is_none_or(|b| (f.0, -f.1) < (b.0, -b.1))
+        {
+            best = Some(f);
+        }
+    }
+    Ok(best.map(|b| b.1))
+}
+
+/// Those of `recipient_ids` event `event_id` sent an SMS on `channel`
+/// (a delivery `sent`), with their number in the event.
+pub fn texted(
+    c: &Connection,
+    event_id: i64,
+    recipient_ids: &[String],
+    channel: &str,
+) -> rusqlite::Result<Vec<(String, i64)>> {
+    let mut out = Vec::new();
+    for id in recipient_ids {
+        let seq: Option<i64> = c
+            .prepare_cached(
+                "SELECT r.seq FROM event_recipients r WHERE r.event_id = ?1 AND r.recipient_id = ?2 \
+                 AND EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = ?1 \
+                 AND d.recipient_id = ?2 AND d.channel = ?3 AND d.state = 'sent')",
+            )?
+            .query_row(params![event_id, id, channel], |r| r.get(0))
+            .optional()?;
+        if let Some(seq) = seq {
+            out.push((id.clone(), seq));
+        }
+    }
+    Ok(out)
 }

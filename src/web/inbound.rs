@@ -16,7 +16,8 @@
 //! ([`crate::app::App::respond_by_sms`]): the same operation as the
 //! response page. An unknown number or text is logged (the number masked)
 //! and answered 200: a provider retries errors, and nothing it resends
-//! would change that.
+//! would change that; so is a body that is neither a form nor JSON (logged
+//! with its size only).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -51,20 +52,35 @@ async fn inbound(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let fields: Value = if is_form {
-        let axum::Form(f) = axum::Form::<HashMap<String, String>>::from_request(request, &())
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("unreadable form: {e}")))?;
-        serde_json::to_value(f).unwrap_or_default()
+    // An unreadable body is logged and answered 200 like the rest: a
+    // provider retries an error, and its retry would be as unreadable.
+    let fields: Option<Value> = if is_form {
+        match axum::Form::<HashMap<String, String>>::from_request(request, &()).await {
+            Ok(axum::Form(f)) => Some(serde_json::to_value(f).unwrap_or_default()),
+            Err(_) => {
+                tracing::warn!(channel, "answer by SMS with an unreadable form: ignored");
+                None
+            }
+        }
     } else {
         let bytes = axum::body::Bytes::from_request(request, &())
             .await
             .map_err(|_| ApiError::TooLarge)?;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::BadRequest(format!("the body is neither a form nor JSON: {e}"))
-        })?
+        match serde_json::from_slice(&bytes) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                // The error's position only: the body may hold a number.
+                tracing::warn!(
+                    channel,
+                    bytes = bytes.len(),
+                    line = e.line(),
+                    column = e.column(),
+                    "answer by SMS whose body is neither a form nor JSON: ignored"
+                );
+                None
+            }
+        }
     };
-    let (from, text) = sender_and_text(&fields);
     let ok = || -> Response {
         if is_form {
             // Twilio reads TwiML back: an empty <Response/> sends no reply.
@@ -77,6 +93,10 @@ async fn inbound(
             axum::Json(serde_json::json!({"status": "ok"})).into_response()
         }
     };
+    let Some(fields) = fields else {
+        return Ok(ok());
+    };
+    let (from, text) = sender_and_text(&fields);
     let (Some(from), Some(text)) = (from, text) else {
         tracing::warn!(channel, "answer by SMS without a sender or a text: ignored");
         return Ok(ok());
@@ -86,12 +106,15 @@ async fn inbound(
         return Ok(ok());
     };
     let shown = mask(&phone);
-    match state.respond_by_sms(&phone, text).await? {
+    match state.respond_by_sms(&phone, &channel, text).await? {
         None => {
             tracing::warn!(channel, from = %shown, "answer by SMS from a number not in the directory: ignored")
         }
         Some(SmsAnswer::NoEvent) => {
-            tracing::warn!(channel, from = %shown, "answer by SMS with no event in progress asking them: ignored")
+            tracing::warn!(channel, from = %shown, "answer by SMS with no event in progress that texted them on this channel: ignored")
+        }
+        Some(SmsAnswer::Ambiguous { event_id, people }) => {
+            tracing::warn!(channel, from = %shown, event = event_id, people, "answer by SMS from a number the event texted to several professionals: who wrote cannot be told, ignored")
         }
         Some(SmsAnswer::Unknown { event_id }) => {
             tracing::warn!(channel, from = %shown, event = event_id, "answer by SMS that is none of the responses: ignored")

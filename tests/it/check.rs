@@ -1058,6 +1058,32 @@ fn a_shift_reminder_that_would_go_out_at_night_is_a_warning_with_the_hour_and_a_
 }
 
 #[test]
+fn the_night_of_the_shift_reminder_warning_is_the_quiet_hours_when_set() {
+    let sb = minimal();
+    // 23 h before 20:00 is 21:00: the day by default, the night with
+    // quiet_hours = "21:00-07:00".
+    sb.edit(
+        ROSTER,
+        r#"remind_before = "24h""#,
+        r#"remind_before = "23h""#,
+    );
+    let out = assert_accepted(&sb, DATE, &[]);
+    assert_never_says(&out, "at night");
+    sb.edit(
+        "config/vigie.toml",
+        "timezone = \"Europe/Paris\"",
+        "timezone = \"Europe/Paris\"\nquiet_hours = \"21:00-07:00\"",
+    );
+    assert_accepted(
+        &sb,
+        DATE,
+        &[
+            r#"config/rosters/garde.toml:7:17: warning: remind_before = "23h" sends reminders at night (between 21:00 and 07:00, the quiet_hours): shift `soir` (starts 20:00) at 21:00: try remind_before = "24h""#,
+        ],
+    );
+}
+
+#[test]
 fn availability_columns_of_a_csv_directory_are_read_and_bad_values_named_at_their_cell() {
     let sb = minimal_with_csv();
     let csv = sb.read("config/directory.csv");

@@ -626,3 +626,61 @@ async fn quiet_hours_that_mean_nothing_are_refused_with_their_place() {
     }
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shift_reminder_the_quiet_hours_would_hold_past_its_shift_leaves_before_the_night() {
+    let d = TestDaemon::start_manual().await;
+    with_reminders(&d).await;
+    // A 00:00 shift on Wednesday 17 June, reminded 1 h before (23:00),
+    // inside quiet hours that end at 07:00: after the shift has begun.
+    std::fs::write(
+        d.dir.path().join("config/rosters/pdsa.toml"),
+        r#"
+[roster]
+id = "pdsa"
+title = "Permanence des soins"
+eligible = { professions = ["medecin"] }
+remind_before = "1h"
+
+[[roster.shift]]
+name = "nuit"
+days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+start = "00:00"
+end = "08:00"
+
+[[assignment]]
+date = 2026-06-17
+shift = "nuit"
+who = ["ref1"]
+"#,
+    )
+    .unwrap();
+    let errors = with_quiet_hours(&d, "21:00-07:00").await;
+    assert!(errors.is_empty(), "{errors:?}");
+    d.clock.set(paris(2026, 6, 16, 20, 59));
+    tick(&d).await;
+    assert_eq!(mails_to_claire(&d, "Rappel : garde"), 0);
+    // 21:00, the start of the quiet hours: it leaves now, before the night.
+    d.clock
+        .set(paris(2026, 6, 16, 21, 0) + Duration::seconds(10));
+    tick(&d).await;
+    d.daemon().state.kick();
+    eventually(10, "the shift reminder at 21:00", || async {
+        mails_to_claire(&d, "Rappel : garde") == 1
+    })
+    .await;
+    // 23:00, its remind_before instant: not a second time.
+    d.clock
+        .set(paris(2026, 6, 16, 23, 0) + Duration::seconds(10));
+    tick(&d).await;
+    d.daemon().state.kick();
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(mails_to_claire(&d, "Rappel : garde"), 1);
+    let shifts: Vec<_> = firings(&d)
+        .await
+        .into_iter()
+        .filter(|f| f.job.starts_with("shift:"))
+        .collect();
+    assert_eq!(shifts.len(), 1, "{shifts:?}");
+    d.stop().await;
+}

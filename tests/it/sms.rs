@@ -120,6 +120,16 @@ const INBOUND_SECRET: &str = "inbound-secret-for-tests";
 /// quorum 2) sends by SMS through `[sms.NAME]` written as `table`, with
 /// the credential files `secrets`.
 async fn daemon_with(name: &str, table: &str, secrets: &[(&str, &str)]) -> TestDaemon {
+    daemon_with_setup(name, table, secrets, |_| {}).await
+}
+
+/// [`daemon_with`], then `extra` changes the fixture files.
+async fn daemon_with_setup(
+    name: &str,
+    table: &str,
+    secrets: &[(&str, &str)],
+    extra: impl FnOnce(&std::path::Path),
+) -> TestDaemon {
     let (name, table) = (name.to_string(), table.to_string());
     let secrets: Vec<(String, String)> = secrets
         .iter()
@@ -149,6 +159,7 @@ async fn daemon_with(name: &str, table: &str, secrets: &[(&str, &str)]) -> TestD
             &format!("channels = [\"email\", \"{name}\"]\nquorum = 2"),
         );
         std::fs::write(&plan, text).unwrap();
+        extra(dir);
     })
     .await
 }
@@ -578,14 +589,24 @@ enum InBody {
 }
 
 async fn twilio_daemon() -> (Provider, TestDaemon) {
+    twilio_daemon_directory(|d| d).await
+}
+
+/// [`twilio_daemon`] with its directory's text changed by `edit`.
+async fn twilio_daemon_directory(edit: impl FnOnce(String) -> String) -> (Provider, TestDaemon) {
     let twilio = Provider::start((201, json!({"sid": "SM1"}))).await;
-    let td = daemon_with(
+    let td = daemon_with_setup(
         "twilio",
         &format!(
             "provider = \"twilio\"\nurl = \"{}\"\naccount_sid = \"AC0001\"\nauth_token_file = \"secrets/twilio\"\nfrom = \"+33700000001\"",
             twilio.base()
         ),
         &[("twilio", "tok")],
+        |dir| {
+            let path = dir.join("config/directory.toml");
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, edit(text)).unwrap();
+        },
     )
     .await;
     (twilio, td)
@@ -837,4 +858,411 @@ fn check_refuses_a_bad_sms_channel_naming_file_line_and_column() {
         );
     }
     assert!(!out.contains("unknown key `sender`"), "{out}");
+}
+
+/// The responses recorded on event `id`, as (recipient, response).
+async fn responses_of(td: &TestDaemon, id: &str) -> Vec<(String, String)> {
+    td.event(id).await["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["recipient_id"].as_str().unwrap().to_string(),
+                r["response"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_answer_by_sms_goes_to_the_event_that_texted_them_real_before_exercise() {
+    let (_twilio, td) = twilio_daemon().await;
+    let real = declare_and_wait(&td, "twilio", "sent", 2).await;
+    let real = real["id"].as_str().unwrap().to_string();
+    // Newer: an exercise that texted them too, and a real event that only
+    // e-mailed Claire.
+    let exercise = td
+        .declare(json!({"scenario": "cellule_crise", "exercise": true}))
+        .await;
+    let exercise = exercise["id"].as_str().unwrap().to_string();
+    assert_ne!(exercise, real);
+    eventually(10, "the exercise's SMS sent", || {
+        let exercise = exercise.clone();
+        let td = &td;
+        async move {
+            let ev = td.event(&exercise).await;
+            sms_deliveries(&ev, "twilio")
+                .iter()
+                .filter(|d| d["state"] == "sent")
+                .count()
+                == 2
+        }
+    })
+    .await;
+    let mail = td
+        .declare(json!({"scenario": "canicule", "level": "jaune"}))
+        .await;
+    let mail = mail["id"].as_str().unwrap().to_string();
+    assert!(sms_deliveries(&td.event(&mail).await, "twilio").is_empty());
+
+    let body = InBody::Json(json!({"from": "+33639980101", "text": "1"}));
+    assert_eq!(
+        inbound(&td, "twilio", Some(INBOUND_SECRET), body).await,
+        200
+    );
+    assert_eq!(
+        responses_of(&td, &real).await,
+        vec![("ref1".to_string(), "disponible".to_string())]
+    );
+    assert!(responses_of(&td, &mail).await.is_empty());
+    assert!(responses_of(&td, &exercise).await.is_empty());
+    td.stop().await;
+}
+
+#[tokio::test]
+async fn a_shared_number_answers_for_the_one_the_event_texted_or_for_nobody() {
+    // Before Claire in the directory, a colleague with her number whom the
+    // event did not text: the answer is Claire's.
+    let (_twilio, td) = twilio_daemon_directory(|d| {
+        format!(
+            "[[professional]]\nid = \"aaa\"\nname = \"Anne Adam\"\nprofession = \"infirmier\"\n\
+             commune = \"Thann\"\nphone = \"+33639980101\"\n\n{d}"
+        )
+    })
+    .await;
+    let ev = declare_and_wait(&td, "twilio", "sent", 2).await;
+    let id = ev["id"].as_str().unwrap().to_string();
+    let body = InBody::Json(json!({"from": "+33639980101", "text": "1"}));
+    assert_eq!(
+        inbound(&td, "twilio", Some(INBOUND_SECRET), body).await,
+        200
+    );
+    assert_eq!(
+        responses_of(&td, &id).await,
+        vec![("ref1".to_string(), "disponible".to_string())]
+    );
+    td.stop().await;
+
+    // The event texted both who share the number: nothing recorded.
+    let (_twilio, td) =
+        twilio_daemon_directory(|d| d.replace("+33639980102", "+33639980101")).await;
+    let ev = declare_and_wait(&td, "twilio", "sent", 2).await;
+    let id = ev["id"].as_str().unwrap().to_string();
+    let body = InBody::Json(json!({"from": "+33639980101", "text": "1"}));
+    assert_eq!(
+        inbound(&td, "twilio", Some(INBOUND_SECRET), body).await,
+        200
+    );
+    assert!(responses_of(&td, &id).await.is_empty());
+    td.stop().await;
+}
+
+#[test]
+fn check_warns_where_two_active_professionals_share_a_number() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::copy_dir(
+        &crate::support::repo().join("tests/fixtures/minimal"),
+        dir.path(),
+    );
+    let sb = crate::support::Sandbox { dir };
+    let d = sb.read("config/directory.toml");
+    let d = d.replace("+33639980003", "+33639980001");
+    // Sophie Fritsch is not active: no warning for her.
+    let d = d.replace(
+        "email = \"sophie.fritsch@example.net\"\n",
+        "email = \"sophie.fritsch@example.net\"\nphone = \"+33639980001\"\n",
+    );
+    sb.write("config/directory.toml", &d);
+    let (code, out) = check(&sb);
+    assert_eq!(code, 0, "a warning, not an error: {out}");
+    let at = format!(
+        "{}/config/directory.toml:29:9: warning: phone +33639980001 is also `cmartin`'s",
+        sb.path().display()
+    );
+    let lines: Vec<&str> = out.lines().filter(|l| l.contains("is also `")).collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(lines[0].starts_with(&at), "{}", lines[0]);
+}
+
+#[test]
+fn check_refuses_an_sms_secret_file_it_cannot_read() {
+    let sb = minimal_with_sms("");
+    std::fs::remove_file(sb.path().join("config/brevo-key")).unwrap();
+    let cfg = sb.read("config/vigie.toml");
+    let cfg = format!("{cfg}inbound_secret_file = \"secrets\"\n");
+    sb.write("config/vigie.toml", &cfg);
+    std::fs::create_dir_all(sb.path().join("config/secrets")).unwrap();
+    let line_of = |needle: &str| 1 + cfg.lines().position(|l| l.starts_with(needle)).unwrap();
+    let (code, out) = check(&sb);
+    assert_eq!(code, 1, "{out}");
+    for (line, col, file) in [
+        (line_of("api_key_file"), 16, "brevo-key"),
+        (line_of("inbound_secret_file"), 23, "secrets"),
+    ] {
+        let at = format!(
+            "{}/config/vigie.toml:{line}:{col}: cannot read the secret file {}/config/{file}",
+            sb.path().display(),
+            sb.path().display()
+        );
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&at) && l.ends_with("SMS channel `texto` cannot work")),
+            "expected {at}… in\n{out}"
+        );
+    }
+}
+
+#[test]
+fn check_refuses_a_channel_name_used_twice_across_email_sms_and_webhook() {
+    let sb = minimal_with_sms("");
+    let cfg = sb.read("config/vigie.toml");
+    let cfg = format!(
+        "{cfg}\n[email.mss]\ntransport = \"file\"\nfrom = \"CPTS <cpts@example.org>\"\ndir = \"../var/mss\"\n\n\
+         [sms.mss]\nprovider = \"brevo\"\napi_key_file = \"brevo-key\"\nsender = \"CPTS\"\n\n\
+         [webhook.texto]\nurl = \"http://127.0.0.1:9/x\"\nsecret_file = \"brevo-key\"\n"
+    );
+    sb.write("config/vigie.toml", &cfg);
+    let line_of = |needle: &str| 1 + cfg.lines().position(|l| l == needle).unwrap();
+    let file = format!("{}/config/vigie.toml", sb.path().display());
+    let (code, out) = check(&sb);
+    assert_eq!(code, 1, "{out}");
+    for (second, col, first, first_col, name) in [
+        ("[sms.mss]", 6, "[email.mss]", 8, "mss"),
+        ("[webhook.texto]", 10, "[sms.texto]", 6, "texto"),
+    ] {
+        let want = format!(
+            "{file}:{}:{col}: channel name `{name}` is already {first} (at {file}:{}:{first_col}): \
+             a channel name is used once across [email.NAME], [webhook.NAME] and [sms.NAME]",
+            line_of(second),
+            line_of(first),
+        );
+        assert!(
+            out.lines().any(|l| l == want),
+            "expected\n  {want}\nin\n{out}"
+        );
+    }
+    assert_eq!(out.matches("is already [").count(), 2, "{out}");
+}
+
+#[tokio::test]
+async fn a_refused_key_or_no_credit_pauses_the_channel_and_nothing_is_lost() {
+    let brevo = Provider::start((201, json!({"messageId": 1}))).await;
+    // A revoked key, then no credit left: the account, not the messages.
+    brevo.answer_with(&[
+        (
+            401,
+            json!({"code": "unauthorized", "message": "Key not found"}),
+        ),
+        (
+            402,
+            json!({"code": "not_enough_credits", "message": "Not enough credits"}),
+        ),
+    ]);
+    let td = daemon_with(
+        "brevo",
+        &format!(
+            "provider = \"brevo\"\nurl = \"{}\"\napi_key_file = \"secrets/brevo\"\nsender = \"CPTSTEST\"",
+            brevo.base()
+        ),
+        &[("brevo", "k")],
+    )
+    .await;
+    let ev = td.declare(json!({"scenario": "cellule_crise"})).await;
+    let id = ev["id"].as_str().unwrap().to_string();
+    eventually(10, "the first refusal", || async {
+        !brevo.reqs().is_empty()
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let ev = td.event(&id).await;
+    assert!(
+        sms_deliveries(&ev, "brevo")
+            .iter()
+            .all(|d| d["state"] != "failed"),
+        "not failed for good: {ev}"
+    );
+    // The channel is probed until the account works again: both sent.
+    for _ in 0..20 {
+        td.advance(chrono::Duration::seconds(15));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let ev = td.event(&id).await;
+        if sms_deliveries(&ev, "brevo")
+            .iter()
+            .all(|d| d["state"] == "sent")
+        {
+            break;
+        }
+    }
+    let ev = td.event(&id).await;
+    assert!(
+        sms_deliveries(&ev, "brevo")
+            .iter()
+            .all(|d| d["state"] == "sent"),
+        "{ev}"
+    );
+    td.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_send_on_an_sms_channel_normalises_the_number_and_refuses_an_email() {
+    let brevo = Provider::start((201, json!({"messageId": 7}))).await;
+    let sb = minimal_with_sms("");
+    let cfg = sb.read("config/vigie.toml");
+    sb.write(
+        "config/vigie.toml",
+        &format!("{cfg}url = \"{}\"\n", brevo.base()),
+    );
+    let config = sb.config();
+    let send = |to: &'static str| {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            let (code, out, err) = crate::support::run_vigie(&[
+                "--config",
+                config.to_str().unwrap(),
+                "test-send",
+                "texto",
+                to,
+            ]);
+            (code, format!("{out}{err}"))
+        })
+    };
+    let (code, out) = send("06 12 34 56 78").await.unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("+33612345678"), "{out}");
+    let reqs = brevo.reqs();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(
+        reqs[0].json()["recipient"],
+        "33612345678",
+        "{}",
+        reqs[0].body
+    );
+
+    let (code, out) = send("claire.martin@example.org").await.unwrap();
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("« claire.martin@example.org » n'est pas un numéro de téléphone : le canal « texto » envoie des SMS"),
+        "{out}"
+    );
+    assert_eq!(brevo.reqs().len(), 1, "nothing sent");
+}
+
+#[tokio::test]
+async fn a_natural_answer_by_sms_is_recorded_with_the_rest_as_its_comment() {
+    let (_twilio, td) = twilio_daemon().await;
+    let ev = declare_and_wait(&td, "twilio", "sent", 2).await;
+    let id = ev["id"].as_str().unwrap().to_string();
+    for (from, text) in [
+        ("+33639980101", "1 je serai là dans 20 min"),
+        ("+33639980102", "Disponible, j'arrive"),
+    ] {
+        let body = InBody::Json(json!({"from": from, "text": text}));
+        assert_eq!(
+            inbound(&td, "twilio", Some(INBOUND_SECRET), body).await,
+            200
+        );
+    }
+    let ev = td.event(&id).await;
+    let mut got: Vec<(String, String, String)> = ev["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["recipient_id"].as_str().unwrap().to_string(),
+                r["response"].as_str().unwrap().to_string(),
+                r["comment"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "ref1".into(),
+                "disponible".into(),
+                "je serai là dans 20 min".into()
+            ),
+            ("ref2".into(), "disponible".into(), "j'arrive".into()),
+        ],
+        "{ev}"
+    );
+    assert_eq!(ev["state"], "acknowledged");
+    td.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_neither_form_nor_json_is_answered_200_and_changes_nothing() {
+    let (_twilio, td) = twilio_daemon().await;
+    let ev = declare_and_wait(&td, "twilio", "sent", 2).await;
+    let id = ev["id"].as_str().unwrap().to_string();
+    let url = td.url(&format!(
+        "/api/v1/inbound/sms/twilio?secret={INBOUND_SECRET}"
+    ));
+    for (ctype, body) in [
+        ("text/plain", "from=+33639980101 text=1"),
+        ("application/json", "{\"from\": \"+33639980101\", "),
+    ] {
+        let r = td
+            .http
+            .post(&url)
+            .header("content-type", ctype)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{ctype}");
+    }
+    assert!(responses_of(&td, &id).await.is_empty());
+    td.stop().await;
+}
+
+#[test]
+fn check_warns_when_answers_by_sms_would_go_to_a_named_sender() {
+    let sb = minimal_with_sms("");
+    let cfg = sb.read("config/vigie.toml");
+    let cfg = format!("{cfg}inbound_secret_file = \"brevo-key\"\n");
+    sb.write("config/vigie.toml", &cfg);
+    let line = 1 + cfg.lines().position(|l| l == "sender = \"CPTS\"").unwrap();
+    let (code, out) = check(&sb);
+    assert_eq!(code, 0, "a warning: {out}");
+    let want = format!(
+        "{}/config/vigie.toml:{line}:10: warning: `sender` \"CPTS\" is a name: a phone cannot answer it, \
+         so `inbound_secret_file` receives no answer by SMS on channel `texto` (write the channel's phone number)",
+        sb.path().display()
+    );
+    assert!(
+        out.lines().any(|l| l == want),
+        "expected\n  {want}\nin\n{out}"
+    );
+
+    // A number: answers can come back.
+    sb.write(
+        "config/vigie.toml",
+        &cfg.replace("sender = \"CPTS\"", "sender = \"+33700000001\""),
+    );
+    let (code, out) = check(&sb);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("is a name"), "{out}");
+}
+
+/// The inbound SMS address holds its secret in the URL: INSTALL.md's nginx
+/// example keeps it out of the access log.
+#[test]
+fn the_nginx_example_does_not_log_the_inbound_sms_secret() {
+    let guide = std::fs::read_to_string(crate::support::repo().join("docs/INSTALL.md")).unwrap();
+    let block = guide
+        .split("location /api/v1/inbound/ {")
+        .nth(1)
+        .expect("an inbound location in the nginx example")
+        .split('}')
+        .next()
+        .unwrap();
+    assert!(block.contains("access_log off;"), "{block}");
+    assert!(
+        block.contains("proxy_pass http://127.0.0.1:8640;"),
+        "{block}"
+    );
 }

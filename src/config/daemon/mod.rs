@@ -11,11 +11,11 @@
 //! handling of secret files and secret-bearing URLs is in `redact` (all
 //! re-exported here).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use super::diag::Diagnostics;
+use super::diag::{Diagnostics, Loc, Located};
 use super::directory::merge;
 use super::reader::{Ctx, Table};
 use crate::model::{DurationValue, parse_slug};
@@ -303,6 +303,35 @@ fn read(
         l
     });
 
+    // A channel name is used once across [email.NAME], [webhook.NAME] and
+    // [sms.NAME]: the plans, the outbox and test-send would each pick one.
+    let mut names: Vec<(&str, Located<String>)> = email
+        .as_ref()
+        .map(|t| t.sub_tables())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(n, _)| ("email", n))
+        .chain(webhooks.iter().map(|(n, _)| ("webhook", n.clone())))
+        .chain(sms.iter().map(|(n, _)| ("sms", n.clone())))
+        .collect();
+    names.sort_by_key(|(_, n)| (n.loc.line, n.loc.col));
+    let mut first: HashMap<&str, (&str, &Loc)> = HashMap::new();
+    for (kind, n) in &names {
+        match first.get(n.value.as_str()) {
+            Some((k, at)) => ctx.error(
+                &n.loc,
+                format!(
+                    "channel name `{}` is already [{k}.{}] (at {at}): a channel name is used once \
+                     across [email.NAME], [webhook.NAME] and [sms.NAME]",
+                    n.value, n.value
+                ),
+            ),
+            None => {
+                first.insert(n.value.as_str(), (kind, &n.loc));
+            }
+        }
+    }
+
     let emails = email.and_then(|t| read_emails(ctx, t, &base));
 
     let mut hooks = BTreeMap::new();
@@ -316,17 +345,6 @@ fn read(
                 "a webhook cannot be named `email`: it is the e-mail channel",
             );
         }
-        if let Some((_, named)) = &emails
-            && named.contains_key(&name.value)
-        {
-            ctx.error(
-                &name.loc,
-                format!(
-                    "`{}` is already an e-mail channel ([email.{}]): a channel name is used once",
-                    name.value, name.value
-                ),
-            );
-        }
         if let Some(w) = read_webhook(ctx, t, &base, &name.value) {
             hooks.insert(name.value, w);
         }
@@ -337,13 +355,10 @@ fn read(
         if let Err(e) = parse_slug(&name.value, "SMS channel name") {
             ctx.error(&name.loc, e);
         }
-        if name.value == "email" || hooks.contains_key(&name.value) {
+        if name.value == "email" {
             ctx.error(
                 &name.loc,
-                format!(
-                    "channel name `{}` is already taken (by e-mail or a webhook)",
-                    name.value
-                ),
+                "an SMS channel cannot be named `email`: it is the e-mail channel",
             );
         }
         if let Some(s) = sms::read_sms(ctx, t, &base, &name.value) {

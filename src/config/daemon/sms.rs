@@ -111,7 +111,8 @@ pub(super) fn read_sms(
     } else {
         Some(None)
     };
-    // A credential file: its path, with a warning when it is missing.
+    // A credential file: its path, with an error when it cannot be read
+    // (`vigie run` would refuse to start: check says so first).
     let file = |key: &str, required: bool| -> Option<Option<PathBuf>> {
         let v = if required {
             t.req_str(key).map(Some)?
@@ -120,20 +121,31 @@ pub(super) fn read_sms(
         };
         Some(v.map(|s| {
             let p = resolve(base, &s.value);
-            if !secret_path(&p).exists() {
-                ctx.warning(
+            let read = secret_path(&p);
+            if let Err(e) = crate::config::source::read_text(&read) {
+                ctx.error(
                     &s.loc,
                     format!(
-                        "secret file {} not found (nor in $CREDENTIALS_DIRECTORY): SMS channel `{name}` cannot work",
-                        p.display()
+                        "cannot read the secret file {} (nor in $CREDENTIALS_DIRECTORY): {e}: SMS channel `{name}` cannot work",
+                        read.display()
                     ),
                 );
             }
             p
         }))
     };
+    // A sender that is a name (`CPTSTHUR`): a phone cannot answer it.
+    let named_sender: std::cell::RefCell<Option<(&str, Located<String>)>> = Default::default();
+    let note_named = |key: &'static str, s: &Located<String>| {
+        if s.value.chars().any(|c| c.is_ascii_alphabetic()) {
+            *named_sender.borrow_mut() = Some((key, s.clone()));
+        }
+    };
     let sender = |t: &Table<'_, '_>| -> Option<String> {
-        t.req_str("sender").and_then(|s| check_sender(ctx, &s))
+        t.req_str("sender").and_then(|s| {
+            note_named("sender", &s);
+            check_sender(ctx, &s)
+        })
     };
     let p = provider.as_ref().map(|p| p.value.as_str());
     // In a closure: a missing or bad key ends the provider's part only, and
@@ -174,7 +186,10 @@ pub(super) fn read_sms(
             let account_sid = t.req_str("account_sid").map(|s| s.value);
             let auth_token_file = file("auth_token_file", true).flatten();
             let from = match (t.str("from"), t.str("messaging_service_sid")) {
-                (Some(f), None) => check_sender(ctx, &f).map(TwilioFrom::From),
+                (Some(f), None) => {
+                    note_named("from", &f);
+                    check_sender(ctx, &f).map(TwilioFrom::From)
+                }
                 (None, Some(m)) => Some(TwilioFrom::MessagingService(m.value)),
                 (Some(f), Some(_)) => {
                     ctx.error(&f.loc, "write `from` or `messaging_service_sid`, not both");
@@ -228,6 +243,20 @@ pub(super) fn read_sms(
             .ok(),
     };
     let inbound_secret_file = file("inbound_secret_file", false).flatten();
+    // OVH is asked for a number that can be answered (senderForResponse);
+    // the others send from what is written.
+    if let (Some(_), Some((key, s))) = (&inbound_secret_file, named_sender.take())
+        && p != Some("ovh")
+    {
+        ctx.warning(
+            &s.loc,
+            format!(
+                "`{key}` \"{}\" is a name: a phone cannot answer it, so `inbound_secret_file` \
+                 receives no answer by SMS on channel `{name}` (write the channel's phone number)",
+                s.value
+            ),
+        );
+    }
     t.finish();
     let provider = kind?;
     let url = url?

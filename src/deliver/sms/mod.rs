@@ -192,6 +192,11 @@ impl Channel for SmsChannel {
         };
         if status.as_u16() == 429 || status.is_server_error() {
             Err(SendError::transient(message))
+        } else if matches!(status.as_u16(), 401..=403) {
+            // The account, not this message: a revoked key, no credit
+            // left, a signature refused (clock skew). Like SMTP AUTH: the
+            // channel pauses and probes; the messages wait, none is lost.
+            Err(SendError::unreachable(message))
         } else {
             Err(SendError::permanent(message))
         }

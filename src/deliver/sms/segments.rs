@@ -10,6 +10,14 @@
 //! Segments are filled greedily without splitting an escape sequence or a
 //! surrogate pair, as senders do. Providers bill per segment.
 //!
+//! So that one `ê` or `’` does not cost a message most of its length,
+//! [`compose`] first writes the French typography outside the table with
+//! its GSM equivalents ([`to_gsm`]: `ê` → `e`, `ç` → `c`, `’` → `'`,
+//! `«` → `"`, `…` → `...`, non-breaking spaces → spaces; `é è à ù ì ò É
+//! Ç` are in the table and stay); the text keeps its own characters, in
+//! UCS-2, only when something has no equivalent (an emoji, another
+//! script).
+//!
 //! [`compose`] makes the SMS of a message: its body on as few lines as
 //! possible, the reply line ("Répondez 1 (disponible) ou 2
 //! (indisponible)") and the response link, cut to `max_segments` by
@@ -46,6 +54,48 @@ fn gsm_septets(c: char) -> Option<usize> {
     } else {
         None
     }
+}
+
+/// The GSM equivalent of a character outside the GSM table, if it has a
+/// usual one.
+fn gsm_equivalent(c: char) -> Option<&'static str> {
+    Some(match c {
+        'ê' | 'ë' => "e",
+        'â' | 'á' | 'ã' => "a",
+        'î' | 'ï' | 'í' => "i",
+        'ô' | 'ó' | 'õ' => "o",
+        'û' | 'ú' => "u",
+        'ÿ' => "y",
+        'ç' => "c",
+        'œ' => "oe",
+        'Œ' => "OE",
+        'Ê' | 'Ë' | 'È' => "E",
+        'Â' | 'À' | 'Á' => "A",
+        'Î' | 'Ï' | 'Í' => "I",
+        'Ô' | 'Ó' => "O",
+        'Û' | 'Ù' | 'Ú' => "U",
+        '’' | '‘' | '′' => "'",
+        '“' | '”' | '«' | '»' | '„' => "\"",
+        '–' | '—' | '‐' | '‑' => "-",
+        '…' => "...",
+        '\u{a0}' | '\u{202f}' | '\u{2009}' | '\u{2007}' => " ",
+        _ => return None,
+    })
+}
+
+/// `text` with every character outside the GSM table that has a usual
+/// equivalent written with it; `None` when something still has no GSM
+/// form (an emoji, another script): then the text goes in UCS-2 as it is.
+pub fn to_gsm(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if gsm_septets(c).is_some() {
+            out.push(c);
+        } else {
+            out.push_str(gsm_equivalent(c)?);
+        }
+    }
+    Some(out)
 }
 
 pub fn encoding(text: &str) -> Encoding {
@@ -127,8 +177,13 @@ pub fn reply_for(responses: &[String]) -> String {
 /// `reply` and `link` on lines of their own; cut to `max_segments` by
 /// cutting the body (at a space when one is near, with "..." or "…"),
 /// never the reply line or the link. If even those do not fit, they are
-/// sent alone, whole.
+/// sent alone, whole. Written in GSM 7-bit when [`to_gsm`] can.
 pub fn compose(body: &str, reply: &str, link: &str, max_segments: usize) -> String {
+    if let (Some(b), Some(r)) = (to_gsm(body), to_gsm(reply))
+        && (b != body || r != reply)
+    {
+        return compose(&b, &r, link, max_segments);
+    }
     let body: Vec<&str> = body
         .lines()
         .map(|l| {
@@ -303,7 +358,7 @@ mod tests {
     #[test]
     fn a_ucs2_body_is_cut_to_67_per_segment() {
         let link = "http://v.example/r/abc";
-        let sms = compose(&"ê ".repeat(300), "Répondez 1 (oui)", link, 3);
+        let sms = compose(&"ж ".repeat(300), "Répondez 1 (oui)", link, 3);
         let c = count(&sms);
         assert_eq!(c.encoding, Encoding::Ucs2);
         assert!(c.segments <= 3 && c.units > 3 * 67 - 5, "{c:?}");
@@ -311,5 +366,27 @@ mod tests {
             sms.ends_with("…\nRépondez 1 (oui)\nhttp://v.example/r/abc"),
             "{sms}"
         );
+    }
+
+    #[test]
+    fn french_typography_is_written_in_gsm_so_the_sms_stays_7_bit() {
+        let body =
+            "Réunion à l’hôpital : « cellule de crise » – venez… Ça ira, ç’a été dur. Œuvre, fête";
+        let sms = compose(body, "Répondez 1 (bien reçu)", "http://x/r/1", 1);
+        assert_eq!(
+            sms,
+            "Réunion à l'hopital : \" cellule de crise \" - venez... Ça ira, c'a été dur. OEuvre, fete\n\
+             Répondez 1 (bien recu)\nhttp://x/r/1"
+        );
+        assert_eq!(count(&sms).encoding, Encoding::Gsm7);
+        assert_eq!(count(&sms).segments, 1);
+        assert_eq!(to_gsm("a\u{a0}:\u{202f}b").as_deref(), Some("a : b"));
+        // Kept in the table: é è à ù ì ò É Ç.
+        assert_eq!(to_gsm("éèàùìòÉÇ").as_deref(), Some("éèàùìòÉÇ"));
+        // No equivalent: the text stays as it is, in UCS-2.
+        assert_eq!(to_gsm("fête 🚨"), None);
+        let sms = compose("fête 🚨", "", "", 1);
+        assert_eq!(sms, "fête 🚨");
+        assert_eq!(count(&sms).encoding, Encoding::Ucs2);
     }
 }
