@@ -1278,3 +1278,14 @@ fn instructions_advice_action_cards_and_exercise_period_are_accepted_without_war
     let out = assert_accepted(&sb, DATE, &[]);
     assert!(out.contains("; 0 warnings"), "{out}");
 }
+
+// A secret file `vigie run` would need and cannot read is an error of
+// `vigie check`, not a warning followed by a daemon that refuses to start
+// (the SMTP password) or a channel that cannot sign (a webhook's secret).
+refused!(an_smtp_password_file_that_cannot_be_read_is_refused:
+    DAEMON, "transport = \"file\"\n" => "transport = \"smtp\"\nurl = \"smtp://127.0.0.1:2525\"\nusername = \"vigie\"\npassword_file = \"secrets/smtp-password\"\n",
+    "config/vigie.toml:22:17: cannot read the secret file {dir}/config/secrets/smtp-password (nor in $CREDENTIALS_DIRECTORY): No such file or directory (os error 2): e-mail channel `email` cannot log in to its server");
+
+refused!(a_webhook_secret_file_that_cannot_be_read_is_refused:
+    DAEMON, "[email]\n" => "[webhook.salle]\nurl = \"http://127.0.0.1:9/hook\"\nsecret_file = \"secrets/salle\"\n\n[email]\n",
+    "config/vigie.toml:20:15: cannot read the secret file {dir}/config/secrets/salle (nor in $CREDENTIALS_DIRECTORY): No such file or directory (os error 2): webhook `salle` cannot sign its calls");

@@ -129,7 +129,14 @@ fn read_email(ctx: &Ctx<'_>, t: Table<'_, '_>, base: &Path, name: &str) -> Optio
     let dir = t.str("dir");
     let url = t.str("url");
     let username = t.str("username");
-    let password_file = t.str("password_file");
+    let password_file = t.str("password_file").map(|s| {
+        super::secret_file(
+            ctx,
+            base,
+            &s,
+            &format!("e-mail channel `{name}` cannot log in to its server"),
+        )
+    });
     let pool = t.int("pool");
     let per_second = t.int("per_second");
     let allow_insecure = t.bool("allow_insecure").map(|b| b.value).unwrap_or(false);
@@ -197,7 +204,7 @@ fn read_email(ctx: &Ctx<'_>, t: Table<'_, '_>, base: &Path, name: &str) -> Optio
             Some(EmailTransport::Smtp(SmtpConfig {
                 url: url?,
                 username: username.as_ref().map(|u| u.value.clone()),
-                password_file: password_file.as_ref().map(|p| resolve(base, p)),
+                password_file: password_file.clone(),
                 pool: pool?,
                 per_second: per_second?,
                 allow_insecure,

@@ -431,20 +431,39 @@ pub(super) fn read_http_url(
     })
 }
 
+/// A secret file named at `s` (`password_file`, a webhook's `secret_file`,
+/// an SMS key): its path, with an error at `s` when it cannot be read —
+/// `vigie run` would refuse to start, or the channel could not work, so
+/// `vigie check` (run as root, or as the daemon's user) says so first.
+pub(super) fn secret_file(
+    ctx: &Ctx<'_>,
+    base: &Path,
+    s: &Located<String>,
+    consequence: &str,
+) -> PathBuf {
+    let p = resolve(base, &s.value);
+    let read = secret_path(&p);
+    if let Err(e) = crate::config::source::read_text(&read) {
+        ctx.error(
+            &s.loc,
+            format!(
+                "cannot read the secret file {} (nor in $CREDENTIALS_DIRECTORY): {e}: {consequence}",
+                read.display()
+            ),
+        );
+    }
+    p
+}
+
 fn read_webhook(ctx: &Ctx<'_>, t: Table<'_, '_>, base: &Path, name: &str) -> Option<WebhookConfig> {
     let url = read_http_url(ctx, &t, "webhook", redact_url);
     let secret_file = t.req_str("secret_file").map(|s| {
-        let p = resolve(base, &s.value);
-        if !secret_path(&p).exists() {
-            ctx.warning(
-                &s.loc,
-                format!(
-                    "secret file {} not found (nor in $CREDENTIALS_DIRECTORY): webhook `{name}` cannot sign its calls",
-                    p.display()
-                ),
-            );
-        }
-        p
+        secret_file(
+            ctx,
+            base,
+            &s,
+            &format!("webhook `{name}` cannot sign its calls"),
+        )
     });
     let per_recipient = t.bool("per_recipient").map(|b| b.value).unwrap_or(true);
     let timeout = match t.str("timeout") {

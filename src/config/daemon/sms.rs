@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use super::super::diag::{Loc, Located};
 use super::super::reader::{Ctx, Table};
 use super::super::templates::{self, TemplateDef, TemplateKind};
+use super::read_http_url;
 use super::redact::redact_url;
-use super::{read_http_url, resolve, secret_path};
 use crate::model::DurationValue;
 
 #[derive(Clone, Debug)]
@@ -120,18 +120,7 @@ pub(super) fn read_sms(
             t.str(key)
         };
         Some(v.map(|s| {
-            let p = resolve(base, &s.value);
-            let read = secret_path(&p);
-            if let Err(e) = crate::config::source::read_text(&read) {
-                ctx.error(
-                    &s.loc,
-                    format!(
-                        "cannot read the secret file {} (nor in $CREDENTIALS_DIRECTORY): {e}: SMS channel `{name}` cannot work",
-                        read.display()
-                    ),
-                );
-            }
-            p
+            super::secret_file(ctx, base, &s, &format!("SMS channel `{name}` cannot work"))
         }))
     };
     // A sender that is a name (`CPTSTHUR`): a phone cannot answer it.
