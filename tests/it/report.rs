@@ -227,6 +227,10 @@ async fn the_report_of_an_exercise_says_which_actions_were_late_and_who_came_whe
         "{html}"
     );
     assert!(!html.contains("token:"), "{html}");
+    // The event page names authors the same way (it showed `token:generated`).
+    let (_, page) = d.page(&cookie, &format!("/bureau/events/{id}")).await;
+    assert!(page.contains("API (generated)"), "{page}");
+    assert!(!page.contains("token:"), "{page}");
     // Every answer is positive: the positive line is dashed over the other.
     assert!(
         html.contains("<polyline class=\"positive\" fill=\"none\" stroke=\"#145c2c\" stroke-width=\"2\" stroke-dasharray=\"6 4\" points="),

@@ -30,7 +30,7 @@ pub(super) fn checklist(set: &ConfigSet, rows: &[ActionRow], now: DateTime<Utc>)
                 n => a.n, title => a.title.clone(), who => a.who.clone(),
                 detail => a.detail.as_deref().map(crate::web::markdown::to_html),
                 due => a.due_at.map(|t| fr_time(set, t)),
-                done => a.done_at.map(|t| fr_time(set, t)), done_by => a.done_by.clone(),
+                done => a.done_at.map(|t| fr_time(set, t)), done_by => a.done_by.as_deref().map(super::author_label),
                 note => a.note.clone(), overdue => a.overdue(now),
             }
         })

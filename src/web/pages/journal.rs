@@ -17,7 +17,7 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 
 use super::event::event_response;
-use super::{Operator, forbidden, fr_time};
+use super::{Operator, author_label, forbidden, fr_time};
 use crate::config::ConfigSet;
 use crate::engine::EngineError;
 use crate::store::journal::{self, Entry};
@@ -56,7 +56,7 @@ pub(super) fn entries_view(set: &ConfigSet, entries: &[Entry]) -> Vec<Value> {
             });
             context! {
                 id => e.id, at => fr_time(set, e.at), kind => e.kind.clone(),
-                kind_label => kind_label(&e.kind), author => e.author.clone(), text => e.text.clone(),
+                kind_label => kind_label(&e.kind), author => author_label(&e.author), text => e.text.clone(),
                 corrects,
             }
         })
@@ -84,7 +84,7 @@ pub(super) async fn event_extras(state: &WebState, id: i64) -> Value {
     log.reverse();
     let texts = |v: &[journal::Bulletin]| -> Vec<Value> {
         v.iter()
-            .map(|b| context! { at => fr_time(&set, b.at), author => b.author.clone(), text => b.text.clone() })
+            .map(|b| context! { at => fr_time(&set, b.at), author => author_label(&b.author), text => b.text.clone() })
             .collect()
     };
     context! {

@@ -98,6 +98,16 @@ fn channel_label(c: &str) -> String {
     }
 }
 
+/// Who did something, as people read it on the pages and in the report:
+/// an operator by their login, an API token (`token:NAME`) as
+/// "API (NAME)", `vigie` (the daemon) or the professional who answered.
+pub(super) fn author_label(by: &str) -> String {
+    match by.strip_prefix("token:") {
+        Some(name) => format!("API ({name})"),
+        None => by.to_string(),
+    }
+}
+
 /// An audience as people read it (one rule for the pages, the CLI and the
 /// main courante: [`labels::audience`]).
 fn audience_label(names: &str) -> String {

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use minijinja::{Value, context};
 
 use super::journal::entries_view;
-use super::{Operator, audience_label, channel_label, fr_time};
+use super::{Operator, audience_label, author_label, channel_label, fr_time};
 use crate::config::ConfigSet;
 use crate::engine::EngineError;
 use crate::engine::report::{ActionStatus, Report};
@@ -79,17 +79,8 @@ fn report_view(set: &ConfigSet, r: &Report) -> Value {
             comment => c.comment.clone(),
         }).collect::<Vec<_>>(),
         log => entries_view(set, &r.log),
-        lessons => r.lessons.iter().map(|l| context! { at => hour(l.at), author => l.author.clone(), text => l.text.clone() }).collect::<Vec<_>>(),
+        lessons => r.lessons.iter().map(|l| context! { at => hour(l.at), author => author_label(&l.author), text => l.text.clone() }).collect::<Vec<_>>(),
         max => crate::engine::journal::MAX_TEXT,
-    }
-}
-
-/// Who did something, as a reader of the report understands it: an API
-/// token (`token:NAME`) is "API (NAME)".
-fn author(by: &str) -> String {
-    match by.strip_prefix("token:") {
-        Some(name) => format!("API ({name})"),
-        None => by.to_string(),
     }
 }
 
@@ -119,7 +110,7 @@ fn actions_section(set: &ConfigSet, r: &Report) -> Value {
             context! {
                 n => a.n, title => a.title.clone(), who => a.who.clone().unwrap_or_else(|| "—".into()),
                 due => a.due_at.map(hour).unwrap_or_else(|| "—".into()),
-                done => a.done_at.map(hour), by => a.done_by.as_deref().map(author), note => a.note.clone(),
+                done => a.done_at.map(hour), by => a.done_by.as_deref().map(author_label), note => a.note.clone(),
                 class => class, status => status,
             }
         })
