@@ -40,7 +40,8 @@ const MAX_NOTE: usize = 1000;
 
 /// Ticks action `n` of event `id` as done by `by` (with an optional note),
 /// and writes the `action_done` entry of the main courante with it.
-/// 404 for an unknown event or action, 409 when it is done already.
+/// 404 for an unknown event or action, 409 when it is done already or the
+/// event is resolved.
 pub async fn action_done(
     store: &Store,
     ctx: Ctx,
@@ -59,8 +60,17 @@ pub async fn action_done(
         .call(move |c| {
             let tx = c.transaction()?;
             let out = (|| {
-                q::get_event(&tx, id)?
+                let ev = q::get_event(&tx, id)?
                     .ok_or_else(|| EngineError::NotFound(format!("no event {id}")))?;
+                // The checklist of a resolved event is its record: an
+                // action ticked afterwards would read "on time" in the
+                // RETEX report. What was done late goes in the main
+                // courante as a note.
+                if ev.state == q::EventState::Resolved {
+                    return Err(EngineError::Conflict(format!(
+                        "event {id} is resolved: its checklist is closed (write what was done in the main courante)"
+                    )));
+                }
                 let action = qa::get(&tx, id, n)?.ok_or_else(|| {
                     EngineError::NotFound(format!("event {id} has no action {n}"))
                 })?;

@@ -195,6 +195,26 @@ async fn ticking_an_action_through_the_api_records_who_and_logs_it_once() {
         "{}",
         done[0].text
     );
+
+    // Once resolved the checklist is closed: a late tick would read "on
+    // time" in the RETEX report.
+    let (status, _) = d
+        .api(Method::POST, &format!("/api/v1/events/{id}/resolve"), None)
+        .await;
+    assert_eq!(status, 200);
+    let (status, e) = d
+        .api(
+            Method::POST,
+            &format!("/api/v1/events/{id}/actions/1/done"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{e}");
+    assert_eq!(actions(&d, &id).await[0]["done_at"], Value::Null);
+    let cookie = d.operator_cookie().await;
+    let html = page(&d, &cookie, &format!("/bureau/events/{id}")).await;
+    assert!(!html.contains("Cocher comme faite"), "{html}");
+    assert!(row(&html, 1).contains("Non faite"), "{html}");
     d.stop().await;
 }
 
