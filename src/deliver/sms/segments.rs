@@ -86,9 +86,22 @@ fn gsm_equivalent(c: char) -> Option<&'static str> {
 /// `text` with every character outside the GSM table that has a usual
 /// equivalent written with it; `None` when something still has no GSM
 /// form (an emoji, another script): then the text goes in UCS-2 as it is.
+/// French quotes take their inner spaces with them: « X » is written
+/// "X", not " X ".
 pub fn to_gsm(text: &str) -> Option<String> {
+    let is_space = |c: char| matches!(c, ' ' | '\u{a0}' | '\u{202f}' | '\u{2009}');
     let mut out = String::with_capacity(text.len());
+    let mut after_open_quote = false;
     for c in text.chars() {
+        if after_open_quote && is_space(c) {
+            continue;
+        }
+        after_open_quote = c == '«';
+        if c == '»' {
+            while out.ends_with(is_space) {
+                out.pop();
+            }
+        }
         if gsm_septets(c).is_some() {
             out.push(c);
         } else {
@@ -375,7 +388,7 @@ mod tests {
         let sms = compose(body, "Répondez 1 (bien reçu)", "http://x/r/1", 1);
         assert_eq!(
             sms,
-            "Réunion à l'hopital : \" cellule de crise \" - venez... Ça ira, c'a été dur. OEuvre, fete\n\
+            "Réunion à l'hopital : \"cellule de crise\" - venez... Ça ira, c'a été dur. OEuvre, fete\n\
              Répondez 1 (bien recu)\nhttp://x/r/1"
         );
         assert_eq!(count(&sms).encoding, Encoding::Gsm7);
