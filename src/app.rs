@@ -590,13 +590,24 @@ fn warn_restart_needed(old: &ConfigSet, new: &ConfigSet) {
     if heartbeat(&a.heartbeat) != heartbeat(&b.heartbeat) {
         tracing::warn!("[heartbeat] changed: restart Vigie to apply it");
     }
-    // The outbox's channels are built at start (deliver::channels).
-    let emails =
-        |d: &config::DaemonConfig| format!("{:?}", d.all_email_channels().collect::<Vec<_>>());
-    if emails(a) != emails(b)
+    // The outbox's channels are built at start (deliver::channels), with
+    // the secrets their files held then.
+    let channels = |d: &config::DaemonConfig| {
+        format!(
+            "{:?}",
+            (
+                d.all_email_channels().collect::<Vec<_>>(),
+                &d.sms,
+                &d.webhooks
+            )
+        )
+    };
+    if channels(a) != channels(b)
         || crate::deliver::channels::names(a) != crate::deliver::channels::names(b)
     {
-        tracing::warn!("[email], [email.NAME] or the channels changed: restart Vigie to apply it");
+        tracing::warn!(
+            "[email], [email.NAME], [sms.NAME], [webhook.NAME] or the channels changed: restart Vigie to apply it"
+        );
     }
 }
 

@@ -1266,3 +1266,32 @@ fn the_nginx_example_does_not_log_the_inbound_sms_secret() {
         "{block}"
     );
 }
+
+/// An SMS channel is built at start with the keys its files held then: a
+/// reload that changes its block says a restart is needed instead of
+/// keeping the old settings silently.
+#[test]
+fn a_reload_that_changes_an_sms_channel_says_to_restart() {
+    let sb = crate::support::Sandbox::shipped_in_force();
+    sb.listen_anywhere();
+    sb.write("config/secrets/brevo", "key-1");
+    let block = |port: u16| {
+        format!(
+            "\n[sms.brevo]\nprovider = \"brevo\"\nurl = \"http://127.0.0.1:{port}\"\napi_key_file = \"secrets/brevo\"\nsender = \"CPTSTHUR\"\n"
+        )
+    };
+    let base = sb.read("config/vigie.toml");
+    sb.write("config/vigie.toml", &format!("{base}{}", block(9)));
+    let mut d = crate::support::DaemonProcess::start(&sb.config());
+    sb.write("config/vigie.toml", &format!("{base}{}", block(10)));
+    d.signal("HUP");
+    let line = d
+        .wait_log(
+            "restart Vigie to apply it",
+            std::time::Duration::from_secs(20),
+        )
+        .unwrap_or_else(|| panic!("no restart warning:\n{}", d.seen.join("\n")));
+    assert!(line.contains("[sms.NAME]"), "{line}");
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(std::time::Duration::from_secs(30)), Some(0));
+}
