@@ -178,7 +178,7 @@ pub enum Command {
         /// The channel's name, as plans write it.
         channel: String,
         /// Where to send: an e-mail address; a phone number for an SMS
-        /// channel (`[sms.NAME]`: +33612345678 or 06 12 34 56 78) or a webhook.
+        /// channel (`[sms.NAME]`: +33612345678, or "06 12 34 56 78" in quotes) or a webhook.
         address: String,
     },
 }

@@ -67,6 +67,16 @@ pub fn test_send(path: &Path, channel: &str, address: &str, out: &mut dyn Write)
                 return 2;
             }
         }
+    } else if cfg.email_channel(channel).is_some() {
+        if crate::model::EmailAddress::parse(address).is_err() {
+            let _ = writeln!(
+                out,
+                "« {address} » n'est pas une adresse e-mail valable : le canal « {channel} » envoie des e-mails. \
+                 Donnez une adresse, par exemple « vous@exemple.fr ».\nRien n'a été envoyé."
+            );
+            return 2;
+        }
+        address
     } else {
         address
     };

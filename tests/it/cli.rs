@@ -402,3 +402,32 @@ fn a_second_daemon_on_the_same_data_directory_refuses_to_start() {
         "nothing serves on the second port"
     );
 }
+
+/// `vigie test-send` on an e-mail channel with something that is not an
+/// address says so in French and sends nothing (it tried, then printed
+/// lettre's English error and "Échec définitif").
+#[test]
+fn test_send_refuses_what_is_not_an_e_mail_address() {
+    let sb = Sandbox::shipped_in_force();
+    let config = sb.config();
+    let (code, out, err) = run_vigie(&[
+        "test-send",
+        "email",
+        "pas-une-adresse",
+        "-c",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        out.contains("« pas-une-adresse » n'est pas une adresse e-mail valable : le canal « email » envoie des e-mails."),
+        "{out}"
+    );
+    assert!(out.contains("Rien n'a été envoyé."), "{out}");
+    assert!(
+        !sb.path().join("var/outbox").exists()
+            || std::fs::read_dir(sb.path().join("var/outbox"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+}
