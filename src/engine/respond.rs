@@ -212,7 +212,8 @@ pub enum SmsAnswer {
 /// first: "1 je serai là dans 20 min"), or with the response itself or its
 /// label, whatever the case and accents ("Disponible, j'arrive", "bien
 /// recu"), followed by anything. "Oui" is no response unless a response
-/// is called so.
+/// is called so; nor is a number that is a delay or a decimal ("2 min",
+/// "2 heures", "1.5": whoever writes them answers something else).
 pub fn reply_of_text(text: &str, choices: &[String]) -> Option<(String, Option<String>)> {
     let t = text.trim();
     let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -223,6 +224,26 @@ pub fn reply_of_text(text: &str, choices: &[String]) -> Option<(String, Option<S
             .next()
             .is_some_and(char::is_alphanumeric)
         {
+            return None;
+        }
+        // Not a delay or a decimal: "2 min", "2 heures, j'arrive", "1.5".
+        let rest = &t[digits..];
+        let mut after = rest.chars();
+        if matches!(after.next(), Some('.' | ','))
+            && after.next().is_some_and(|c| c.is_ascii_digit())
+        {
+            return None;
+        }
+        let word = crate::model::fold(
+            rest.trim_start()
+                .split(|c: char| !c.is_alphanumeric())
+                .next()
+                .unwrap_or(""),
+        );
+        const UNITS: [&str; 9] = [
+            "min", "mn", "minute", "minutes", "h", "heure", "heures", "hr", "hrs",
+        ];
+        if UNITS.contains(&word.as_str()) {
             return None;
         }
         let n: usize = t[..digits].parse().ok()?;
@@ -379,6 +400,10 @@ mod tests {
             Some(("bien_recu".into(), Some("ok".into())))
         );
         assert_eq!(reply_of_text("1", &c), Some(("disponible".into(), None)));
+        // A delay or a decimal is no answer: "2 min" is not "2".
+        for not_an_answer in ["2 min", "2 heures, j'arrive", "1.5", "2 H", "20 min"] {
+            assert_eq!(reply_of_text(not_an_answer, &c), None, "{not_an_answer}");
+        }
         let long = format!("1 {}", "é".repeat(600));
         let (_, comment) = reply_of_text(&long, &c).unwrap();
         assert_eq!(comment.unwrap().chars().count(), COMMENT_MAX_CHARS);
