@@ -123,6 +123,21 @@ async fn daemon_with(name: &str, table: &str, secrets: &[(&str, &str)]) -> TestD
     daemon_with_setup(name, table, secrets, |_| {}).await
 }
 
+/// [`daemon_with`] for the providers whose table is an API key and a
+/// sender (Brevo, SMSMode): `[sms.PROVIDER]` pointing at `p`, its key file
+/// holding `key`, then the lines `more`.
+async fn api_key_daemon(provider: &str, p: &Provider, key: &str, more: &str) -> TestDaemon {
+    daemon_with(
+        provider,
+        &format!(
+            "provider = \"{provider}\"\nurl = \"{}\"\napi_key_file = \"secrets/{provider}\"\nsender = \"CPTSTEST\"{more}",
+            p.base()
+        ),
+        &[(provider, key)],
+    )
+    .await
+}
+
 /// [`daemon_with`], then `extra` changes the fixture files.
 async fn daemon_with_setup(
     name: &str,
@@ -290,15 +305,7 @@ async fn brevo_sends_with_its_api_key_and_records_the_message_id() {
         json!({"reference": "ab1cde2fgh3i4jklmno", "messageId": 1511882900176220u64, "smsCount": 2, "usedCredits": 0.7, "remainingCredits": 82.85}),
     ))
     .await;
-    let td = daemon_with(
-        "brevo",
-        &format!(
-            "provider = \"brevo\"\nurl = \"{}\"\napi_key_file = \"secrets/brevo\"\nsender = \"CPTSTEST\"",
-            brevo.base()
-        ),
-        &[("brevo", "xkeysib-test")],
-    )
-    .await;
+    let td = api_key_daemon("brevo", &brevo, "xkeysib-test", "").await;
     let ev = declare_and_wait(&td, "brevo", "sent", 2).await;
     let reqs = brevo.reqs();
     assert_eq!(reqs.len(), 2);
@@ -343,15 +350,7 @@ async fn a_provider_5xx_or_429_is_retried_until_it_accepts() {
             json!({"code": "too_many_requests", "message": "slow down"}),
         ),
     ]);
-    let td = daemon_with(
-        "brevo",
-        &format!(
-            "provider = \"brevo\"\nurl = \"{}\"\napi_key_file = \"secrets/brevo\"\nsender = \"CPTSTEST\"",
-            brevo.base()
-        ),
-        &[("brevo", "k")],
-    )
-    .await;
+    let td = api_key_daemon("brevo", &brevo, "k", "").await;
     let ev = declare_and_wait(&td, "brevo", "retrying", 2).await;
     let reasons: Vec<String> = sms_deliveries(&ev, "brevo")
         .iter()
@@ -385,15 +384,7 @@ async fn smsmode_sends_with_its_api_key_and_records_the_message_id() {
         json!({"messageId": "f1c5ab0e-6a3d-4b8e-9d7c-000000000001", "acceptedAt": "2026-06-15T08:00:00Z", "status": {"value": "ENROUTE"}}),
     ))
     .await;
-    let td = daemon_with(
-        "smsmode",
-        &format!(
-            "provider = \"smsmode\"\nurl = \"{}\"\napi_key_file = \"secrets/smsmode\"\nsender = \"CPTSTEST\"",
-            smsmode.base()
-        ),
-        &[("smsmode", "smsmode-key")],
-    )
-    .await;
+    let td = api_key_daemon("smsmode", &smsmode, "smsmode-key", "").await;
     let ev = declare_and_wait(&td, "smsmode", "sent", 2).await;
     for r in &smsmode.reqs() {
         assert_eq!(
@@ -519,15 +510,7 @@ async fn a_provider_4xx_fails_the_delivery_at_once_with_the_providers_text() {
 #[tokio::test]
 async fn a_long_sms_is_cut_to_its_segments_with_the_link_whole() {
     let smsmode = Provider::start((201, json!({"messageId": "m"}))).await;
-    let td = daemon_with(
-        "smsmode",
-        &format!(
-            "provider = \"smsmode\"\nurl = \"{}\"\napi_key_file = \"secrets/smsmode\"\nsender = \"CPTSTEST\"\nmax_segments = 2",
-            smsmode.base()
-        ),
-        &[("smsmode", "k")],
-    )
-    .await;
+    let td = api_key_daemon("smsmode", &smsmode, "k", "\nmax_segments = 2").await;
     let note = "Rendez-vous a la salle de crise de la mairie de Thann. ".repeat(20);
     let ev = td
         .declare(json!({"scenario": "cellule_crise", "note": note}))
@@ -786,15 +769,7 @@ fn check_warns_where_a_template_makes_an_sms_longer_than_its_segments() {
 #[tokio::test]
 async fn an_exercise_sms_says_so_on_its_first_line() {
     let smsmode = Provider::start((201, json!({"messageId": "m"}))).await;
-    let td = daemon_with(
-        "smsmode",
-        &format!(
-            "provider = \"smsmode\"\nurl = \"{}\"\napi_key_file = \"secrets/smsmode\"\nsender = \"CPTSTEST\"",
-            smsmode.base()
-        ),
-        &[("smsmode", "k")],
-    )
-    .await;
+    let td = api_key_daemon("smsmode", &smsmode, "k", "").await;
     td.declare(json!({"scenario": "cellule_crise", "exercise": true}))
         .await;
     eventually(10, "two SMS", || async { smsmode.reqs().len() == 2 }).await;
@@ -1059,15 +1034,7 @@ async fn a_refused_key_or_no_credit_pauses_the_channel_and_nothing_is_lost() {
             json!({"code": "not_enough_credits", "message": "Not enough credits"}),
         ),
     ]);
-    let td = daemon_with(
-        "brevo",
-        &format!(
-            "provider = \"brevo\"\nurl = \"{}\"\napi_key_file = \"secrets/brevo\"\nsender = \"CPTSTEST\"",
-            brevo.base()
-        ),
-        &[("brevo", "k")],
-    )
-    .await;
+    let td = api_key_daemon("brevo", &brevo, "k", "").await;
     let ev = td.declare(json!({"scenario": "cellule_crise"})).await;
     let id = ev["id"].as_str().unwrap().to_string();
     eventually(10, "the first refusal", || async {
