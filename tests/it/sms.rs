@@ -199,6 +199,13 @@ async fn declare_and_wait(td: &TestDaemon, channel: &str, state: &str, n: usize)
     td.event(&id).await
 }
 
+/// [`declare_and_wait`] on a [`twilio_daemon`]: both referents texted;
+/// returns the event's id.
+async fn texted(td: &TestDaemon) -> String {
+    let ev = declare_and_wait(td, "twilio", "sent", 2).await;
+    ev["id"].as_str().unwrap().to_string()
+}
+
 fn sms_deliveries(ev: &Value, channel: &str) -> Vec<Value> {
     ev["deliveries"]
         .as_array()
@@ -566,6 +573,13 @@ async fn inbound(td: &TestDaemon, channel: &str, secret: Option<&str>, body: InB
     req.send().await.unwrap().status().as_u16()
 }
 
+/// Texts `text` from `from` to the daemon's `twilio` channel, as Twilio
+/// forwards an answer (JSON, with the inbound secret); it must be taken (200).
+async fn answer(td: &TestDaemon, from: &str, text: &str) {
+    let body = InBody::Json(json!({"from": from, "text": text}));
+    assert_eq!(inbound(td, "twilio", Some(INBOUND_SECRET), body).await, 200);
+}
+
 enum InBody {
     Json(Value),
     Form(Vec<(&'static str, &'static str)>),
@@ -598,8 +612,7 @@ async fn twilio_daemon_directory(edit: impl FnOnce(String) -> String) -> (Provid
 #[tokio::test]
 async fn answers_by_sms_count_toward_the_quorum_and_stop_the_escalation() {
     let (_twilio, td) = twilio_daemon().await;
-    let ev = declare_and_wait(&td, "twilio", "sent", 2).await;
-    let id = ev["id"].as_str().unwrap().to_string();
+    let id = texted(&td).await;
     // Claire answers "1" as Twilio forwards it; Hélène "disponible" from a
     // French national form, as JSON.
     let s = inbound(
@@ -617,27 +630,10 @@ async fn answers_by_sms_count_toward_the_quorum_and_stop_the_escalation() {
     assert_eq!(s, 200);
     let ev = td.event(&id).await;
     assert_eq!(ev["state"], "active", "one of two: {ev}");
-    let s = inbound(
-        &td,
-        "twilio",
-        Some(INBOUND_SECRET),
-        InBody::Json(json!({"from": "06 39 98 01 02", "text": "Disponible"})),
-    )
-    .await;
-    assert_eq!(s, 200);
+    answer(&td, "06 39 98 01 02", "Disponible").await;
     let ev = td.event(&id).await;
     assert_eq!(ev["state"], "acknowledged", "{ev}");
-    let responses: Vec<(String, String)> = ev["responses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["recipient_id"].as_str().unwrap().to_string(),
-                r["response"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let responses = responses_of(&td, &id).await;
     assert!(
         responses.contains(&("ref1".into(), "disponible".into())),
         "{responses:?}"
@@ -660,23 +656,10 @@ async fn answers_by_sms_count_toward_the_quorum_and_stop_the_escalation() {
 #[tokio::test]
 async fn an_answer_from_an_unknown_number_or_text_is_accepted_and_changes_nothing() {
     let (_twilio, td) = twilio_daemon().await;
-    let ev = declare_and_wait(&td, "twilio", "sent", 2).await;
-    let id = ev["id"].as_str().unwrap().to_string();
-    let unknown = InBody::Json(json!({"from": "+33699999999", "text": "1"}));
-    assert_eq!(
-        inbound(&td, "twilio", Some(INBOUND_SECRET), unknown).await,
-        200
-    );
-    let nonsense = InBody::Json(json!({"from": "+33639980101", "text": "je rappelle"}));
-    assert_eq!(
-        inbound(&td, "twilio", Some(INBOUND_SECRET), nonsense).await,
-        200
-    );
-    let out_of_range = InBody::Json(json!({"from": "+33639980101", "text": "7"}));
-    assert_eq!(
-        inbound(&td, "twilio", Some(INBOUND_SECRET), out_of_range).await,
-        200
-    );
+    let id = texted(&td).await;
+    answer(&td, "+33699999999", "1").await;
+    answer(&td, "+33639980101", "je rappelle").await;
+    answer(&td, "+33639980101", "7").await;
     let ev = td.event(&id).await;
     assert_eq!(ev["responses"].as_array().unwrap().len(), 0, "{ev}");
     assert_eq!(ev["state"], "active");
@@ -686,8 +669,7 @@ async fn an_answer_from_an_unknown_number_or_text_is_accepted_and_changes_nothin
 #[tokio::test]
 async fn the_inbound_url_without_its_secret_is_not_found() {
     let (_twilio, td) = twilio_daemon().await;
-    let ev = declare_and_wait(&td, "twilio", "sent", 2).await;
-    let id = ev["id"].as_str().unwrap().to_string();
+    let id = texted(&td).await;
     let body = || InBody::Json(json!({"from": "+33639980101", "text": "1"}));
     assert_eq!(inbound(&td, "twilio", Some("wrong"), body()).await, 404);
     assert_eq!(inbound(&td, "twilio", None, body()).await, 404);
@@ -700,15 +682,20 @@ async fn the_inbound_url_without_its_secret_is_not_found() {
     td.stop().await;
 }
 
-/// The `vigie check` corpus's minimal set, with an SMS channel `texto`
-/// (max_segments 1) on the escalation that uses template `mobilisation`.
-fn minimal_with_sms(template_extra: &str) -> crate::support::Sandbox {
+/// A temporary copy of the `vigie check` corpus's minimal set.
+fn minimal() -> crate::support::Sandbox {
     let dir = tempfile::tempdir().unwrap();
     crate::support::copy_dir(
         &crate::support::repo().join("tests/fixtures/minimal"),
         dir.path(),
     );
-    let sb = crate::support::Sandbox { dir };
+    crate::support::Sandbox { dir }
+}
+
+/// The `vigie check` corpus's minimal set, with an SMS channel `texto`
+/// (max_segments 1) on the escalation that uses template `mobilisation`.
+fn minimal_with_sms(template_extra: &str) -> crate::support::Sandbox {
+    let sb = minimal();
     let cfg = sb.read("config/vigie.toml");
     sb.write(
         "config/vigie.toml",
@@ -785,12 +772,7 @@ async fn an_exercise_sms_says_so_on_its_first_line() {
 
 #[test]
 fn check_refuses_a_bad_sms_channel_naming_file_line_and_column() {
-    let dir = tempfile::tempdir().unwrap();
-    crate::support::copy_dir(
-        &crate::support::repo().join("tests/fixtures/minimal"),
-        dir.path(),
-    );
-    let sb = crate::support::Sandbox { dir };
+    let sb = minimal();
     let cfg = sb.read("config/vigie.toml");
     let first = cfg.lines().count() + 2; // the line of [sms.texto]
     sb.write(
@@ -853,8 +835,7 @@ async fn responses_of(td: &TestDaemon, id: &str) -> Vec<(String, String)> {
 #[tokio::test]
 async fn an_answer_by_sms_goes_to_the_event_that_texted_them_real_before_exercise() {
     let (_twilio, td) = twilio_daemon().await;
-    let real = declare_and_wait(&td, "twilio", "sent", 2).await;
-    let real = real["id"].as_str().unwrap().to_string();
+    let real = texted(&td).await;
     // Newer: an exercise that texted them too, and a real event that only
     // e-mailed Claire.
     let exercise = td
@@ -881,11 +862,7 @@ async fn an_answer_by_sms_goes_to_the_event_that_texted_them_real_before_exercis
     let mail = mail["id"].as_str().unwrap().to_string();
     assert!(sms_deliveries(&td.event(&mail).await, "twilio").is_empty());
 
-    let body = InBody::Json(json!({"from": "+33639980101", "text": "1"}));
-    assert_eq!(
-        inbound(&td, "twilio", Some(INBOUND_SECRET), body).await,
-        200
-    );
+    answer(&td, "+33639980101", "1").await;
     assert_eq!(
         responses_of(&td, &real).await,
         vec![("ref1".to_string(), "disponible".to_string())]
@@ -906,13 +883,8 @@ async fn a_shared_number_answers_for_the_one_the_event_texted_or_for_nobody() {
         )
     })
     .await;
-    let ev = declare_and_wait(&td, "twilio", "sent", 2).await;
-    let id = ev["id"].as_str().unwrap().to_string();
-    let body = InBody::Json(json!({"from": "+33639980101", "text": "1"}));
-    assert_eq!(
-        inbound(&td, "twilio", Some(INBOUND_SECRET), body).await,
-        200
-    );
+    let id = texted(&td).await;
+    answer(&td, "+33639980101", "1").await;
     assert_eq!(
         responses_of(&td, &id).await,
         vec![("ref1".to_string(), "disponible".to_string())]
@@ -922,25 +894,15 @@ async fn a_shared_number_answers_for_the_one_the_event_texted_or_for_nobody() {
     // The event texted both who share the number: nothing recorded.
     let (_twilio, td) =
         twilio_daemon_directory(|d| d.replace("+33639980102", "+33639980101")).await;
-    let ev = declare_and_wait(&td, "twilio", "sent", 2).await;
-    let id = ev["id"].as_str().unwrap().to_string();
-    let body = InBody::Json(json!({"from": "+33639980101", "text": "1"}));
-    assert_eq!(
-        inbound(&td, "twilio", Some(INBOUND_SECRET), body).await,
-        200
-    );
+    let id = texted(&td).await;
+    answer(&td, "+33639980101", "1").await;
     assert!(responses_of(&td, &id).await.is_empty());
     td.stop().await;
 }
 
 #[test]
 fn check_warns_where_two_active_professionals_share_a_number() {
-    let dir = tempfile::tempdir().unwrap();
-    crate::support::copy_dir(
-        &crate::support::repo().join("tests/fixtures/minimal"),
-        dir.path(),
-    );
-    let sb = crate::support::Sandbox { dir };
+    let sb = minimal();
     let d = sb.read("config/directory.toml");
     let d = d.replace("+33639980003", "+33639980001");
     // Sophie Fritsch is not active: no warning for her.
@@ -1118,17 +1080,12 @@ async fn test_send_on_an_sms_channel_normalises_the_number_and_refuses_an_email(
 #[tokio::test]
 async fn a_natural_answer_by_sms_is_recorded_with_the_rest_as_its_comment() {
     let (_twilio, td) = twilio_daemon().await;
-    let ev = declare_and_wait(&td, "twilio", "sent", 2).await;
-    let id = ev["id"].as_str().unwrap().to_string();
+    let id = texted(&td).await;
     for (from, text) in [
         ("+33639980101", "1 je serai là dans 20 min"),
         ("+33639980102", "Disponible, j'arrive"),
     ] {
-        let body = InBody::Json(json!({"from": from, "text": text}));
-        assert_eq!(
-            inbound(&td, "twilio", Some(INBOUND_SECRET), body).await,
-            200
-        );
+        answer(&td, from, text).await;
     }
     let ev = td.event(&id).await;
     let mut got: Vec<(String, String, String)> = ev["responses"]
@@ -1163,8 +1120,7 @@ async fn a_natural_answer_by_sms_is_recorded_with_the_rest_as_its_comment() {
 #[tokio::test]
 async fn a_body_neither_form_nor_json_is_answered_200_and_changes_nothing() {
     let (_twilio, td) = twilio_daemon().await;
-    let ev = declare_and_wait(&td, "twilio", "sent", 2).await;
-    let id = ev["id"].as_str().unwrap().to_string();
+    let id = texted(&td).await;
     let url = td.url(&format!(
         "/api/v1/inbound/sms/twilio?secret={INBOUND_SECRET}"
     ));
