@@ -580,18 +580,22 @@ mod tests {
             response("a", "oui", 25),
         ];
         let acks: HashSet<String> = ["oui".to_string()].into();
-        let r = compute(
-            &ev,
-            &steps,
-            &deliveries,
-            &responses,
-            vec![(Some("jaune".into()), at(0))],
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            &acks,
-            at(200),
-        );
+        // The same steps, deliveries and answers, reported at 200 for `ev`.
+        let report = |ev: &EventRow| {
+            compute(
+                ev,
+                &steps,
+                &deliveries,
+                &responses,
+                vec![(Some("jaune".into()), at(0))],
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                &acks,
+                at(200),
+            )
+        };
+        let r = report(&ev);
         assert_eq!(r.duration_secs, 90 * 60, "until the resolution, not now");
         let points: Vec<(usize, usize)> =
             r.answers.iter().map(|p| (p.answers, p.positive)).collect();
@@ -619,18 +623,7 @@ mod tests {
             exhausted_at: Some(at(24)),
             ..event()
         };
-        let r = compute(
-            &ev,
-            &steps,
-            &deliveries,
-            &responses,
-            vec![(Some("jaune".into()), at(0))],
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            &acks,
-            at(200),
-        );
+        let r = report(&ev);
         assert_eq!(r.tiers[1].time_to_quorum_secs, None, "after exhaustion");
     }
 }
