@@ -122,50 +122,21 @@ async fn a_coordinator_runs_an_exercise_from_the_browser() {
         return;
     };
     let d = TestDaemon::start().await;
-    let password = std::fs::read_to_string(d.dir.path().join("var/operator-password")).unwrap();
 
     // Log in.
     c.goto(&d.url("/bureau")).await.unwrap();
     assert!(c.current_url().await.unwrap().path().ends_with("/login"));
-    c.find(Locator::Id("name"))
-        .await
-        .unwrap()
-        .send_keys("bureau")
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(password.trim())
-        .await
-        .unwrap();
-    c.find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_path(&c, "/bureau").await;
+    fill_login(&c, &d).await;
 
     // Declare an exercise from the form.
-    c.find(Locator::Css("#choice option[value='canicule:orange']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.find(Locator::Id("note"))
-        .await
-        .unwrap()
-        .send_keys("Exercice annuel : vigilance orange simulée.")
-        .await
-        .unwrap();
-    c.find(Locator::Css("form[action='/bureau/declare'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("#choice option[value='canicule:orange']")).await;
+    type_in(
+        &c,
+        Locator::Id("note"),
+        "Exercice annuel : vigilance orange simulée.",
+    )
+    .await;
+    click(&c, Locator::Css("form[action='/bureau/declare'] button")).await;
     // The confirmation page: who will be alerted; nothing declared yet.
     let body = main_text(&c, "Qui sera alerté").await;
     assert!(
@@ -182,12 +153,7 @@ async fn a_coordinator_runs_an_exercise_from_the_browser() {
         0,
         "not before confirming"
     );
-    c.find(Locator::Id("confirm"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Id("confirm")).await;
     let body = main_text(&c, "Exercice n° 1 déclenché").await;
     assert!(body.contains("Exercice n° 1 déclenché"), "{body}");
     assert!(
@@ -211,18 +177,13 @@ async fn a_coordinator_runs_an_exercise_from_the_browser() {
         "the delay field fits: {x} + {w}"
     );
     eta.send_keys("15").await.unwrap();
-    c.find(Locator::Css("textarea[name='comment']"))
-        .await
-        .unwrap()
-        .send_keys("Je pars du cabinet")
-        .await
-        .unwrap();
-    c.find(Locator::Css("button[value='disponible']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_in(
+        &c,
+        Locator::Css("textarea[name='comment']"),
+        "Je pars du cabinet",
+    )
+    .await;
+    click(&c, Locator::Css("button[value='disponible']")).await;
     let text = main_text(&c, "Merci, votre réponse").await;
     assert!(
         text.contains(
@@ -252,12 +213,7 @@ async fn a_coordinator_runs_an_exercise_from_the_browser() {
 
     // The dashboard and the event page.
     c.goto(&d.url("/bureau")).await.unwrap();
-    c.find(Locator::Css("details summary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("details summary")).await;
     screenshot(&c, "bureau").await;
     c.goto(&d.url("/bureau/events/1")).await.unwrap();
     let text = main_text(&c, "Claire Martin").await;
@@ -272,19 +228,8 @@ async fn a_coordinator_runs_an_exercise_from_the_browser() {
     c.set_window_size(390, 844).await.unwrap();
     c.goto(&d.url("/bureau/events/1")).await.unwrap();
     main_text(&c, "Claire Martin").await;
-    let width = c
-        .execute("return document.documentElement.clientWidth", vec![])
-        .await
-        .unwrap()
-        .as_f64()
-        .unwrap();
+    let (width, scroll) = page_widths(&c).await;
     assert!(width <= 390.0, "{width}");
-    let scroll = c
-        .execute("return document.documentElement.scrollWidth", vec![])
-        .await
-        .unwrap()
-        .as_f64()
-        .unwrap();
     assert!(
         scroll <= width,
         "the page scrolls sideways: {scroll} > {width}"
@@ -362,14 +307,11 @@ async fn a_doctor_hands_her_saturday_to_a_colleague_on_a_phone() {
     let text = main_text(&c, "samedi 20 juin 2026").await;
     assert!(text.contains("Mes prochaines gardes"), "{text}");
     screenshot(&c, "personal-page").await;
-    c.find(Locator::XPath(
-        "//button[normalize-space(.)='Chercher un remplaçant']",
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    click(
+        &c,
+        Locator::XPath("//button[normalize-space(.)='Chercher un remplaçant']"),
+    )
+    .await;
     let text = main_text(&c, "Demande envoyée").await;
     assert!(text.contains("Annuler la demande"), "{text}");
     // Paul: his link, then "Je prends cette garde".
@@ -381,30 +323,16 @@ async fn a_doctor_hands_her_saturday_to_a_colleague_on_a_phone() {
     c.goto(&d.url(&paul)).await.unwrap();
     main_text(&c, "Gardes à reprendre").await;
     screenshot(&c, "personal-offer").await;
-    let width = c
-        .execute("return document.documentElement.clientWidth", vec![])
-        .await
-        .unwrap()
-        .as_f64()
-        .unwrap();
-    let scroll = c
-        .execute("return document.documentElement.scrollWidth", vec![])
-        .await
-        .unwrap()
-        .as_f64()
-        .unwrap();
+    let (width, scroll) = page_widths(&c).await;
     assert!(
         scroll <= width,
         "the page scrolls sideways: {scroll} > {width}"
     );
-    c.find(Locator::XPath(
-        "//button[normalize-space(.)='Je prends cette garde']",
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    click(
+        &c,
+        Locator::XPath("//button[normalize-space(.)='Je prends cette garde']"),
+    )
+    .await;
     let text = main_text(&c, "maintenant la vôtre").await;
     assert!(text.contains("samedi 20 juin 2026"), "{text}");
     screenshot(&c, "personal-taken").await;
@@ -465,27 +393,42 @@ async fn full_page(c: &Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
+/// The page's width on screen and the width it scrolls to.
+async fn page_widths(c: &Client) -> (f64, f64) {
+    let px = |v: serde_json::Value| v.as_f64().unwrap();
+    let width = c
+        .execute("return document.documentElement.clientWidth", vec![])
+        .await
+        .unwrap();
+    let scroll = c
+        .execute("return document.documentElement.scrollWidth", vec![])
+        .await
+        .unwrap();
+    (px(width), px(scroll))
+}
+
+/// Clicks the element `at`.
+async fn click(c: &Client, at: Locator<'_>) {
+    c.find(at).await.unwrap().click().await.unwrap();
+}
+
+/// Types `text` into the field `at`.
+async fn type_in(c: &Client, at: Locator<'_>, text: &str) {
+    c.find(at).await.unwrap().send_keys(text).await.unwrap();
+}
+
 async fn log_in(c: &Client, d: &TestDaemon) {
-    let password = std::fs::read_to_string(d.dir.path().join("var/operator-password")).unwrap();
     c.goto(&d.url("/login")).await.unwrap();
-    c.find(Locator::Id("name"))
-        .await
-        .unwrap()
-        .send_keys("bureau")
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(password.trim())
-        .await
-        .unwrap();
-    c.find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    fill_login(c, d).await;
+}
+
+/// On the login page: the operator's name and password, sent; the desk
+/// comes.
+async fn fill_login(c: &Client, d: &TestDaemon) {
+    let password = std::fs::read_to_string(d.dir.path().join("var/operator-password")).unwrap();
+    type_in(c, Locator::Id("name"), "bureau").await;
+    type_in(c, Locator::Id("password"), password.trim()).await;
+    click(c, Locator::Css("form button[type=submit]")).await;
     wait_path(c, "/bureau").await;
 }
 
