@@ -295,6 +295,27 @@ fn mssante(server: &TlsServer, pki: &Pki, ca: &str, cert: &str) -> String {
     s
 }
 
+/// [`sandbox`] with `[email]` writing to files and [`mssante`] trusting
+/// `ca.pem`, with the client certificate `cert`.
+fn mssante_sandbox(server: &TlsServer, pki: &Pki, cert: &str) -> Sandbox {
+    sandbox(
+        "transport = \"file\"\nfrom = \"Vigie <vigie@example.org>\"\ndir = \"../var/outbox\"\n",
+        &mssante(server, pki, "ca.pem", cert),
+    )
+}
+
+/// `got` is one message, from `from` to Claire's MSSanté mailbox (`out`
+/// said when not); its subject.
+fn only_to_claire(got: &[Received], from: &str, out: &str) -> String {
+    assert_eq!(got.len(), 1, "{out}");
+    assert_eq!(
+        got[0].to,
+        vec!["claire.martin@medecin.mssante.fr".to_string()]
+    );
+    assert_eq!(got[0].from, from);
+    got[0].subject()
+}
+
 #[test]
 fn test_send_through_starttls_and_auth_reaches_the_server() {
     let Some(py) = python() else { return };
@@ -357,33 +378,17 @@ fn test_send_through_an_mssante_channel_presents_the_client_certificate() {
     let pki = Pki::new(tmp.path());
     let ca = pki.file("ca.pem");
     let server = TlsServer::start(py, &pki, &tmp.path().join("in"), "implicit-client", &[&ca]);
-    let sb = sandbox(
-        "transport = \"file\"\nfrom = \"Vigie <vigie@example.org>\"\ndir = \"../var/outbox\"\n",
-        &mssante(&server, &pki, "ca.pem", "client"),
-    );
+    let sb = mssante_sandbox(&server, &pki, "client");
     let (code, out) = test_send(&sb, "mssante", "claire.martin@medecin.mssante.fr");
     assert_eq!(code, 0, "{out}");
-    let got = server.messages();
-    assert_eq!(got.len(), 1, "{out}");
-    assert_eq!(
-        got[0].to,
-        vec!["claire.martin@medecin.mssante.fr".to_string()]
-    );
-    assert_eq!(got[0].from, "cpts-thur-doller@cpts.mssante.fr");
-    assert!(
-        got[0].subject().starts_with("[TEST]"),
-        "{}",
-        got[0].subject()
-    );
+    let subject = only_to_claire(&server.messages(), "cpts-thur-doller@cpts.mssante.fr", &out);
+    assert!(subject.starts_with("[TEST]"), "{subject}");
 
     for (cert, said) in [
         ("", "exige un certificat client"),
         ("client-expired", "certificat client : il est expiré"),
     ] {
-        let sb = sandbox(
-            "transport = \"file\"\nfrom = \"Vigie <vigie@example.org>\"\ndir = \"../var/outbox\"\n",
-            &mssante(&server, &pki, "ca.pem", cert),
-        );
+        let sb = mssante_sandbox(&server, &pki, cert);
         let (code, out) = test_send(&sb, "mssante", "claire.martin@medecin.mssante.fr");
         assert_eq!(code, 1, "{cert}: {out}");
         assert!(out.contains(said), "{cert}: {out}");
@@ -570,18 +575,8 @@ async fn an_mssante_channel_delivers_to_the_directorys_mssante_mailboxes() {
         !mss.messages().is_empty() && count(&d.event(&id).await, "sent") == 3
     })
     .await;
-    let got = mss.messages();
-    assert_eq!(got.len(), 1);
-    assert_eq!(
-        got[0].to,
-        vec!["claire.martin@medecin.mssante.fr".to_string()]
-    );
-    assert_eq!(got[0].from, "cpts-test@cpts.mssante.fr");
-    assert!(
-        got[0].subject().contains("Vague de chaleur"),
-        "{}",
-        got[0].subject()
-    );
+    let subject = only_to_claire(&mss.messages(), "cpts-test@cpts.mssante.fr", "");
+    assert!(subject.contains("Vague de chaleur"), "{subject}");
     // The ordinary e-mails went through [email], the MSSanté one not.
     assert_eq!(d.smtp.to("claire.martin@example.org").len(), 1);
     assert_eq!(d.smtp.to("helene.fuchs@example.org").len(), 1);
