@@ -1043,20 +1043,8 @@ async fn test_send_on_an_sms_channel_normalises_the_number_and_refuses_an_email(
         &format!("{cfg}url = \"{}\"\n", brevo.base()),
     );
     let config = sb.config();
-    let send = |to: &'static str| {
-        let config = config.clone();
-        tokio::task::spawn_blocking(move || {
-            let (code, out, err) = crate::support::run_vigie(&[
-                "--config",
-                config.to_str().unwrap(),
-                "test-send",
-                "texto",
-                to,
-            ]);
-            (code, format!("{out}{err}"))
-        })
-    };
-    let (code, out) = send("06 12 34 56 78").await.unwrap();
+    let send = |to: &'static str| crate::support::test_send_blocking(config.clone(), "texto", to);
+    let (code, out) = send("06 12 34 56 78").await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("+33612345678"), "{out}");
     let reqs = brevo.reqs();
@@ -1068,7 +1056,7 @@ async fn test_send_on_an_sms_channel_normalises_the_number_and_refuses_an_email(
         reqs[0].body
     );
 
-    let (code, out) = send("claire.martin@example.org").await.unwrap();
+    let (code, out) = send("claire.martin@example.org").await;
     assert_eq!(code, 2, "{out}");
     assert!(
         out.contains("« claire.martin@example.org » n'est pas un numéro de téléphone : le canal « texto » envoie des SMS"),

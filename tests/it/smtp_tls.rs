@@ -251,15 +251,7 @@ fn sandbox(email: &str, extra: &str) -> Sandbox {
 }
 
 fn test_send(sb: &Sandbox, channel: &str, to: &str) -> (i32, String) {
-    let config = sb.config();
-    let (code, out, err) = run_vigie(&[
-        "--config",
-        config.to_str().unwrap(),
-        "test-send",
-        channel,
-        to,
-    ]);
-    (code, format!("{out}{err}"))
+    crate::support::test_send(&sb.config(), channel, to)
 }
 
 /// STARTTLS + AUTH on the submission server, trusting `ca`, with `password`.
@@ -662,24 +654,14 @@ async fn test_send_through_a_webhook_says_the_http_status() {
     );
     sb.write("config/secrets/sms-hmac", "cle-du-test");
     let send = |channel: &'static str, to: &'static str| {
-        let config = sb.config();
-        tokio::task::spawn_blocking(move || {
-            let (code, out, err) = run_vigie(&[
-                "--config",
-                config.to_str().unwrap(),
-                "test-send",
-                channel,
-                to,
-            ]);
-            (code, format!("{out}{err}"))
-        })
+        crate::support::test_send_blocking(sb.config(), channel, to)
     };
     hook.answer_with(&[422]);
-    let (code, out) = send("sms", "+33612345678").await.unwrap();
+    let (code, out) = send("sms", "+33612345678").await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("HTTP 422"), "{out}");
     assert!(out.contains("Échec définitif"), "{out}");
-    let (code, out) = send("sms", "+33612345678").await.unwrap();
+    let (code, out) = send("sms", "+33612345678").await;
     assert_eq!(code, 0, "{out}");
     let calls = hook.accepted();
     assert_eq!(calls.len(), 1);
@@ -695,7 +677,7 @@ async fn test_send_through_a_webhook_says_the_http_status() {
         calls[0].body
     );
 
-    let (code, out) = send("email", "claire.martin@example.org").await.unwrap();
+    let (code, out) = send("email", "claire.martin@example.org").await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("connexion TCP refusée"), "{out}");
 }

@@ -115,6 +115,26 @@ pub fn run_vigie(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `vigie --config CONFIG test-send CHANNEL TO`: (exit code, stdout then
+/// stderr).
+pub fn test_send(config: &Path, channel: &str, to: &str) -> (i32, String) {
+    let config = config.to_str().unwrap();
+    let (code, out, err) = run_vigie(&["--config", config, "test-send", channel, to]);
+    (code, format!("{out}{err}"))
+}
+
+/// [`test_send`] on a blocking thread, for a test whose own servers (on
+/// its runtime) must answer meanwhile.
+pub async fn test_send_blocking(
+    config: PathBuf,
+    channel: &'static str,
+    to: &'static str,
+) -> (i32, String) {
+    tokio::task::spawn_blocking(move || test_send(&config, channel, to))
+        .await
+        .unwrap()
+}
+
 /// [`run_vigie`] under `timeout 20`: for a command that must stop by
 /// itself (a `vigie run` that must refuse to start), so that a regression
 /// fails (exit 124) instead of hanging the tests.
