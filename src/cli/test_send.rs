@@ -53,7 +53,7 @@ pub fn test_send(path: &Path, channel: &str, address: &str, out: &mut dyn Write)
     let is_sms = cfg.sms.contains_key(channel);
     let normalised;
     let address = if is_sms {
-        match crate::web::inbound::normalise_phone(address).filter(|_| !address.contains('@')) {
+        match crate::model::Phone::normalise(address).filter(|_| !address.contains('@')) {
             Some(n) => {
                 normalised = n;
                 normalised.as_str()

@@ -96,6 +96,25 @@ impl Phone {
         }
     }
 
+    /// A number as the directory writes it (E.164), from what people and
+    /// providers write: `+33612345678`, `33612345678`, `0033612345678`,
+    /// `06 12 34 56 78` (a French national number). What answers by SMS
+    /// and `vigie test-send` read; `None` when it cannot be a number.
+    pub fn normalise(raw: &str) -> Option<String> {
+        let plus = raw.trim_start().starts_with('+');
+        let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+        let e164 = if plus {
+            format!("+{digits}")
+        } else if let Some(rest) = digits.strip_prefix("00") {
+            format!("+{rest}")
+        } else if digits.len() == 10 && digits.starts_with('0') {
+            format!("+33{}", &digits[1..])
+        } else {
+            format!("+{digits}")
+        };
+        (9..=16).contains(&e164.len()).then_some(e164)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -149,6 +168,28 @@ pub fn luhn_valid(digits: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn french_numbers_become_e164() {
+        for raw in [
+            "+33612345678",
+            "33612345678",
+            "0033612345678",
+            "06 12 34 56 78",
+            "06.12.34.56.78",
+        ] {
+            assert_eq!(
+                Phone::normalise(raw).as_deref(),
+                Some("+33612345678"),
+                "{raw}"
+            );
+        }
+        assert_eq!(
+            Phone::normalise("+41791234567").as_deref(),
+            Some("+41791234567")
+        );
+        assert_eq!(Phone::normalise("123"), None);
+    }
 
     #[test]
     fn emails_catch_typing_mistakes() {

@@ -32,6 +32,7 @@ use serde_json::Value;
 use super::error::ApiError;
 use crate::config::daemon::secret_path;
 use crate::engine::SmsAnswer;
+use crate::model::Phone;
 use crate::web::WebState;
 
 pub fn routes() -> Router<Arc<WebState>> {
@@ -101,7 +102,7 @@ async fn inbound(
         tracing::warn!(channel, "answer by SMS without a sender or a text: ignored");
         return Ok(ok());
     };
-    let Some(phone) = normalise_phone(&from) else {
+    let Some(phone) = Phone::normalise(&from) else {
         tracing::warn!(channel, from = %mask(&from), "answer by SMS from a number that cannot be read: ignored");
         return Ok(ok());
     };
@@ -175,23 +176,6 @@ fn sender_and_text(v: &Value) -> (Option<String>, Option<String>) {
     (from, text)
 }
 
-/// A number as the directory writes it (E.164), from what a provider
-/// sends: `+33612345678`, `33612345678`, `0033612345678`, `06 12 34 56 78`.
-pub fn normalise_phone(raw: &str) -> Option<String> {
-    let plus = raw.trim_start().starts_with('+');
-    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
-    let e164 = if plus {
-        format!("+{digits}")
-    } else if let Some(rest) = digits.strip_prefix("00") {
-        format!("+{rest}")
-    } else if digits.len() == 10 && digits.starts_with('0') {
-        format!("+33{}", &digits[1..])
-    } else {
-        format!("+{digits}")
-    };
-    (9..=16).contains(&e164.len()).then_some(e164)
-}
-
 /// A number as logs show it: `+3361*****78`.
 fn mask(phone: &str) -> String {
     let chars: Vec<char> = phone.chars().collect();
@@ -206,28 +190,6 @@ fn mask(phone: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn french_numbers_become_e164() {
-        for raw in [
-            "+33612345678",
-            "33612345678",
-            "0033612345678",
-            "06 12 34 56 78",
-            "06.12.34.56.78",
-        ] {
-            assert_eq!(
-                normalise_phone(raw).as_deref(),
-                Some("+33612345678"),
-                "{raw}"
-            );
-        }
-        assert_eq!(
-            normalise_phone("+41791234567").as_deref(),
-            Some("+41791234567")
-        );
-        assert_eq!(normalise_phone("123"), None);
-    }
 
     #[test]
     fn logs_never_show_a_whole_number() {
