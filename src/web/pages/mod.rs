@@ -42,8 +42,8 @@ pub use journal::{TextForm, bulletin, note as log_note, retex};
 use login::current_operator;
 pub use login::{CsrfForm, LoginForm, Operator, login, login_form, logout};
 pub use report::report_page;
-pub use swaps::{DecideForm, LinkForm, decide as decide_swap, send_link};
-pub use vigilance::{ProposalForm, decide as decide_proposal};
+pub use swaps::{LinkForm, decide as decide_swap, send_link};
+pub use vigilance::decide as decide_proposal;
 
 /// The compiled page templates.
 pub struct Pages {
@@ -96,6 +96,17 @@ fn channel_label(c: &str) -> String {
         "sms" => "SMS".into(),
         other => other.into(),
     }
+}
+
+/// A bureau form that decides something (a swap to approve or refuse, a
+/// vigilance proposal to accept or dismiss): its CSRF token and the
+/// decision's word.
+#[derive(serde::Deserialize)]
+pub struct DecisionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    decision: String,
 }
 
 /// Who did something, as people read it on the pages and in the report:

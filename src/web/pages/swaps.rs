@@ -14,7 +14,7 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 
 use super::dashboard::{done, form_error};
-use super::{Operator, forbidden, fr_time};
+use super::{DecisionForm, Operator, forbidden, fr_time};
 use crate::store::swaps as q;
 use crate::web::WebState;
 
@@ -71,19 +71,11 @@ pub(super) async fn view(state: &WebState) -> Value {
     }
 }
 
-#[derive(Deserialize)]
-pub struct DecideForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    decision: String,
-}
-
 pub async fn decide(
     State(state): State<Arc<WebState>>,
     op: Operator,
     Path(id): Path<i64>,
-    Form(f): Form<DecideForm>,
+    Form(f): Form<DecisionForm>,
 ) -> axum::response::Response {
     if !state.sessions.csrf_ok(&op.cookie, &f.csrf) {
         return forbidden();

@@ -6,10 +6,10 @@
 
 use std::sync::Arc;
 
+use super::DecisionForm;
 use axum::Form;
 use axum::extract::{Path, State};
 use minijinja::{Value, context};
-use serde::Deserialize;
 
 use super::dashboard::{done, form_error};
 use super::{Operator, forbidden, fr_time};
@@ -72,19 +72,11 @@ pub(super) async fn view(state: &WebState) -> Value {
     }
 }
 
-#[derive(Deserialize)]
-pub struct ProposalForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    decision: String,
-}
-
 pub async fn decide(
     State(state): State<Arc<WebState>>,
     op: Operator,
     Path(id): Path<i64>,
-    Form(f): Form<ProposalForm>,
+    Form(f): Form<DecisionForm>,
 ) -> axum::response::Response {
     if !state.sessions.csrf_ok(&op.cookie, &f.csrf) {
         return forbidden();
