@@ -468,26 +468,32 @@ fn communes_may_be_given_by_insee_or_postal_code_and_carry_the_extract_name() {
     );
 }
 
-#[test]
-fn a_commune_name_shared_by_several_departements_is_said_with_their_codes() {
+/// `vigie directory import-rpps` on an extract of `rows` (postal code,
+/// INSEE code, commune) with `--commune COMMUNE`: it succeeds; its
+/// output and its warnings.
+fn import_from_rows(rows: &[(&str, &str, &str)], commune: &str) -> (String, String) {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join(EXTRACT);
-    extract_of(
-        &path,
-        &[
-            ("38600", "38169", "FONTAINE"),
-            ("38600", "38169", "FONTAINE"),
-            ("90150", "90049", "FONTAINE"),
-        ],
-    );
+    extract_of(&path, rows);
     let (code, out, err) = run_vigie(&[
         "directory",
         "import-rpps",
         path.to_str().unwrap(),
         "--commune",
-        "Fontaine",
+        commune,
     ]);
     assert_eq!(code, 0, "{err}");
+    (out, err)
+}
+
+#[test]
+fn a_commune_name_shared_by_several_departements_is_said_with_their_codes() {
+    let rows = [
+        ("38600", "38169", "FONTAINE"),
+        ("38600", "38169", "FONTAINE"),
+        ("90150", "90049", "FONTAINE"),
+    ];
+    let (out, err) = import_from_rows(&rows, "Fontaine");
     assert_eq!(out.matches("[[professional]]").count(), 3, "{out}");
     assert!(
         err.contains(
@@ -498,14 +504,7 @@ fn a_commune_name_shared_by_several_departements_is_said_with_their_codes() {
         "{err}"
     );
     // By its code, only the Isère one.
-    let (code, out, err) = run_vigie(&[
-        "directory",
-        "import-rpps",
-        path.to_str().unwrap(),
-        "--commune",
-        "38169",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    let (out, err) = import_from_rows(&rows, "38169");
     assert_eq!(out.matches("[[professional]]").count(), 2, "{out}");
     assert!(out.contains("commune = \"Fontaine\""), "{out}");
     assert!(!err.contains("several départements"), "{err}");
@@ -539,23 +538,13 @@ fn extract_of(path: &Path, rows: &[(&str, &str, &str)]) {
 #[test]
 fn a_code_that_is_one_commune_s_insee_code_and_another_s_postal_code_is_said() {
     // 68100 is Mulhouse's postal code; here also a village's INSEE code.
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join(EXTRACT);
-    extract_of(
-        &path,
+    let (out, err) = import_from_rows(
         &[
             ("68100", "68224", "MULHOUSE"),
             ("68999", "68100", "VILLAGE"),
         ],
-    );
-    let (code, out, err) = run_vigie(&[
-        "directory",
-        "import-rpps",
-        path.to_str().unwrap(),
-        "--commune",
         "68100",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    );
     assert_eq!(out.matches("[[professional]]").count(), 2, "{out}");
     assert!(
         err.contains(
