@@ -527,7 +527,18 @@ impl Outbox {
             .observe_send(&d.channel, elapsed, result.is_ok());
         match result {
             Ok(provider_id) => {
-                tracing::debug!(delivery = id, channel = %d.channel, ms, provider_id, "sent");
+                // `us`: the send alone (in a chain, since the message
+                // before); read with the declaration's timings (module
+                // engine::declare).
+                tracing::debug!(
+                    target: "vigie::timing",
+                    delivery = id,
+                    event = d.event_id.unwrap_or_default(),
+                    channel = %d.channel,
+                    us = elapsed.as_micros() as u64,
+                    provider_id,
+                    "sent"
+                );
                 let sent = Outcome::Sent {
                     id,
                     at: now,

@@ -2,6 +2,14 @@
 //! the checks on what is asked (scenario, level, note, key), the
 //! transaction that writes the state change with its first deliveries, and
 //! the audit row of who asked.
+//!
+//! With `RUST_LOG=info,vigie::timing=debug` every declaration logs where
+//! its time went (`declaration timings`): waiting for the database thread,
+//! the transaction's work, its commit, and the hand-over of the first
+//! deliveries to the outbox; the outbox logs each send's own duration
+//! (`sent`, same target). `bench/run` reads them for its latency
+//! breakdown. The clock readings cost nothing worth measuring when the
+//! line is off.
 
 use super::actions::add_level_actions;
 use super::fanout::{broadcasts, notify_tier, resolve_notice};
@@ -12,6 +20,21 @@ use crate::config::{ConfigSet, Scenario};
 use crate::store::events::{self as q, EventState, NewEvent};
 use crate::store::outbox;
 use crate::store::{Store, StoreError};
+
+use std::time::{Duration, Instant};
+
+/// Where one declaration's time went (see the module's documentation).
+#[derive(Debug, Default, Clone, Copy)]
+struct Timings {
+    /// From the call to the start of the transaction on the database
+    /// thread.
+    queued: Duration,
+    /// The transaction's statements, up to the commit.
+    work: Duration,
+    commit: Duration,
+    /// Handing the first deliveries to the outbox.
+    hand_over: Duration,
+}
 
 const MAX_NOTE: usize = 4000;
 
@@ -55,8 +78,14 @@ pub async fn declare(
         ));
     }
     let (plan_id, plan_version) = (plan.id.value.clone(), plan.version.value.0.clone());
-    let result = store
+    let called = Instant::now();
+    let (result, timings) = store
         .call(move |c| {
+            let started = Instant::now();
+            let mut timings = Timings {
+                queued: started - called,
+                ..Timings::default()
+            };
             let tx = c.transaction()?;
             let plan = ctx
                 .set
@@ -75,26 +104,29 @@ pub async fn declare(
                     // event's, not today's.
                     let (plan, scenario) = match plan_of(&ctx.set, &ev) {
                         Ok(p) => p,
-                        Err(e) => return Ok(Err(e)),
+                        Err(e) => return Ok((Err(e), timings)),
                     };
                     let level = match &req.level {
                         Some(l) => match checked_level(scenario, Some(l)) {
                             Ok(l) => l,
-                            Err(e) => return Ok(Err(e)),
+                            Err(e) => return Ok((Err(e), timings)),
                         },
                         // No level: the event stays where it is.
                         None => ev.level.clone(),
                     };
                     if !req.downgrade && is_lower(scenario, level.as_deref(), ev.level.as_deref()) {
-                        return Ok(Err(EngineError::Conflict(format!(
-                            "event {} of `{}` is at level `{}`: declaring `{}` would lower it; \
+                        return Ok((
+                            Err(EngineError::Conflict(format!(
+                                "event {} of `{}` is at level `{}`: declaring `{}` would lower it; \
                              send \"downgrade\": true (vigie declare --downgrade) to lower it, \
                              or change its level explicitly",
-                            ev.id,
-                            req.scenario,
-                            ev.level.as_deref().unwrap_or_default(),
-                            level.as_deref().unwrap_or_default()
-                        ))));
+                                ev.id,
+                                req.scenario,
+                                ev.level.as_deref().unwrap_or_default(),
+                                level.as_deref().unwrap_or_default()
+                            ))),
+                            timings,
+                        ));
                     }
                     let level_changed = level.is_some() && ev.level != level;
                     let (queued, ev) = if level_changed {
@@ -170,14 +202,29 @@ pub async fn declare(
                     if req.exercise { " (exercice)" } else { "" }
                 ),
             )?;
+            let worked = Instant::now();
+            timings.work = worked - started;
             tx.commit()?;
+            let committed = Instant::now();
+            timings.commit = committed - worked;
             if let Some(hand_over) = hand_over {
                 hand_over();
                 out.handed_over = true;
+                timings.hand_over = committed.elapsed();
             }
-            Ok(Ok(out))
+            Ok((Ok(out), timings))
         })
-        .await??;
+        .await?;
+    let result = result?;
+    tracing::debug!(
+        target: "vigie::timing",
+        event = result.event_id,
+        queued_us = timings.queued.as_micros() as u64,
+        work_us = timings.work.as_micros() as u64,
+        commit_us = timings.commit.as_micros() as u64,
+        hand_over_us = timings.hand_over.as_micros() as u64,
+        "declaration timings"
+    );
     if !result.beside.is_empty() {
         tracing::warn!(
             event = result.event_id,

@@ -12,6 +12,7 @@ mod files;
 mod procs;
 mod smtp;
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::Command;
@@ -161,7 +162,23 @@ struct Latency {
     smtp: Vec<f64>,
     hook: Vec<f64>,
     am: Vec<f64>,
+    /// The second pass, with Vigie's timing lines: each stage in ms, in
+    /// the order of [`STAGES`].
+    stages: Vec<Vec<f64>>,
 }
+
+/// The stages of the latency breakdown (see `Bench::latency_breakdown`).
+const STAGES: [&str; 9] = [
+    "POST → answer",
+    "waiting for the database thread",
+    "the transaction's statements",
+    "the commit",
+    "handing the deliveries to the outbox",
+    "the SMTP exchange (MAIL, RCPT, DATA; then the message)",
+    "the rest, e-mail: request in, hand-over → send task, the sink's side",
+    "the HTTP exchange of the webhook",
+    "the rest, webhook: request in, hand-over → send task, the receiver's side",
+];
 
 #[derive(Default)]
 struct Footprint {
@@ -548,8 +565,134 @@ impl Bench {
         }
         v.stop();
         drop(sink);
-
+        if let Err(e) = self.latency_breakdown(&mut lat).await {
+            say(format!("latency breakdown: {e:#}"));
+        }
         self.r.latency = Some(lat);
+        Ok(())
+    }
+
+    /// A second pass of declarations alone, on a daemon that logs its
+    /// timings (`RUST_LOG=info,vigie::timing=debug`: one line per
+    /// declaration, one per send): where the time goes, stage by stage.
+    /// Apart from the first pass, so that writing those lines does not
+    /// weigh on its figures.
+    async fn latency_breakdown(&mut self, lat: &mut Latency) -> Result<()> {
+        let sink = Sink::start()?;
+        let d = self.settings(sink.port)?;
+        let set = files::write_set(
+            &self.o.out.join("latency-timing"),
+            100,
+            &[("banc.toml".into(), files::bench_plan())],
+            &d,
+        )?;
+        let log = set.root.join("vigie.log");
+        let v = Vigie::start_logging(
+            &self.o.vigie,
+            &set.config,
+            &set.root.join("var"),
+            d.http_port,
+            &log,
+            &self.http,
+            "info,vigie::timing=debug",
+        )
+        .await?;
+        say(format!(
+            "latency breakdown: {} declarations with timing lines",
+            self.o.repeat
+        ));
+        let limit = Duration::from_secs(10);
+        // Per event: POST → answer, → e-mail, → webhook (ms).
+        let mut seen: Vec<(String, f64, f64, f64)> = Vec::new();
+        for i in 0..=self.o.repeat {
+            let sb = sink.arrivals.count();
+            let hb = self.recv.hook.count();
+            let t0 = Instant::now();
+            let id = v
+                .declare(
+                    &self.http,
+                    json!({"scenario": "latence", "level": "rouge", "key": format!("t-{i}")}),
+                )
+                .await?;
+            let answered = t0.elapsed();
+            sink.arrivals.wait_for(sb + 1, limit).await?;
+            self.recv.hook.wait_for(hb + 1, limit).await?;
+            if i > 0 {
+                seen.push((
+                    id.clone(),
+                    ms(answered),
+                    ms(sink.arrivals.at(sb) - t0),
+                    ms(self.recv.hook.at(hb) - t0),
+                ));
+            }
+            v.resolve(&self.http, &id).await?;
+        }
+        v.stop();
+        drop(sink);
+        let text = std::fs::read_to_string(&log)?;
+        let field = |line: &str, key: &str| -> Option<String> {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+                .map(str::to_string)
+        };
+        let micros = |line: &str, key: &str| -> Option<f64> {
+            field(line, key)?.parse::<f64>().ok().map(|us| us / 1000.0)
+        };
+        // event → (queued, work, commit, hand-over); (event, channel) → send.
+        let mut decl: HashMap<String, [f64; 4]> = HashMap::new();
+        let mut sends: HashMap<(String, String), f64> = HashMap::new();
+        for line in text.lines().filter(|l| l.contains("vigie::timing")) {
+            let Some(event) = field(line, "event") else {
+                continue;
+            };
+            if line.contains("declaration timings") {
+                if let (Some(q), Some(w), Some(c), Some(h)) = (
+                    micros(line, "queued_us"),
+                    micros(line, "work_us"),
+                    micros(line, "commit_us"),
+                    micros(line, "hand_over_us"),
+                ) {
+                    decl.insert(event, [q, w, c, h]);
+                }
+            } else if line.contains(" sent")
+                && let (Some(channel), Some(us)) = (field(line, "channel"), micros(line, "us"))
+            {
+                // The first send of each channel for the event.
+                sends.entry((event, channel)).or_insert(us);
+            }
+        }
+        let mut stages = vec![Vec::new(); STAGES.len()];
+        for (id, post, smtp, hook) in &seen {
+            let (Some(d), Some(mail), Some(web)) = (
+                decl.get(id),
+                sends.get(&(id.clone(), "email".to_string())),
+                sends.get(&(id.clone(), "sms".to_string())),
+            ) else {
+                continue;
+            };
+            let before: f64 = d.iter().sum();
+            let row = [
+                *post,
+                d[0],
+                d[1],
+                d[2],
+                d[3],
+                *mail,
+                smtp - before - mail,
+                *web,
+                hook - before - web,
+            ];
+            for (s, v) in stages.iter_mut().zip(row) {
+                s.push(v);
+            }
+        }
+        if stages[0].is_empty() {
+            bail!(
+                "no timing lines matched the declarations; see {}",
+                log.display()
+            );
+        }
+        lat.stages = stages;
         Ok(())
     }
 
@@ -847,6 +990,30 @@ fn report(o: &Opts, r: &Results) -> String {
                     pct(v, 0.5),
                     pct(v, 0.99),
                     pct(v, 1.0)
+                );
+            }
+        }
+        if !l.stages.is_empty() && !l.stages[0].is_empty() {
+            let _ = writeln!(
+                s,
+                "\n**Where the time goes.** A second pass of {} declarations alone (no \
+                 Alertmanager), on a daemon started with `RUST_LOG=info,vigie::timing=debug`: \
+                 each declaration logs how long it waited for the database thread, its \
+                 statements, its commit and the hand-over of its first deliveries to the outbox; \
+                 each send logs its own duration. \"The rest\" is what the harness measured \
+                 from the POST to the arrival minus those stages: the request read and parsed, \
+                 the send task starting, the sink or receiver noting the arrival (`smtp-sink` \
+                 prints a counter read through a pipe; the webhook receiver is in the harness, \
+                 as for Alertmanager). Percentiles are per stage: they do not add up.\n\n\
+                 | stage | p50 | p99 |\n| --- | ---: | ---: |",
+                l.stages[0].len()
+            );
+            for (name, v) in STAGES.iter().zip(&l.stages) {
+                let _ = writeln!(
+                    s,
+                    "| {name} | {:.3} ms | {:.3} ms |",
+                    pct(v, 0.5),
+                    pct(v, 0.99)
                 );
             }
         }

@@ -217,11 +217,24 @@ impl Vigie {
         log: &Path,
         http: &reqwest::Client,
     ) -> Result<Vigie> {
+        Vigie::start_logging(bin, config, data_dir, port, log, http, "info").await
+    }
+
+    /// As [`Vigie::start`], with `RUST_LOG` set to `rust_log`.
+    pub async fn start_logging(
+        bin: &Path,
+        config: &Path,
+        data_dir: &Path,
+        port: u16,
+        log: &Path,
+        http: &reqwest::Client,
+        rust_log: &str,
+    ) -> Result<Vigie> {
         let log_file = std::fs::File::create(log)?;
         let child = Command::new(bin)
             .args(["run", "-c"])
             .arg(config)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", rust_log)
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
