@@ -214,7 +214,7 @@ impl Daemon {
                 });
             }
         };
-        let store = Store::open(&db_path)?;
+        let store = Store::open_reserving(&db_path, crate::store::WAL_RESERVE)?;
 
         // Secrets generated at first start, never logged.
         let (link_key, _) = generated_secret(&data_dir.join("link.key"), || random_hex(32))?;

@@ -9,6 +9,8 @@
 //! twice as late, and every call paid a thread hand-off.)
 //! The schema is versioned with `PRAGMA user_version` and migrated at open
 //! from the migrations embedded below, in order, each in a transaction.
+//!
+//! The write-ahead log's checkpointer and reserve live in [`wal`].
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -29,6 +31,10 @@ pub mod reminders;
 pub mod sessions;
 pub mod swaps;
 pub mod vigilance;
+mod wal;
+
+pub use wal::{WAL_RESERVE, WAL_RESERVE_MIN_FREE};
+use wal::{checkpointer, reserve_wal};
 
 /// `head` followed by `rows` groups of `columns` placeholders, then `tail`:
 /// one statement for many rows (`INSERT … VALUES`, `UPDATE … FROM
@@ -185,35 +191,6 @@ pub struct Store {
     path: PathBuf,
 }
 
-/// How often the checkpointer copies the write-ahead log into the database.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// A thread with a connection of its own that checkpoints the write-ahead
-/// log every [`CHECKPOINT_EVERY`] (PASSIVE: it never blocks the writer),
-/// off the path of the calls. Stops when the returned sender is dropped.
-fn checkpointer(path: &Path) -> rusqlite::Result<std::sync::mpsc::Sender<()>> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    let (stop, stopped) = std::sync::mpsc::channel::<()>();
-    let spawned = std::thread::Builder::new()
-        .name("vigie-checkpoint".into())
-        .spawn(move || {
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                stopped.recv_timeout(CHECKPOINT_EVERY)
-            {
-                let done =
-                    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
-                if let Err(e) = done {
-                    tracing::warn!(error = %e, "WAL checkpoint failed; retrying in a second");
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start the checkpointer: the WAL will grow");
-    }
-    Ok(stop)
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditEntry {
     pub at: String,
@@ -225,6 +202,13 @@ pub struct AuditEntry {
 impl Store {
     /// Opens (creating if needed) the database and migrates it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_reserving(path, 0)
+    }
+
+    /// As [`Store::open`], with a write-ahead log of `reserve` bytes
+    /// written ahead (see the module's documentation) when the file system
+    /// has [`WAL_RESERVE_MIN_FREE`] free; the daemon's way of opening.
+    pub fn open_reserving(path: &Path, reserve: u64) -> Result<Store, StoreError> {
         let open_err = |source| StoreError::Open {
             path: path.to_path_buf(),
             source,
@@ -254,6 +238,9 @@ impl Store {
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(open_err)?;
         migrate(&mut conn)?;
+        if reserve > 0 {
+            reserve_wal(&conn, path, reserve);
+        }
         // Checkpoints are the checkpointer's job (below): done by the
         // connection that commits, one commit in ~35 of a declaration waited
         // for a checkpoint and its fsync (4 ms instead of 0.5).
