@@ -232,7 +232,10 @@ impl Store {
             true,
         )
         .map_err(open_err)?;
-        conn.set_prepared_statement_cache_capacity(64);
+        // Room for every statement the daemon prepares (about 90 call
+        // sites, the batched inserts in six sizes): one evicted is
+        // prepared again at its next use.
+        conn.set_prepared_statement_cache_capacity(160);
         // Statement journals (a statement writing many rows keeps one to
         // undo itself) in memory, not in a temporary file.
         conn.pragma_update(None, "temp_store", "MEMORY")
