@@ -11,6 +11,8 @@
 //! breakdown. The clock readings cost nothing worth measuring when the
 //! line is off.
 
+use std::time::{Duration, Instant};
+
 use super::actions::add_level_actions;
 use super::fanout::{broadcasts, notify_tier, resolve_notice};
 use super::journal;
@@ -20,8 +22,6 @@ use crate::config::{ConfigSet, Scenario};
 use crate::store::events::{self as q, EventState, NewEvent};
 use crate::store::outbox;
 use crate::store::{Store, StoreError};
-
-use std::time::{Duration, Instant};
 
 /// Where one declaration's time went (see the module's documentation).
 #[derive(Debug, Default, Clone, Copy)]
@@ -104,29 +104,26 @@ pub async fn declare(
                     // event's, not today's.
                     let (plan, scenario) = match plan_of(&ctx.set, &ev) {
                         Ok(p) => p,
-                        Err(e) => return Ok((Err(e), timings)),
+                        Err(e) => return Ok(Err(e)),
                     };
                     let level = match &req.level {
                         Some(l) => match checked_level(scenario, Some(l)) {
                             Ok(l) => l,
-                            Err(e) => return Ok((Err(e), timings)),
+                            Err(e) => return Ok(Err(e)),
                         },
                         // No level: the event stays where it is.
                         None => ev.level.clone(),
                     };
                     if !req.downgrade && is_lower(scenario, level.as_deref(), ev.level.as_deref()) {
-                        return Ok((
-                            Err(EngineError::Conflict(format!(
-                                "event {} of `{}` is at level `{}`: declaring `{}` would lower it; \
+                        return Ok(Err(EngineError::Conflict(format!(
+                            "event {} of `{}` is at level `{}`: declaring `{}` would lower it; \
                              send \"downgrade\": true (vigie declare --downgrade) to lower it, \
                              or change its level explicitly",
-                                ev.id,
-                                req.scenario,
-                                ev.level.as_deref().unwrap_or_default(),
-                                level.as_deref().unwrap_or_default()
-                            ))),
-                            timings,
-                        ));
+                            ev.id,
+                            req.scenario,
+                            ev.level.as_deref().unwrap_or_default(),
+                            level.as_deref().unwrap_or_default()
+                        ))));
                     }
                     let level_changed = level.is_some() && ev.level != level;
                     let (queued, ev) = if level_changed {
@@ -212,10 +209,9 @@ pub async fn declare(
                 out.handed_over = true;
                 timings.hand_over = committed.elapsed();
             }
-            Ok((Ok(out), timings))
+            Ok(Ok((out, timings)))
         })
-        .await?;
-    let result = result?;
+        .await??;
     tracing::debug!(
         target: "vigie::timing",
         event = result.event_id,
