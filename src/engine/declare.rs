@@ -152,7 +152,7 @@ pub async fn declare(
                     // scenario's first.
                     let level = asked.or_else(|| scenario.levels.first().map(|l| l.value.clone()));
                     let secret = links::new_event_secret();
-                    let id = q::insert_event(
+                    let ev = q::insert_event(
                         &tx,
                         &NewEvent {
                             scenario: &req.scenario,
@@ -168,13 +168,12 @@ pub async fn declare(
                             link_secret: &secret,
                         },
                     )?;
-                    let ev = q::get_event(&tx, id)?.expect("just inserted");
                     journal::declared(&tx, &ctx, &ev)?;
                     add_level_actions(&tx, scenario, &ev, ctx.now)?;
                     let mut queued = broadcasts(&tx, &ctx, plan, scenario, &ev)?;
                     queued += notify_tier(&tx, &ctx, plan, scenario, &ev, 0, 0)?;
                     // With tier 0's timer, as set by notify_tier.
-                    let ev = q::get_event(&tx, id)?.expect("just inserted");
+                    let ev = q::get_event(&tx, ev.id)?.expect("just inserted");
                     Declared::of(ev, false, false, queued)
                 }
             };

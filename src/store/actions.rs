@@ -157,6 +157,7 @@ mod tests {
             },
         )
         .unwrap()
+        .id
     }
 
     fn card(title: &str) -> NewAction<'_> {

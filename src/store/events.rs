@@ -114,28 +114,32 @@ pub struct NewEvent<'a> {
     pub link_secret: &'a str,
 }
 
-pub fn insert_event(c: &Connection, e: &NewEvent<'_>) -> rusqlite::Result<i64> {
-    c.prepare_cached(
-        "INSERT INTO events (scenario, dedup_key, title, level, note, exercise, state, plan_id, \
-         plan_version, plan_sha256, declared_at, updated_at, link_secret) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?8, ?9, ?10, ?10, ?11)",
-    )?
-    .execute(params![
-        e.scenario,
-        e.dedup_key,
-        e.title,
-        e.level,
-        e.note,
-        e.exercise,
-        e.plan_id,
-        e.plan_version,
-        e.plan_sha256,
-        ts(e.at),
-        e.link_secret
-    ])?;
-    let id = c.last_insert_rowid();
-    record_level(c, id, e.level, e.at)?;
-    Ok(id)
+pub fn insert_event(c: &Connection, e: &NewEvent<'_>) -> rusqlite::Result<EventRow> {
+    let ev = c
+        .prepare_cached(&format!(
+            "INSERT INTO events (scenario, dedup_key, title, level, note, exercise, state, \
+             plan_id, plan_version, plan_sha256, declared_at, updated_at, link_secret) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?8, ?9, ?10, ?10, ?11) \
+             RETURNING {EVENT_COLUMNS}"
+        ))?
+        .query_row(
+            params![
+                e.scenario,
+                e.dedup_key,
+                e.title,
+                e.level,
+                e.note,
+                e.exercise,
+                e.plan_id,
+                e.plan_version,
+                e.plan_sha256,
+                ts(e.at),
+                e.link_secret
+            ],
+            event_row,
+        )?;
+    record_level(c, ev.id, e.level, e.at)?;
+    Ok(ev)
 }
 
 /// Appends `level` to the event's level history (`event_levels`) unless it

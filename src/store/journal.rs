@@ -354,6 +354,7 @@ mod tests {
             },
         )
         .unwrap()
+        .id
     }
 
     #[tokio::test]

@@ -136,6 +136,9 @@ pub fn insert_due(
          recipient_name, channel, address, priority, state, reason, created_at, \
          next_attempt_at) VALUES ";
     const MESSAGES: &str = "INSERT INTO delivery_messages (delivery_id, subject, body_text, body_html, payload) VALUES ";
+    if items.is_empty() {
+        return Ok(0);
+    }
     let at = ts(at);
     let due = ts(due);
     let first: i64 = c
