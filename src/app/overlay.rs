@@ -4,7 +4,6 @@
 //!
 //! [`App::config`]: super::App::config
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::ConfigSet;
@@ -21,9 +20,54 @@ pub(super) struct Overlay {
     /// The files it was built on.
     pub file: Arc<ConfigSet>,
     /// Personal and calendar tokens by their first 8 hex digits →
-    /// professional ids;
-    /// the whole token is then checked in constant time.
-    pub index: Arc<HashMap<String, Vec<String>>>,
+    /// professionals of `file`; the whole token is then checked in
+    /// constant time.
+    pub index: Arc<TokenIndex>,
+}
+
+/// The first 32 bits of every professional's personal and calendar
+/// tokens, each with the professional's position in the directory, sorted:
+/// 8 bytes per token (a map of strings to lists of ids took about 230, 4.6
+/// MB of a 20 MB daemon for a directory of 10 000).
+pub(super) struct TokenIndex(Vec<(u32, u32)>);
+
+impl TokenIndex {
+    fn build(file: &ConfigSet, links: &crate::engine::links::LinkSigner) -> TokenIndex {
+        let mut index = Vec::with_capacity(2 * file.directory.professionals.len());
+        for (i, p) in file.directory.professionals.iter().enumerate() {
+            for t in [links.personal_token(&p.id), links.calendar_token(&p.id)] {
+                if let (Some(prefix), Ok(i)) = (prefix(&t), u32::try_from(i)) {
+                    index.push((prefix, i));
+                }
+            }
+        }
+        index.sort_unstable();
+        TokenIndex(index)
+    }
+
+    /// The positions in the directory of the professionals with a token
+    /// that starts as `token` does (the first 8 hex digits).
+    pub fn candidates(&self, token: &str) -> impl Iterator<Item = usize> + '_ {
+        let found: &[(u32, u32)] = match prefix(token) {
+            Some(p) => {
+                let from = self.0.partition_point(|&(q, _)| q < p);
+                let to = from + self.0[from..].partition_point(|&(q, _)| q == p);
+                &self.0[from..to]
+            }
+            None => &[],
+        };
+        found.iter().map(|&(_, i)| i as usize)
+    }
+}
+
+/// The number written by the first 8 hex digits of `token`, in lower case
+/// as tokens are written (a token in capitals is nobody's, as before).
+fn prefix(token: &str) -> Option<u32> {
+    let head = token.get(..8)?;
+    head.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        .then(|| u32::from_str_radix(head, 16).ok())
+        .flatten()
 }
 
 impl Overlay {
@@ -55,21 +99,7 @@ impl Overlay {
         };
         let index = match previous.filter(|o| Arc::ptr_eq(&o.file, file)) {
             Some(o) => o.index.clone(),
-            None => {
-                let mut index: HashMap<String, Vec<String>> = HashMap::new();
-                for p in &file.directory.professionals {
-                    for t in [
-                        app_links.personal_token(&p.id),
-                        app_links.calendar_token(&p.id),
-                    ] {
-                        index
-                            .entry(t[..8].to_string())
-                            .or_default()
-                            .push(p.id.clone());
-                    }
-                }
-                Arc::new(index)
-            }
+            None => Arc::new(TokenIndex::build(file, app_links)),
         };
         Overlay {
             file: file.clone(),
@@ -77,5 +107,32 @@ impl Overlay {
             swaps: Arc::new(swaps),
             index,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_finds_every_professional_whose_token_starts_the_same() {
+        let mut index = TokenIndex(vec![
+            (0xdead_beef, 4),
+            (0x0000_0001, 0),
+            (0xdead_beef, 2),
+            (0xffff_ffff, 7),
+        ]);
+        index.0.sort_unstable();
+        let found = |t: &str| index.candidates(t).collect::<Vec<_>>();
+        assert_eq!(found("deadbeef00112233"), [2, 4]);
+        assert!(found("DEADBEEF00112233").is_empty());
+        assert_eq!(found("00000001ab"), [0]);
+        assert_eq!(found("ffffffff"), [7]);
+        assert!(found("deadbeee").is_empty());
+        // Not a token: too short, not hex, a sign that parsing would take.
+        assert!(found("dead").is_empty());
+        assert!(found("deadbeeg00").is_empty());
+        assert!(found("+eadbeef").is_empty());
+        assert!(found("épée").is_empty());
     }
 }

@@ -23,15 +23,16 @@ impl App {
 
     fn token_owner(&self, token: &str, matches: impl Fn(&str, &str) -> bool) -> Option<String> {
         let o = self.overlay.read().unwrap_or_else(|e| e.into_inner());
-        let ids = o.index.get(token.get(..8)?)?;
-        let set = o.set.clone();
+        let professionals = &o.file.directory.professionals;
         let mut found = None;
-        for id in ids {
+        // Every candidate is checked (no early exit on the first match).
+        for i in o.index.candidates(token) {
+            let id = &professionals[i].id;
             if matches(id, token) {
                 found = Some(id.clone());
             }
         }
-        found.filter(|id| set.directory.get(id).is_some_and(|p| p.active))
+        found.filter(|id| o.set.directory.get(id).is_some_and(|p| p.active))
     }
 
     /// The address of `id`'s personal page (`None`: not in the directory).
