@@ -10,6 +10,15 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// Microseconds since the Unix epoch, now: the instants the `vigie::timing`
+/// lines give, compared across threads (the commit of a declaration on
+/// the database thread, the start of its first send on the sending one).
+pub fn timing_now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
 /// Upper bounds (seconds) of the send latency histogram.
 const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 

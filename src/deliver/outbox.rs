@@ -528,14 +528,16 @@ impl Outbox {
         match result {
             Ok(provider_id) => {
                 // `us`: the send alone (in a chain, since the message
-                // before); read with the declaration's timings (module
-                // engine::declare).
+                // before), from `started_at_us`; read with the
+                // declaration's timings (module engine::declare).
+                let us = elapsed.as_micros() as u64;
                 tracing::debug!(
                     target: "vigie::timing",
                     delivery = id,
                     event = d.event_id.unwrap_or_default(),
                     channel = %d.channel,
-                    us = elapsed.as_micros() as u64,
+                    us,
+                    started_at_us = crate::metrics::timing_now_us().saturating_sub(us),
                     provider_id,
                     "sent"
                 );

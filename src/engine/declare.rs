@@ -5,11 +5,12 @@
 //!
 //! With `RUST_LOG=info,vigie::timing=debug` every declaration logs where
 //! its time went (`declaration timings`): waiting for the database thread,
-//! the transaction's work, its commit, and the hand-over of the first
-//! deliveries to the outbox; the outbox logs each send's own duration
-//! (`sent`, same target). `bench/run` reads them for its latency
-//! breakdown. The clock readings cost nothing worth measuring when the
-//! line is off.
+//! the transaction's work, its commit, and when the commit ended
+//! (`committed_at_us`, µs since the Unix epoch); the outbox logs each
+//! send's start (`started_at_us`) and duration (`sent`, same target): from
+//! the one to the other is the hand-over, the sending thread's wake-up
+//! included. `bench/run` reads them for its latency breakdown. The clock
+//! readings cost nothing worth measuring when the lines are off.
 
 use std::time::{Duration, Instant};
 
@@ -32,8 +33,8 @@ struct Timings {
     /// The transaction's statements, up to the commit.
     work: Duration,
     commit: Duration,
-    /// Handing the first deliveries to the outbox.
-    hand_over: Duration,
+    /// When the commit ended (µs since the Unix epoch).
+    committed_at_us: u64,
 }
 
 const MAX_NOTE: usize = 4000;
@@ -201,12 +202,11 @@ pub async fn declare(
             let worked = Instant::now();
             timings.work = worked - started;
             tx.commit()?;
-            let committed = Instant::now();
-            timings.commit = committed - worked;
+            timings.commit = worked.elapsed();
+            timings.committed_at_us = crate::metrics::timing_now_us();
             if let Some(hand_over) = hand_over {
                 hand_over();
                 out.handed_over = true;
-                timings.hand_over = committed.elapsed();
             }
             Ok(Ok((out, timings)))
         })
@@ -217,7 +217,7 @@ pub async fn declare(
         queued_us = timings.queued.as_micros() as u64,
         work_us = timings.work.as_micros() as u64,
         commit_us = timings.commit.as_micros() as u64,
-        hand_over_us = timings.hand_over.as_micros() as u64,
+        committed_at_us = timings.committed_at_us,
         "declaration timings"
     );
     if !result.beside.is_empty() {

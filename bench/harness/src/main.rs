@@ -168,16 +168,17 @@ struct Latency {
 }
 
 /// The stages of the latency breakdown (see `Bench::latency_breakdown`).
-const STAGES: [&str; 9] = [
+const STAGES: [&str; 10] = [
     "POST → answer",
     "waiting for the database thread",
     "the transaction's statements",
     "the commit",
-    "handing the deliveries to the outbox",
+    "commit → the e-mail's send starts (hand-over, the sending thread waking)",
     "the SMTP exchange (MAIL, RCPT, DATA; then the message)",
-    "the rest, e-mail: request in, hand-over → send task, the sink's side",
+    "the rest, e-mail: the request read, the sink noting the arrival",
+    "commit → the webhook's send starts",
     "the HTTP exchange of the webhook",
-    "the rest, webhook: request in, hand-over → send task, the receiver's side",
+    "the rest, webhook: the request read, the receiver noting the arrival",
 ];
 
 #[derive(Default)]
@@ -638,32 +639,38 @@ impl Bench {
         let micros = |line: &str, key: &str| -> Option<f64> {
             field(line, key)?.parse::<f64>().ok().map(|us| us / 1000.0)
         };
-        // event → (queued, work, commit, hand-over); (event, channel) → send.
-        let mut decl: HashMap<String, [f64; 4]> = HashMap::new();
-        let mut sends: HashMap<(String, String), f64> = HashMap::new();
+        // event → (queued, work, commit in ms; commit's end in µs since
+        // the epoch); (event, channel) → (send's start in µs, its length
+        // in ms).
+        let mut decl: HashMap<String, ([f64; 3], f64)> = HashMap::new();
+        let mut sends: HashMap<(String, String), (f64, f64)> = HashMap::new();
         for line in text.lines().filter(|l| l.contains("vigie::timing")) {
             let Some(event) = field(line, "event") else {
                 continue;
             };
             if line.contains("declaration timings") {
-                if let (Some(q), Some(w), Some(c), Some(h)) = (
+                if let (Some(q), Some(w), Some(c), Some(at)) = (
                     micros(line, "queued_us"),
                     micros(line, "work_us"),
                     micros(line, "commit_us"),
-                    micros(line, "hand_over_us"),
+                    field(line, "committed_at_us").and_then(|v| v.parse::<f64>().ok()),
                 ) {
-                    decl.insert(event, [q, w, c, h]);
+                    decl.insert(event, ([q, w, c], at));
                 }
             } else if line.contains(" sent")
-                && let (Some(channel), Some(us)) = (field(line, "channel"), micros(line, "us"))
+                && let (Some(channel), Some(us), Some(at)) = (
+                    field(line, "channel"),
+                    micros(line, "us"),
+                    field(line, "started_at_us").and_then(|v| v.parse::<f64>().ok()),
+                )
             {
                 // The first send of each channel for the event.
-                sends.entry((event, channel)).or_insert(us);
+                sends.entry((event, channel)).or_insert((at, us));
             }
         }
         let mut stages = vec![Vec::new(); STAGES.len()];
         for (id, post, smtp, hook) in &seen {
-            let (Some(d), Some(mail), Some(web)) = (
+            let (Some((d, committed)), Some((mail_at, mail)), Some((web_at, web))) = (
                 decl.get(id),
                 sends.get(&(id.clone(), "email".to_string())),
                 sends.get(&(id.clone(), "sms".to_string())),
@@ -671,16 +678,23 @@ impl Bench {
                 continue;
             };
             let before: f64 = d.iter().sum();
+            // From the commit's end to each send's start (clock readings of
+            // two threads, µs → ms).
+            let (mail_wait, web_wait) = (
+                (mail_at - committed) / 1000.0,
+                (web_at - committed) / 1000.0,
+            );
             let row = [
                 *post,
                 d[0],
                 d[1],
                 d[2],
-                d[3],
+                mail_wait,
                 *mail,
-                smtp - before - mail,
+                smtp - before - mail_wait - mail,
+                web_wait,
                 *web,
-                hook - before - web,
+                hook - before - web_wait - web,
             ];
             for (s, v) in stages.iter_mut().zip(row) {
                 s.push(v);
@@ -999,12 +1013,13 @@ fn report(o: &Opts, r: &Results) -> String {
                 "\n**Where the time goes.** A second pass of {} declarations alone (no \
                  Alertmanager), on a daemon started with `RUST_LOG=info,vigie::timing=debug`: \
                  each declaration logs how long it waited for the database thread, its \
-                 statements, its commit and the hand-over of its first deliveries to the outbox; \
-                 each send logs its own duration. \"The rest\" is what the harness measured \
-                 from the POST to the arrival minus those stages: the request read and parsed, \
-                 the send task starting, the sink or receiver noting the arrival (`smtp-sink` \
-                 prints a counter read through a pipe; the webhook receiver is in the harness, \
-                 as for Alertmanager). Percentiles are per stage: they do not add up.\n\n\
+                 statements and its commit, and when the commit ended; each send logs when it \
+                 started and how long it took. From the commit to a send's start is the \
+                 hand-over to the sending thread, its wake-up included. \"The rest\" is what the \
+                 harness measured from the POST to the arrival minus those stages: the request \
+                 read and parsed, the sink or receiver noting the arrival (`smtp-sink` prints a \
+                 counter read through a pipe; the webhook receiver is in the harness, as for \
+                 Alertmanager). Percentiles are per stage: they do not add up.\n\n\
                  | stage | p50 | p99 |\n| --- | ---: | ---: |",
                 l.stages[0].len()
             );
