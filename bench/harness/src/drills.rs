@@ -283,6 +283,7 @@ async fn daemon(
         d.http_port,
         &set.root.join("vigie.log"),
         c.http,
+        "info",
     )
     .await?;
     Ok((v, set, data))
@@ -450,6 +451,7 @@ async fn kill9(c: &Ctx<'_>, d: &mut Drill) -> Result<()> {
         port,
         &set.root.join("vigie-restart.log"),
         c.http,
+        "info",
     )
     .await?;
     let up = restart.elapsed();

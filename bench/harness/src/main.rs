@@ -245,6 +245,7 @@ impl Bench {
             port,
             &set.root.join("vigie.log"),
             &self.http,
+            "info",
         )
         .await?;
         Ok((v, set))
@@ -278,6 +279,7 @@ impl Bench {
             hport,
             &set.root.join("vigie.log"),
             &self.http,
+            "info",
         )
         .await?;
         v.declare(
@@ -474,22 +476,13 @@ impl Bench {
         // machine (other load comes and goes). One untimed round first to
         // open the connections, as a running daemon would have them.
         for i in 0..=self.o.repeat {
-            let sb = sink.arrivals.count();
-            let hb = self.recv.hook.count();
-            let t0 = Instant::now();
-            let id = v
-                .declare(
-                    &self.http,
-                    json!({"scenario": "latence", "level": "rouge", "key": format!("lat-{i}")}),
-                )
+            let (id, post, smtp, hook) = self
+                .timed_declaration(&v, &sink, format!("lat-{i}"))
                 .await?;
-            let answered = t0.elapsed();
-            sink.arrivals.wait_for(sb + 1, limit).await?;
-            self.recv.hook.wait_for(hb + 1, limit).await?;
             if i > 0 {
-                lat.smtp.push(ms(sink.arrivals.at(sb) - t0));
-                lat.hook.push(ms(self.recv.hook.at(hb) - t0));
-                lat.post.push(ms(answered));
+                lat.smtp.push(smtp);
+                lat.hook.push(hook);
+                lat.post.push(post);
             }
             v.resolve(&self.http, &id).await?;
 
@@ -573,6 +566,36 @@ impl Bench {
         Ok(())
     }
 
+    /// One declaration of the latency scenario under `key`, timed: its id,
+    /// then POST → answer, → first e-mail at the sink, → first webhook at
+    /// the receiver (ms).
+    async fn timed_declaration(
+        &self,
+        v: &Vigie,
+        sink: &Sink,
+        key: String,
+    ) -> Result<(String, f64, f64, f64)> {
+        let limit = Duration::from_secs(10);
+        let sb = sink.arrivals.count();
+        let hb = self.recv.hook.count();
+        let t0 = Instant::now();
+        let id = v
+            .declare(
+                &self.http,
+                json!({"scenario": "latence", "level": "rouge", "key": key}),
+            )
+            .await?;
+        let answered = t0.elapsed();
+        sink.arrivals.wait_for(sb + 1, limit).await?;
+        self.recv.hook.wait_for(hb + 1, limit).await?;
+        Ok((
+            id,
+            ms(answered),
+            ms(sink.arrivals.at(sb) - t0),
+            ms(self.recv.hook.at(hb) - t0),
+        ))
+    }
+
     /// A second pass of declarations alone, on a daemon that logs its
     /// timings (`RUST_LOG=info,vigie::timing=debug`: one line per
     /// declaration, one per send): where the time goes, stage by stage.
@@ -588,7 +611,7 @@ impl Bench {
             &d,
         )?;
         let log = set.root.join("vigie.log");
-        let v = Vigie::start_logging(
+        let v = Vigie::start(
             &self.o.vigie,
             &set.config,
             &set.root.join("var"),
@@ -602,31 +625,14 @@ impl Bench {
             "latency breakdown: {} declarations with timing lines",
             self.o.repeat
         ));
-        let limit = Duration::from_secs(10);
         // Per event: POST → answer, → e-mail, → webhook (ms).
         let mut seen: Vec<(String, f64, f64, f64)> = Vec::new();
         for i in 0..=self.o.repeat {
-            let sb = sink.arrivals.count();
-            let hb = self.recv.hook.count();
-            let t0 = Instant::now();
-            let id = v
-                .declare(
-                    &self.http,
-                    json!({"scenario": "latence", "level": "rouge", "key": format!("t-{i}")}),
-                )
-                .await?;
-            let answered = t0.elapsed();
-            sink.arrivals.wait_for(sb + 1, limit).await?;
-            self.recv.hook.wait_for(hb + 1, limit).await?;
+            let timed = self.timed_declaration(&v, &sink, format!("t-{i}")).await?;
+            v.resolve(&self.http, &timed.0).await?;
             if i > 0 {
-                seen.push((
-                    id.clone(),
-                    ms(answered),
-                    ms(sink.arrivals.at(sb) - t0),
-                    ms(self.recv.hook.at(hb) - t0),
-                ));
+                seen.push(timed);
             }
-            v.resolve(&self.http, &id).await?;
         }
         v.stop();
         drop(sink);
@@ -776,6 +782,7 @@ impl Bench {
             port,
             &set.root.join("vigie.log"),
             &self.http,
+            "info",
         )
         .await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -1017,9 +1024,11 @@ fn report(o: &Opts, r: &Results) -> String {
                  started and how long it took. From the commit to a send's start is the \
                  hand-over to the sending thread, its wake-up included. \"The rest\" is what the \
                  harness measured from the POST to the arrival minus those stages: the request \
-                 read and parsed, the sink or receiver noting the arrival (`smtp-sink` prints a \
-                 counter read through a pipe; the webhook receiver is in the harness, as for \
-                 Alertmanager). Percentiles are per stage: they do not add up.\n\n\
+                 read and parsed and the sink or receiver noting the arrival (`smtp-sink` prints \
+                 a counter read through a pipe; the webhook receiver is in the harness, as for \
+                 Alertmanager), less the way back of the server's last answer, which the \
+                 exchange includes but which comes after the arrival: it can be below zero. \
+                 Percentiles are per stage: they do not add up.\n\n\
                  | stage | p50 | p99 |\n| --- | ---: | ---: |",
                 l.stages[0].len()
             );

@@ -209,19 +209,9 @@ pub struct Vigie {
 }
 
 impl Vigie {
+    /// Starts `vigie run` with `RUST_LOG` set to `rust_log` and waits until
+    /// it answers `/healthz`.
     pub async fn start(
-        bin: &Path,
-        config: &Path,
-        data_dir: &Path,
-        port: u16,
-        log: &Path,
-        http: &reqwest::Client,
-    ) -> Result<Vigie> {
-        Vigie::start_logging(bin, config, data_dir, port, log, http, "info").await
-    }
-
-    /// As [`Vigie::start`], with `RUST_LOG` set to `rust_log`.
-    pub async fn start_logging(
         bin: &Path,
         config: &Path,
         data_dir: &Path,
