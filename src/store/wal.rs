@@ -35,7 +35,10 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// new header. Best effort: on a small disk, or if anything fails, the
 /// log simply grows as it would have (logged).
 pub(super) fn reserve_wal(conn: &Connection, path: &Path, reserve: u64) {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let free = free_bytes(dir);
     if free.is_none_or(|f| f < WAL_RESERVE_MIN_FREE) {
         tracing::info!(
