@@ -1074,15 +1074,12 @@ async fn the_shipped_plan_proposes_grand_froid_from_meteoalarm() {
         )],
     ));
     let sb = Sandbox::shipped_in_force();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Port 0: the daemon takes a free port and says which (a port picked
+    // here and let go could be taken by another test before it binds).
     sb.edit(
         "config/vigie.toml",
         "listen = \"127.0.0.1:8640\"",
-        &format!("listen = \"127.0.0.1:{port}\""),
+        "listen = \"127.0.0.1:0\"",
     );
     let config = sb.read("config/vigie.toml");
     sb.write(
