@@ -44,6 +44,37 @@ impl SendError {
     }
 }
 
+impl SendError {
+    /// An HTTP request that got no answer (webhooks, SMS providers): a
+    /// timeout or a broken exchange is retried, a connection that cannot
+    /// be made pauses the channel. The message is `prefix`, then what went
+    /// wrong and reqwest's chain of causes, taken without the URL and
+    /// passed through `scrub` (the URL's secrets, which a cause may quote).
+    pub fn unanswered(e: reqwest::Error, prefix: &str, scrub: impl Fn(&str) -> String) -> Self {
+        let e = e.without_url();
+        let chain = scrub(&error_chain(&e));
+        if e.is_timeout() {
+            SendError::transient(format!("{prefix}timeout: {chain}"))
+        } else if e.is_connect() {
+            SendError::unreachable(format!("{prefix}connection: {chain}"))
+        } else {
+            SendError::transient(format!("{prefix}connection: {chain}"))
+        }
+    }
+}
+
+/// `e` and its sources, each after a colon.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

@@ -95,17 +95,7 @@ impl Channel for WebhookChannel {
             .body(body)
             .send()
             .await
-            .map_err(|e| {
-                let e = e.without_url();
-                let chain = scrub_url(&error_chain(&e), &self.url);
-                if e.is_timeout() {
-                    SendError::transient(format!("timeout: {chain}"))
-                } else if e.is_connect() {
-                    SendError::unreachable(format!("connection: {chain}"))
-                } else {
-                    SendError::transient(format!("connection: {chain}"))
-                }
-            })?;
+            .map_err(|e| SendError::unanswered(e, "", |chain| scrub_url(chain, &self.url)))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(());
@@ -124,15 +114,4 @@ impl Channel for WebhookChannel {
             Err(SendError::permanent(message))
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

@@ -169,17 +169,7 @@ impl Channel for SmsChannel {
             .request(&self.client, &self.url, to, &text)
             .send()
             .await
-            .map_err(|e| {
-                let e = e.without_url();
-                let chain = error_chain(&e);
-                if e.is_timeout() {
-                    SendError::transient(format!("{label}: timeout: {chain}"))
-                } else if e.is_connect() {
-                    SendError::unreachable(format!("{label}: connection: {chain}"))
-                } else {
-                    SendError::transient(format!("{label}: connection: {chain}"))
-                }
-            })?;
+            .map_err(|e| SendError::unanswered(e, &format!("{label}: "), str::to_string))?;
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
         let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
@@ -218,17 +208,6 @@ fn provider_error(json: &serde_json::Value, body: &str) -> String {
         (None, _) => body.trim().to_string(),
     };
     text.chars().take(300).collect()
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// An E.164 number without its `+` (`33612345678`), as Brevo and smsmode
