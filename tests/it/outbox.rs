@@ -10,7 +10,7 @@ use vigie::deliver::email::EmailChannel;
 use vigie::deliver::{Channel, Outbox, StepOutcome};
 use vigie::schedule::clock::{Clock, ManualClock};
 use vigie::store::Store;
-use vigie::store::outbox::{self, NewDelivery, Priority};
+use vigie::store::outbox;
 
 use crate::smtp::{Mode, SmtpServer};
 
@@ -133,30 +133,9 @@ async fn one_delivery(
         clock.clone(),
         Arc::default(),
     );
-    let id = store
-        .call(move |c| {
-            outbox::insert(
-                c,
-                &[NewDelivery {
-                    event_id: None,
-                    step_id: None,
-                    recipient_id: Some("idel1".into()),
-                    recipient_name: "Claire Martin".into(),
-                    channel: "email".into(),
-                    address: Some("claire.martin@example.org".into()),
-                    priority: Priority::Crisis,
-                    skipped: None,
-                    subject: "Canicule : niveau orange".into(),
-                    body_text: "Buvez de l'eau.".into(),
-                    body_html: None,
-                    payload: None,
-                }],
-                t0,
-            )?;
-            Ok(c.last_insert_rowid())
-        })
-        .await
-        .unwrap();
+    let id =
+        crate::support::claire_delivery(&store, "idel1", "email", "claire.martin@example.org", t0)
+            .await;
     (store, clock, outbox, id)
 }
 

@@ -23,7 +23,7 @@ use vigie::config::Diagnostics;
 use vigie::deliver::{Outbox, StepOutcome};
 use vigie::schedule::clock::ManualClock;
 use vigie::store::Store;
-use vigie::store::outbox::{self, NewDelivery, Priority};
+use vigie::store::outbox;
 
 use crate::smtp::Received;
 use crate::support::{Sandbox, repo, run_vigie};
@@ -407,31 +407,7 @@ async fn through_the_outbox(sb: &Sandbox, channel: &str, to: &str) -> (String, S
     let t0 = Utc::now();
     let clock = Arc::new(ManualClock::new(t0));
     let outbox = Outbox::new(store.clone(), vec![built], clock, Arc::default());
-    let (channel, to) = (channel.to_string(), to.to_string());
-    let id = store
-        .call(move |c| {
-            outbox::insert(
-                c,
-                &[NewDelivery {
-                    event_id: None,
-                    step_id: None,
-                    recipient_id: Some("cmartin".into()),
-                    recipient_name: "Claire Martin".into(),
-                    channel,
-                    address: Some(to),
-                    priority: Priority::Crisis,
-                    skipped: None,
-                    subject: "Canicule : niveau orange".into(),
-                    body_text: "Buvez de l'eau.".into(),
-                    body_html: None,
-                    payload: None,
-                }],
-                t0,
-            )?;
-            Ok(c.last_insert_rowid())
-        })
-        .await
-        .unwrap();
+    let id = crate::support::claire_delivery(&store, "cmartin", channel, to, t0).await;
     assert_eq!(outbox.step().await.unwrap().claimed, 1);
     assert!(
         outbox.settled(Duration::from_secs(30)).await,

@@ -316,3 +316,37 @@ fn dechunk(body: &str) -> String {
     }
     out
 }
+
+/// Writes, due at `at`, one crisis message to Claire Martin
+/// (`recipient_id`) on `channel` at `address`, outside any event: its
+/// delivery id.
+pub async fn claire_delivery(
+    store: &vigie::store::Store,
+    recipient_id: &str,
+    channel: &str,
+    address: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> i64 {
+    use vigie::store::outbox::{self, NewDelivery, Priority};
+    let item = NewDelivery {
+        event_id: None,
+        step_id: None,
+        recipient_id: Some(recipient_id.into()),
+        recipient_name: "Claire Martin".into(),
+        channel: channel.into(),
+        address: Some(address.into()),
+        priority: Priority::Crisis,
+        skipped: None,
+        subject: "Canicule : niveau orange".into(),
+        body_text: "Buvez de l'eau.".into(),
+        body_html: None,
+        payload: None,
+    };
+    store
+        .call(move |c| {
+            outbox::insert(c, &[item], at)?;
+            Ok(c.last_insert_rowid())
+        })
+        .await
+        .unwrap()
+}
