@@ -60,8 +60,7 @@ pub async fn action_done(
         .call(move |c| {
             let tx = c.transaction()?;
             let out = (|| {
-                let ev = q::get_event(&tx, id)?
-                    .ok_or_else(|| EngineError::NotFound(format!("no event {id}")))?;
+                let ev = super::event_of(&tx, id)?;
                 // The checklist of a resolved event is its record: an
                 // action ticked afterwards would read "on time" in the
                 // RETEX report. What was done late goes in the main
@@ -111,7 +110,7 @@ pub async fn actions(store: &Store, id: i64) -> Result<Vec<ActionRow>, EngineErr
     store
         .call(move |c| {
             Ok(match q::get_event(c, id)? {
-                None => Err(EngineError::NotFound(format!("no event {id}"))),
+                None => Err(super::no_event(id)),
                 Some(_) => Ok(qa::list(c, id)?),
             })
         })

@@ -18,7 +18,7 @@ use super::actions::add_level_actions;
 use super::fanout::{broadcasts, notify_tier, resolve_notice};
 use super::journal;
 use super::links;
-use super::{Ctx, DeclareRequest, Declared, EngineError, plan_of};
+use super::{Ctx, DeclareRequest, Declared, EngineError, event_of, plan_of};
 use crate::config::{ConfigSet, Scenario};
 use crate::store::events::{self as q, EventState, NewEvent};
 use crate::store::outbox;
@@ -291,7 +291,7 @@ pub async fn change_level(
         .call(move |c| {
             let tx = c.transaction()?;
             let out = (|| {
-                let ev = q::get_event(&tx, id)?.ok_or_else(|| not_found(id))?;
+                let ev = event_of(&tx, id)?;
                 if ev.state == EventState::Resolved {
                     return Err(EngineError::Conflict(format!("event {id} is resolved")));
                 }
@@ -332,7 +332,7 @@ pub async fn resolve(
         .call(move |c| {
             let tx = c.transaction()?;
             let out = (|| {
-                let ev = q::get_event(&tx, id)?.ok_or_else(|| not_found(id))?;
+                let ev = event_of(&tx, id)?;
                 if ev.state == EventState::Resolved {
                     return Err(EngineError::Conflict(format!(
                         "event {id} is already resolved"
@@ -370,8 +370,4 @@ pub async fn resolve(
             Ok(out)
         })
         .await?
-}
-
-fn not_found(id: i64) -> EngineError {
-    EngineError::NotFound(format!("no event {id}"))
 }

@@ -447,10 +447,6 @@ where
         .await?
 }
 
-fn event_of(c: &Connection, id: i64) -> Result<EventRow, EngineError> {
-    q::get_event(c, id)?.ok_or_else(|| EngineError::NotFound(format!("no event {id}")))
-}
-
 /// An operator's entry in the main courante (`note`), or the correction of
 /// an entry of the same event (`corrects`). Allowed on a resolved event
 /// too: the log of a crisis is often completed afterwards.
@@ -463,7 +459,7 @@ pub async fn note(
 ) -> Result<Entry, EngineError> {
     let text = checked_text(&text)?;
     in_transaction(store, move |tx| {
-        event_of(tx, id)?;
+        super::event_of(tx, id)?;
         if let Some(target) = corrects {
             match journal::get(tx, target)? {
                 Some(e) if e.event_id == id => {}
@@ -494,7 +490,7 @@ pub async fn log(store: &Store, id: i64) -> Result<Vec<Entry>, EngineError> {
     store
         .call(move |c| {
             Ok(match q::get_event(c, id)? {
-                None => Err(EngineError::NotFound(format!("no event {id}"))),
+                None => Err(super::no_event(id)),
                 Some(_) => Ok(journal::list(c, id)?),
             })
         })
@@ -517,7 +513,7 @@ pub async fn bulletin(
         ));
     }
     in_transaction(store, move |tx| {
-        let ev = event_of(tx, id)?;
+        let ev = super::event_of(tx, id)?;
         if ev.state == EventState::Resolved {
             return Err(EngineError::Conflict(format!(
                 "event {id} is resolved: its public page no longer shows bulletins"
@@ -545,7 +541,7 @@ pub async fn lesson(
 ) -> Result<journal::Lesson, EngineError> {
     let text = checked_text(&text)?;
     in_transaction(store, move |tx| {
-        event_of(tx, id)?;
+        super::event_of(tx, id)?;
         Ok(journal::add_lesson(tx, id, ctx.now, ctx.author(), &text)?)
     })
     .await

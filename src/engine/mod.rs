@@ -193,6 +193,16 @@ impl From<rusqlite::Error> for EngineError {
     }
 }
 
+/// 404 for event `id`.
+pub(crate) fn no_event(id: i64) -> EngineError {
+    EngineError::NotFound(format!("no event {id}"))
+}
+
+/// Event `id`, read in the caller's transaction; 404 if there is none.
+pub(crate) fn event_of(c: &Connection, id: i64) -> Result<EventRow, EngineError> {
+    crate::store::events::get_event(c, id)?.ok_or_else(|| no_event(id))
+}
+
 /// The plan that governs an event: the version recorded at declaration if
 /// it is still loaded, else the version in force with that scenario.
 pub fn plan_of<'a>(

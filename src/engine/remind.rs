@@ -22,7 +22,7 @@ use super::render::Builtin;
 use super::{Ctx, EngineError, plan_of};
 use crate::config::Professional;
 use crate::model::labels::count;
-use crate::store::events::{self as q, EventState};
+use crate::store::events::EventState;
 use crate::store::outbox::Priority;
 use crate::store::{Store, StoreError, journal, remind};
 
@@ -44,8 +44,7 @@ pub async fn remind(store: &Store, ctx: Ctx, id: i64) -> Result<Reminded, Engine
         .call(move |c| {
             let tx = c.transaction()?;
             let out = (|| {
-                let ev = q::get_event(&tx, id)?
-                    .ok_or_else(|| EngineError::NotFound(format!("no event {id}")))?;
+                let ev = super::event_of(&tx, id)?;
                 if ev.state == EventState::Resolved {
                     return Err(EngineError::Conflict(format!(
                         "event {id} is resolved: nobody is waited for"

@@ -193,7 +193,7 @@ pub async fn report(
         })
         .await?;
     let Some((steps, deliveries, responses, levels, log, lessons, actions, ev)) = data else {
-        return Err(EngineError::NotFound(format!("no event {id}")));
+        return Err(super::no_event(id));
     };
     let acks: HashSet<String> = plan_of(&set, &ev)
         .map(|(_, s)| s.ack.iter().map(|a| a.to_string()).collect())
