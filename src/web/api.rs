@@ -113,7 +113,9 @@ where
     }
 }
 
-fn parse_id(id: &str) -> Result<i64, ApiError> {
+/// An event id from a path: 404 when it is not a number, as for an id
+/// that names no event.
+pub(super) fn parse_id(id: &str) -> Result<i64, ApiError> {
     id.parse()
         .map_err(|_| ApiError::NotFound(format!("no event {id}")))
 }

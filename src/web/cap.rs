@@ -36,9 +36,7 @@ async fn event_cap(
     _auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::NotFound(format!("no event {id}")))?;
+    let id = super::api::parse_id(&id)?;
     let (install, found) = state
         .store
         .call(move |c| {

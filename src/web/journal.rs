@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::WebState;
+use super::api::parse_id;
 use super::api::{ApiJson, Authenticated};
 use super::error::ApiError;
 
@@ -24,11 +25,6 @@ pub fn routes() -> Router<Arc<WebState>> {
         .route("/api/v1/events/{id}/bulletin", post(bulletin))
         .route("/api/v1/events/{id}/retex", post(retex))
         .route("/api/v1/events/{id}/report", get(report))
-}
-
-fn parse_id(id: &str) -> Result<i64, ApiError> {
-    id.parse()
-        .map_err(|_| ApiError::NotFound(format!("no event {id}")))
 }
 
 async fn log(

@@ -24,9 +24,7 @@ async fn remind(
     Authenticated(who): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::NotFound(format!("no event {id}")))?;
+    let id = super::api::parse_id(&id)?;
     let r = state.remind(&format!("token:{who}"), id).await?;
     Ok(Json(
         json!({"event": id.to_string(), "people": r.people, "queued": r.queued}),
