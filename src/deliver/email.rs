@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use lettre::Address;
 use lettre::Message;
+use lettre::address::Envelope;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart, header};
 use lettre::transport::smtp::authentication::Credentials;
@@ -143,16 +144,22 @@ impl EmailChannel {
             .ok_or_else(|| SendError::permanent("no e-mail address"))?;
         // Built from its parts, not parsed from `"name" <address>`: the
         // address alone is checked, lettre quotes or encodes the name.
+        let address = address
+            .parse::<Address>()
+            .map_err(|e| SendError::permanent(format!("invalid address {address}: {e}")))?;
+        // The envelope is given, not read back from the From and To
+        // headers lettre has just written (two parses per message).
+        let envelope = Envelope::new(Some(self.from.email.clone()), vec![address.clone()])
+            .map_err(|e| SendError::permanent(format!("cannot build the envelope: {e}")))?;
         let to = Mailbox::new(
             Some(clean_name(&d.recipient_name)).filter(|n| !n.is_empty()),
-            address
-                .parse::<Address>()
-                .map_err(|e| SendError::permanent(format!("invalid address {address}: {e}")))?,
+            address,
         );
         let texts = message_of(d)?;
         let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
+            .envelope(envelope)
             .subject(header_text(&texts.subject, SUBJECT_MAX))
             .message_id(Some(self.message_id(d)))
             .header(AutoSubmitted);

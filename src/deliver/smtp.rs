@@ -605,18 +605,20 @@ async fn chain(
 }
 
 /// SMTP transparency (RFC 5321 §4.5.2): a line that starts with a dot gets
-/// another, as lettre's codec does.
+/// another, as lettre's codec does. The text between line starts is copied
+/// whole.
 fn dot_stuff(body: &[u8], out: &mut Vec<u8>) {
-    let mut line_start = true;
-    let mut after_cr = false;
-    for &b in body {
-        if line_start && b == b'.' {
-            out.push(b'.');
-        }
-        out.push(b);
-        line_start = after_cr && b == b'\n';
-        after_cr = b == b'\r';
+    if body.first() == Some(&b'.') {
+        out.push(b'.');
     }
+    let mut rest = body;
+    // Each `\r\n.` is copied up to its dot, which then gets another.
+    while let Some(at) = rest.windows(3).position(|w| w == b"\r\n.") {
+        out.extend_from_slice(&rest[..at + 2]);
+        out.push(b'.');
+        rest = &rest[at + 2..];
+    }
+    out.extend_from_slice(rest);
 }
 
 #[cfg(test)]
@@ -628,6 +630,45 @@ mod tests {
         let mut out = Vec::new();
         dot_stuff(b".a\r\nb.\r\n..c\r\n\r\n.", &mut out);
         assert_eq!(out, b"..a\r\nb.\r\n...c\r\n\r\n..");
+    }
+
+    /// Line by line, as the stuffing was first written: a dot after CRLF
+    /// (or at the start) gets another; a dot after a bare LF does not.
+    fn stuffed_byte_by_byte(body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let (mut line_start, mut after_cr) = (true, false);
+        for &b in body {
+            if line_start && b == b'.' {
+                out.push(b'.');
+            }
+            out.push(b);
+            line_start = after_cr && b == b'\n';
+            after_cr = b == b'\r';
+        }
+        out
+    }
+
+    #[test]
+    fn stuffing_copies_what_has_no_dot_at_a_line_start_unchanged() {
+        for body in [
+            &b""[..],
+            b"no dot at all\r\n",
+            b"a.b\r\n.\r\n..\r\n",
+            b"bare\n.lf\r\n",
+            b"\r\n.\r\n.",
+            b"ends with CR LF\r\n",
+            b"\r\r\n.x",
+            "Réponse : https://vigie.example.org/r/AbC.d\r\n.\r\n".as_bytes(),
+        ] {
+            let mut out = Vec::new();
+            dot_stuff(body, &mut out);
+            assert_eq!(
+                out,
+                stuffed_byte_by_byte(body),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 
     #[test]
