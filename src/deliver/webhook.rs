@@ -23,8 +23,12 @@ use crate::store::outbox::DeliveryRow;
 
 pub struct WebhookChannel {
     name: String,
+    /// As written in the configuration: what failure messages are
+    /// scrubbed of.
     url: String,
-    secret: Vec<u8>,
+    /// The same, parsed once (not at every call).
+    target: reqwest::Url,
+    key: Hmac<Sha256>,
     client: reqwest::Client,
 }
 
@@ -40,11 +44,20 @@ pub enum WebhookSetupError {
     Client { name: String, message: String },
 }
 
-/// `t=<unix>,v1=<hex>` for a body sent at `t`.
-pub fn signature(secret: &[u8], t: i64, body: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(format!("{t}.{body}").as_bytes());
+/// `t=<unix>,v1=<hex>` for a body sent at `t`, with `key` the HMAC keyed
+/// with the channel's secret ([`keyed`]).
+pub fn signature(key: &Hmac<Sha256>, t: i64, body: &str) -> String {
+    let mut mac = key.clone();
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The HMAC-SHA256 keyed with `secret`, cloned for each signature (the key
+/// is prepared once per channel, not per call).
+pub fn keyed(secret: &[u8]) -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length")
 }
 
 impl WebhookChannel {
@@ -65,10 +78,15 @@ impl WebhookChannel {
                 name: cfg.name.clone(),
                 message: e.to_string(),
             })?;
+        let target = reqwest::Url::parse(&cfg.url).map_err(|e| WebhookSetupError::Client {
+            name: cfg.name.clone(),
+            message: scrub_url(&format!("invalid URL: {e}"), &cfg.url),
+        })?;
         Ok(WebhookChannel {
             name: cfg.name.clone(),
             url: cfg.url.clone(),
-            secret: secret.trim_end_matches(['\r', '\n']).as_bytes().to_vec(),
+            target,
+            key: keyed(secret.trim_end_matches(['\r', '\n']).as_bytes()),
             client,
         })
     }
@@ -88,10 +106,10 @@ impl Channel for WebhookChannel {
         let t = chrono::Utc::now().timestamp();
         let resp = self
             .client
-            .post(&self.url)
+            .post(self.target.clone())
             .header("Content-Type", "application/json")
             .header("Idempotency-Key", d.id.to_string())
-            .header("Vigie-Signature", signature(&self.secret, t, &body))
+            .header("Vigie-Signature", signature(&self.key, t, &body))
             .body(body)
             .send()
             .await

@@ -381,6 +381,33 @@ fn vigie_check_does_not_print_the_secrets_of_an_invalid_webhook_url() {
     }
 }
 
+#[test]
+fn vigie_check_refuses_a_webhook_url_that_only_looks_like_one() {
+    // Starts with http:// and has no space, but no client can call it (a
+    // port past 65535): refused here, with its place, not at the first
+    // alert.
+    let sb = Sandbox::shipped_in_force();
+    sb.write("config/secrets/sms-hmac", "hmac-key-for-tests\n");
+    let config = sb.read("config/vigie.toml");
+    sb.write(
+        "config/vigie.toml",
+        &format!(
+            "{config}\n[webhook.sms]\nurl = \"http://sms.example.org:99999/send\"\nsecret_file = \"secrets/sms-hmac\"\n"
+        ),
+    );
+    let line = sb.read("config/vigie.toml").lines().count() - 1;
+
+    let (code, out) = check(&sb);
+
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "vigie.toml:{line}:7: invalid webhook url \"http://sms.example.org:99999/send\""
+        )),
+        "{out}"
+    );
+}
+
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))

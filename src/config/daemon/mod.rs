@@ -256,10 +256,7 @@ fn read(
     let rosters = d.str("rosters").map(|v| resolve(&base, &v));
     let reminders = d.str("reminders").map(|v| resolve(&base, &v));
     let public_url = d.req_str("public_url").and_then(|u| {
-        let ok = (u.starts_with("http://") || u.starts_with("https://"))
-            && u.len() > "https://".len()
-            && !u.contains(char::is_whitespace);
-        if ok {
+        if is_http_url(&u.value) {
             Some(u.trim_end_matches('/').to_string())
         } else {
             ctx.error(
@@ -403,9 +400,17 @@ fn read(
     })
 }
 
-/// The required `url` of a table: an http:// or https:// address without
-/// spaces; else an error naming `what` (`webhook`, `heartbeat`), the URL's
-/// secrets redacted.
+/// An http:// or https:// address without spaces that an HTTP client can
+/// call: it parses, with a host (a port past 65535, say, does not).
+fn is_http_url(u: &str) -> bool {
+    (u.starts_with("http://") || u.starts_with("https://"))
+        && u.len() > "https://".len()
+        && !u.contains(char::is_whitespace)
+        && reqwest::Url::parse(u).is_ok_and(|url| url.host().is_some())
+}
+
+/// The required `url` of a table ([`is_http_url`]); else an error naming
+/// `what` (`webhook`, `heartbeat`), the URL's secrets redacted.
 pub(super) fn read_http_url(
     ctx: &Ctx<'_>,
     t: &Table<'_, '_>,
@@ -413,10 +418,7 @@ pub(super) fn read_http_url(
     shown: fn(&str) -> String,
 ) -> Option<String> {
     t.req_str("url").and_then(|u| {
-        let ok = (u.starts_with("http://") || u.starts_with("https://"))
-            && u.len() > "https://".len()
-            && !u.contains(char::is_whitespace);
-        if ok {
+        if is_http_url(&u.value) {
             Some(u.value.clone())
         } else {
             ctx.error(
