@@ -193,8 +193,8 @@ impl From<rusqlite::Error> for EngineError {
     }
 }
 
-/// 404 for event `id`.
-pub(crate) fn no_event(id: i64) -> EngineError {
+/// 404 for event `id` (a number, or what a path gave in its place).
+pub(crate) fn no_event(id: impl std::fmt::Display) -> EngineError {
     EngineError::NotFound(format!("no event {id}"))
 }
 

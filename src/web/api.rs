@@ -116,8 +116,7 @@ where
 /// An event id from a path: 404 when it is not a number, as for an id
 /// that names no event.
 pub(super) fn parse_id(id: &str) -> Result<i64, ApiError> {
-    id.parse()
-        .map_err(|_| ApiError::NotFound(format!("no event {id}")))
+    id.parse().map_err(|_| engine::no_event(id).into())
 }
 
 /// An event as the API shows it (SPEC §9).
@@ -201,7 +200,7 @@ async fn event_summary(state: &WebState, id: i64) -> Result<Value, ApiError> {
         })
         .await?;
     let Some((ev, counts)) = data else {
-        return Err(ApiError::NotFound(format!("no event {id}")));
+        return Err(engine::no_event(id).into());
     };
     Ok(summary_json(&ev, counts))
 }
@@ -229,7 +228,7 @@ async fn event_detail(state: &WebState, id: i64) -> Result<Value, ApiError> {
         })
         .await?;
     let Some((ev, steps, deliveries, responses, quorum)) = data else {
-        return Err(ApiError::NotFound(format!("no event {id}")));
+        return Err(engine::no_event(id).into());
     };
     let tiers: Vec<Value> = steps
         .iter()

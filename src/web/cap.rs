@@ -49,7 +49,7 @@ async fn event_cap(
         })
         .await?;
     let Some((ev, history)) = found else {
-        return Err(ApiError::NotFound(format!("no event {id}")));
+        return Err(crate::engine::no_event(id).into());
     };
     let set = state.config();
     let src = source(&set.daemon, &install);
