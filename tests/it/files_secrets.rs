@@ -114,13 +114,7 @@ fn a_secret_file_that_is_a_fifo_stops_the_start_with_its_name() {
     sb.listen_anywhere();
     std::fs::create_dir_all(sb.path().join("config/secrets")).unwrap();
     mkfifo(&sb.path().join("config/secrets/sms-hmac"));
-    let config = sb.read("config/vigie.toml");
-    sb.write(
-        "config/vigie.toml",
-        &format!(
-            "{config}\n[webhook.sms]\nurl = \"http://127.0.0.1:9/send\"\nsecret_file = \"secrets/sms-hmac\"\n"
-        ),
-    );
+    add_sms_webhook(&sb, "http://127.0.0.1:9/send", "");
 
     let config = sb.config();
     let (code, _, err) = run_bounded(
@@ -254,12 +248,10 @@ async fn webhook_url_secrets_appear_in_no_log_line_delivery_reason_api_answer_or
         .unwrap()
         .port();
     sb.write("config/secrets/sms-hmac", "hmac-key-for-tests\n");
-    let config = sb.read("config/vigie.toml");
-    sb.write(
-        "config/vigie.toml",
-        &format!(
-            "{config}\n[webhook.sms]\nurl = \"http://vigie:{USER_PASSWORD}@127.0.0.1:{closed}/send?apikey={API_KEY}&from=CPTS\"\nsecret_file = \"secrets/sms-hmac\"\ntimeout = \"2s\"\n"
-        ),
+    add_sms_webhook(
+        &sb,
+        &format!("http://vigie:{USER_PASSWORD}@127.0.0.1:{closed}/send?apikey={API_KEY}&from=CPTS"),
+        "timeout = \"2s\"\n",
     );
     // The crisis referents (tier 0 of the heatwave) are also alerted by SMS.
     sb.edit(
@@ -364,12 +356,10 @@ async fn webhook_url_secrets_appear_in_no_log_line_delivery_reason_api_answer_or
 fn vigie_check_does_not_print_the_secrets_of_an_invalid_webhook_url() {
     let sb = Sandbox::shipped_in_force();
     sb.write("config/secrets/sms-hmac", "hmac-key-for-tests\n");
-    let config = sb.read("config/vigie.toml");
-    sb.write(
-        "config/vigie.toml",
-        &format!(
-            "{config}\n[webhook.sms]\nurl = \"http://vigie:{USER_PASSWORD}@sms.example.org/send?apikey={API_KEY} \"\nsecret_file = \"secrets/sms-hmac\"\n"
-        ),
+    add_sms_webhook(
+        &sb,
+        &format!("http://vigie:{USER_PASSWORD}@sms.example.org/send?apikey={API_KEY} "),
+        "",
     );
 
     let (code, out) = check(&sb);
@@ -388,14 +378,7 @@ fn vigie_check_refuses_a_webhook_url_that_only_looks_like_one() {
     // alert.
     let sb = Sandbox::shipped_in_force();
     sb.write("config/secrets/sms-hmac", "hmac-key-for-tests\n");
-    let config = sb.read("config/vigie.toml");
-    sb.write(
-        "config/vigie.toml",
-        &format!(
-            "{config}\n[webhook.sms]\nurl = \"http://sms.example.org:99999/send\"\nsecret_file = \"secrets/sms-hmac\"\n"
-        ),
-    );
-    let line = sb.read("config/vigie.toml").lines().count() - 1;
+    let line = add_sms_webhook(&sb, "http://sms.example.org:99999/send", "");
 
     let (code, out) = check(&sb);
 
@@ -406,6 +389,16 @@ fn vigie_check_refuses_a_webhook_url_that_only_looks_like_one() {
         )),
         "{out}"
     );
+}
+
+/// Appends a `[webhook.sms]` channel calling `url`, signed with
+/// `secrets/sms-hmac`, with `extra` lines; returns the line of its `url`.
+fn add_sms_webhook(sb: &Sandbox, url: &str, extra: &str) -> usize {
+    let config = sb.read("config/vigie.toml");
+    let table =
+        format!("\n[webhook.sms]\nurl = \"{url}\"\nsecret_file = \"secrets/sms-hmac\"\n{extra}");
+    sb.write("config/vigie.toml", &format!("{config}{table}"));
+    config.lines().count() + 3
 }
 
 fn mode(path: &Path) -> u32 {
