@@ -42,9 +42,7 @@ impl SendError {
             message: m.into(),
         }
     }
-}
 
-impl SendError {
     /// An HTTP request that got no answer (webhooks, SMS providers): a
     /// timeout or a broken exchange is retried, a connection that cannot
     /// be made pauses the channel. The message is `prefix`, then what went

@@ -45,19 +45,13 @@ pub enum WebhookSetupError {
 }
 
 /// `t=<unix>,v1=<hex>` for a body sent at `t`, with `key` the HMAC keyed
-/// with the channel's secret ([`keyed`]).
+/// with the channel's secret (once per channel, cloned per call).
 pub fn signature(key: &Hmac<Sha256>, t: i64, body: &str) -> String {
     let mut mac = key.clone();
     mac.update(t.to_string().as_bytes());
     mac.update(b".");
     mac.update(body.as_bytes());
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-/// The HMAC-SHA256 keyed with `secret`, cloned for each signature (the key
-/// is prepared once per channel, not per call).
-pub fn keyed(secret: &[u8]) -> Hmac<Sha256> {
-    Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length")
 }
 
 impl WebhookChannel {
@@ -86,7 +80,8 @@ impl WebhookChannel {
             name: cfg.name.clone(),
             url: cfg.url.clone(),
             target,
-            key: keyed(secret.trim_end_matches(['\r', '\n']).as_bytes()),
+            key: Hmac::new_from_slice(secret.trim_end_matches(['\r', '\n']).as_bytes())
+                .expect("HMAC takes any key length"),
             client,
         })
     }
